@@ -1,0 +1,215 @@
+/**
+ * zod schemas for every boundary type; TypeScript types are inferred from them.
+ * Field names are camelCase here; transports that speak snake_case (HTTP) map at their edge.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------- ids, images, vectors
+
+/** Company, user and face ids: 1..128 characters, no control characters, not blank. */
+export const IdSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(128, "at most 128 characters")
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
+  .refine((s) => s.trim().length > 0, "must not be blank");
+export const CompanyIdSchema = IdSchema;
+export const UserIdSchema = IdSchema;
+export const FaceIdSchema = IdSchema;
+
+/** An image: raw bytes, or base64 text (a `data:image/...;base64,` prefix is accepted). */
+export const ImageInputSchema = z.union([
+  z.instanceof(Uint8Array),
+  z.instanceof(ArrayBuffer),
+  z.string().min(1, "image must not be empty"),
+]);
+export type ImageInput = z.infer<typeof ImageInputSchema>;
+
+/** An embedding on the wire: finite numbers (zod 4 rejects NaN and Infinity). */
+export const EmbeddingSchema = z.array(z.number()).min(1).max(4096);
+export type EmbeddingArray = z.infer<typeof EmbeddingSchema>;
+
+/** [x, y, width, height] in pixels of the (EXIF-rotated, possibly downscaled-then-rescaled) input image. */
+export const BBoxSchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+export type BBox = z.infer<typeof BBoxSchema>;
+
+export const PointSchema = z.tuple([z.number(), z.number()]);
+export type Point = z.infer<typeof PointSchema>;
+
+export const ModelIdSchema = z.string().min(1).max(200);
+
+export const RevisionSchema = z.number().int().nonnegative();
+
+// ---------------------------------------------------------------- engine-level results
+
+/** A detected face: box, detector score, and 5 landmarks (left eye, right eye, nose, left mouth, right mouth). */
+export const DetectedFaceSchema = z.object({
+  bbox: BBoxSchema,
+  score: z.number(),
+  landmarks: z.array(PointSchema),
+});
+export type DetectedFace = z.infer<typeof DetectedFaceSchema>;
+
+export const EngineInfoSchema = z.object({
+  engine: z.string(),
+  backend: z.string(),
+  modelId: ModelIdSchema,
+  embeddingDim: z.number().int().positive(),
+  models: z.array(z.string()),
+});
+export type EngineInfo = z.infer<typeof EngineInfoSchema>;
+
+// ---------------------------------------------------------------- requests
+
+export const CompanyRequestSchema = z.object({ companyId: CompanyIdSchema });
+export type CompanyRequest = z.infer<typeof CompanyRequestSchema>;
+
+export const UserRequestSchema = z.object({ companyId: CompanyIdSchema, userId: UserIdSchema });
+export type UserRequest = z.infer<typeof UserRequestSchema>;
+
+export const FaceRequestSchema = z.object({
+  companyId: CompanyIdSchema,
+  userId: UserIdSchema,
+  faceId: FaceIdSchema,
+});
+export type FaceRequest = z.infer<typeof FaceRequestSchema>;
+
+/** createUser and addFace: the image is embedded once, the result fans out through the store. */
+export const EnrollRequestSchema = FaceRequestSchema.extend({ image: ImageInputSchema });
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+export const RecognizeRequestSchema = z.object({
+  companyId: CompanyIdSchema,
+  image: ImageInputSchema,
+  /** Overrides FACE_RECOGNITION_THRESHOLD for this call (cosine similarity). */
+  threshold: z.number().min(-1).max(1).optional(),
+});
+export type RecognizeRequest = z.infer<typeof RecognizeRequestSchema>;
+
+export const ImageRequestSchema = z.object({ image: ImageInputSchema });
+export type ImageRequest = z.infer<typeof ImageRequestSchema>;
+
+export const DistanceMetricSchema = z.enum(["cosine", "euclidean"]);
+export type DistanceMetric = z.infer<typeof DistanceMetricSchema>;
+
+export const CompareRequestSchema = z.object({
+  queryEmbedding: EmbeddingSchema,
+  referenceEmbeddings: z.array(z.object({ id: z.string().min(1).max(256), embedding: EmbeddingSchema })).max(100_000),
+  distanceMetric: DistanceMetricSchema.default("cosine"),
+});
+export type CompareRequest = z.input<typeof CompareRequestSchema>;
+
+export const VerifyRequestSchema = z.object({
+  image1: ImageInputSchema,
+  image2: ImageInputSchema,
+  threshold: z.number().min(-1).max(1).optional(),
+});
+export type VerifyRequest = z.infer<typeof VerifyRequestSchema>;
+
+/** Per-call options. `minRevision`: wait (bounded) until this store revision is applied (read-your-writes). */
+export const CallOptionsSchema = z.object({
+  minRevision: RevisionSchema.optional(),
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
+});
+export type CallOptions = z.infer<typeof CallOptionsSchema>;
+
+// ---------------------------------------------------------------- results
+
+export const CreateCompanyResultSchema = z.object({
+  companyId: CompanyIdSchema,
+  created: z.boolean(),
+  revision: RevisionSchema.optional(),
+});
+export type CreateCompanyResult = z.infer<typeof CreateCompanyResultSchema>;
+
+export const DeleteResultSchema = z.object({ deleted: z.boolean(), revision: RevisionSchema.optional() });
+export type DeleteResult = z.infer<typeof DeleteResultSchema>;
+
+export const EnrollResultSchema = z.object({
+  companyId: CompanyIdSchema,
+  userId: UserIdSchema,
+  faceId: FaceIdSchema,
+  embedding: EmbeddingSchema,
+  detectionScore: z.number(),
+  bbox: BBoxSchema,
+  model: ModelIdSchema,
+  revision: RevisionSchema.optional(),
+});
+export type EnrollResult = z.infer<typeof EnrollResultSchema>;
+
+export const UserFacesResultSchema = z.object({ faceIds: z.array(FaceIdSchema) });
+export type UserFacesResult = z.infer<typeof UserFacesResultSchema>;
+
+/** One recognition: no face → userId null, confidence 0, bbox null; below threshold → userId null with the score. */
+export const RecognitionSchema = z.object({
+  userId: UserIdSchema.nullable(),
+  /** Cosine similarity of the best enrolled face of the best user (0 when no face or empty gallery). */
+  confidence: z.number(),
+  bbox: BBoxSchema.nullable(),
+  faceId: FaceIdSchema.nullable().optional(),
+  detectionScore: z.number().optional(),
+});
+export type Recognition = z.infer<typeof RecognitionSchema>;
+
+export const RecognizeFacesResultSchema = z.object({ faces: z.array(RecognitionSchema) });
+export type RecognizeFacesResult = z.infer<typeof RecognizeFacesResultSchema>;
+
+export const DetectResultSchema = z.object({ facesCount: z.number().int().nonnegative(), faces: z.array(DetectedFaceSchema) });
+export type DetectResult = z.infer<typeof DetectResultSchema>;
+
+export const EmbedResultSchema = z.object({
+  embedding: EmbeddingSchema,
+  detectionScore: z.number(),
+  bbox: BBoxSchema,
+  model: ModelIdSchema,
+});
+export type EmbedResult = z.infer<typeof EmbedResultSchema>;
+
+export const CompareMatchSchema = z.object({ id: z.string(), distance: z.number(), similarity: z.number() });
+export type CompareMatch = z.infer<typeof CompareMatchSchema>;
+
+export const CompareResultSchema = z.object({
+  bestMatch: CompareMatchSchema.nullable(),
+  /** All references, best first. */
+  matches: z.array(CompareMatchSchema),
+});
+export type CompareResult = z.infer<typeof CompareResultSchema>;
+
+export const VerifyResultSchema = z.object({
+  isMatch: z.boolean(),
+  /** Cosine similarity of the two faces. */
+  confidence: z.number(),
+  threshold: z.number(),
+  metrics: z.object({ cosineSimilarity: z.number(), euclideanDistance: z.number() }),
+  processingMs: z.number(),
+});
+export type VerifyResult = z.infer<typeof VerifyResultSchema>;
+
+export const CompanyStatsSchema = z.object({ users: z.number().int(), faces: z.number().int() });
+
+export const CacheStatsSchema = z.object({
+  companiesCount: z.number().int(),
+  usersCount: z.number().int(),
+  facesCount: z.number().int(),
+  embeddingsCount: z.number().int(),
+  uptimeSeconds: z.number(),
+  totalTasksProcessed: z.number().int(),
+  workerId: z.string(),
+  revision: RevisionSchema,
+  companies: z.record(z.string(), CompanyStatsSchema),
+  cacheInfo: z.record(z.string(), z.unknown()),
+});
+export type CacheStats = z.infer<typeof CacheStatsSchema>;
+
+export const HealthSchema = z.object({
+  status: z.enum(["ok", "degraded", "unavailable"]),
+  responseTimeMs: z.number(),
+  workerInfo: z.object({
+    workerId: z.string(),
+    uptimeSeconds: z.number(),
+    tasksProcessed: z.number().int(),
+  }),
+  engine: EngineInfoSchema,
+  store: z.object({ kind: z.string(), revision: RevisionSchema }).catchall(z.unknown()),
+});
+export type Health = z.infer<typeof HealthSchema>;

@@ -1,0 +1,57 @@
+/**
+ * GalleryStore: the durable source of truth behind the in-memory gallery.
+ *
+ * Contract (shared by the SQLite store and the NATS JetStream KV store):
+ * - Every committed write gets a strictly increasing `revision` and produces change events,
+ *   delivered to `watch` listeners in revision order, exactly once per listener.
+ * - The service never mutates its in-memory gallery directly: it writes to the store, then waits
+ *   until the gallery has applied the returned revision. So local and remote changes take one path.
+ * - `createCompany`, `createUser` and `addFace` are create-if-absent (atomic across processes).
+ * - Cascading deletes may produce several events; the returned revision is the last of them.
+ */
+import type { Awaitable } from "./util.ts";
+
+export interface FaceRecord {
+  companyId: string;
+  userId: string;
+  faceId: string;
+  /** L2-normalised embedding. */
+  embedding: Float32Array;
+  /** Id of the model that produced it (EngineInfo.modelId). */
+  model: string;
+}
+
+export type StoreEvent =
+  | { revision: number; type: "company.put"; companyId: string }
+  | { revision: number; type: "company.delete"; companyId: string }
+  | { revision: number; type: "user.put"; companyId: string; userId: string }
+  | { revision: number; type: "user.delete"; companyId: string; userId: string }
+  | { revision: number; type: "face.put"; face: FaceRecord }
+  | { revision: number; type: "face.delete"; companyId: string; userId: string; faceId: string };
+
+export interface WriteResult {
+  /** Store revision after this write (the last one, for cascades). */
+  revision: number;
+}
+
+export interface GalleryStore {
+  /** "sqlite", "nats-kv", "memory", ... */
+  readonly kind: string;
+  /**
+   * Starts delivering events: first the current state as put events (a replay), then every change
+   * in order. Resolves once the replay has been delivered. Returns a function that stops delivery.
+   */
+  watch(listener: (event: StoreEvent) => void): Promise<() => void>;
+  /** Current revision of the store (last committed write). */
+  revision(): Promise<number>;
+  createCompany(companyId: string): Promise<WriteResult & { created: boolean }>;
+  /** Deletes the company, its users and their faces. */
+  deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }>;
+  /** Creates the user if absent (created false otherwise). Does not check the company: the service does. */
+  createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }>;
+  deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }>;
+  /** Creates the face if absent (created false otherwise). */
+  addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }>;
+  deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }>;
+  close(): Awaitable<void>;
+}

@@ -1,0 +1,39 @@
+import type { DetectedFace, EngineInfo, ImageInput } from "../core/mod.ts";
+
+/** An 8-bit RGB image in memory, EXIF-rotated, possibly downscaled from the original. */
+export interface DecodedImage {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3;
+  /** Size of the (EXIF-rotated) original; box coordinates are reported in this space. */
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+  /** originalWidth / width (>= 1): multiply decoded coordinates by it to get original ones. */
+  readonly scale: number;
+}
+
+export type ImageSource = ImageInput | DecodedImage;
+
+export interface AnalyzedFace extends DetectedFace {
+  /** L2-normalised. */
+  embedding: Float32Array;
+}
+
+export interface AnalyzeOptions {
+  /** Embed only the first N faces (faces are ordered by detector preference). */
+  maxFaces?: number;
+}
+
+/**
+ * Turns images into faces and embeddings. Faces come back ordered by preference:
+ * highest score first, ties broken by size (ARCHITECTURE §3: on full scenes "largest" alone
+ * can pick a blurred background false positive).
+ */
+export interface FaceEngine {
+  info(): EngineInfo;
+  detect(image: ImageSource): Promise<DetectedFace[]>;
+  embed(image: ImageSource, face: DetectedFace): Promise<Float32Array>;
+  analyze(image: ImageSource, options?: AnalyzeOptions): Promise<AnalyzedFace[]>;
+  dispose(): Promise<void>;
+}
