@@ -2,5 +2,6 @@
 export * from "./errors.ts";
 export * from "./schemas.ts";
 export * from "./api.ts";
+export * from "./events.ts";
 export type * from "./store.ts";
 export type { Awaitable } from "./util.ts";
