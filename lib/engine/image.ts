@@ -2,7 +2,7 @@
  * Image decoding with sharp: bytes or base64 in, 8-bit RGB out. Size and pixel limits are checked
  * on the header before any pixel is decoded, so a 30000x30000 PNG is refused without allocating it.
  */
-import sharp from "sharp";
+import sharp, { type Metadata } from "sharp";
 import { FaceError, type ImageInput } from "../core/mod.ts";
 import type { DecodedImage, ImageSource } from "./types.ts";
 
@@ -53,7 +53,7 @@ export async function decodeImage(input: ImageInput, limits: ImageLimits = DEFAU
   if (bytes.length > limits.maxBytes) {
     throw new FaceError("IMAGE_TOO_LARGE", `image is ${bytes.length} bytes; the limit is ${limits.maxBytes}`);
   }
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
