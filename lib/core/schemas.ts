@@ -19,7 +19,8 @@ export const FaceIdSchema = IdSchema;
 
 /** An image: raw bytes, or base64 text (a `data:image/...;base64,` prefix is accepted). */
 export const ImageInputSchema = z.union([
-  z.instanceof(Uint8Array),
+  // any Uint8Array (also over a SharedArrayBuffer / Buffer pool): typed as Uint8Array<ArrayBufferLike>
+  z.custom<Uint8Array>((v) => v instanceof Uint8Array, "expected bytes"),
   z.instanceof(ArrayBuffer),
   z.string().min(1, "image must not be empty"),
 ]);

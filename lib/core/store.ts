@@ -27,7 +27,20 @@ export type StoreEvent =
   | { revision: number; type: "user.put"; companyId: string; userId: string }
   | { revision: number; type: "user.delete"; companyId: string; userId: string }
   | { revision: number; type: "face.put"; face: FaceRecord }
-  | { revision: number; type: "face.delete"; companyId: string; userId: string; faceId: string };
+  | { revision: number; type: "face.delete"; companyId: string; userId: string; faceId: string }
+  /**
+   * Nothing else changed up to `revision`. Emitted at the end of a replay (the replay's put events
+   * carry the revisions their records were written at, so without it a reader would not know that
+   * later revisions were deletes of things it never saw). Readers only advance their revision.
+   */
+  | { revision: number; type: "sync" };
+
+/** Records for `GalleryStore.bulkLoad` (initial data). */
+export interface BulkLoad {
+  companies: string[];
+  users: Array<{ companyId: string; userId: string }>;
+  faces: FaceRecord[];
+}
 
 export interface WriteResult {
   /** Store revision after this write (the last one, for cascades). */
@@ -53,5 +66,10 @@ export interface GalleryStore {
   /** Creates the face if absent (created false otherwise). */
   addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }>;
   deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }>;
+  /**
+   * Optional: creates-if-absent every record in one go (one transaction where the store has them).
+   * Used to apply initial data; without it the service falls back to the single-record writes.
+   */
+  bulkLoad?(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }>;
   close(): Awaitable<void>;
 }

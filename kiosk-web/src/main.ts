@@ -1,0 +1,502 @@
+/**
+ * The kiosk page: camera → JPEG frames over the kiosk WebSocket → boxes, names and a big state
+ * line. One frame in flight at a time (the next goes when the result is back), capped at
+ * `fps` frames per second; the server drops stale frames anyway, the page just avoids sending them.
+ */
+import type { FaceResult, ServerMessage, Settings } from "../../server/kiosk/protocol.ts";
+import { Camera, listCameras } from "./camera.ts";
+import { KioskConnection, type ConnectionStatus } from "./connection.ts";
+import { enroll } from "./enroll.ts";
+import { drawOverlay } from "./overlay.ts";
+import { loadSettings, readForm, saveSettings, type PageSettings } from "./params.ts";
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+};
+
+const els = {
+  body: document.body,
+  conn: $("conn"),
+  connText: $("conn-text"),
+  companyLabel: $("company-label"),
+  viewport: $("viewport"),
+  video: $<HTMLVideoElement>("video"),
+  overlay: $<HTMLCanvasElement>("overlay"),
+  capture: $<HTMLCanvasElement>("capture"),
+  cameraMessage: $("camera-message"),
+  state: $("state"),
+  headline: $("headline"),
+  subline: $("subline"),
+  recent: $<HTMLOListElement>("recent"),
+  enrollForm: $<HTMLFormElement>("enroll-form"),
+  enrollUser: $<HTMLInputElement>("enroll-user"),
+  enrollCount: $<HTMLInputElement>("enroll-count"),
+  enrollInterval: $<HTMLInputElement>("enroll-interval"),
+  enrollCreateCompany: $<HTMLInputElement>("enroll-create-company"),
+  enrollExisting: $<HTMLInputElement>("enroll-existing"),
+  enrollGo: $<HTMLButtonElement>("enroll-go"),
+  enrollStatus: $("enroll-status"),
+  enrollShots: $("enroll-shots"),
+  dialog: $<HTMLDialogElement>("settings"),
+  settingsForm: $<HTMLFormElement>("settings-form"),
+  setCompany: $<HTMLInputElement>("set-company"),
+  setKey: $<HTMLInputElement>("set-key"),
+  setKiosk: $<HTMLInputElement>("set-kiosk"),
+  setCamera: $<HTMLSelectElement>("set-camera"),
+  setFps: $<HTMLInputElement>("set-fps"),
+  setConfirm: $<HTMLInputElement>("set-confirm"),
+  setWindow: $<HTMLInputElement>("set-window"),
+  setMirror: $<HTMLInputElement>("set-mirror"),
+  stats: {
+    fps: $("stat-fps"),
+    latency: $("stat-latency"),
+    server: $("stat-server"),
+    frames: $("stat-frames"),
+    dropped: $("stat-dropped"),
+  },
+};
+
+type View = "kiosk" | "enroll";
+
+let settings: PageSettings = loadSettings();
+let view: View = new URL(location.href).searchParams.get("view") === "enroll" ? "enroll" : "kiosk";
+const camera = new Camera(els.video);
+let connection: KioskConnection | null = null;
+let serverSettings: Settings | null = null;
+let sessionId = "";
+
+// Frames in flight: seq → when it was sent and the size it was sent at (results come in that space).
+let sentSeq = 0;
+const inFlight = new Map<number, { at: number; w: number; h: number }>();
+let encoding = false;
+let lastSentAt = 0;
+let framesSent = 0;
+let lastFaces: FaceResult[] = [];
+let lastFrameSize = { w: 640, h: 480 };
+const resultTimes: number[] = [];
+const latencies: number[] = [];
+const serverMs: number[] = [];
+let dropped = 0;
+let welcome: { userId: string; confidence: number; until: number } | null = null;
+let transientError: { text: string; until: number } | null = null;
+
+// ---------------------------------------------------------------- state display
+
+function setState(kind: string, headline: string, subline: string): void {
+  if (els.state.dataset.state !== kind) els.state.dataset.state = kind;
+  if (els.headline.textContent !== headline) {
+    els.headline.textContent = headline;
+    fitHeadline();
+  }
+  if (els.subline.textContent !== subline) els.subline.textContent = subline;
+}
+
+/** Shrinks the headline until it takes at most two lines (long names stay whole and readable). */
+function fitHeadline(): void {
+  const el = els.headline;
+  el.style.fontSize = "";
+  let size = Number.parseFloat(getComputedStyle(el).fontSize);
+  const min = 28;
+  while (size > min && el.scrollHeight > size * 1.1 * 2.3) {
+    size = Math.max(min, size * 0.9);
+    el.style.fontSize = `${size}px`;
+  }
+}
+window.addEventListener("resize", fitHeadline);
+
+const pct = (c: number) => `${Math.round(c * 100)}%`;
+
+function renderState(): void {
+  const now = performance.now();
+  if (!settings.company) {
+    setState("error", "Set up this kiosk", "Open Settings (S) and enter the company id and API key");
+    return;
+  }
+  if (els.conn.dataset.status === "error") {
+    setState("error", "Not connected", els.connText.textContent ?? "");
+    return;
+  }
+  if (welcome && welcome.until > now) {
+    setState("identified", `Welcome, ${welcome.userId}`, `identified · ${pct(welcome.confidence)}`);
+    return;
+  }
+  const order = ["recognized", "verifying", "unknown", "detecting"] as const;
+  const face = order.map((s) => lastFaces.find((f) => f.state === s)).find(Boolean);
+  const errorLine = transientError && transientError.until > now ? transientError.text : "";
+  if (!connection?.isReady) {
+    setState("idle", "Connecting…", els.connText.textContent ?? "");
+    return;
+  }
+  if (!face) setState("idle", "Please look at the camera", errorLine || "step closer until your face is in the frame");
+  else if (face.state === "recognized") setState("identified", `Welcome, ${face.userId ?? ""}`, `recognized · ${pct(face.confidence)}`);
+  else if (face.state === "verifying") setState("verifying", "Verifying…", "hold still for a moment");
+  else if (face.state === "unknown") setState("unknown", "Not recognized", "please ask staff to enroll you");
+  else setState("detecting", "Looking…", errorLine || "face found, checking");
+}
+
+function addRecent(userId: string, confidence: number): void {
+  const li = document.createElement("li");
+  const name = document.createElement("span");
+  name.textContent = `${userId} · ${pct(confidence)}`;
+  const time = document.createElement("time");
+  const at = new Date();
+  time.dateTime = at.toISOString();
+  time.textContent = at.toLocaleTimeString();
+  li.append(name, time);
+  els.recent.prepend(li);
+  while (els.recent.children.length > 6) els.recent.lastElementChild?.remove();
+}
+
+function renderStats(): void {
+  const now = performance.now();
+  while (resultTimes.length && now - resultTimes[0] > 3000) resultTimes.shift();
+  const fps = resultTimes.length >= 2 ? ((resultTimes.length - 1) * 1000) / (resultTimes[resultTimes.length - 1] - resultTimes[0]) : 0;
+  els.stats.fps.textContent = fps ? fps.toFixed(1) : "–";
+  // Medians over the last 20 frames: round trip (encode excluded) and the server's own time.
+  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : null);
+  const rtt = median(latencies);
+  const srv = median(serverMs);
+  els.stats.latency.textContent = rtt === null ? "–" : `${Math.round(rtt)} ms`;
+  els.stats.server.textContent = srv === null ? "–" : `${Math.round(srv)} ms`;
+  els.stats.frames.textContent = String(framesSent);
+  els.stats.dropped.textContent = String(dropped);
+}
+
+function renderConnection(status: ConnectionStatus): void {
+  const map: Record<ConnectionStatus["kind"], string> = {
+    idle: "idle",
+    connecting: "connecting",
+    connected: "connected",
+    reconnecting: "reconnecting",
+    failed: "error",
+  };
+  els.conn.dataset.status = map[status.kind];
+  els.connText.textContent =
+    status.kind === "idle"
+      ? "not connected"
+      : status.kind === "connecting"
+        ? status.attempt > 1
+          ? `connecting (attempt ${status.attempt})…`
+          : "connecting…"
+        : status.kind === "connected"
+          ? "connected"
+          : status.kind === "reconnecting"
+            ? `reconnecting in ${Math.ceil(status.inMs / 1000)} s (${status.reason})`
+            : status.reason;
+  renderState();
+}
+
+// ---------------------------------------------------------------- connection and frames
+
+function onMessage(message: ServerMessage): void {
+  switch (message.type) {
+    case "ready":
+      serverSettings = message.settings;
+      // `ready` also answers a settings message; only a new session restarts the frame numbering.
+      if (message.sessionId !== sessionId) {
+        sessionId = message.sessionId;
+        resetFrames();
+      }
+      break;
+    case "result": {
+      const sent = inFlight.get(message.seq);
+      const now = performance.now();
+      for (const seq of [...inFlight.keys()]) if (seq <= message.seq) inFlight.delete(seq);
+      if (sent) {
+        latencies.push(now - sent.at);
+        if (latencies.length > 20) latencies.shift();
+        lastFrameSize = { w: sent.w, h: sent.h };
+      }
+      resultTimes.push(now);
+      serverMs.push(message.ms);
+      if (serverMs.length > 20) serverMs.shift();
+      dropped = message.dropped;
+      lastFaces = message.faces;
+      drawOverlay(els.overlay, lastFaces, lastFrameSize.w, lastFrameSize.h, settings.mirror);
+      renderState();
+      renderStats();
+      break;
+    }
+    case "identified":
+      welcome = { userId: message.userId, confidence: message.confidence, until: performance.now() + 5000 };
+      document.body.dataset.lastIdentified = message.userId;
+      addRecent(message.userId, message.confidence);
+      renderState();
+      break;
+    case "error":
+      if (message.seq !== undefined) for (const seq of [...inFlight.keys()]) if (seq <= message.seq) inFlight.delete(seq);
+      transientError = { text: `${message.code}: ${message.message}`, until: performance.now() + 4000 };
+      renderState();
+      break;
+    case "pong":
+      break;
+  }
+}
+
+function resetFrames(): void {
+  sentSeq = 0;
+  inFlight.clear();
+  lastFaces = [];
+  drawOverlay(els.overlay, [], lastFrameSize.w, lastFrameSize.h, settings.mirror);
+}
+
+function connect(): void {
+  connection?.stop();
+  connection = null;
+  resetFrames();
+  els.companyLabel.textContent = settings.company ? `company: ${settings.company}${settings.kiosk ? ` · ${settings.kiosk}` : ""}` : "";
+  if (!settings.company) {
+    renderState();
+    return;
+  }
+  connection = new KioskConnection({
+    company: settings.company,
+    key: settings.key,
+    kiosk: settings.kiosk,
+    onStatus: renderConnection,
+    onMessage,
+    initialMessages: () => {
+      const patch: Record<string, number> = {};
+      if (settings.window !== null) patch.windowFrames = settings.window;
+      if (settings.confirm !== null) patch.confirmFrames = settings.confirm;
+      return Object.keys(patch).length ? [{ type: "settings", ...patch }] : [];
+    },
+  });
+  connection.start();
+}
+
+/** Sends a frame when the previous one is answered (or lost for 2 s) and the rate cap allows. */
+async function tick(): Promise<void> {
+  try {
+    if (view !== "kiosk" || encoding || !connection?.isReady || !camera.ready) return;
+    const now = performance.now();
+    if (now - lastSentAt < 1000 / settings.fps) return;
+    for (const [seq, f] of inFlight) if (now - f.at > 2000) inFlight.delete(seq);
+    if (inFlight.size > 0 || connection.buffered > 1_000_000) return;
+    encoding = true;
+    lastSentAt = now;
+    const blob = await camera.grab(els.capture, 640, 0.8);
+    if (!blob || !connection?.isReady) return;
+    const bytes = await blob.arrayBuffer();
+    const w = els.capture.width;
+    const h = els.capture.height;
+    if (connection.send(bytes)) {
+      sentSeq++;
+      framesSent++;
+      inFlight.set(sentSeq, { at: performance.now(), w, h });
+    }
+  } finally {
+    encoding = false;
+  }
+}
+
+function loop(): void {
+  void tick();
+  renderState();
+  setTimeout(loop, 25);
+}
+setInterval(renderStats, 500);
+
+// ---------------------------------------------------------------- camera
+
+async function startCamera(): Promise<void> {
+  els.cameraMessage.hidden = true;
+  if (!navigator.mediaDevices?.getUserMedia) {
+    els.cameraMessage.textContent = "This browser has no camera access (HTTPS or localhost is required).";
+    els.cameraMessage.hidden = false;
+    return;
+  }
+  try {
+    await camera.start(settings.camera);
+    const vw = els.video.videoWidth || 640;
+    const vh = els.video.videoHeight || 480;
+    els.viewport.style.aspectRatio = `${vw} / ${vh}`;
+    await fillCameras();
+  } catch (error) {
+    els.cameraMessage.textContent = `Camera unavailable: ${(error as Error).message || String(error)}`;
+    els.cameraMessage.hidden = false;
+  }
+}
+
+async function fillCameras(): Promise<void> {
+  const cameras = await listCameras().catch(() => []);
+  const current = settings.camera || camera.deviceId;
+  els.setCamera.replaceChildren(
+    ...cameras.map((c) => {
+      const option = document.createElement("option");
+      option.value = c.deviceId;
+      option.textContent = c.label;
+      option.selected = c.deviceId === current;
+      return option;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- views, settings, keyboard
+
+function setView(next: View): void {
+  view = next;
+  els.body.dataset.view = next;
+  $("kiosk-panel").hidden = next !== "kiosk";
+  $("enroll-panel").hidden = next !== "enroll";
+  $("btn-kiosk").setAttribute("aria-pressed", String(next === "kiosk"));
+  $("btn-enroll").setAttribute("aria-pressed", String(next === "enroll"));
+  if (next === "enroll") els.enrollUser.focus();
+  else {
+    lastFaces = [];
+    drawOverlay(els.overlay, [], lastFrameSize.w, lastFrameSize.h, settings.mirror);
+  }
+}
+
+function openSettings(): void {
+  els.setCompany.value = settings.company;
+  els.setKey.value = settings.key;
+  els.setKiosk.value = settings.kiosk;
+  els.setFps.value = String(settings.fps);
+  els.setConfirm.value = settings.confirm?.toString() ?? "";
+  els.setWindow.value = settings.window?.toString() ?? "";
+  els.setConfirm.placeholder = String(serverSettings?.confirmFrames ?? 3);
+  els.setWindow.placeholder = String(serverSettings?.windowFrames ?? 5);
+  els.setMirror.checked = settings.mirror;
+  void fillCameras();
+  if (!els.dialog.open) els.dialog.showModal();
+  (settings.company ? els.setKey : els.setCompany).focus();
+}
+
+els.settingsForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const next = readForm(els.settingsForm, settings);
+  const reconnect =
+    next.company !== settings.company ||
+    next.key !== settings.key ||
+    next.kiosk !== settings.kiosk ||
+    next.confirm !== settings.confirm ||
+    next.window !== settings.window ||
+    els.conn.dataset.status === "error";
+  const recamera = next.camera !== settings.camera;
+  settings = next;
+  saveSettings(settings);
+  els.viewport.classList.toggle("mirror", settings.mirror);
+  els.dialog.close();
+  if (recamera) void startCamera();
+  if (reconnect) connect();
+});
+$("set-cancel").addEventListener("click", () => els.dialog.close());
+$("btn-settings").addEventListener("click", openSettings);
+$("btn-kiosk").addEventListener("click", () => setView("kiosk"));
+$("btn-enroll").addEventListener("click", () => setView("enroll"));
+$("btn-fullscreen").addEventListener("click", () => toggleFullscreen());
+
+function toggleFullscreen(): void {
+  if (document.fullscreenElement) void document.exitFullscreen();
+  else void document.documentElement.requestFullscreen?.().catch(() => {});
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || els.dialog.open) return;
+  const target = event.target as HTMLElement | null;
+  if (target && ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) return;
+  const key = event.key.toLowerCase();
+  if (key === "s") openSettings();
+  else if (key === "e") setView("enroll");
+  else if (key === "k") setView("kiosk");
+  else if (key === "f") toggleFullscreen();
+  else return;
+  event.preventDefault();
+});
+
+// ---------------------------------------------------------------- enrollment
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+els.enrollForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void runEnrollment();
+});
+
+async function runEnrollment(): Promise<void> {
+  const userId = els.enrollUser.value.trim();
+  if (!userId) return;
+  if (!settings.company) {
+    openSettings();
+    return;
+  }
+  if (!camera.ready) {
+    els.enrollStatus.textContent = "The camera is not ready.";
+    return;
+  }
+  const count = Math.min(10, Math.max(1, Number.parseInt(els.enrollCount.value, 10) || 3));
+  const interval = Math.min(5000, Math.max(100, Number.parseInt(els.enrollInterval.value, 10) || 600));
+  els.enrollGo.disabled = true;
+  els.enrollShots.replaceChildren();
+  const frames: Blob[] = [];
+  const thumbs: HTMLImageElement[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      els.enrollStatus.textContent = `Capturing ${i + 1} of ${count}… look at the camera`;
+      const blob = await camera.grab(els.capture, 1280, 0.92);
+      if (blob) {
+        frames.push(blob);
+        const img = document.createElement("img");
+        img.alt = `capture ${i + 1}`;
+        img.src = URL.createObjectURL(blob);
+        thumbs.push(img);
+        els.enrollShots.append(img);
+      }
+      if (i < count - 1) await sleep(interval);
+    }
+    els.enrollStatus.textContent = "Enrolling…";
+    const lines: { ok: boolean; text: string }[] = [];
+    const renderLines = (summary: string, ok: boolean | null) => {
+      const head = document.createElement("div");
+      head.className = `enroll-summary${ok === null ? "" : ok ? " ok" : " bad"}`;
+      head.textContent = summary;
+      const list = document.createElement("ol");
+      list.className = "enroll-lines";
+      for (const line of lines) {
+        const li = document.createElement("li");
+        li.className = line.ok ? "ok" : "bad";
+        li.textContent = line.text;
+        list.append(li);
+      }
+      els.enrollStatus.replaceChildren(head, list);
+    };
+    const summary = await enroll({
+      company: settings.company,
+      key: settings.key,
+      userId,
+      frames,
+      createCompany: els.enrollCreateCompany.checked,
+      addToExisting: els.enrollExisting.checked,
+      onProgress: (i, outcome) => {
+        thumbs[i]?.classList.add(outcome.ok ? "ok" : "bad");
+        lines.push({
+          ok: outcome.ok,
+          text: outcome.ok ? `frame ${i + 1}: enrolled as ${outcome.faceId}` : `frame ${i + 1}: ${outcome.code} ${outcome.message}`,
+        });
+        renderLines("Enrolling…", null);
+      },
+    });
+    const head =
+      summary.enrolled > 0
+        ? `${userId}: ${summary.enrolled} face${summary.enrolled === 1 ? "" : "s"} enrolled${summary.created ? " (new user)" : ""}.`
+        : `${userId}: nothing enrolled.`;
+    renderLines(head, summary.enrolled > 0);
+  } catch (error) {
+    els.enrollStatus.textContent = `Enrollment failed: ${(error as Error).message}`;
+  } finally {
+    els.enrollGo.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+els.viewport.classList.toggle("mirror", settings.mirror);
+setView(view);
+renderConnection({ kind: "idle" });
+void startCamera();
+connect();
+if (!settings.company) openSettings();
+loop();

@@ -1,0 +1,458 @@
+/**
+ * The in-memory gallery: companies → users → faces → embeddings, fed by store events.
+ *
+ * Per company one contiguous Float32Array of L2-normalised rows (capacity doubles when full) with
+ * parallel arrays (row → user slot, row → face id); delete = swap-with-last, so rows stay dense and
+ * a search is one linear pass. Runtime-free: no `node:`/`bun:` imports.
+ *
+ * Semantics (documented in docs/core.md):
+ * - `apply(event)` is idempotent and ordered: an event whose revision is ≤ the applied revision is
+ *   ignored; every change is also content-idempotent (put of an existing record, delete of an absent one
+ *   are no-ops), and children create their missing parents (a face for an unknown user creates it).
+ * - Each company has one model id and dimension, fixed by its first face and released when its last face
+ *   goes; a face or query of another model/dimension is `MODEL_MISMATCH`.
+ * - `search` returns, per user, the best face (highest cosine similarity) and the top-k users, best
+ *   first. Ties: equal scores order by user id (then face id within a user), ascending, so results are
+ *   deterministic. An unknown company, a company without faces or k = 0 gives [].
+ */
+import { FaceError } from "./errors.ts";
+import type { FaceRecord, StoreEvent } from "./store.ts";
+import { bestKernel } from "./int8-kernel.ts";
+import type { KernelFactory, SearchKernel } from "./search-kernel.ts";
+
+export interface SearchHit {
+  userId: string;
+  /** The user's best-matching face. */
+  faceId: string;
+  /** Cosine similarity in [-1, 1]. */
+  score: number;
+}
+
+export interface SearchOptions {
+  /** Number of users to return (default 1). */
+  k?: number;
+  /** Model id of the query; checked against the company's model when given. */
+  model?: string;
+  /** Only users whose best score is ≥ this are returned. */
+  minScore?: number;
+}
+
+export interface CompanyGalleryStats {
+  users: number;
+  faces: number;
+  model: string | null;
+  dim: number;
+}
+
+export interface GalleryStats {
+  companies: number;
+  users: number;
+  faces: number;
+  /** Stored embeddings; equals faces (every face holds exactly one embedding). */
+  embeddings: number;
+  /** Bytes of float rows allocated (capacity, not count). */
+  bytes: number;
+  revision: number;
+  perCompany: Record<string, CompanyGalleryStats>;
+}
+
+export interface GalleryExport {
+  companies: string[];
+  users: Array<{ companyId: string; userId: string }>;
+  faces: FaceRecord[];
+}
+
+interface UserEntry {
+  slot: number;
+  /** faceId → row */
+  faces: Map<string, number>;
+}
+
+const INITIAL_ROWS = 16;
+
+/** L2-normalised copy; INVALID_ARGUMENT on a zero or non-finite vector. */
+export function normalize(vector: ArrayLike<number>): Float32Array {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
+  if (!(sum > 0) || !Number.isFinite(sum)) {
+    throw new FaceError("INVALID_ARGUMENT", "embedding must be finite and non-zero");
+  }
+  // already unit length (float32 rounding): keep the values bit-exact
+  if (Math.abs(sum - 1) < 1e-5) return Float32Array.from(vector);
+  const inv = 1 / Math.sqrt(sum);
+  const out = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++) out[i] = vector[i] * inv;
+  return out;
+}
+
+/** One company's rows. Exposed for benchmarks and kernels; use Gallery in application code. */
+export class CompanyIndex {
+  model: string | null = null;
+  dim = 0;
+  data = new Float32Array(0);
+  count = 0;
+  capacity = 0;
+  rowUser = new Int32Array(0);
+  rowFace: string[] = [];
+  readonly users = new Map<string, UserEntry>();
+  slotIds: Array<string | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  /** Scratch for search: best score and row per user slot. */
+  private bestScore = new Float64Array(0);
+  private bestRow = new Int32Array(0);
+  readonly kernel: SearchKernel;
+
+  constructor(readonly companyId: string, kernelFactory: KernelFactory) {
+    this.kernel = kernelFactory();
+  }
+
+  addUser(userId: string): UserEntry {
+    let user = this.users.get(userId);
+    if (user) return user;
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotIds.length;
+    if (slot === this.slotIds.length) this.slotIds.push(userId);
+    else this.slotIds[slot] = userId;
+    user = { slot, faces: new Map() };
+    this.users.set(userId, user);
+    return user;
+  }
+
+  deleteUser(userId: string): boolean {
+    const user = this.users.get(userId);
+    if (!user) return false;
+    for (const faceId of [...user.faces.keys()]) this.deleteFace(userId, faceId);
+    this.users.delete(userId);
+    this.slotIds[user.slot] = undefined;
+    this.freeSlots.push(user.slot);
+    return true;
+  }
+
+  /** Throws MODEL_MISMATCH when `model`/`dim` differ from the company's (free while it has no faces). */
+  checkModel(model: string, dim: number): void {
+    if (this.count === 0 || this.model === null) return;
+    if (model !== this.model || dim !== this.dim) {
+      throw new FaceError(
+        "MODEL_MISMATCH",
+        `company ${JSON.stringify(this.companyId)} holds embeddings of model ${this.model} (${this.dim}-d); got ${model} (${dim}-d)`,
+        { details: { companyModel: this.model, companyDim: this.dim, model, dim } },
+      );
+    }
+  }
+
+  addFace(userId: string, faceId: string, embedding: Float32Array, model: string): boolean {
+    this.checkModel(model, embedding.length);
+    const user = this.addUser(userId);
+    if (user.faces.has(faceId)) return false;
+    if (this.count === 0) {
+      if (this.dim !== embedding.length) {
+        this.dim = embedding.length;
+        this.capacity = 0;
+        this.data = new Float32Array(0);
+      }
+      this.model = model;
+    }
+    if (this.count === this.capacity) this.grow();
+    const row = this.count++;
+    this.data.set(normalize(embedding), row * this.dim);
+    this.rowUser[row] = user.slot;
+    this.rowFace[row] = faceId;
+    user.faces.set(faceId, row);
+    this.kernel.set(row, this.data.subarray(row * this.dim, (row + 1) * this.dim), this);
+    return true;
+  }
+
+  deleteFace(userId: string, faceId: string): boolean {
+    const user = this.users.get(userId);
+    const row = user?.faces.get(faceId);
+    if (!user || row === undefined) return false;
+    user.faces.delete(faceId);
+    const last = this.count - 1;
+    if (row !== last) {
+      // swap-with-last keeps rows dense
+      const dim = this.dim;
+      this.data.copyWithin(row * dim, last * dim, (last + 1) * dim);
+      this.rowUser[row] = this.rowUser[last];
+      this.rowFace[row] = this.rowFace[last];
+      const moved = this.users.get(this.slotIds[this.rowUser[row]]!)!;
+      moved.faces.set(this.rowFace[row], row);
+      this.kernel.move(last, row, this);
+    }
+    this.rowFace.length = last;
+    this.count = last;
+    if (this.count === 0) this.model = null;
+    return true;
+  }
+
+  private grow(): void {
+    const capacity = Math.max(INITIAL_ROWS, this.capacity * 2);
+    const data = new Float32Array(capacity * this.dim);
+    data.set(this.data.subarray(0, this.count * this.dim));
+    const rowUser = new Int32Array(capacity);
+    rowUser.set(this.rowUser.subarray(0, this.count));
+    this.data = data;
+    this.rowUser = rowUser;
+    this.capacity = capacity;
+    this.kernel.resize(capacity, this);
+  }
+
+  /** Per-user best face, top-k users (see the module comment for ties). */
+  search(query: Float32Array, k: number, minScore: number): SearchHit[] {
+    if (k <= 0 || this.count === 0) return [];
+    const slots = this.slotIds.length;
+    if (this.bestScore.length < slots) {
+      // invariant between searches: every entry is -Infinity
+      this.bestScore = new Float64Array(Math.max(slots, this.bestScore.length * 2)).fill(-Infinity);
+      this.bestRow = new Int32Array(this.bestScore.length);
+    }
+    const best = this.bestScore;
+    const bestRow = this.bestRow;
+    const touched = this.kernel.bestPerUser(query, this, best, bestRow, k, minScore);
+    // top-k over users: a small sorted buffer (k is small; users ≫ k)
+    const top: Array<{ slot: number; score: number }> = [];
+    const slotIds = this.slotIds;
+    const better = (a: number, sa: number, b: number, sb: number): boolean =>
+      sa > sb || (sa === sb && slotIds[a]! < slotIds[b]!);
+    const consider = (slot: number): void => {
+      const s = best[slot];
+      if (s === -Infinity || s < minScore) return;
+      if (top.length === k && !better(slot, s, top[k - 1].slot, top[k - 1].score)) return;
+      let i = top.length < k ? top.length : k - 1;
+      if (top.length < k) top.push({ slot, score: s });
+      while (i > 0 && better(slot, s, top[i - 1].slot, top[i - 1].score)) {
+        top[i] = top[i - 1];
+        i--;
+      }
+      top[i] = { slot, score: s };
+    };
+    if (touched) {
+      for (let i = 0; i < touched.length; i++) consider(touched[i]);
+    } else {
+      for (let slot = 0; slot < slots; slot++) consider(slot);
+    }
+    const hits = top.map(({ slot, score }) => ({ userId: slotIds[slot]!, faceId: this.rowFace[bestRow[slot]], score }));
+    if (touched) for (let i = 0; i < touched.length; i++) best[touched[i]] = -Infinity;
+    else best.fill(-Infinity, 0, slots);
+    return hits;
+  }
+}
+
+type Waiter = { revision: number; resolve: () => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
+
+export interface GalleryOptions {
+  /** Called for events that cannot be applied (e.g. a face of another model); default console.warn. */
+  onWarning?: (message: string) => void;
+  /** Search kernel per company (default: int8 WebAssembly SIMD + exact re-rank where available, see int8-kernel.ts). */
+  kernel?: KernelFactory;
+}
+
+export class Gallery {
+  private readonly companies = new Map<string, CompanyIndex>();
+  private applied = 0;
+  private waiters: Waiter[] = [];
+  private readonly onWarning: (message: string) => void;
+  private readonly kernelFactory: KernelFactory;
+  /** Events skipped because they could not be applied (model mismatch, bad vector). */
+  skipped = 0;
+
+  constructor(options: GalleryOptions = {}) {
+    this.onWarning = options.onWarning ?? ((m) => console.warn(`[gallery] ${m}`));
+    this.kernelFactory = options.kernel ?? bestKernel;
+  }
+
+  /** The last store revision applied. */
+  get revision(): number {
+    return this.applied;
+  }
+
+  /**
+   * Applies one store event. Returns false when it was ignored (revision already applied).
+   * Never throws for data problems: those are reported through onWarning and counted in `skipped`.
+   */
+  apply(event: StoreEvent): boolean {
+    if (event.revision <= this.applied) return false;
+    try {
+      this.applyChange(event);
+    } catch (error) {
+      this.skipped++;
+      this.onWarning(`revision ${event.revision} (${event.type}) not applied: ${(error as Error).message}`);
+    }
+    this.advanceTo(event.revision);
+    return true;
+  }
+
+  /** Marks every revision ≤ `revision` applied (the store says nothing else happened up to there). */
+  advanceTo(revision: number): void {
+    if (revision <= this.applied) return;
+    this.applied = revision;
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.revision <= revision) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Resolves once `revision` is applied; TIMEOUT FaceError after `timeoutMs`. */
+  waitForRevision(revision: number, timeoutMs: number): Promise<void> {
+    if (revision <= this.applied) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        revision,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          reject(
+            new FaceError("TIMEOUT", `revision ${revision} not applied within ${timeoutMs} ms (at ${this.applied})`, {
+              details: { revision, applied: this.applied },
+            }),
+          );
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private applyChange(event: StoreEvent): void {
+    switch (event.type) {
+      case "company.put":
+        this.company(event.companyId, true);
+        return;
+      case "company.delete":
+        this.companies.delete(event.companyId);
+        return;
+      case "user.put":
+        this.company(event.companyId, true)!.addUser(event.userId);
+        return;
+      case "user.delete":
+        this.companies.get(event.companyId)?.deleteUser(event.userId);
+        return;
+      case "face.put": {
+        const f = event.face;
+        this.company(f.companyId, true)!.addFace(f.userId, f.faceId, f.embedding, f.model);
+        return;
+      }
+      case "face.delete":
+        this.companies.get(event.companyId)?.deleteFace(event.userId, event.faceId);
+        return;
+      default: {
+        // "sync" and any future event types only advance the revision
+        return;
+      }
+    }
+  }
+
+  private company(companyId: string, create: boolean): CompanyIndex | undefined {
+    let c = this.companies.get(companyId);
+    if (!c && create) {
+      c = new CompanyIndex(companyId, this.kernelFactory);
+      this.companies.set(companyId, c);
+    }
+    return c;
+  }
+
+  hasCompany(companyId: string): boolean {
+    return this.companies.has(companyId);
+  }
+
+  hasUser(companyId: string, userId: string): boolean {
+    return this.companies.get(companyId)?.users.has(userId) ?? false;
+  }
+
+  hasFace(companyId: string, userId: string, faceId: string): boolean {
+    return this.companies.get(companyId)?.users.get(userId)?.faces.has(faceId) ?? false;
+  }
+
+  /** Face ids of a user in the order they were added; [] if the company or user is unknown. */
+  getUserFaces(companyId: string, userId: string): string[] {
+    const user = this.companies.get(companyId)?.users.get(userId);
+    return user ? [...user.faces.keys()] : [];
+  }
+
+  /** The stored (normalised) embedding of a face, or undefined. */
+  getEmbedding(companyId: string, userId: string, faceId: string): Float32Array | undefined {
+    const c = this.companies.get(companyId);
+    const row = c?.users.get(userId)?.faces.get(faceId);
+    if (!c || row === undefined) return undefined;
+    return c.data.slice(row * c.dim, (row + 1) * c.dim);
+  }
+
+  companyIds(): string[] {
+    return [...this.companies.keys()];
+  }
+
+  /** The company's model while it holds faces. */
+  companyModel(companyId: string): { model: string; dim: number } | null {
+    const c = this.companies.get(companyId);
+    return c && c.count > 0 && c.model !== null ? { model: c.model, dim: c.dim } : null;
+  }
+
+  /** Throws MODEL_MISMATCH if a face of `model`/`dim` cannot join the company. Unknown company: no-op. */
+  checkModel(companyId: string, model: string, dim: number): void {
+    this.companies.get(companyId)?.checkModel(model, dim);
+  }
+
+  /** For benchmarks and kernels. */
+  index(companyId: string): CompanyIndex | undefined {
+    return this.companies.get(companyId);
+  }
+
+  search(companyId: string, query: ArrayLike<number>, options: SearchOptions = {}): SearchHit[] {
+    const c = this.companies.get(companyId);
+    if (!c || c.count === 0) return [];
+    c.checkModel(options.model ?? c.model!, query.length);
+    const q = normalize(query);
+    return c.search(q, Math.floor(options.k ?? 1), options.minScore ?? -Infinity);
+  }
+
+  stats(): GalleryStats {
+    const perCompany: Record<string, CompanyGalleryStats> = {};
+    let users = 0;
+    let faces = 0;
+    let bytes = 0;
+    for (const [id, c] of this.companies) {
+      perCompany[id] = { users: c.users.size, faces: c.count, model: c.model, dim: c.dim };
+      users += c.users.size;
+      faces += c.count;
+      bytes += c.data.byteLength + c.kernel.bytes();
+    }
+    return { companies: this.companies.size, users, faces, embeddings: faces, bytes, revision: this.applied, perCompany };
+  }
+
+  /** Everything, in a stable order (companies, users, faces by id). */
+  export(): GalleryExport {
+    const out: GalleryExport = { companies: [], users: [], faces: [] };
+    for (const companyId of [...this.companies.keys()].sort()) {
+      const c = this.companies.get(companyId)!;
+      out.companies.push(companyId);
+      for (const userId of [...c.users.keys()].sort()) {
+        out.users.push({ companyId, userId });
+        const user = c.users.get(userId)!;
+        for (const faceId of [...user.faces.keys()].sort()) {
+          const row = user.faces.get(faceId)!;
+          out.faces.push({
+            companyId,
+            userId,
+            faceId,
+            embedding: c.data.slice(row * c.dim, (row + 1) * c.dim),
+            model: c.model!,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Rejects every waiter (UNAVAILABLE) and drops all data. */
+  clear(): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new FaceError("UNAVAILABLE", "gallery closed"));
+    }
+    this.waiters = [];
+    this.companies.clear();
+  }
+}

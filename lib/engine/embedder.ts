@@ -1,0 +1,64 @@
+/**
+ * Recognizer: aligned 1x3xSxS RGB face → embedding, L2-normalised. fr_feature uses (x-127)/128;
+ * ArcFace-style InsightFace models use (x-127.5)/127.5.
+ */
+import { FaceError } from "../core/mod.ts";
+import { alignFace } from "./align.ts";
+import type { Points } from "./landmarks.ts";
+import { declaredShape, ort } from "./ort.ts";
+import type { Normalisation } from "./raster.ts";
+import type { DecodedImage } from "./types.ts";
+
+export function l2normalise(v: Float32Array): Float32Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  const n = Math.sqrt(s);
+  if (!(n > 0)) throw new FaceError("INTERNAL", "recognizer returned a zero embedding");
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] / n;
+  return out;
+}
+
+export class Embedder {
+  readonly size: number;
+  readonly dim: number;
+  private readonly input: string;
+  private readonly output: string;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly norm: Normalisation,
+  ) {
+    const inShape = declaredShape(session, session.inputNames[0], "input");
+    if (!inShape || inShape.length !== 4 || inShape[1] !== 3 || inShape[2] !== 112 || inShape[3] !== 112) {
+      throw new FaceError(
+        "INVALID_ARGUMENT",
+        `recognizer input must be [1,3,112,112] (an aligned ArcFace crop), got ${JSON.stringify(inShape)}`,
+      );
+    }
+    const outShape = declaredShape(session, session.outputNames[0], "output");
+    const dim = outShape?.[outShape.length - 1];
+    if (!outShape || outShape.length !== 2 || !dim || dim < 64 || dim > 4096) {
+      throw new FaceError("INVALID_ARGUMENT", `recognizer output must be [1,D] with 64 <= D <= 4096, got ${JSON.stringify(outShape)}`);
+    }
+    this.size = 112;
+    this.dim = dim;
+    this.input = session.inputNames[0];
+    this.output = session.outputNames[0];
+  }
+
+  /** Embedding of the face whose 5 points (decoded pixels) are given. */
+  async embed(img: DecodedImage, points: Points): Promise<Float32Array> {
+    return this.embedTensor(alignFace(img, points, this.norm, this.size));
+  }
+
+  async embedTensor(data: Float32Array): Promise<Float32Array> {
+    const s = this.size;
+    const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, s, s]) });
+    const t = out[this.output];
+    const v = l2normalise(t.data as Float32Array);
+    t.dispose?.();
+    if (v.length !== this.dim) throw new FaceError("INTERNAL", `recognizer returned ${v.length} values, expected ${this.dim}`);
+    return v;
+  }
+}

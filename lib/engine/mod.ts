@@ -1,0 +1,43 @@
+/**
+ * facegate/engine: image bytes → faces and embeddings.
+ *
+ *   const engine = await createEngine();            // FACE_ENGINE etc. from the environment
+ *   const faces = await engine.analyze(jpegBytes);  // ordered by preference, with embeddings
+ */
+import { resolveEngineConfig, type EngineConfig, type EngineConfigInput } from "./config.ts";
+import type { FaceEngine } from "./types.ts";
+
+interface HumanModule {
+  createHumanEngine(config: EngineConfig): Promise<FaceEngine>;
+}
+const HUMAN_MODULE = "./human.ts";
+
+export {
+  EngineConfigSchema,
+  ImageLimitsSchema,
+  loadEngineConfig,
+  parseEngineConfig,
+  resolveEngineConfig,
+  type EngineConfig,
+  type EngineConfigInput,
+} from "./config.ts";
+export { decodeImage, DEFAULT_IMAGE_LIMITS, base64ToBytes, type ImageLimits } from "./image.ts";
+export type { AnalyzedFace, AnalyzeOptions, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
+export { ARCFACE_TEMPLATE, estimateSimilarity } from "./align.ts";
+export { cudaLibraryPresent } from "./ort.ts";
+
+/**
+ * Creates the configured engine. Settings come from the environment (`loadEngineConfig`), then
+ * from `config`, which overrides them. FACE_ENGINE=human loads the Human engine lazily so the
+ * ONNX path never imports TensorFlow.js.
+ */
+export async function createEngine(config: Partial<EngineConfigInput> = {}): Promise<FaceEngine> {
+  const resolved = resolveEngineConfig(config);
+  if (resolved.engine === "human") {
+    // A variable specifier keeps this file compiling while human.ts is absent or being written.
+    const { createHumanEngine } = (await import(HUMAN_MODULE)) as HumanModule;
+    return createHumanEngine(resolved);
+  }
+  const { createOnnxEngine } = await import("./onnx.ts");
+  return createOnnxEngine(resolved);
+}

@@ -1,0 +1,94 @@
+/**
+ * Builds the default ONNX engine from the npm models (fr_detect, fr_landmark, fr_feature), or
+ * from InsightFace-format files named in the configuration.
+ */
+import { modelPath, loadManifest } from "../../models/manifest.ts";
+import { FaceError } from "../core/mod.ts";
+import type { Candidate } from "./boxes.ts";
+import type { EngineConfig } from "./config.ts";
+import { UltraFaceDetector } from "./detector.ts";
+import { Embedder } from "./embedder.ts";
+import { fivePoints, LandmarkModel, landmarkCrop } from "./landmarks.ts";
+import { OnnxEngine, type FaceLocator } from "./onnx-engine.ts";
+import { createSession, type LoadedSession, type Provider } from "./ort.ts";
+import type { DecodedImage, FaceEngine } from "./types.ts";
+import { loadInsightFaceDetector, loadInsightFaceRecognizer } from "./insightface.ts";
+
+/** fr_detect boxes, then fr_landmark's 68 points reduced to 5. */
+export class UltraFaceLocator implements FaceLocator {
+  constructor(
+    private readonly detector: UltraFaceDetector,
+    private readonly landmarks: LandmarkModel,
+  ) {}
+  candidates(img: DecodedImage, threshold: number, nmsIou: number): Promise<Candidate[]> {
+    return this.detector.detect(img, threshold, nmsIou);
+  }
+  async points(img: DecodedImage, face: Candidate): Promise<number[][]> {
+    return fivePoints(await this.landmarks.predict(img, landmarkCrop(face)));
+  }
+}
+
+function manifestModel(name: string): { path: string; id: string } {
+  let path: string;
+  try {
+    path = modelPath(name);
+  } catch (cause) {
+    throw new FaceError("UNAVAILABLE", cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+  const entry = loadManifest().find((m) => m.name === name);
+  return { path, id: `${name}@${entry?.sha256.slice(0, 8) ?? "unknown"}` };
+}
+
+function backendOf(sessions: LoadedSession[]): string {
+  const provider: Provider = sessions.every((s) => s.provider === "cuda") ? "cuda" : "cpu";
+  return `onnxruntime-node/${provider}`;
+}
+
+export async function createOnnxEngine(config: EngineConfig): Promise<FaceEngine> {
+  const opts = { threads: config.ortThreads, provider: config.executionProvider };
+  const sessions: LoadedSession[] = [];
+  const open = async (path: string, role: "detector" | "landmarks" | "recognizer") => {
+    const s = await createSession(path, { ...opts, noNchwc: role === "recognizer" });
+    sessions.push(s);
+    if (s.fallbackReason && config.executionProvider === "cuda") {
+      console.warn(`facegate engine: CUDA requested but not used (${s.fallbackReason}); running on CPU`);
+    }
+    return s.session;
+  };
+  try {
+    let locator: FaceLocator;
+    const models: string[] = [];
+    if (config.insightfaceDetector) {
+      const det = await loadInsightFaceDetector(config.insightfaceDetector, (p) => open(p, "detector"));
+      locator = det.locator;
+      models.push(det.id);
+    } else {
+      const det = manifestModel("fr_detect");
+      const lmk = manifestModel("fr_landmark");
+      locator = new UltraFaceLocator(new UltraFaceDetector(await open(det.path, "detector")),
+        new LandmarkModel(await open(lmk.path, "landmarks")),
+      );
+      models.push(det.id, lmk.id);
+    }
+    let embedder: Embedder;
+    let modelId: string;
+    if (config.insightfaceRecognizer) {
+      const rec = await loadInsightFaceRecognizer(config.insightfaceRecognizer, (p) => open(p, "recognizer"));
+      embedder = rec.embedder;
+      modelId = rec.id;
+    } else {
+      const feat = manifestModel("fr_feature");
+      embedder = new Embedder(await open(feat.path, "recognizer"), { mean: 127, std: 128 });
+      modelId = feat.id;
+    }
+    models.push(modelId);
+    const info = { engine: "onnx", backend: backendOf(sessions), modelId, embeddingDim: embedder.dim, models };
+    const release = async () => {
+      await Promise.all(sessions.splice(0).map((s) => s.session.release()));
+    };
+    return new OnnxEngine(locator, embedder, config, info, release);
+  } catch (error) {
+    await Promise.all(sessions.map((s) => s.session.release().catch(() => undefined)));
+    throw error;
+  }
+}

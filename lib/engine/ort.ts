@@ -1,0 +1,104 @@
+/**
+ * ONNX Runtime sessions: thread settings and execution-provider choice (CUDA when asked for or
+ * "auto" and its provider library is installed; CPU otherwise, and always as the fallback).
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { FaceError } from "../core/mod.ts";
+
+export { ort };
+
+export type ProviderChoice = "auto" | "cpu" | "cuda";
+export type Provider = "cpu" | "cuda";
+
+export interface SessionOptions {
+  threads: number;
+  provider: ProviderChoice;
+  /**
+   * Turns off ORT's NCHWc layout transformer. For PReLU networks (fr_feature, ArcFace) it inserts
+   * layout reorders around every PReLU: fr_feature took 67 ms instead of 22 ms per run with it
+   * (1 thread), while fr_detect and fr_landmark run 3x faster with it. See docs/engine.md.
+   */
+  noNchwc?: boolean;
+}
+
+/** Where onnxruntime-node keeps its native libraries (the CUDA provider is only there when downloaded). */
+function nativeDir(): string | undefined {
+  try {
+    const pkg = dirname(createRequire(import.meta.url).resolve("onnxruntime-node/package.json"));
+    const bin = join(pkg, "bin");
+    for (const napi of readdirSync(bin)) {
+      const dir = join(bin, napi, process.platform, process.arch);
+      if (existsSync(dir)) return dir;
+    }
+  } catch {
+    // not resolvable: treat as no CUDA
+  }
+  return undefined;
+}
+
+export function cudaLibraryPresent(): boolean {
+  const dir = nativeDir();
+  return dir !== undefined && existsSync(join(dir, "libonnxruntime_providers_cuda.so"));
+}
+
+/** Whether the first session should try CUDA. */
+export function wantsCuda(choice: ProviderChoice): boolean {
+  return choice === "cuda" || (choice === "auto" && cudaLibraryPresent());
+}
+
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  provider: Provider;
+  /** Why CUDA was not used although it was asked for, if so. */
+  fallbackReason?: string;
+}
+
+/** Creates a session; `path` may be a file path or the model bytes. */
+export async function createSession(path: string | Uint8Array, opts: SessionOptions): Promise<LoadedSession> {
+  const base: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: opts.threads,
+    // Inter-op parallelism only matters for branched graphs; these models are sequential.
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    ...(opts.noNchwc ? { extra: { optimization: { disable_specified_optimizers: "NchwcTransformer" } } } : {}),
+  };
+  let fallbackReason: string | undefined;
+  if (wantsCuda(opts.provider)) {
+    if (!cudaLibraryPresent()) {
+      fallbackReason = "the onnxruntime-node CUDA provider library is not installed";
+    } else {
+      try {
+        const session = await load(path, { ...base, executionProviders: ["cuda", "cpu"] });
+        return { session, provider: "cuda" };
+      } catch (cause) {
+        fallbackReason = `CUDA session failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+      }
+    }
+  }
+  const session = await load(path, { ...base, executionProviders: ["cpu"] });
+  return { session, provider: "cpu", fallbackReason };
+}
+
+async function load(path: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  try {
+    return typeof path === "string"
+      ? await ort.InferenceSession.create(path, options)
+      : await ort.InferenceSession.create(path, options);
+  } catch (cause) {
+    const what = typeof path === "string" ? path : "model bytes";
+    throw new FaceError("INVALID_ARGUMENT", `could not load ONNX model ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/** The declared shape of a session's input or output, `undefined` for a dynamic dimension. */
+export function declaredShape(session: ort.InferenceSession, name: string, kind: "input" | "output"): (number | undefined)[] | undefined {
+  const list = kind === "input" ? session.inputMetadata : session.outputMetadata;
+  const meta = list.find((m) => m.name === name);
+  if (!meta || !meta.isTensor) return undefined;
+  return meta.shape.map((d) => (typeof d === "number" && d > 0 ? d : undefined));
+}

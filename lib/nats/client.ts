@@ -1,0 +1,393 @@
+/**
+ * FaceClient: FaceApi over NATS (the old system's MessageProducer).
+ *
+ *   const client = await FaceClient.connect({ servers: "nats://127.0.0.1:4222" });
+ *   await client.createCompany({ companyId: "acme" });
+ *   const who = await client.recognizeFace({ companyId: "acme", image: jpegBytes });
+ *   await client.close();
+ *
+ * - Inputs are validated with the core zod schemas before anything is sent (INVALID_ARGUMENT).
+ * - Each attempt has a timeout (default 10 s, `opts.timeoutMs` per call). Idempotent operations
+ *   (everything except createUser and addFace) are retried after a timeout or an UNAVAILABLE reply,
+ *   with exponential backoff and jitter; "no responders" is retried for every operation, since
+ *   no worker received the request.
+ * - Errors: FaceError with the worker's code; TimeoutError; UnavailableError (no responders, not
+ *   connected, closed, draining).
+ * - Read-your-writes: the client remembers the highest revision its writes returned and sends it as
+ *   `minRevision`, so any worker answers only after it has applied those writes.
+ * - getCacheStats / healthCheck ask every worker (`facegate.v1.stats`) and aggregate; the
+ *   per-worker view is in `cacheInfo.workers` / `store.workers`, or from `workers()`.
+ */
+import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
+import { FaceError, TimeoutError, UnavailableError } from "../core/errors.ts";
+import type {
+  CacheStats,
+  CallOptions,
+  CompanyRequest,
+  CompareRequest,
+  CompareResult,
+  CreateCompanyResult,
+  DeleteResult,
+  DetectResult,
+  EmbedResult,
+  EnrollRequest,
+  EnrollResult,
+  FaceRequest,
+  Health,
+  ImageRequest,
+  RecognizeFacesResult,
+  RecognizeRequest,
+  Recognition,
+  UserFacesResult,
+  UserRequest,
+  VerifyRequest,
+  VerifyResult,
+} from "../core/schemas.ts";
+import { CallOptionsSchema } from "../core/schemas.ts";
+import { connectionOptions, loadNatsConfig } from "./config.ts";
+import {
+  HDR_WORKER,
+  OPERATION_SPECS,
+  SUBJECT_PREFIX,
+  WorkerStatsSchema,
+  decodeReply,
+  encodeRequest,
+  type WorkerStats,
+} from "./protocol.ts";
+
+export interface FaceClientOptions {
+  /** Per-attempt timeout in ms (default 10 000); `CallOptions.timeoutMs` overrides it per call. */
+  timeoutMs?: number;
+  /** Retries for idempotent operations (default 2). */
+  retries?: number;
+  /** First backoff delay in ms (default 100), doubled per retry, capped by maxBackoffMs (default 2000). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Send the last write's revision as minRevision (default true). */
+  readYourWrites?: boolean;
+  /** How long stats/health wait for more workers after the last answer (default 150 ms). */
+  statsStallMs?: number;
+  /** Subject prefix (default facegate.v1). */
+  subjectPrefix?: string;
+}
+
+export interface FaceClientConnectOptions extends FaceClientOptions {
+  /** NATS_URL: a URL, a comma-separated list or an array (default nats://127.0.0.1:4222). */
+  servers?: string | string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Connection name shown by the server. */
+  name?: string;
+  /** Wait for the server at start instead of failing (default false: UnavailableError). */
+  waitOnFirstConnect?: boolean;
+  /**
+   * Fallbacks for options not given: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS,
+   * NATS_RETRIES, NATS_SUBJECT_PREFIX (default process.env; pass {} to ignore the environment).
+   */
+  env?: Record<string, string | undefined>;
+}
+
+/** One worker's entry in aggregated stats and health. */
+export interface WorkerSummary {
+  workerId: string;
+  revision: number;
+  processed: number;
+  failed: number;
+  inFlight: number;
+  backlog: number;
+  concurrency: number;
+  draining: boolean;
+  uptimeSeconds: number;
+  companiesCount?: number;
+  usersCount?: number;
+  facesCount?: number;
+  status?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function summary(w: WorkerStats): WorkerSummary {
+  return {
+    workerId: w.workerId,
+    revision: w.revision,
+    processed: w.processed,
+    failed: w.failed,
+    inFlight: w.inFlight,
+    backlog: w.backlog,
+    concurrency: w.concurrency,
+    draining: w.draining,
+    uptimeSeconds: w.uptimeSeconds,
+    ...(w.cache ? { companiesCount: w.cache.companiesCount, usersCount: w.cache.usersCount, facesCount: w.cache.facesCount } : {}),
+    ...(w.health ? { status: w.health.status } : {}),
+  };
+}
+
+/** Maps a transport failure to our errors; `retryAll`: nothing reached a worker, safe to retry any op. */
+function transportError(err: unknown, subject: string): { error: FaceError; retryAll: boolean } {
+  if (err instanceof FaceError) return { error: err, retryAll: false };
+  if (err instanceof natsErrors.TimeoutError) return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retryAll: false };
+  if (err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders())) {
+    return { error: new UnavailableError(`no worker serves ${subject}`, { cause: err }), retryAll: true };
+  }
+  if (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError) {
+    return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retryAll: false };
+  }
+  if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError) {
+    return { error: new UnavailableError("NATS connection closed", { cause: err }), retryAll: false };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { error: new UnavailableError(`NATS request failed: ${message}`, { cause: err }), retryAll: false };
+}
+
+export class FaceClient implements FaceApi {
+  readonly nc: NatsConnection;
+  private readonly ownsConnection: boolean;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly readYourWrites: boolean;
+  private readonly statsStallMs: number;
+  private readonly prefix: string;
+  private revisionSeen = 0;
+  private closed = false;
+  /** Worker that answered the last call (for tests and diagnostics). */
+  lastWorker: string | null = null;
+
+  constructor(nc: NatsConnection, opts: FaceClientOptions = {}, ownsConnection = false) {
+    this.nc = nc;
+    this.ownsConnection = ownsConnection;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.retries = opts.retries ?? 2;
+    this.backoffMs = opts.backoffMs ?? 100;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 2000;
+    this.readYourWrites = opts.readYourWrites ?? true;
+    this.statsStallMs = opts.statsStallMs ?? 150;
+    this.prefix = opts.subjectPrefix ?? SUBJECT_PREFIX;
+  }
+
+  /** Connects to NATS; the client owns (and `close()` closes) the connection. */
+  static async connect(opts: FaceClientConnectOptions = {}): Promise<FaceClient> {
+    const env = loadNatsConfig(opts.env ?? process.env);
+    const servers = opts.servers ?? env.servers;
+    const list = Array.isArray(servers) ? servers : servers.split(",").map((s) => s.trim()).filter(Boolean);
+    const clientOpts: FaceClientOptions = {
+      timeoutMs: env.requestTimeoutMs,
+      retries: env.retries,
+      subjectPrefix: env.subjectPrefix,
+      ...opts,
+    };
+    const auth = { user: opts.user ?? env.user, pass: opts.pass ?? env.pass, token: opts.token ?? env.token };
+    try {
+      const nc = await connect({
+        ...connectionOptions({ servers: list, ...auth }, opts.name ?? "facegate-client"),
+        waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      });
+      return new FaceClient(nc, clientOpts, true);
+    } catch (err) {
+      throw new UnavailableError(`cannot connect to NATS at ${list.join(", ")}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Highest store revision returned by this client's writes. */
+  get lastRevision(): number {
+    return this.revisionSeen;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsConnection) await this.nc.close();
+  }
+
+  // ------------------------------------------------------------------ FaceApi
+
+  createCompany(req: CompanyRequest, opts?: CallOptions): Promise<CreateCompanyResult> {
+    return this.call("createCompany", req, opts);
+  }
+  deleteCompany(req: CompanyRequest, opts?: CallOptions): Promise<DeleteResult> {
+    return this.call("deleteCompany", req, opts);
+  }
+  createUser(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
+    return this.call("createUser", req, opts);
+  }
+  addFace(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
+    return this.call("addFace", req, opts);
+  }
+  deleteUser(req: UserRequest, opts?: CallOptions): Promise<DeleteResult> {
+    return this.call("deleteUser", req, opts);
+  }
+  deleteFace(req: FaceRequest, opts?: CallOptions): Promise<DeleteResult> {
+    return this.call("deleteFace", req, opts);
+  }
+  getUserFaces(req: UserRequest, opts?: CallOptions): Promise<UserFacesResult> {
+    return this.call("getUserFaces", req, opts);
+  }
+  recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
+    return this.call("recognizeFace", req, opts);
+  }
+  recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
+    return this.call("recognizeFaces", req, opts);
+  }
+  detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
+    return this.call("detectFaces", req, opts);
+  }
+  generateEmbedding(req: ImageRequest, opts?: CallOptions): Promise<EmbedResult> {
+    return this.call("generateEmbedding", req, opts);
+  }
+  compare(req: CompareRequest, opts?: CallOptions): Promise<CompareResult> {
+    return this.call("compare", req, opts);
+  }
+  verify(req: VerifyRequest, opts?: CallOptions): Promise<VerifyResult> {
+    return this.call("verify", req, opts);
+  }
+
+  /** Cluster view: counts from the most up-to-date worker, tasks summed, every worker in cacheInfo.workers. */
+  async getCacheStats(opts?: CallOptions): Promise<CacheStats> {
+    const workers = await this.workerStats(opts);
+    const withCache = workers.filter((w) => w.cache);
+    if (withCache.length === 0) throw new UnavailableError("no worker reported cache statistics");
+    const newest = withCache.reduce((a, b) => (b.revision > a.revision ? b : a));
+    const cache = newest.cache!;
+    return {
+      ...cache,
+      uptimeSeconds: Math.max(...workers.map((w) => w.uptimeSeconds)),
+      totalTasksProcessed: workers.reduce((n, w) => n + w.processed, 0),
+      workerId: workers.length === 1 ? workers[0]!.workerId : `cluster(${workers.length})`,
+      revision: newest.revision,
+      cacheInfo: {
+        ...cache.cacheInfo,
+        mode: "nats",
+        workersSeen: workers.length,
+        workers: workers.map(summary),
+      },
+    };
+  }
+
+  /** ok: every worker ok; degraded: some worker not ok, draining, or behind the newest revision. */
+  async healthCheck(opts?: CallOptions): Promise<Health> {
+    const started = performance.now();
+    const workers = await this.workerStats(opts);
+    const withHealth = workers.filter((w) => w.health);
+    if (withHealth.length === 0) throw new UnavailableError("no worker reported health");
+    const newest = Math.max(...workers.map((w) => w.revision));
+    const allOk = withHealth.length === workers.length && withHealth.every((w) => w.health!.status === "ok") && workers.every((w) => !w.draining);
+    const base = withHealth[0]!.health!;
+    return {
+      status: allOk ? "ok" : "degraded",
+      responseTimeMs: performance.now() - started,
+      workerInfo: {
+        workerId: workers.length === 1 ? workers[0]!.workerId : `cluster(${workers.length})`,
+        uptimeSeconds: Math.max(...workers.map((w) => w.uptimeSeconds)),
+        tasksProcessed: workers.reduce((n, w) => n + w.processed, 0),
+      },
+      engine: base.engine,
+      store: {
+        ...base.store,
+        revision: newest,
+        workersSeen: workers.length,
+        workers: workers.map(summary),
+        behind: workers.filter((w) => w.revision < newest).map((w) => w.workerId),
+      },
+    };
+  }
+
+  /** Every worker's own statistics (each answers `facegate.v1.stats`); UnavailableError if none does. */
+  async workerStats(opts?: CallOptions): Promise<WorkerStats[]> {
+    this.assertOpen();
+    const timeout = opts?.timeoutMs ?? Math.min(this.timeoutMs, 5000);
+    const subject = `${this.prefix}.stats`;
+    const out: WorkerStats[] = [];
+    try {
+      const replies = await this.nc.requestMany(subject, encodeRequest(undefined).payload, {
+        strategy: "stall",
+        stall: this.statsStallMs,
+        maxWait: timeout,
+      });
+      for await (const m of replies) {
+        if (m.data.byteLength === 0) continue; // no-responders status message
+        try {
+          const parsed = WorkerStatsSchema.safeParse(decodeReply(m.data));
+          if (parsed.success) out.push(parsed.data);
+        } catch {
+          // A worker's error reply: skip it, the others still count.
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders()))) {
+        throw transportError(err, subject).error;
+      }
+    }
+    if (out.length === 0) throw new UnavailableError(`no worker answered ${subject}`);
+    return out.sort((a, b) => a.workerId.localeCompare(b.workerId));
+  }
+
+  /** Short form of workerStats() for dashboards. */
+  async workers(opts?: CallOptions): Promise<WorkerSummary[]> {
+    return (await this.workerStats(opts)).map(summary);
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private assertOpen(): void {
+    if (this.closed || this.nc.isClosed()) throw new UnavailableError("FaceClient is closed");
+  }
+
+  private async call<R>(op: OperationName, req: unknown, opts?: CallOptions): Promise<R> {
+    const spec = OPERATION_SPECS[op];
+    // Validate before sending: bad input never costs a round trip.
+    let args: Record<string, unknown> | undefined;
+    if (spec.request !== null) {
+      const parsed = (spec.request as z.ZodType).safeParse(req);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`);
+        throw new FaceError("INVALID_ARGUMENT", `invalid ${OPERATIONS[op]} request: ${issues.join("; ")}`, {
+          details: parsed.error.issues,
+        });
+      }
+      args = parsed.data as Record<string, unknown>;
+    }
+    const o = CallOptionsSchema.safeParse(opts ?? {});
+    if (!o.success) throw new FaceError("INVALID_ARGUMENT", `invalid call options: ${o.error.message}`, { details: o.error.issues });
+    const timeoutMs = o.data.timeoutMs ?? this.timeoutMs;
+    let minRevision = o.data.minRevision;
+    if (this.readYourWrites && this.revisionSeen > 0) minRevision = Math.max(minRevision ?? 0, this.revisionSeen);
+
+    const { payload, headers } = encodeRequest(args, {
+      ...(minRevision !== undefined ? { minRevision } : {}),
+      timeoutMs,
+    });
+    this.assertOpen();
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && payload.byteLength > max) {
+      const code = args && ("image" in args || "image1" in args) ? "IMAGE_TOO_LARGE" : "PAYLOAD_TOO_LARGE";
+      throw new FaceError(code, `request of ${payload.byteLength} bytes exceeds the NATS max_payload of ${max} bytes`);
+    }
+
+    const subject = `${this.prefix}.${OPERATIONS[op]}`;
+    for (let attempt = 0; ; attempt++) {
+      let failure: { error: FaceError; retryAll: boolean };
+      try {
+        this.assertOpen();
+        const msg = await this.nc.request(subject, payload, { timeout: timeoutMs, ...(headers ? { headers } : {}) });
+        this.lastWorker = msg.headers?.get(HDR_WORKER) ?? null;
+        const result = decodeReply(msg.data);
+        const checked = (spec.result as z.ZodType).safeParse(result);
+        if (!checked.success) throw new FaceError("INTERNAL", `bad ${OPERATIONS[op]} result from worker: ${checked.error.message}`);
+        const value = checked.data as R & { revision?: number };
+        if (spec.write && typeof value.revision === "number") this.revisionSeen = Math.max(this.revisionSeen, value.revision);
+        return value;
+      } catch (err) {
+        failure = transportError(err, subject);
+      }
+      const { error, retryAll } = failure;
+      const retryable = retryAll || (spec.idempotent && (error.code === "TIMEOUT" || error.code === "UNAVAILABLE"));
+      if (!retryable || attempt >= this.retries || this.closed) throw error;
+      const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
+      await sleep(delay / 2 + Math.random() * (delay / 2));
+    }
+  }
+}

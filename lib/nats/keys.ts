@@ -1,0 +1,44 @@
+/**
+ * KV key layout (ARCHITECTURE §5): `c.<company>`, `u.<company>.<user>`, `f.<company>.<user>.<face>`.
+ * Ids may hold dots, spaces or any unicode, so every id token is base64url of its UTF-8 bytes
+ * without padding (alphabet A-Z a-z 0-9 - _, all valid in KV keys, and never a wildcard).
+ */
+import { Buffer } from "node:buffer";
+
+export function encodeId(id: string): string {
+  return Buffer.from(id, "utf8").toString("base64url");
+}
+
+export function decodeId(token: string): string {
+  return Buffer.from(token, "base64url").toString("utf8");
+}
+
+export const companyKey = (companyId: string) => `c.${encodeId(companyId)}`;
+export const userKey = (companyId: string, userId: string) => `u.${encodeId(companyId)}.${encodeId(userId)}`;
+export const faceKey = (companyId: string, userId: string, faceId: string) =>
+  `f.${encodeId(companyId)}.${encodeId(userId)}.${encodeId(faceId)}`;
+
+/** Filters for the children of a company or user (for cascades). */
+export const usersOfCompany = (companyId: string) => `u.${encodeId(companyId)}.>`;
+export const facesOfCompany = (companyId: string) => `f.${encodeId(companyId)}.>`;
+export const facesOfUser = (companyId: string, userId: string) => `f.${encodeId(companyId)}.${encodeId(userId)}.>`;
+
+export type ParsedKey =
+  | { kind: "company"; companyId: string }
+  | { kind: "user"; companyId: string; userId: string }
+  | { kind: "face"; companyId: string; userId: string; faceId: string };
+
+/** Parses a key of this layout; null for anything else (foreign keys in a shared bucket are ignored). */
+export function parseKey(key: string): ParsedKey | null {
+  const parts = key.split(".");
+  const valid = parts.slice(1).every((p) => /^[A-Za-z0-9_-]+$/.test(p));
+  if (!valid) return null;
+  if (parts[0] === "c" && parts.length === 2) return { kind: "company", companyId: decodeId(parts[1]!) };
+  if (parts[0] === "u" && parts.length === 3) {
+    return { kind: "user", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!) };
+  }
+  if (parts[0] === "f" && parts.length === 4) {
+    return { kind: "face", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!), faceId: decodeId(parts[3]!) };
+  }
+  return null;
+}

@@ -1,0 +1,392 @@
+/**
+ * KvGalleryStore: the GalleryStore contract over a NATS JetStream Key-Value bucket.
+ *
+ * - Revision = the bucket stream's sequence number: strictly increasing, one per write.
+ * - create-if-absent = `kv.create` (expected-last-subject-sequence 0 on the server), so "user
+ *   already exists" is atomic across every worker.
+ * - Deletes are KV delete markers published through JetStream directly, so the write's sequence
+ *   (its revision) comes back; the parent's marker carries the expected last sequence, so two
+ *   concurrent deletes of one key give exactly one `deleted: true`.
+ * - Cascade order: children first (faces, then users, then the company). At every instant the
+ *   bucket is a tree (no face without its user, no user without its company), so a worker that
+ *   replays the bucket mid-cascade never sees an orphan. After the parent's marker the children
+ *   are listed again and stragglers (written concurrently by another worker) are deleted;
+ *   `addFace` / `createUser` re-check their parent after writing and roll back if it vanished.
+ *   Between those two steps a watcher could see a transient orphan: the watch rewrites any put
+ *   whose parent is absent into a delete of that key (a no-op for the gallery that still advances
+ *   its revision), so listeners only ever see a consistent tree.
+ * - Watch = a KV watcher with the last value per key (the replay: puts in revision order, then a
+ *   `sync` event at the revision of the last entry, delete markers included, so the listener's
+ *   revision ends at the bucket's), then every change in order. The watcher is an ordered
+ *   consumer: it survives reconnects and server restarts and resumes after the last sequence it
+ *   delivered.
+ */
+import { Buffer } from "node:buffer";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { z } from "zod";
+import { FaceError } from "../core/errors.ts";
+import type { FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import {
+  companyKey,
+  faceKey,
+  facesOfCompany,
+  facesOfUser,
+  parseKey,
+  userKey,
+  usersOfCompany,
+} from "./keys.ts";
+
+export interface KvGalleryStoreOptions {
+  nc: NatsConnection;
+  /** Bucket name (NATS_KV_BUCKET, default "facegate"); created if absent. */
+  bucket?: string;
+  /** Replicas for a new bucket in a clustered JetStream (default 1). */
+  replicas?: number;
+  /** Per-operation JetStream timeout in ms (default 10 s). */
+  timeoutMs?: number;
+  /** Log sink for problems that cannot be thrown (bad values met while watching). */
+  onWarning?: (message: string, cause?: unknown) => void;
+}
+
+const CompanyValueSchema = z.object({ companyId: z.string() });
+const UserValueSchema = z.object({ companyId: z.string(), userId: z.string() });
+const FaceValueSchema = z.object({
+  companyId: z.string(),
+  userId: z.string(),
+  faceId: z.string(),
+  model: z.string().min(1),
+  dim: z.number().int().positive(),
+  /** Little-endian float32, base64. */
+  embedding: z.string(),
+});
+
+const enc = new TextEncoder();
+const json = (value: unknown) => enc.encode(JSON.stringify(value));
+
+function encodeEmbedding(embedding: Float32Array): string {
+  return Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength).toString("base64");
+}
+
+function decodeEmbedding(b64: string, dim: number): Float32Array {
+  const bytes = Buffer.from(b64, "base64");
+  if (bytes.byteLength !== dim * 4) throw new Error(`embedding has ${bytes.byteLength} bytes, expected ${dim * 4}`);
+  const out = new Float32Array(dim);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function storeError(op: string, err: unknown): FaceError {
+  if (err instanceof FaceError) return err;
+  return new FaceError("UNAVAILABLE", `KV store ${op} failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}
+
+type Tree = { companies: Set<string>; users: Set<string> };
+const userTreeKey = (c: string, u: string) => `${c}\u0000${u}`;
+
+export class KvGalleryStore implements GalleryStore {
+  readonly kind = "nats-kv";
+  readonly bucket: string;
+  private readonly kv: KV;
+  private readonly js: JetStreamClient;
+  private readonly stops = new Set<() => void>();
+  private readonly warn: (message: string, cause?: unknown) => void;
+  private closed = false;
+
+  private constructor(kv: KV, js: JetStreamClient, bucket: string, warn: KvGalleryStoreOptions["onWarning"]) {
+    this.kv = kv;
+    this.js = js;
+    this.bucket = bucket;
+    this.warn = warn ?? ((message, cause) => console.warn(`[kv-store] ${message}`, cause ?? ""));
+  }
+
+  /** Opens (creating if absent) the bucket. The connection stays the caller's. */
+  static async open(opts: KvGalleryStoreOptions): Promise<KvGalleryStore> {
+    const bucket = opts.bucket ?? "facegate";
+    const timeout = opts.timeoutMs ?? 10_000;
+    const js = jetstream(opts.nc, { timeout });
+    const kvm = new Kvm(js);
+    try {
+      const kv = await kvm.create(bucket, { history: 1, replicas: opts.replicas ?? 1, timeout });
+      return new KvGalleryStore(kv, js, bucket, opts.onWarning);
+    } catch (err) {
+      throw storeError(`open bucket ${bucket}`, err);
+    }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async revision(): Promise<number> {
+    try {
+      const status = await this.kv.status();
+      return status.streamInfo.state.last_seq;
+    } catch (err) {
+      throw storeError("revision", err);
+    }
+  }
+
+  async watch(listener: (event: StoreEvent) => void): Promise<() => void> {
+    if (this.closed) throw new FaceError("UNAVAILABLE", "KV store is closed");
+    let initialMessages: number;
+    let initialSeq: number;
+    try {
+      const state = (await this.kv.status()).streamInfo.state;
+      initialMessages = state.messages;
+      initialSeq = state.last_seq;
+    } catch (err) {
+      throw storeError("watch", err);
+    }
+    const iter = await this.kv.watch({ key: ">" }).catch((err) => {
+      throw storeError("watch", err);
+    });
+    const tree: Tree = { companies: new Set(), users: new Set() };
+    let replayDone!: () => void;
+    const replayed = new Promise<void>((resolve) => (replayDone = resolve));
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      this.stops.delete(stop);
+      iter.stop();
+      replayDone();
+    };
+    this.stops.add(stop);
+    let replaying = initialMessages > 0;
+    const emit = (event: StoreEvent) => {
+      try {
+        listener(event);
+      } catch (err) {
+        this.warn(`watch listener threw on revision ${event.revision}`, err);
+      }
+    };
+    if (!replaying) {
+      // Empty bucket (possibly purged): nothing to replay, but the revision may be past 0.
+      if (initialSeq > 0) emit({ revision: initialSeq, type: "sync" });
+      replayDone();
+    }
+    void (async () => {
+      try {
+        for await (const entry of iter) {
+          if (stopped) break;
+          const event = this.toEvent(entry, tree);
+          // The replay is the current state as puts: delete markers only shape the tree there.
+          if (event && !(replaying && event.type.endsWith(".delete"))) emit(event);
+          // The library marks the last entry of the initial snapshot (and all later ones) as updates.
+          if (replaying && entry.isUpdate) {
+            replaying = false;
+            emit({ revision: entry.revision, type: "sync" });
+            replayDone();
+          }
+        }
+      } catch (err) {
+        if (!stopped) this.warn("KV watch ended with an error", err);
+      } finally {
+        replayDone();
+      }
+    })();
+    await replayed;
+    return stop;
+  }
+
+  /** Turns a KV entry into a store event, keeping the listener's view a consistent tree. */
+  private toEvent(entry: KvEntry, tree: Tree): StoreEvent | null {
+    const parsed = parseKey(entry.key);
+    if (!parsed) {
+      this.warn(`ignoring foreign key ${entry.key} at revision ${entry.revision}`);
+      return null;
+    }
+    const revision = entry.revision;
+    const deleted = entry.operation !== "PUT";
+    switch (parsed.kind) {
+      case "company": {
+        const { companyId } = parsed;
+        if (deleted) {
+          tree.companies.delete(companyId);
+          return { revision, type: "company.delete", companyId };
+        }
+        tree.companies.add(companyId);
+        return { revision, type: "company.put", companyId };
+      }
+      case "user": {
+        const { companyId, userId } = parsed;
+        const k = userTreeKey(companyId, userId);
+        if (deleted || !tree.companies.has(companyId)) {
+          tree.users.delete(k);
+          return { revision, type: "user.delete", companyId, userId };
+        }
+        tree.users.add(k);
+        return { revision, type: "user.put", companyId, userId };
+      }
+      case "face": {
+        const { companyId, userId, faceId } = parsed;
+        const asDelete = { revision, type: "face.delete", companyId, userId, faceId } as const;
+        if (deleted || !tree.users.has(userTreeKey(companyId, userId))) return asDelete;
+        const value = FaceValueSchema.safeParse(safeJson(entry));
+        if (!value.success) {
+          this.warn(`invalid face value at ${entry.key} revision ${revision}: ${value.error.message}`);
+          return asDelete;
+        }
+        try {
+          const embedding = decodeEmbedding(value.data.embedding, value.data.dim);
+          return { revision, type: "face.put", face: { companyId, userId, faceId, embedding, model: value.data.model } };
+        } catch (err) {
+          this.warn(`invalid embedding at ${entry.key} revision ${revision}`, err);
+          return asDelete;
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /** create-if-absent; on an existing key returns its revision (the one the gallery must reach). */
+  private async createKey(key: string, value: Uint8Array): Promise<WriteResult & { created: boolean }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const revision = await this.kv.create(key, value);
+        return { revision, created: true };
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw storeError(`create ${key}`, err);
+      }
+      const existing = await this.get(key);
+      if (existing && existing.operation === "PUT") return { revision: existing.revision, created: false };
+      // Deleted between our create and get: try again.
+    }
+    throw new FaceError("UNAVAILABLE", `KV store create ${key}: too much contention`);
+  }
+
+  private async get(key: string): Promise<KvEntry | null> {
+    try {
+      return await this.kv.get(key);
+    } catch (err) {
+      throw storeError(`get ${key}`, err);
+    }
+  }
+
+  /** Publishes a delete marker; returns its revision. `expected`: fail unless the key is at this revision. */
+  private async deleteMarker(key: string, expected?: number): Promise<number> {
+    const h = headers();
+    h.set("KV-Operation", "DEL");
+    if (expected !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(expected));
+    const pa = await this.js.publish(`$KV.${this.bucket}.${key}`, undefined, { headers: h });
+    return pa.seq;
+  }
+
+  private async listKeys(filter: string): Promise<string[]> {
+    const out: string[] = [];
+    const iter = await this.kv.keys(filter);
+    for await (const k of iter) out.push(k);
+    return out;
+  }
+
+  /** Deletes every key under the filters, in filter order; returns the last revision (0 if none). */
+  private async deleteAll(filters: string[]): Promise<number> {
+    let last = 0;
+    for (const filter of filters) {
+      const keys = await this.listKeys(filter);
+      for (let i = 0; i < keys.length; i += 256) {
+        const seqs = await Promise.all(keys.slice(i, i + 256).map((k) => this.deleteMarker(k)));
+        last = Math.max(last, ...seqs);
+      }
+    }
+    return last;
+  }
+
+  /**
+   * Children first, then the parent (conditional on the revision we read, so a concurrent delete
+   * makes exactly one caller see `deleted: true`), then stragglers written meanwhile.
+   */
+  private async cascadeDelete(parent: string, children: string[]): Promise<WriteResult & { deleted: boolean }> {
+    try {
+      const entry = await this.get(parent);
+      if (!entry || entry.operation !== "PUT") return { deleted: false, revision: entry?.revision ?? 0 };
+      let revision = await this.deleteAll(children);
+      try {
+        revision = Math.max(revision, await this.deleteMarker(parent, entry.revision));
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+        // Someone else deleted it first; their cascade (and ours above) removed the children.
+        return { deleted: false, revision: Math.max(revision, (await this.get(parent))?.revision ?? 0) };
+      }
+      revision = Math.max(revision, await this.deleteAll(children));
+      return { deleted: true, revision };
+    } catch (err) {
+      throw storeError(`delete ${parent}`, err);
+    }
+  }
+
+  /** After creating a child: if its parent vanished meanwhile, roll the child back and fail. */
+  private async ensureParent(
+    parent: string,
+    child: string,
+    result: WriteResult & { created: boolean },
+    error: () => FaceError,
+  ): Promise<WriteResult & { created: boolean }> {
+    const p = await this.get(parent);
+    if (p && p.operation === "PUT") return result;
+    if (result.created) await this.deleteMarker(child).catch(() => undefined);
+    throw error();
+  }
+
+  async createCompany(companyId: string): Promise<WriteResult & { created: boolean }> {
+    return this.createKey(companyKey(companyId), json({ companyId }));
+  }
+
+  async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
+    return this.cascadeDelete(companyKey(companyId), [facesOfCompany(companyId), usersOfCompany(companyId)]);
+  }
+
+  async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
+    const key = userKey(companyId, userId);
+    const result = await this.createKey(key, json({ companyId, userId }));
+    return this.ensureParent(companyKey(companyId), key, result, () =>
+      new FaceError("COMPANY_NOT_FOUND", `company ${JSON.stringify(companyId)} does not exist`),
+    );
+  }
+
+  async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
+    return this.cascadeDelete(userKey(companyId, userId), [facesOfUser(companyId, userId)]);
+  }
+
+  async addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }> {
+    const { companyId, userId, faceId, embedding, model } = face;
+    const key = faceKey(companyId, userId, faceId);
+    const value = json({ companyId, userId, faceId, model, dim: embedding.length, embedding: encodeEmbedding(embedding) });
+    const result = await this.createKey(key, value);
+    return this.ensureParent(userKey(companyId, userId), key, result, () =>
+      new FaceError("USER_NOT_FOUND", `user ${JSON.stringify(userId)} does not exist in company ${JSON.stringify(companyId)}`),
+    );
+  }
+
+  async deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }> {
+    return this.cascadeDelete(faceKey(companyId, userId, faceId), []);
+  }
+
+  /** Stops every watcher. The NATS connection belongs to the caller. */
+  close(): void {
+    this.closed = true;
+    for (const stop of [...this.stops]) stop();
+  }
+}
+
+function safeJson(entry: KvEntry): unknown {
+  try {
+    return entry.json();
+  } catch {
+    return undefined;
+  }
+}
+
+// Exported for tests of the value format.
+export const _internals = { CompanyValueSchema, UserValueSchema, FaceValueSchema, encodeEmbedding, decodeEmbedding };

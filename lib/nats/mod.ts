@@ -1,0 +1,35 @@
+/**
+ * facegate/nats: scale-out over NATS.
+ *
+ *   // gateway / backend
+ *   const client = await FaceClient.connect({ servers: process.env.NATS_URL });
+ *   const who = await client.recognizeFace({ companyId: "acme", image: jpegBytes });
+ *
+ *   // worker (see server/worker.ts for the whole stack)
+ *   const store = await KvGalleryStore.open({ nc, bucket: "facegate" });
+ *   const service = await LocalFaceService.create({ store });
+ *   const worker = await FaceWorker.start({ nc, api: service, concurrency: 2 });
+ */
+export { FaceClient, type FaceClientOptions, type FaceClientConnectOptions, type WorkerSummary } from "./client.ts";
+export { FaceWorker, type FaceWorkerOptions } from "./worker.ts";
+export { KvGalleryStore, type KvGalleryStoreOptions } from "./kv-store.ts";
+export { NatsEventSink, consumeEvents, ensureEventStream, eventSubject, type NatsEventSinkOptions, type ConsumeEventsOptions } from "./events.ts";
+export {
+  NatsConfigSchema,
+  loadNatsConfig,
+  parseNatsConfig,
+  connectionOptions,
+  type NatsConfig,
+  type NatsConfigInput,
+} from "./config.ts";
+export {
+  SUBJECT_PREFIX,
+  QUEUE_GROUP,
+  STATS_SUBJECT,
+  OPERATION_SPECS,
+  WorkerStatsSchema,
+  subjectFor,
+  type WorkerStats,
+} from "./protocol.ts";
+export { encodeId, decodeId, companyKey, userKey, faceKey, parseKey } from "./keys.ts";
+export { startNatsServer, freePort, type NatsServer, type NatsServerOptions } from "./server-process.ts";

@@ -1,0 +1,28 @@
+/**
+ * facegate/service: the operations of the old system in-process.
+ *
+ *   const service = await LocalFaceService.create();   // engine + SQLite store in DATA_DIR, initial data
+ *   await service.createCompany({ companyId: "acme" });
+ */
+export { LocalFaceService, largestFace, type LocalFaceServiceOptions } from "./service.ts";
+export {
+  DEFAULT_RECOGNITION_THRESHOLD,
+  ServiceConfigSchema,
+  databasePath,
+  dataFilePath,
+  loadServiceConfig,
+  parseServiceConfig,
+  type ServiceConfig,
+  type ServiceConfigInput,
+} from "./config.ts";
+export { SqliteGalleryStore, type SqliteGalleryStoreOptions } from "./sqlite-store.ts";
+export { MemoryGalleryStore, EventHub } from "../core/memory-store.ts";
+export { Gallery, type SearchHit, type GalleryStats, type GalleryExport } from "../core/gallery.ts";
+export {
+  applyInitialData,
+  loadInitialData,
+  readInitialDataSource,
+  type InitialDataOutcome,
+  type LoadedSource,
+  type SourceText,
+} from "./initial-data-source.ts";

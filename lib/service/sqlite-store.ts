@@ -1,0 +1,273 @@
+/**
+ * SqliteGalleryStore: the embedded, durable GalleryStore (`bun:sqlite`).
+ *
+ * - WAL journal; `synchronous=FULL` by default: every commit is fsynced before the call returns, so
+ *   an acknowledged write survives a process kill AND a power loss / OS crash. (NORMAL in WAL mode
+ *   survives a process kill too but may lose the last commits on power loss; pass
+ *   `synchronous: "NORMAL"` where that trade is acceptable: it saves one fsync per write.)
+ * - One `BEGIN IMMEDIATE` transaction per operation; the revision is a counter row bumped inside it,
+ *   so revisions are strictly increasing even with several processes on one file.
+ * - Events are emitted after commit, in revision order, to the listeners of this process. (Writes by
+ *   another process on the same file are not watched: one process per database.)
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { UnavailableError } from "../core/errors.ts";
+import { EventHub } from "../core/memory-store.ts";
+import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+
+export interface SqliteGalleryStoreOptions {
+  /** Database file (created with its directory); ":memory:" for a throwaway one. */
+  path: string;
+  synchronous?: "FULL" | "NORMAL";
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('schema_version', 1);
+CREATE TABLE IF NOT EXISTS companies (
+  company_id TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+  company_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (company_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS faces (
+  company_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  face_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  dim INTEGER NOT NULL,
+  embedding BLOB NOT NULL,
+  revision INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (company_id, user_id, face_id)
+);
+`;
+
+type Row = Record<string, unknown>;
+
+function toBlob(v: Float32Array): Uint8Array {
+  return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+}
+
+function fromBlob(b: Uint8Array): Float32Array {
+  // copy: the blob may not be 4-byte aligned
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+export class SqliteGalleryStore implements GalleryStore {
+  readonly kind = "sqlite";
+  readonly path: string;
+  private readonly db: Database;
+  private readonly hub = new EventHub();
+  private closed = false;
+  private readonly bump: () => number;
+  private readonly tx: <T>(fn: () => T) => T;
+
+  constructor(opts: SqliteGalleryStoreOptions) {
+    this.path = opts.path;
+    if (opts.path !== ":memory:") mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path, { create: true, strict: true });
+    this.db.exec("PRAGMA journal_mode = WAL");
+    this.db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "FULL"}`);
+    this.db.exec("PRAGMA busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    const bump = this.db.query("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value");
+    this.bump = () => (bump.get() as { value: number }).value;
+    this.tx = <T>(fn: () => T): T => this.db.transaction(fn).immediate();
+  }
+
+  private now(): string {
+    return new Date().toISOString();
+  }
+
+  private current(): number {
+    return (this.db.query("SELECT value FROM meta WHERE key = 'revision'").get() as { value: number }).value;
+  }
+
+  async revision(): Promise<number> {
+    this.assertOpen();
+    return this.current();
+  }
+
+  async watch(listener: (event: StoreEvent) => void): Promise<() => void> {
+    this.assertOpen();
+    // one read transaction: a consistent snapshot
+    const replay = this.db.transaction(() => {
+      const events: StoreEvent[] = [];
+      for (const r of this.db.query("SELECT company_id, revision FROM companies").all() as Row[]) {
+        events.push({ revision: r.revision as number, type: "company.put", companyId: r.company_id as string });
+      }
+      for (const r of this.db.query("SELECT company_id, user_id, revision FROM users").all() as Row[]) {
+        events.push({ revision: r.revision as number, type: "user.put", companyId: r.company_id as string, userId: r.user_id as string });
+      }
+      for (const r of this.db.query("SELECT company_id, user_id, face_id, model, embedding, revision FROM faces").all() as Row[]) {
+        events.push({
+          revision: r.revision as number,
+          type: "face.put",
+          face: {
+            companyId: r.company_id as string,
+            userId: r.user_id as string,
+            faceId: r.face_id as string,
+            model: r.model as string,
+            embedding: fromBlob(r.embedding as Uint8Array),
+          },
+        });
+      }
+      events.sort((a, b) => a.revision - b.revision);
+      events.push({ revision: this.current(), type: "sync" });
+      return events;
+    })();
+    this.hub.emit(replay, listener);
+    return this.hub.add(listener);
+  }
+
+  async createCompany(companyId: string): Promise<WriteResult & { created: boolean }> {
+    this.assertOpen();
+    const result = this.tx(() => {
+      if (this.db.query("SELECT 1 FROM companies WHERE company_id = ?").get(companyId)) {
+        return { revision: this.current(), created: false };
+      }
+      const revision = this.bump();
+      this.db.query("INSERT INTO companies (company_id, revision, created_at) VALUES (?, ?, ?)").run(companyId, revision, this.now());
+      return { revision, created: true };
+    });
+    if (result.created) this.hub.emit([{ revision: result.revision, type: "company.put", companyId }]);
+    return result;
+  }
+
+  async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
+    this.assertOpen();
+    const result = this.tx(() => {
+      const gone = this.db.query("DELETE FROM companies WHERE company_id = ?").run(companyId).changes > 0;
+      if (!gone) return { revision: this.current(), deleted: false };
+      this.db.query("DELETE FROM users WHERE company_id = ?").run(companyId);
+      this.db.query("DELETE FROM faces WHERE company_id = ?").run(companyId);
+      return { revision: this.bump(), deleted: true };
+    });
+    if (result.deleted) this.hub.emit([{ revision: result.revision, type: "company.delete", companyId }]);
+    return result;
+  }
+
+  async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
+    this.assertOpen();
+    const result = this.tx(() => {
+      if (this.db.query("SELECT 1 FROM users WHERE company_id = ? AND user_id = ?").get(companyId, userId)) {
+        return { revision: this.current(), created: false };
+      }
+      const revision = this.bump();
+      this.db
+        .query("INSERT INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)")
+        .run(companyId, userId, revision, this.now());
+      return { revision, created: true };
+    });
+    if (result.created) this.hub.emit([{ revision: result.revision, type: "user.put", companyId, userId }]);
+    return result;
+  }
+
+  async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
+    this.assertOpen();
+    const result = this.tx(() => {
+      const gone = this.db.query("DELETE FROM users WHERE company_id = ? AND user_id = ?").run(companyId, userId).changes > 0;
+      if (!gone) return { revision: this.current(), deleted: false };
+      this.db.query("DELETE FROM faces WHERE company_id = ? AND user_id = ?").run(companyId, userId);
+      return { revision: this.bump(), deleted: true };
+    });
+    if (result.deleted) this.hub.emit([{ revision: result.revision, type: "user.delete", companyId, userId }]);
+    return result;
+  }
+
+  private insertFace(face: FaceRecord): number | null {
+    const exists = this.db
+      .query("SELECT 1 FROM faces WHERE company_id = ? AND user_id = ? AND face_id = ?")
+      .get(face.companyId, face.userId, face.faceId);
+    if (exists) return null;
+    const revision = this.bump();
+    this.db
+      .query(
+        "INSERT INTO faces (company_id, user_id, face_id, model, dim, embedding, revision, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(face.companyId, face.userId, face.faceId, face.model, face.embedding.length, toBlob(face.embedding), revision, this.now());
+    return revision;
+  }
+
+  async addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }> {
+    this.assertOpen();
+    const stored: FaceRecord = { ...face, embedding: Float32Array.from(face.embedding) };
+    const result = this.tx(() => {
+      const revision = this.insertFace(stored);
+      return revision === null ? { revision: this.current(), created: false } : { revision, created: true };
+    });
+    if (result.created) this.hub.emit([{ revision: result.revision, type: "face.put", face: stored }]);
+    return result;
+  }
+
+  async deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }> {
+    this.assertOpen();
+    const result = this.tx(() => {
+      const gone =
+        this.db
+          .query("DELETE FROM faces WHERE company_id = ? AND user_id = ? AND face_id = ?")
+          .run(companyId, userId, faceId).changes > 0;
+      return gone ? { revision: this.bump(), deleted: true } : { revision: this.current(), deleted: false };
+    });
+    if (result.deleted) this.hub.emit([{ revision: result.revision, type: "face.delete", companyId, userId, faceId }]);
+    return result;
+  }
+
+  /** Everything in one transaction (one fsync), events after commit. */
+  async bulkLoad(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }> {
+    this.assertOpen();
+    const events: StoreEvent[] = [];
+    const now = this.now();
+    const counts = this.tx(() => {
+      let companies = 0;
+      let users = 0;
+      let faces = 0;
+      const insCompany = this.db.query("INSERT OR IGNORE INTO companies (company_id, revision, created_at) VALUES (?, ?, ?)");
+      const insUser = this.db.query("INSERT OR IGNORE INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)");
+      for (const companyId of data.companies) {
+        if (this.db.query("SELECT 1 FROM companies WHERE company_id = ?").get(companyId)) continue;
+        const revision = this.bump();
+        insCompany.run(companyId, revision, now);
+        events.push({ revision, type: "company.put", companyId });
+        companies++;
+      }
+      for (const { companyId, userId } of data.users) {
+        if (this.db.query("SELECT 1 FROM users WHERE company_id = ? AND user_id = ?").get(companyId, userId)) continue;
+        const revision = this.bump();
+        insUser.run(companyId, userId, revision, now);
+        events.push({ revision, type: "user.put", companyId, userId });
+        users++;
+      }
+      for (const f of data.faces) {
+        const face: FaceRecord = { ...f, embedding: Float32Array.from(f.embedding) };
+        const revision = this.insertFace(face);
+        if (revision === null) continue;
+        events.push({ revision, type: "face.put", face });
+        faces++;
+      }
+      return { revision: this.current(), companies, users, faces };
+    });
+    this.hub.emit(events);
+    return counts;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.clear();
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UnavailableError("store closed");
+  }
+}

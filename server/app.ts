@@ -1,0 +1,296 @@
+/**
+ * createApp: the Hono app over any FaceApi (LocalFaceService in-process, FaceClient over NATS).
+ * Runtime-agnostic: no Bun APIs here; server/serve.ts is the Bun adapter.
+ *
+ * Per request: request id → CORS → (route) auth → rate limit → company scope → body (limit,
+ * encoding) → zod → the FaceApi call under a deadline → snake_case JSON. Every failure becomes
+ * `{ "error": { "code", "message" } }` with the status of its code; stacks go to the log only.
+ */
+import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
+import { routePath } from "hono/route";
+import {
+  FaceError,
+  HTTP_STATUS,
+  IdSchema,
+  OPERATIONS,
+  type CallOptions,
+  type FaceApi,
+  type OperationName,
+} from "../lib/core/mod.ts";
+import { ApiKeys, type Principal } from "./auth.ts";
+import { parseBody } from "./body.ts";
+import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "./config.ts";
+import { RateLimiter, withDeadline } from "./limits.ts";
+import { silentLogger, type Logger } from "./logger.ts";
+import { ServerMetrics, type Gauge } from "./metrics.ts";
+import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
+import { buildRoutes, type AnyRoute } from "./routes.ts";
+import { describeIssues, toWire } from "./wire.ts";
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    route: string;
+    principal: Principal;
+  };
+};
+export type FacegateApp = Hono<AppEnv>;
+
+/** What a plugin (e.g. the kiosk WebSocket) gets besides the app. */
+export interface PluginContext {
+  api: FaceApi;
+  config: ServerConfig;
+  keys: ApiKeys;
+  logger: Logger;
+  metrics: ServerMetrics;
+}
+export type Plugin = (app: FacegateApp, ctx: PluginContext) => void;
+
+export interface CreateAppOptions {
+  api: FaceApi;
+  config?: Partial<ServerConfig>;
+  /** Default: ApiKeys.fromConfig(config). */
+  keys?: ApiKeys;
+  logger?: Logger;
+  metrics?: ServerMetrics;
+  /** Mounted after the core middleware and before the v1 routes. */
+  plugins?: Plugin[];
+  /** The client address for per-IP rate limiting in open mode (runtime-specific; see serve.ts). */
+  clientIp?: (c: Context<AppEnv>) => string | undefined;
+  /** False while starting or draining: /v1/health answers 503. Default: always ready. */
+  isReady?: () => boolean;
+  version?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(options: CreateAppOptions): FacegateApp {
+  const config: ServerConfig = { ...DEFAULT_SERVER_CONFIG, ...options.config };
+  const keys = options.keys ?? ApiKeys.fromConfig(config);
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? new ServerMetrics();
+  const api = instrument(options.api, metrics);
+  const limiter = new RateLimiter(config.rateLimitPerMinute);
+  const isReady = options.isReady ?? (() => true);
+  const routes = buildRoutes(config);
+  let openapi: Record<string, unknown> | undefined;
+
+  const app = new Hono<AppEnv>();
+
+  // Request id, timing, one log line and the metrics for every request (plugins included).
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header("x-request-id");
+    const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    c.set("requestId", id);
+    metrics.inFlight++;
+    try {
+      await next();
+    } finally {
+      metrics.inFlight--;
+    }
+    c.header("X-Request-Id", id);
+    c.header("X-Content-Type-Options", "nosniff");
+    const ms = performance.now() - started;
+    const route = c.get("route") ?? pluginRoute(c);
+    const status = c.res.status;
+    metrics.request(c.req.method, route, status, ms / 1000);
+    const fields = {
+      id,
+      method: c.req.method,
+      route,
+      path: c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path,
+      status,
+      ms: Math.round(ms * 10) / 10,
+      key: c.get("principal")?.id,
+    };
+    if (status >= 500) logger.warn("request", fields);
+    else logger.info("request", fields);
+  });
+
+  if (config.corsOrigins.length > 0) {
+    app.use(
+      "*",
+      cors({
+        origin: config.corsOrigins.includes("*") ? "*" : config.corsOrigins,
+        allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+        allowHeaders: ["Content-Type", "X-API-Key", "X-Request-Id", "X-Min-Revision"],
+        exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining"],
+        maxAge: 600,
+      }),
+    );
+  }
+
+  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics });
+
+  for (const r of routes) {
+    const method = r.method.toLowerCase() as "get" | "post" | "delete";
+    app[method](r.path, (c) => handle(c, r));
+  }
+
+  app.get("/metrics", async (c) => {
+    c.set("route", "/metrics");
+    guard(c, "admin");
+    let gauges: Gauge[] = [];
+    try {
+      gauges = galleryGauges(await withDeadline(options.api.getCacheStats(), 5_000, "stats"));
+    } catch (error) {
+      logger.warn("metrics: gallery stats unavailable", { error });
+    }
+    return c.text(metrics.render(gauges), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+
+  app.get("/openapi.json", (c) => {
+    c.set("route", "/openapi.json");
+    openapi ??= buildOpenApi(routes, { version: options.version ?? "0.1.0", open: keys.open });
+    return c.json(openapi);
+  });
+  app.get("/docs", (c) => {
+    c.set("route", "/docs");
+    return c.html(DOCS_HTML);
+  });
+  app.get("/", (c) => {
+    c.set("route", "/");
+    return c.json({ name: "facegate", docs: "/docs", openapi: "/openapi.json", health: "/v1/health" });
+  });
+
+  app.notFound((c) => {
+    c.set("route", "unmatched");
+    metrics.errors.inc({ code: "NOT_FOUND" });
+    return errorResponse(c, new FaceError("NOT_FOUND", `no route ${c.req.method} ${truncate(c.req.path, 200)}`));
+  });
+
+  app.onError((error, c) => {
+    const e = toFaceError(error);
+    if (e.code === "INTERNAL") logger.error("unhandled error", { id: c.get("requestId"), route: c.get("route"), error });
+    else if (e.code === "TIMEOUT" || e.code === "UNAVAILABLE") logger.warn(e.message, { id: c.get("requestId"), code: e.code, cause: e.cause });
+    metrics.errors.inc({ code: e.code });
+    return errorResponse(c, e);
+  });
+
+  /** Authentication, rate limit and (without a company) the admin check. */
+  function guard(c: Context<AppEnv>, scope: AnyRoute["scope"]): Principal | undefined {
+    if (scope === "public") return undefined;
+    const principal = keys.authenticate(c.req.header("x-api-key"));
+    c.set("principal", principal);
+    const bucket = keys.open ? `ip:${options.clientIp?.(c) ?? "unknown"}` : principal.id;
+    const decision = limiter.take(bucket);
+    if (!decision.ok) {
+      metrics.rateLimited.inc();
+      c.header("Retry-After", String(decision.retryAfterSeconds));
+      throw new FaceError("RATE_LIMITED", `rate limit of ${config.rateLimitPerMinute} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`);
+    }
+    if (Number.isFinite(decision.remaining)) c.header("X-RateLimit-Remaining", String(decision.remaining));
+    if (scope === "admin") keys.authorize(principal);
+    return principal;
+  }
+
+  async function handle(c: Context<AppEnv>, r: AnyRoute): Promise<Response> {
+    c.set("route", r.path);
+    const principal = guard(c, r.scope) ?? { id: "public", admin: false, companies: new Set<string>() };
+
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
+      const parsed = IdSchema.safeParse(value);
+      if (!parsed.success) throw new FaceError("INVALID_ARGUMENT", `${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+      params[name] = parsed.data;
+    }
+    // Company from the path: refuse before reading a possibly large body.
+    if (r.scope === "company" && !r.company) keys.authorize(principal, params.company);
+
+    const opts: CallOptions = {};
+    const minRevision = c.req.header("x-min-revision");
+    if (minRevision !== undefined) {
+      if (!/^\d{1,15}$/.test(minRevision)) throw new FaceError("INVALID_ARGUMENT", "X-Min-Revision must be a non-negative integer");
+      opts.minRevision = Number(minRevision);
+    }
+
+    const work = (async () => {
+      let body: unknown = undefined;
+      if (r.body) {
+        const parsed = await parseBody(c.req.raw, r.body, config.maxBodyBytes, c.req.query());
+        const checked = r.body.schema.safeParse(parsed.value);
+        if (!checked.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(checked.error), { details: checked.error.issues });
+        body = checked.data;
+      }
+      if (r.scope === "company" && r.company) keys.authorize(principal, r.company(params, body));
+      return r.run({ api, body, params, query: c.req.query(), opts, principal, config, ready: isReady });
+    })();
+    const reply = await withDeadline(work, config.requestTimeoutMs, `${r.method} ${r.path}`);
+    return c.json(reply.body as object, (reply.status ?? r.ok.status) as 200);
+  }
+
+  return app;
+}
+
+function errorResponse(c: Context<AppEnv>, e: FaceError): Response {
+  return c.json(toWire.error(e), HTTP_STATUS[e.code] as 400);
+}
+
+/** Hono's own exceptions (e.g. from plugins' middleware) keep their status where a code matches. */
+function toFaceError(error: unknown): FaceError {
+  if (error instanceof FaceError) return error;
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === "number" && error instanceof Error) {
+    const code = (Object.keys(HTTP_STATUS) as Array<keyof typeof HTTP_STATUS>).find((k) => HTTP_STATUS[k] === status);
+    if (code && code !== "INTERNAL") return new FaceError(code, error.message || code, { cause: error });
+  }
+  return FaceError.from(error);
+}
+
+/** Route label for requests answered by plugin routes (the matched pattern, never the raw path). */
+function pluginRoute(c: Context<AppEnv>): string {
+  try {
+    const path = routePath(c, -1);
+    return path && path !== "/*" && path !== "*" ? path : "unmatched";
+  } catch {
+    return "unmatched";
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Wraps every FaceApi method to time it by operation and outcome (engine and gallery work). */
+function instrument(api: FaceApi, metrics: ServerMetrics): FaceApi {
+  const wrapped = {} as Record<OperationName, unknown>;
+  for (const name of Object.keys(OPERATIONS) as OperationName[]) {
+    const method = (api[name] as (...args: unknown[]) => Promise<unknown>).bind(api);
+    wrapped[name] = async (...args: unknown[]) => {
+      const started = performance.now();
+      let outcome = "ok";
+      try {
+        return await method(...args);
+      } catch (error) {
+        outcome = FaceError.is(error) ? error.code : "INTERNAL";
+        throw error;
+      } finally {
+        metrics.operation(OPERATIONS[name], outcome, (performance.now() - started) / 1000);
+      }
+    };
+  }
+  return wrapped as unknown as FaceApi;
+}
+
+function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): Gauge[] {
+  const companies = Object.entries(stats.companies).slice(0, 1000); // bounded label cardinality
+  return [
+    { name: "facegate_gallery_companies", help: "Companies in the gallery.", values: [{ value: stats.companiesCount }] },
+    { name: "facegate_gallery_users", help: "Users in the gallery.", values: [{ value: stats.usersCount }] },
+    { name: "facegate_gallery_faces", help: "Faces (embeddings) in the gallery.", values: [{ value: stats.facesCount }] },
+    {
+      name: "facegate_gallery_company_faces",
+      help: "Faces per company (first 1000 companies).",
+      values: companies.map(([company, s]) => ({ labels: { company }, value: s.faces })),
+    },
+    {
+      name: "facegate_gallery_company_users",
+      help: "Users per company (first 1000 companies).",
+      values: companies.map(([company, s]) => ({ labels: { company }, value: s.users })),
+    },
+    { name: "facegate_store_revision", help: "Store revision applied by the gallery.", values: [{ value: stats.revision }] },
+    { name: "facegate_tasks_processed_total", help: "Operations processed by the service.", values: [{ value: stats.totalTasksProcessed }] },
+  ];
+}

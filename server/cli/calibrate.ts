@@ -1,0 +1,233 @@
+/**
+ * Threshold calibration: genuine and impostor similarity scores → FAR / FRR per threshold, the
+ * equal error rate, a suggested threshold for a target false-accept rate, and an SVG plot of both
+ * curves (the CLI renders it to PNG with sharp). Pure functions; reading images lives in the CLI.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, extname, join } from "node:path";
+
+export interface CalibrationRow {
+  threshold: number;
+  /** Impostor pairs at or above the threshold / impostor pairs. */
+  far: number;
+  /** Genuine pairs below the threshold / genuine pairs. */
+  frr: number;
+  falseAccepts: number;
+  falseRejects: number;
+}
+
+export interface Calibration {
+  genuinePairs: number;
+  impostorPairs: number;
+  /** Fine grid (step 0.005) over [-1, 1]. */
+  curve: CalibrationRow[];
+  eer: { threshold: number; rate: number };
+  /** Smallest threshold with FAR <= targetFar (the most genuine accepts at that false-accept rate). */
+  suggested: CalibrationRow & { targetFar: number };
+  genuine: { median: number; min: number };
+  impostor: { median: number; max: number };
+}
+
+const round = (x: number, d = 4) => Math.round(x * 10 ** d) / 10 ** d;
+
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
+}
+
+/** Count of values >= t in an ascending array (binary search). */
+function countAtLeast(sorted: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted.length - lo;
+}
+
+export function calibrate(genuineScores: ArrayLike<number>, impostorScores: ArrayLike<number>, targetFar = 0.001): Calibration {
+  if (genuineScores.length === 0 || impostorScores.length === 0) {
+    throw new Error(`calibration needs genuine and impostor pairs (got ${genuineScores.length} genuine, ${impostorScores.length} impostor)`);
+  }
+  const genuine = Float64Array.from(genuineScores).sort();
+  const impostor = Float64Array.from(impostorScores).sort();
+  const row = (threshold: number): CalibrationRow => {
+    const falseAccepts = countAtLeast(impostor, threshold);
+    const falseRejects = genuine.length - countAtLeast(genuine, threshold);
+    return { threshold: round(threshold, 3), far: falseAccepts / impostor.length, frr: falseRejects / genuine.length, falseAccepts, falseRejects };
+  };
+  const curve: CalibrationRow[] = [];
+  for (let i = 0; i <= 400; i++) curve.push(row(-1 + i * 0.005));
+
+  // EER: the grid points where max(FAR, FRR) is smallest; the middle one (separable scores give a range).
+  let best = Number.POSITIVE_INFINITY;
+  for (const r of curve) best = Math.min(best, Math.max(r.far, r.frr));
+  const atBest = curve.filter((r) => Math.max(r.far, r.frr) <= best + 1e-12);
+  const mid = atBest[Math.floor((atBest.length - 1) / 2)];
+  const eer = { threshold: mid.threshold, rate: round((mid.far + mid.frr) / 2, 5) };
+  const suggestedRow = curve.find((r) => r.far <= targetFar) ?? curve[curve.length - 1];
+  return {
+    genuinePairs: genuine.length,
+    impostorPairs: impostor.length,
+    curve,
+    eer,
+    suggested: { ...suggestedRow, targetFar },
+    genuine: { median: round(quantile(genuine, 0.5)), min: round(genuine[0]) },
+    impostor: { median: round(quantile(impostor, 0.5)), max: round(impostor[impostor.length - 1]) },
+  };
+}
+
+/** The table the CLI prints: a few operating points around the interesting range. */
+export function formatCalibration(c: Calibration): string {
+  const pct = (x: number) => `${(x * 100).toFixed(3)} %`.padStart(10);
+  const lines = [
+    `pairs: ${c.genuinePairs} genuine (median ${c.genuine.median}, min ${c.genuine.min}), ${c.impostorPairs} impostor (median ${c.impostor.median}, max ${c.impostor.max})`,
+    "",
+    "threshold        FAR        FRR   false accepts   false rejects",
+  ];
+  const wanted = new Set([0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6].map((t) => round(t, 3)));
+  for (const r of c.curve) {
+    if (!wanted.has(r.threshold)) continue;
+    lines.push(
+      `${r.threshold.toFixed(3).padStart(9)} ${pct(r.far)} ${pct(r.frr)} ${String(r.falseAccepts).padStart(15)} ${String(r.falseRejects).padStart(15)}`,
+    );
+  }
+  lines.push("");
+  lines.push(`EER: ${(c.eer.rate * 100).toFixed(3)} % at threshold ${c.eer.threshold}`);
+  lines.push(
+    `suggested FACE_RECOGNITION_THRESHOLD=${c.suggested.threshold} (FAR ${(c.suggested.far * 100).toFixed(3)} % <= target ${(c.suggested.targetFar * 100).toFixed(3)} %, FRR ${(c.suggested.frr * 100).toFixed(3)} %)`,
+  );
+  return lines.join("\n");
+}
+
+/** FAR and FRR against the threshold, with the EER and the suggested threshold marked. */
+export function calibrationSvg(c: Calibration, title = "facegate calibration"): string {
+  const W = 900;
+  const H = 540;
+  const m = { l: 70, r: 30, t: 50, b: 60 };
+  const lo = Math.max(-1, Math.floor(Math.min(c.impostor.median - 0.3, 0) * 10) / 10);
+  const x = (t: number) => m.l + ((t - lo) / (1 - lo)) * (W - m.l - m.r);
+  const y = (v: number) => H - m.b - v * (H - m.t - m.b);
+  const pts = (key: "far" | "frr") =>
+    c.curve
+      .filter((r) => r.threshold >= lo)
+      .map((r) => `${x(r.threshold).toFixed(1)},${y(r[key]).toFixed(1)}`)
+      .join(" ");
+  const grid: string[] = [];
+  for (let t = Math.ceil(lo * 10) / 10; t <= 1.0001; t += 0.1) {
+    grid.push(`<line x1="${x(t)}" y1="${m.t}" x2="${x(t)}" y2="${H - m.b}" stroke="#e4e4e4"/>`);
+    grid.push(`<text x="${x(t)}" y="${H - m.b + 20}" text-anchor="middle">${t.toFixed(1)}</text>`);
+  }
+  for (let v = 0; v <= 1.0001; v += 0.2) {
+    grid.push(`<line x1="${m.l}" y1="${y(v)}" x2="${W - m.r}" y2="${y(v)}" stroke="#e4e4e4"/>`);
+    grid.push(`<text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end">${Math.round(v * 100)} %</text>`);
+  }
+  const marker = (t: number, color: string, label: string, dy: number) =>
+    `<line x1="${x(t)}" y1="${m.t}" x2="${x(t)}" y2="${H - m.b}" stroke="${color}" stroke-dasharray="6 4"/>` +
+    `<text x="${x(t) + 6}" y="${m.t + dy}" fill="${color}">${label}</text>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="13">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="${W / 2}" y="28" text-anchor="middle" font-size="17">${escapeXml(title)}: ${c.genuinePairs} genuine / ${c.impostorPairs} impostor pairs</text>
+${grid.join("\n")}
+<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#888"/>
+<polyline points="${pts("far")}" fill="none" stroke="#d62728" stroke-width="2.5"/>
+<polyline points="${pts("frr")}" fill="none" stroke="#1f77b4" stroke-width="2.5"/>
+${marker(c.eer.threshold, "#555", `EER ${(c.eer.rate * 100).toFixed(2)} % @ ${c.eer.threshold}`, 18)}
+${marker(c.suggested.threshold, "#2ca02c", `suggested ${c.suggested.threshold} (FAR ${(c.suggested.far * 100).toFixed(2)} %, FRR ${(c.suggested.frr * 100).toFixed(2)} %)`, 38)}
+<text x="${W / 2}" y="${H - 18}" text-anchor="middle">threshold (cosine similarity)</text>
+<text x="18" y="${H / 2}" text-anchor="middle" transform="rotate(-90 18 ${H / 2})">error rate</text>
+<rect x="${W - m.r - 250}" y="${m.t + 60}" width="235" height="52" fill="#fff" stroke="#ccc"/>
+<line x1="${W - m.r - 240}" y1="${m.t + 78}" x2="${W - m.r - 210}" y2="${m.t + 78}" stroke="#d62728" stroke-width="2.5"/>
+<text x="${W - m.r - 202}" y="${m.t + 82}">FAR (false accept rate)</text>
+<line x1="${W - m.r - 240}" y1="${m.t + 100}" x2="${W - m.r - 210}" y2="${m.t + 100}" stroke="#1f77b4" stroke-width="2.5"/>
+<text x="${W - m.r - 202}" y="${m.t + 104}">FRR (false reject rate)</text>
+</svg>
+`;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] ?? c);
+}
+
+// ---------------------------------------------------------------- inputs
+
+export interface LabelledPair {
+  a: string;
+  b: string;
+  same: boolean;
+}
+
+const IMAGE_EXT = new Set([".jpg", ".jpeg", ".png", ".webp"]);
+export const isImageFile = (name: string) => IMAGE_EXT.has(extname(name).toLowerCase());
+
+/** `<dir>/<person>/<images>` → person → image paths (sorted). */
+export function readLabelledFolder(dir: string): Map<string, string[]> {
+  const people = new Map<string, string[]>();
+  for (const person of readdirSync(dir).sort()) {
+    const path = join(dir, person);
+    if (!statSync(path).isDirectory()) continue;
+    const images = readdirSync(path)
+      .filter(isImageFile)
+      .sort()
+      .map((f) => join(path, f));
+    if (images.length > 0) people.set(person, images);
+  }
+  return people;
+}
+
+/**
+ * A pairs file: the LFW format (first line a count; `name i j` same person, `name1 i name2 j`
+ * different; image i of name is `<images>/<name>/<name>_<iiii>.jpg`), or lines `path1 path2 0|1`
+ * (paths relative to the file). Comments (#) and blank lines are ignored.
+ */
+export function readPairsFile(file: string, imagesDir?: string): LabelledPair[] {
+  const base = dirname(file);
+  const images = imagesDir ?? join(base, "images");
+  const lfw = (name: string, i: string) => join(images, name, `${name}_${i.padStart(4, "0")}.jpg`);
+  const pairs: LabelledPair[] = [];
+  const lines = readFileSync(file, "utf8").split(/\r?\n/);
+  for (const [n, raw] of lines.entries()) {
+    const line = raw.replace(/#.*/, "").trim();
+    if (!line) continue;
+    const t = line.split(/\s+/);
+    const int = (s: string) => /^\d+$/.test(s);
+    if (n === 0 && t.every(int)) continue; // LFW header (count, or folds and count)
+    if (t.length === 3 && int(t[1]) && int(t[2])) pairs.push({ a: lfw(t[0], t[1]), b: lfw(t[0], t[2]), same: true });
+    else if (t.length === 4 && int(t[1]) && int(t[3])) pairs.push({ a: lfw(t[0], t[1]), b: lfw(t[2], t[3]), same: false });
+    else if (t.length === 3 && (t[2] === "0" || t[2] === "1")) {
+      pairs.push({ a: join(base, t[0]), b: join(base, t[1]), same: t[2] === "1" });
+    } else throw new Error(`${basename(file)}:${n + 1}: cannot read ${JSON.stringify(line)} as a pair`);
+  }
+  const missing = pairs.flatMap((p) => [p.a, p.b]).find((p) => !existsSync(p));
+  if (missing) throw new Error(`${basename(file)}: image ${missing} not found (use --images DIR for LFW pairs)`);
+  return pairs;
+}
+
+/** Genuine and impostor scores from embeddings per person (all pairs; impostor pairs capped by a stride). */
+export function folderScores(
+  embeddings: Map<string, Float32Array[]>,
+  maxImpostorPairs = 2_000_000,
+): { genuine: number[]; impostor: number[] } {
+  const genuine: number[] = [];
+  const impostor: number[] = [];
+  const all: Array<{ person: string; e: Float32Array }> = [];
+  for (const [person, list] of embeddings) for (const e of list) all.push({ person, e });
+  const totalCross = (all.length * (all.length - 1)) / 2;
+  const stride = Math.max(1, Math.ceil(totalCross / maxImpostorPairs));
+  let k = 0;
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      if (all[i].person === all[j].person) genuine.push(dot(all[i].e, all[j].e));
+      else if (k++ % stride === 0) impostor.push(dot(all[i].e, all[j].e));
+    }
+  }
+  return { genuine, impostor };
+}
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}

@@ -1,0 +1,201 @@
+/**
+ * Server configuration from the environment, validated by zod. Each bad value produces one line
+ * naming the variable; `loadServerConfig` throws a ConfigError carrying all of them and main.ts
+ * exits with code 2. Runtime-free (no Bun APIs): the caller passes the environment and reads files.
+ *
+ * `.env`: Bun loads `.env`, `.env.<NODE_ENV>` and `.env.local` from the working directory into
+ * `process.env` before any code runs, so nothing here parses it (see docs/server.md).
+ */
+import { z } from "zod";
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `{"<key>": ["*"]}` for admin, `{"<key>": ["acme", "beta"]}` for company keys. */
+export const ApiKeysMapSchema = z.record(
+  z.string().min(8, "API keys must be at least 8 characters").max(512),
+  z.array(z.string().min(1).max(128)).min(1, "each key needs at least one company or \"*\""),
+);
+export type ApiKeysMap = z.infer<typeof ApiKeysMapSchema>;
+
+export const AuthModeSchema = z.enum(["keys", "open"]);
+export type AuthMode = z.infer<typeof AuthModeSchema>;
+
+export const ServerConfigSchema = z.object({
+  port: z.number().int().min(0).max(65535),
+  host: z.string().min(1),
+  /** "open": no keys required (local development only); "keys": X-API-Key required. */
+  authMode: AuthModeSchema,
+  apiKeys: ApiKeysMapSchema,
+  maxBodyBytes: z.number().int().positive(),
+  /** Requests per minute per key (per client IP in open mode); 0 disables the limit. */
+  rateLimitPerMinute: z.number().int().nonnegative(),
+  /** Allowed CORS origins; empty: no CORS headers; ["*"]: any origin. */
+  corsOrigins: z.array(z.string().min(1)),
+  /** Per request; 0 disables. Expired requests get 503 TIMEOUT. */
+  requestTimeoutMs: z.number().int().nonnegative(),
+  logLevel: z.enum(LOG_LEVELS),
+  /** Gateway mode: forward every operation to NATS workers instead of the embedded service. */
+  natsUrl: z.string().min(1).optional(),
+  /** Max pairs in one POST /v1/verify/batch. */
+  maxBatchPairs: z.number().int().positive(),
+});
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+export const DEFAULT_SERVER_CONFIG: ServerConfig = {
+  port: 8080,
+  host: "127.0.0.1",
+  authMode: "open",
+  apiKeys: {},
+  maxBodyBytes: 10 * 1024 * 1024,
+  rateLimitPerMinute: 1200,
+  corsOrigins: [],
+  requestTimeoutMs: 30_000,
+  logLevel: "info",
+  maxBatchPairs: 16,
+};
+
+/** Every bad variable, one message each. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Reads API_KEYS_FILE; injected so this module stays runtime-free. */
+  readFile?: (path: string) => string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Builds the configuration; throws ConfigError listing every bad variable. */
+export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): ServerConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const bytes = (name: string, fallback: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = parseBytes(raw);
+    if (value === undefined || value <= 0) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a positive size in bytes (e.g. 10485760, 10mb, 512kb)`);
+      return fallback;
+    }
+    return value;
+  };
+
+  // API keys: inline JSON or a file with the same JSON (not both).
+  let apiKeys: ApiKeysMap = {};
+  const inline = get("API_KEYS");
+  const file = get("API_KEYS_FILE");
+  if (inline !== undefined && file !== undefined) {
+    problems.push("API_KEYS and API_KEYS_FILE are both set: use one");
+  } else if (inline !== undefined || file !== undefined) {
+    const name = inline !== undefined ? "API_KEYS" : "API_KEYS_FILE";
+    let text = inline;
+    if (file !== undefined) {
+      try {
+        if (!options.readFile) throw new Error("no file reader");
+        text = options.readFile(file);
+      } catch (cause) {
+        problems.push(`API_KEYS_FILE=${JSON.stringify(file)}: cannot read it (${(cause as Error).message})`);
+      }
+    }
+    if (text !== undefined) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        problems.push(`${name}: not valid JSON; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
+      }
+      if (json !== undefined) {
+        const parsed = ApiKeysMapSchema.safeParse(json);
+        if (parsed.success) apiKeys = parsed.data;
+        else {
+          const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+          problems.push(`${name}: ${detail}; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
+        }
+      }
+    }
+  }
+  const haveKeys = Object.keys(apiKeys).length > 0;
+
+  // AUTH_MODE: "keys" needs keys; "open" with keys is refused (ambiguous); default follows the keys.
+  let authMode: AuthMode = haveKeys ? "keys" : "open";
+  const mode = get("AUTH_MODE");
+  if (mode !== undefined) {
+    const parsed = AuthModeSchema.safeParse(mode.toLowerCase());
+    if (!parsed.success) problems.push(`AUTH_MODE=${JSON.stringify(mode)}: expected "keys" or "open"`);
+    else if (parsed.data === "keys" && !haveKeys && inline === undefined && file === undefined) {
+      problems.push("AUTH_MODE=keys but no API_KEYS or API_KEYS_FILE is set");
+    } else if (parsed.data === "open" && haveKeys) {
+      problems.push("AUTH_MODE=open but API keys are configured: unset AUTH_MODE or the keys");
+    } else authMode = parsed.data;
+  }
+
+  const logLevel = get("LOG_LEVEL")?.toLowerCase() ?? DEFAULT_SERVER_CONFIG.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(get("LOG_LEVEL"))}: expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+
+  const corsOrigins = (get("CORS_ORIGINS") ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not "*" or an origin like https://app.example.com`);
+    }
+  }
+
+  const natsUrl = get("NATS_URL");
+  if (natsUrl !== undefined) {
+    for (const server of natsUrl.split(",")) {
+      if (!/^((nats|tls|ws|wss):\/\/)?[^\s/]+(:\d+)?$/.test(server.trim())) {
+        problems.push(`NATS_URL: ${JSON.stringify(server)} is not a NATS server address (e.g. nats://127.0.0.1:4222)`);
+      }
+    }
+  }
+
+  const config: ServerConfig = {
+    port: int("PORT", DEFAULT_SERVER_CONFIG.port, 0, 65535),
+    host: get("HOST") ?? (authMode === "open" ? "127.0.0.1" : "0.0.0.0"),
+    authMode,
+    apiKeys,
+    maxBodyBytes: bytes("MAX_BODY_BYTES", DEFAULT_SERVER_CONFIG.maxBodyBytes),
+    rateLimitPerMinute: int("RATE_LIMIT_PER_MINUTE", DEFAULT_SERVER_CONFIG.rateLimitPerMinute, 0, 10_000_000),
+    corsOrigins,
+    requestTimeoutMs: int("REQUEST_TIMEOUT_MS", DEFAULT_SERVER_CONFIG.requestTimeoutMs, 0, 3_600_000),
+    logLevel: logLevel as LogLevel,
+    natsUrl,
+    maxBatchPairs: int("MAX_BATCH_PAIRS", DEFAULT_SERVER_CONFIG.maxBatchPairs, 1, 1000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return ServerConfigSchema.parse(config);
+}
+
+/** "10485760", "10mb", "512 KB", "1.5MiB" → bytes (binary multiples). */
+export function parseBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? "b").toLowerCase()[0];
+  const factor = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  const value = Math.floor(Number(match[1]) * factor);
+  return Number.isSafeInteger(value) ? value : undefined;
+}

@@ -1,0 +1,191 @@
+/**
+ * Decisions across frames, so one lucky frame does not open a door and one bad frame does not
+ * reject a person (ARCHITECTURE §8). Pure logic: recognitions in, per-face states and
+ * identifications out; time comes in as an argument.
+ *
+ * Faces are tracked across frames by box overlap. Each track keeps the recognitions of its last
+ * N frames (N = windowFrames):
+ * - `recognized` when K (= confirmFrames) of them matched the same user;
+ * - `verifying` when some matched but no user has K votes yet;
+ * - `unknown` when the track has N frames and none of them matched;
+ * - `detecting` otherwise (fewer than N frames, no match yet).
+ * When a track becomes `recognized` as a user who was not identified within the cooldown, an
+ * identification is emitted (once per track and user).
+ */
+import type { BBox, Recognition } from "../../lib/core/mod.ts";
+import type { FaceResult, FaceState } from "./protocol.ts";
+
+export interface DecisionSettings {
+  confirmFrames: number;
+  windowFrames: number;
+  cooldownMs: number;
+  maxFaces: number;
+}
+
+export interface Identification {
+  userId: string;
+  /** Mean similarity over the frames of the window that voted for the user. */
+  confidence: number;
+  bbox: BBox;
+  track: number;
+}
+
+export interface FrameDecision {
+  faces: FaceResult[];
+  identified: Identification[];
+}
+
+interface Observation {
+  userId: string | null;
+  confidence: number;
+}
+
+interface Track {
+  id: number;
+  bbox: BBox;
+  history: Observation[];
+  /** Consecutive frames in which the track was not seen. */
+  missing: number;
+  /** Users this track has already produced an identification for. */
+  identified: Set<string>;
+}
+
+/** Minimum overlap (IoU) to continue a track; frames at kiosk rates move faces little. */
+const MIN_IOU = 0.15;
+/** A track not seen in this many consecutive frames is forgotten. */
+const MAX_MISSING = 3;
+/** Bound on the cooldown table (oldest entries go first). */
+const MAX_COOLDOWN_ENTRIES = 1024;
+
+export function iou(a: BBox, b: BBox): number {
+  const x1 = Math.max(a[0], b[0]);
+  const y1 = Math.max(a[1], b[1]);
+  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
+  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
+  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  const union = a[2] * a[3] + b[2] * b[3] - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+export class DecisionEngine {
+  private tracks: Track[] = [];
+  private nextTrackId = 1;
+  /**
+   * @param lastIdentified userId → time of the last identification (for the cooldown). Pass a shared
+   *   map to keep the cooldown across sessions (e.g. the same kiosk reconnecting).
+   */
+  constructor(
+    private settings: DecisionSettings,
+    private readonly lastIdentified: Map<string, number> = new Map(),
+  ) {}
+
+  /** New settings apply from the next frame; histories longer than the new window are trimmed. */
+  update(settings: DecisionSettings): void {
+    this.settings = settings;
+    for (const track of this.tracks) track.history = track.history.slice(-settings.windowFrames);
+  }
+
+  /** Number of live tracks (bounded by maxFaces + what is still fading out). */
+  get trackCount(): number {
+    return this.tracks.length;
+  }
+
+  /** Feeds the recognitions of one frame (faces with a bbox), returns the states and identifications. */
+  observe(recognitions: readonly Recognition[], now: number): FrameDecision {
+    const { windowFrames, maxFaces } = this.settings;
+    const faces = recognitions.filter((r): r is Recognition & { bbox: BBox } => r.bbox !== null).slice(0, maxFaces);
+
+    const assigned = this.assign(faces.map((f) => f.bbox));
+    const seen = new Set<Track>();
+    const results: FaceResult[] = [];
+    const identified: Identification[] = [];
+
+    faces.forEach((face, i) => {
+      let track = assigned[i];
+      if (!track) {
+        track = { id: this.nextTrackId++, bbox: face.bbox, history: [], missing: 0, identified: new Set() };
+        this.tracks.push(track);
+      }
+      seen.add(track);
+      track.bbox = face.bbox;
+      track.missing = 0;
+      track.history.push({ userId: face.userId, confidence: face.confidence });
+      if (track.history.length > windowFrames) track.history.splice(0, track.history.length - windowFrames);
+
+      const { state, userId, votes } = this.classify(track, face.userId);
+      results.push({ bbox: face.bbox, userId, confidence: face.confidence, state, track: track.id });
+
+      if (state === "recognized" && userId !== null && !track.identified.has(userId)) {
+        track.identified.add(userId);
+        const last = this.lastIdentified.get(userId);
+        if (last === undefined || now - last >= this.settings.cooldownMs) {
+          this.remember(userId, now);
+          const confidence = votes.reduce((sum, o) => sum + o.confidence, 0) / votes.length;
+          identified.push({ userId, confidence, bbox: face.bbox, track: track.id });
+        }
+      }
+    });
+
+    // Age the tracks not seen in this frame; forget the ones gone for a while.
+    for (const track of this.tracks) if (!seen.has(track)) track.missing++;
+    this.tracks = this.tracks.filter((t) => t.missing <= MAX_MISSING);
+    // Bound: never more tracks than a few frames' worth of faces.
+    if (this.tracks.length > maxFaces * 2) {
+      this.tracks.sort((a, b) => a.missing - b.missing);
+      this.tracks.length = maxFaces * 2;
+    }
+    return { faces: results, identified };
+  }
+
+  private classify(track: Track, current: string | null): { state: FaceState; userId: string | null; votes: Observation[] } {
+    const { confirmFrames, windowFrames } = this.settings;
+    const counts = new Map<string, number>();
+    for (const o of track.history) if (o.userId !== null) counts.set(o.userId, (counts.get(o.userId) ?? 0) + 1);
+
+    let leader: string | null = null;
+    let leaderVotes = 0;
+    for (const [userId, n] of counts) {
+      // Ties go to the user the current frame matched, so the label follows the latest evidence.
+      if (n > leaderVotes || (n === leaderVotes && userId === current)) {
+        leader = userId;
+        leaderVotes = n;
+      }
+    }
+    if (leader !== null && leaderVotes >= confirmFrames) {
+      return { state: "recognized", userId: leader, votes: track.history.filter((o) => o.userId === leader) };
+    }
+    if (leader !== null) return { state: "verifying", userId: current ?? leader, votes: [] };
+    if (track.history.length >= windowFrames) return { state: "unknown", userId: null, votes: [] };
+    return { state: "detecting", userId: null, votes: [] };
+  }
+
+  /** Greedy assignment of boxes to existing tracks by decreasing overlap. */
+  private assign(boxes: readonly BBox[]): (Track | undefined)[] {
+    const pairs: { i: number; track: Track; overlap: number }[] = [];
+    boxes.forEach((box, i) => {
+      for (const track of this.tracks) {
+        const overlap = iou(box, track.bbox);
+        if (overlap >= MIN_IOU) pairs.push({ i, track, overlap });
+      }
+    });
+    pairs.sort((a, b) => b.overlap - a.overlap);
+    const result: (Track | undefined)[] = new Array(boxes.length);
+    const used = new Set<Track>();
+    for (const { i, track } of pairs) {
+      if (result[i] || used.has(track)) continue;
+      result[i] = track;
+      used.add(track);
+    }
+    return result;
+  }
+
+  private remember(userId: string, now: number): void {
+    this.lastIdentified.delete(userId);
+    this.lastIdentified.set(userId, now);
+    // Entries older than the cooldown no longer matter; beyond that, drop the oldest (Map keeps insertion order).
+    for (const [id, at] of this.lastIdentified) {
+      if (this.lastIdentified.size <= MAX_COOLDOWN_ENTRIES && now - at < this.settings.cooldownMs) break;
+      this.lastIdentified.delete(id);
+    }
+  }
+}

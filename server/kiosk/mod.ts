@@ -1,0 +1,329 @@
+/**
+ * The kiosk plugin: mounts the live-recognition WebSocket and the kiosk page on a Hono app.
+ *
+ *   const kiosk = kioskPlugin({ api, keys, upgradeWebSocket, events, config: loadKioskConfig(env) });
+ *   kiosk(app);                       // or createApp({ ..., plugins: [kiosk] })
+ *   Bun.serve({ fetch: app.fetch, websocket: { ...websocket, ...kioskWebSocketOptions(config) } });
+ *
+ * Routes:
+ * - `GET /v1/kiosk/ws?company=<id>[&key=<key>][&kiosk=<name>]`: the WebSocket (protocol in
+ *   ./protocol.ts). The key may instead come in the first message (`{type:"auth", key}`); a key
+ *   for another company is refused (error FORBIDDEN, close 4403) before any frame is processed.
+ *   `kiosk=<name>` tags identification events and shares the cooldown across reconnects.
+ * - `GET /kiosk` (+ `/kiosk/<asset>`): the kiosk page, built from kiosk-web/ when missing or stale.
+ */
+import type { Env, Hono } from "hono";
+import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  CompanyIdSchema,
+  FaceError,
+  LocalEventSink,
+  type EventSink,
+  type FaceApi,
+  type IdentifiedEvent,
+} from "../../lib/core/mod.ts";
+import { ensureKioskBuilt, KIOSK_DIST_DIR } from "../../kiosk-web/build.ts";
+import type { ApiKeys } from "../auth.ts";
+import { loadKioskConfig, type KioskConfig } from "./config.ts";
+import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
+import { KioskSession } from "./session.ts";
+
+export * from "./protocol.ts";
+export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
+export { DecisionEngine, iou, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
+export {
+  KioskSession,
+  type Authorizer,
+  type KioskSessionOptions,
+  type SessionState,
+  type SessionStats,
+  type SessionTransport,
+} from "./session.ts";
+
+export interface KioskPluginOptions {
+  /** Default: the app's (the plugin context of createApp). */
+  api?: FaceApi;
+  /** Default: the app's. */
+  keys?: ApiKeys;
+  /** From `createBunWebSocket()` (hono/bun), or any Hono WebSocket adapter. */
+  // biome-ignore lint: the adapter's socket type varies by runtime.
+  upgradeWebSocket: UpgradeWebSocket<any>;
+  /** Where `identified` events go (LocalEventSink embedded, NatsEventSink in NATS mode). */
+  events?: EventSink;
+  /** Defaults: `loadKioskConfig(process.env)`. */
+  config?: KioskConfig;
+  /** Structured log sink (the server's logger fits). */
+  logger?: LogSink;
+  /** Where the built page is (default kiosk-web/dist); null: do not serve the page. */
+  pageDir?: string | null;
+}
+
+export interface KioskTotals {
+  sessionsStarted: number;
+  framesReceived: number;
+  framesProcessed: number;
+  framesDropped: number;
+  framesRejected: number;
+  identified: number;
+}
+
+type LogSink = { info(msg: string, fields?: Record<string, unknown>): void; warn(msg: string, fields?: Record<string, unknown>): void };
+
+/** What createApp passes to plugins; the kiosk takes api, keys and logger from it when not given. */
+export interface KioskMountContext {
+  api?: FaceApi;
+  keys?: ApiKeys;
+  logger?: LogSink;
+}
+
+export interface KioskPlugin {
+  <E extends Env>(app: Hono<E>, ctx?: KioskMountContext): void;
+  readonly config: KioskConfig;
+  /** Live sessions (read-only view). */
+  readonly sessions: ReadonlySet<KioskSession>;
+  /** Counters over ended and live sessions. */
+  totals(): KioskTotals;
+  /** Listeners get every identification of every session (besides the event sink). */
+  onIdentified(listener: (event: IdentifiedEvent) => void): () => void;
+  /** Closes every session (1001), e.g. on shutdown. */
+  closeAll(): void;
+}
+
+/** Settings for Bun.serve's `websocket` so the transport refuses absurd messages before we see them. */
+export function kioskWebSocketOptions(config: KioskConfig): { maxPayloadLength: number } {
+  // Twice the frame limit: frames a little too large get a protocol error instead of a dropped connection.
+  return { maxPayloadLength: Math.max(config.maxFrameBytes * 2, 1024 * 1024) };
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  map: "application/json; charset=utf-8",
+  svg: "image/svg+xml",
+  png: "image/png",
+  ico: "image/x-icon",
+};
+
+/** Bound on the per-kiosk cooldown tables kept across reconnects. */
+const MAX_COOLDOWN_TABLES = 1024;
+
+export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
+  const { upgradeWebSocket, events } = options;
+  let logger = options.logger;
+  const config = options.config ?? loadKioskConfig(process.env);
+  const pageDir = options.pageDir === undefined ? KIOSK_DIST_DIR : options.pageDir;
+  const sessions = new Set<KioskSession>();
+  const listeners = new Set<(event: IdentifiedEvent) => void>();
+  const cooldownTables = new Map<string, Map<string, number>>();
+  const totals: KioskTotals = {
+    sessionsStarted: 0,
+    framesReceived: 0,
+    framesProcessed: 0,
+    framesDropped: 0,
+    framesRejected: 0,
+    identified: 0,
+  };
+  const addEnded = (s: KioskSession): void => {
+    const st = s.stats;
+    totals.framesReceived += st.received;
+    totals.framesProcessed += st.processed;
+    totals.framesDropped += st.dropped;
+    totals.framesRejected += st.rejected;
+    totals.identified += st.identified;
+  };
+
+  const cooldownsFor = (companyId: string, kioskId: string | null): Map<string, number> | undefined => {
+    if (kioskId === null) return undefined;
+    const key = `${companyId}\u0000${kioskId}`;
+    let table = cooldownTables.get(key);
+    if (!table) {
+      if (cooldownTables.size >= MAX_COOLDOWN_TABLES) {
+        const oldest = cooldownTables.keys().next().value;
+        if (oldest !== undefined) cooldownTables.delete(oldest);
+      }
+      table = new Map();
+      cooldownTables.set(key, table);
+    }
+    return table;
+  };
+
+  // Build the page now (in the background) so the first visitor does not wait.
+  const pageReady: Promise<void> | null =
+    pageDir === KIOSK_DIST_DIR
+      ? ensureKioskBuilt().catch((error: unknown) => {
+          logger?.warn("kiosk page build failed", { error: String(error) });
+          throw error;
+        })
+      : null;
+  pageReady?.catch(() => {});
+
+  const mount = <E extends Env>(app: Hono<E>, ctx: KioskMountContext = {}): void => {
+    const api = options.api ?? ctx.api;
+    const keys = options.keys ?? ctx.keys;
+    logger ??= ctx.logger;
+    if (!api || !keys) throw new Error("kioskPlugin needs `api` and `keys` (given or from createApp's plugin context)");
+    app.get(
+      "/v1/kiosk/ws",
+      async (c, next) => {
+        if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+          return c.json({ error: { code: "INVALID_ARGUMENT", message: "this route needs a WebSocket upgrade" } }, 426);
+        }
+        await next();
+      },
+      upgradeWebSocket((c) => {
+        const companyParam = c.req.query("company");
+        const key = c.req.query("key") || undefined;
+        const kioskParam = c.req.query("kiosk");
+        const kioskId = kioskParam && kioskParam.length <= 128 ? kioskParam : null;
+        let session: KioskSession | null = null;
+        let socket: WSContext | null = null;
+
+        const sendRaw = (ws: WSContext, message: ServerMessage): void => ws.send(JSON.stringify(message));
+        const refuse = (ws: WSContext, code: FaceError["code"], message: string, closeCode: number): void => {
+          sendRaw(ws, { type: "error", code, message });
+          ws.close(closeCode, message.slice(0, 120));
+        };
+
+        return {
+          onOpen(_event, ws) {
+            socket = ws;
+            const company = CompanyIdSchema.safeParse(companyParam);
+            if (!company.success) {
+              refuse(ws, "INVALID_ARGUMENT", "query parameter company=<id> is required", CLOSE_CODES.badRequest);
+              return;
+            }
+            if (sessions.size >= config.maxSessions) {
+              refuse(ws, "UNAVAILABLE", "too many kiosk sessions; try again later", CLOSE_CODES.tryAgainLater);
+              return;
+            }
+            const companyId = company.data;
+            const s: KioskSession = new KioskSession({
+              api,
+              companyId,
+              config,
+              key,
+              kioskId,
+              events,
+              cooldowns: cooldownsFor(companyId, kioskId),
+              authorize: (k) => {
+                keys.check(k, "company", companyId);
+              },
+              transport: {
+                send: (message) => {
+                  if (socket) sendRaw(socket, message);
+                },
+                close: (code, reason) => socket?.close(code, reason),
+              },
+              onIdentified: (event) => {
+                logger?.info("kiosk identified", {
+                  company: event.companyId,
+                  user: event.userId,
+                  confidence: Math.round(event.confidence * 1000) / 1000,
+                  session: event.sessionId,
+                  kiosk: event.kioskId,
+                });
+                for (const listener of listeners) listener(event);
+              },
+              onEnd: (ended) => {
+                if (sessions.delete(ended)) addEnded(ended);
+              },
+              log: (msg, fields) => logger?.warn(msg, fields),
+            });
+            session = s;
+            sessions.add(s);
+            totals.sessionsStarted++;
+            void s.start();
+          },
+          onMessage(event, _ws) {
+            const s = session;
+            if (!s) return;
+            const data = event.data;
+            if (typeof data === "string") void s.handleText(data);
+            else if (data instanceof ArrayBuffer) s.handleBinary(new Uint8Array(data));
+            else if (ArrayBuffer.isView(data)) s.handleBinary(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+            else if (data instanceof Blob) void data.arrayBuffer().then((b) => s.handleBinary(new Uint8Array(b)));
+            else if (data instanceof SharedArrayBuffer) s.handleBinary(new Uint8Array(data));
+          },
+          onClose() {
+            session?.handleClose();
+            session = null;
+            socket = null;
+          },
+          onError() {
+            session?.handleClose();
+          },
+        };
+      }),
+    );
+
+    if (pageDir === null) return;
+    const servePage = async (file: string): Promise<Response> => {
+      if (pageReady) {
+        try {
+          await pageReady;
+        } catch (error) {
+          return new Response(`kiosk page build failed: ${String(error)}`, { status: 500 });
+        }
+      }
+      const path = join(pageDir, file);
+      if (!/^[\w.-]+$/.test(file) || file.startsWith(".") || !existsSync(path)) {
+        return Response.json({ error: { code: "NOT_FOUND", message: `no such kiosk file: ${file}` } }, { status: 404 });
+      }
+      const ext = file.slice(file.lastIndexOf(".") + 1);
+      return new Response(readFileSync(path), {
+        headers: {
+          "content-type": CONTENT_TYPES[ext] ?? "application/octet-stream",
+          // The page is rebuilt in place; never serve a stale copy.
+          "cache-control": "no-cache",
+        },
+      });
+    };
+    app.get("/kiosk", () => servePage("index.html"));
+    app.get("/kiosk/", () => servePage("index.html"));
+    app.get("/kiosk/:file", (c) => servePage(c.req.param("file")));
+  };
+
+  return Object.assign(mount, {
+    config,
+    sessions: sessions as ReadonlySet<KioskSession>,
+    totals(): KioskTotals {
+      const out = { ...totals };
+      for (const s of sessions) {
+        const st = s.stats;
+        out.framesReceived += st.received;
+        out.framesProcessed += st.processed;
+        out.framesDropped += st.dropped;
+        out.framesRejected += st.rejected;
+        out.identified += st.identified;
+      }
+      return out;
+    },
+    onIdentified(listener: (event: IdentifiedEvent) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    closeAll(): void {
+      for (const s of [...sessions]) s.close(CLOSE_CODES.goingAway, "server shutting down");
+    },
+  });
+}
+
+/**
+ * For server/main.ts: the plugin with its config from the environment (KIOSK_*); a bad value
+ * prints one line and exits 2, like the server's own settings. Identifications are logged; they
+ * go to `events` (default: an in-process LocalEventSink).
+ */
+export function createKioskOrExit(options: Omit<KioskPluginOptions, "config"> & { env: Record<string, string | undefined> }): KioskPlugin {
+  let config: KioskConfig;
+  try {
+    config = loadKioskConfig(options.env);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
+  }
+  const { env: _env, ...rest } = options;
+  return kioskPlugin({ ...rest, events: options.events ?? new LocalEventSink(), config });
+}

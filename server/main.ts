@@ -1,0 +1,120 @@
+/**
+ * `bun run start`: the gateway. Embedded by default (LocalFaceService: ONNX engine + SQLite in
+ * ./data); with NATS_URL it forwards every operation to NATS workers through FaceClient.
+ *
+ * It listens at once (health 503 until the service has loaded), exits 2 on a bad setting (one
+ * line per variable), and on SIGINT/SIGTERM drains: health 503, in-flight requests finish, the
+ * service closes.
+ */
+import { readFileSync } from "node:fs";
+import { upgradeWebSocket } from "hono/bun";
+import { FaceError, UnavailableError, type FaceApi } from "../lib/core/mod.ts";
+import type { Plugin } from "./app.ts";
+import { ApiKeys } from "./auth.ts";
+import { ConfigError, loadServerConfig, type ServerConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { startServer } from "./serve.ts";
+import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
+
+type ClosableApi = FaceApi & { close(): Promise<void> };
+
+/** FaceClient from lib/nats (its own helper): loaded only in gateway mode. */
+interface NatsModule {
+  FaceClient: { connect(options: { servers: string | string[]; name?: string }): Promise<ClosableApi> };
+}
+const NATS_MODULE = "../lib/nats/mod.ts";
+
+let config: ServerConfig;
+try {
+  config = loadServerConfig(process.env, { readFile: (path) => readFileSync(path, "utf8") });
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : String(error));
+  process.exit(2);
+}
+
+const logger = createLogger(config.logLevel, (line) => process.stdout.write(`${line}\n`));
+const keys = ApiKeys.fromConfig(config);
+
+// Until the service is up, every call answers 503 UNAVAILABLE (health included).
+let api: ClosableApi | undefined;
+const facade = new Proxy({} as FaceApi, {
+  get(_target, name) {
+    return (...args: unknown[]) => {
+      if (!api) return Promise.reject(new UnavailableError("the service is starting"));
+      return (api as unknown as Record<string | symbol, (...a: unknown[]) => unknown>)[name](...args);
+    };
+  },
+});
+
+const plugins: Plugin[] = [];
+// The kiosk WebSocket (/v1/kiosk/ws) and page (/kiosk); KIOSK_* settings, exits 2 when invalid.
+const kiosk = createKioskOrExit({ api: facade, keys, upgradeWebSocket, logger, env: process.env });
+plugins.push(kiosk);
+
+const running = startServer({
+  api: facade,
+  config,
+  keys,
+  logger,
+  plugins,
+  ready: false,
+  version: packageVersion(),
+  websocketOptions: kioskWebSocketOptions(kiosk.config),
+});
+
+if (keys.open) {
+  const banner = `OPEN MODE: no API keys are configured, every caller is admin. Listening on ${config.host} only; set API_KEYS or API_KEYS_FILE before exposing this server.`;
+  logger.warn(banner, { authMode: "open", host: config.host });
+  if (logger.level === "silent" || logger.level === "error") console.error(`WARNING: ${banner}`);
+} else {
+  logger.info("API keys loaded", { keys: keys.size, authMode: "keys" });
+}
+logger.info("listening", { url: running.url, host: config.host, port: running.port, mode: config.natsUrl ? "nats" : "embedded" });
+
+try {
+  if (config.natsUrl) {
+    const { FaceClient } = (await import(NATS_MODULE)) as NatsModule;
+    // TODO(nats): adjust if FaceClient.connect's options differ when lib/nats/mod.ts lands.
+    api = await FaceClient.connect({ servers: config.natsUrl.split(",").map((s) => s.trim()), name: "facegate-gateway" });
+  } else {
+    const { LocalFaceService } = await import("../lib/service/mod.ts");
+    api = await LocalFaceService.create({ env: process.env });
+  }
+  running.setReady(true);
+  const health = await api.healthCheck();
+  logger.info("ready", {
+    engine: health.engine.engine,
+    backend: health.engine.backend,
+    model: health.engine.modelId,
+    store: health.store.kind,
+    workerId: health.workerInfo.workerId,
+  });
+} catch (error) {
+  const e = error instanceof FaceError ? error : undefined;
+  logger.error("startup failed", { error });
+  console.error(`facegate: startup failed: ${error instanceof Error ? error.message : String(error)}`);
+  await running.stop(0);
+  // A bad setting (service or engine configuration) exits 2 like a bad server setting.
+  process.exit(e?.code === "INVALID_ARGUMENT" ? 2 : 1);
+}
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logger.info("shutting down", { signal });
+  await running.stop(10_000);
+  await api?.close().catch((error: unknown) => logger.warn("service close failed", { error }));
+  logger.info("stopped");
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "0.0.0";
+  }
+}

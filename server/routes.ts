@@ -1,0 +1,344 @@
+/**
+ * The v1 route table: one entry per route with its auth scope, body encodings, wire schemas and
+ * the FaceApi call. app.ts registers the entries; openapi.ts documents the same entries, so the
+ * document cannot drift from what is served.
+ */
+import type { z } from "zod";
+import { FaceError, type CallOptions, type ErrorCode, type FaceApi, type Recognition } from "../lib/core/mod.ts";
+import type { Principal, Scope } from "./auth.ts";
+import type { BodySpec } from "./body.ts";
+import type { ServerConfig } from "./config.ts";
+import {
+  AddFaceBody,
+  CompanyCreatedBody,
+  CompareBody,
+  CompareResponseBody,
+  CreateCompanyBody,
+  CreateUserBody,
+  DeletedBody,
+  DetectBody,
+  EmbedBody,
+  EnrolledBody,
+  FaceIdsBody,
+  HealthBody,
+  ImageBody,
+  RecognizeBody,
+  RecognizeResponseBody,
+  StatsBody,
+  VerifyBatchResponseBody,
+  VerifyBody,
+  VerifyResponseBody,
+  toWire,
+  verifyBatchBody,
+} from "./wire.ts";
+
+export interface RouteContext<B> {
+  api: FaceApi;
+  body: B;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  opts: CallOptions;
+  principal: Principal;
+  config: ServerConfig;
+  /** False while starting or draining: health answers 503. */
+  ready: () => boolean;
+}
+
+export interface Reply {
+  status?: number;
+  body: unknown;
+}
+
+export interface RouteDef<S extends z.ZodType = z.ZodType> {
+  method: "GET" | "POST" | "DELETE";
+  /** Hono pattern (`:param`); openapi.ts converts it to `{param}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  scope: Scope;
+  body?: BodySpec & { schema: S };
+  /** For scope "company": the company the request touches (default: the `:company` path parameter). */
+  company?: (params: Record<string, string>, body: z.output<S>) => string;
+  ok: { status: number; schema: z.ZodType; description: string };
+  /** Error codes the route can answer besides the common ones (documented in OpenAPI). */
+  errors: ErrorCode[];
+  run(ctx: RouteContext<z.output<S>>): Promise<Reply>;
+}
+
+/** Erases the body type so routes with different schemas share one array. */
+export type AnyRoute = RouteDef<z.ZodType>;
+function route<S extends z.ZodType>(def: RouteDef<S>): AnyRoute {
+  return def as unknown as AnyRoute;
+}
+
+const IMAGE_ERRORS: ErrorCode[] = ["INVALID_IMAGE", "IMAGE_TOO_LARGE"];
+const ENROLL_ERRORS: ErrorCode[] = [...IMAGE_ERRORS, "NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "MODEL_MISMATCH"];
+const ALL_KINDS = ["json", "multipart", "raw"] as const;
+
+/**
+ * The best recognition among several faces (ARCHITECTURE §1: "several faces → the best match"):
+ * the most similar identified face; if none is identified, the most similar face; none → no face.
+ */
+export function bestRecognition(faces: readonly Recognition[]): Recognition {
+  let best: Recognition | undefined;
+  for (const face of faces) {
+    if (!best) best = face;
+    else if ((face.userId !== null) !== (best.userId !== null)) {
+      if (face.userId !== null) best = face;
+    } else if (face.confidence > best.confidence) best = face;
+  }
+  return best ?? { userId: null, confidence: 0, bbox: null };
+}
+
+export function buildRoutes(config: ServerConfig): AnyRoute[] {
+  return [
+    route({
+      method: "POST",
+      path: "/v1/companies",
+      operationId: "create_company",
+      summary: "Create a company (idempotent: 201 when created, 200 when it already existed)",
+      tag: "companies",
+      scope: "company",
+      body: { schema: CreateCompanyBody, kinds: ["json", "multipart"] },
+      company: (_p, b) => b.company_id,
+      ok: { status: 201, schema: CompanyCreatedBody, description: "created (201) or already there (200)" },
+      errors: [],
+      async run({ api, body, opts }) {
+        const result = await api.createCompany({ companyId: body.company_id }, opts);
+        return { status: result.created ? 201 : 200, body: toWire.companyCreated(result) };
+      },
+    }),
+    route({
+      method: "DELETE",
+      path: "/v1/companies/:company",
+      operationId: "delete_company",
+      summary: "Delete a company with its users and faces",
+      tag: "companies",
+      scope: "company",
+      ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when it did not exist" },
+      errors: [],
+      async run({ api, params, opts }) {
+        return { body: toWire.deleted(await api.deleteCompany({ companyId: params.company }, opts)) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/companies/:company/users",
+      operationId: "create_user",
+      summary: "Create a user with a first face; returns its embedding",
+      tag: "users",
+      scope: "company",
+      body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image" },
+      ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
+      errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_EXISTS"],
+      async run({ api, params, body, opts }) {
+        const result = await api.createUser(
+          { companyId: params.company, userId: body.user_id, faceId: body.face_id, image: body.image },
+          opts,
+        );
+        return { status: 201, body: toWire.enrolled(result) };
+      },
+    }),
+    route({
+      method: "DELETE",
+      path: "/v1/companies/:company/users/:user",
+      operationId: "delete_user",
+      summary: "Delete a user and their faces",
+      tag: "users",
+      scope: "company",
+      ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when absent" },
+      errors: [],
+      async run({ api, params, opts }) {
+        return { body: toWire.deleted(await api.deleteUser({ companyId: params.company, userId: params.user }, opts)) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/companies/:company/users/:user/faces",
+      operationId: "get_user_faces",
+      summary: "List a user's face ids ([] when the company or user is unknown)",
+      tag: "faces",
+      scope: "company",
+      ok: { status: 200, schema: FaceIdsBody, description: "face ids" },
+      errors: [],
+      async run({ api, params, opts }) {
+        return { body: toWire.faceIds(await api.getUserFaces({ companyId: params.company, userId: params.user }, opts)) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/companies/:company/users/:user/faces",
+      operationId: "add_face",
+      summary: "Add a face to an existing user; returns its embedding",
+      tag: "faces",
+      scope: "company",
+      body: { schema: AddFaceBody, kinds: ALL_KINDS, rawImageField: "image" },
+      ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
+      errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_NOT_FOUND", "FACE_EXISTS"],
+      async run({ api, params, body, opts }) {
+        const result = await api.addFace(
+          { companyId: params.company, userId: params.user, faceId: body.face_id, image: body.image },
+          opts,
+        );
+        return { status: 201, body: toWire.enrolled(result) };
+      },
+    }),
+    route({
+      method: "DELETE",
+      path: "/v1/companies/:company/users/:user/faces/:face",
+      operationId: "delete_face",
+      summary: "Delete one face (deleting the last face keeps the user)",
+      tag: "faces",
+      scope: "company",
+      ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when absent" },
+      errors: [],
+      async run({ api, params, opts }) {
+        const result = await api.deleteFace({ companyId: params.company, userId: params.user, faceId: params.face }, opts);
+        return { body: toWire.deleted(result) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/companies/:company/recognize",
+      operationId: "recognize_face",
+      summary:
+        "Recognize the best-matching face (no face or unknown company: user_id null, confidence 0, bbox null; below threshold: user_id null with the score)",
+      tag: "recognition",
+      scope: "company",
+      body: { schema: RecognizeBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { all_faces: "boolean", threshold: "number" } },
+      ok: { status: 200, schema: RecognizeResponseBody, description: "best match, and every face with all_faces" },
+      errors: IMAGE_ERRORS,
+      async run({ api, params, body, opts }) {
+        const req = { companyId: params.company, image: body.image, threshold: body.threshold };
+        if (!body.all_faces) return { body: toWire.recognition(await api.recognizeFace(req, opts)) };
+        const { faces } = await api.recognizeFaces(req, opts);
+        return { body: { ...toWire.recognition(bestRecognition(faces)), faces: faces.map(toWire.recognition) } };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/detect",
+      operationId: "detect_faces",
+      summary: "Detect faces: count, boxes [x, y, w, h], scores and 5 landmarks each",
+      tag: "stateless",
+      scope: "any",
+      body: { schema: ImageBody, kinds: ALL_KINDS, rawImageField: "image" },
+      ok: { status: 200, schema: DetectBody, description: "detections (faces_count 0 when none)" },
+      errors: IMAGE_ERRORS,
+      async run({ api, body, opts }) {
+        return { body: toWire.detect(await api.detectFaces({ image: body.image }, opts)) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/embed",
+      operationId: "generate_embedding",
+      summary: "Embedding (L2-normalised) and detection score of the main face",
+      tag: "stateless",
+      scope: "any",
+      body: { schema: ImageBody, kinds: ALL_KINDS, rawImageField: "image" },
+      ok: { status: 200, schema: EmbedBody, description: "embedding" },
+      errors: [...IMAGE_ERRORS, "NO_FACE", "FACE_TOO_SMALL"],
+      async run({ api, body, opts }) {
+        return { body: toWire.embed(await api.generateEmbedding({ image: body.image }, opts)) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/compare",
+      operationId: "compare",
+      summary: "Compare a query embedding with reference embeddings (best match first)",
+      tag: "stateless",
+      scope: "any",
+      body: { schema: CompareBody, kinds: ["json"] },
+      ok: { status: 200, schema: CompareResponseBody, description: "matches, best first" },
+      errors: [],
+      async run({ api, body, opts }) {
+        const result = await api.compare(
+          {
+            queryEmbedding: body.query_embedding,
+            referenceEmbeddings: body.reference_embeddings,
+            distanceMetric: body.distance_metric,
+          },
+          opts,
+        );
+        return { body: toWire.compare(result) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/verify",
+      operationId: "verify",
+      summary: "Do two images show the same person? (multipart: file parts image1 and image2)",
+      tag: "stateless",
+      scope: "any",
+      body: { schema: VerifyBody, kinds: ["json", "multipart"], formTypes: { threshold: "number" } },
+      ok: { status: 200, schema: VerifyResponseBody, description: "verdict and metrics" },
+      errors: [...IMAGE_ERRORS, "NO_FACE", "FACE_TOO_SMALL"],
+      async run({ api, body, opts }) {
+        return { body: toWire.verify(await api.verify({ image1: body.image1, image2: body.image2, threshold: body.threshold }, opts)) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/verify/batch",
+      operationId: "verify_batch",
+      summary: `Verify up to ${config.maxBatchPairs} pairs; a failing pair reports its error inline`,
+      tag: "stateless",
+      scope: "any",
+      body: { schema: verifyBatchBody(config.maxBatchPairs), kinds: ["json"] },
+      ok: { status: 200, schema: VerifyBatchResponseBody, description: "one result per pair, in order" },
+      errors: [],
+      async run({ api, body, opts }) {
+        const results = [];
+        // Sequential: inference is CPU-bound, parallel pairs would only compete for the same cores.
+        for (const [index, pair] of body.pairs.entries()) {
+          try {
+            const r = await api.verify({ image1: pair.image1, image2: pair.image2, threshold: pair.threshold }, opts);
+            results.push({ index, ok: true as const, ...toWire.verify(r) });
+          } catch (error) {
+            const e = FaceError.from(error);
+            if (e.code === "TIMEOUT" || e.code === "UNAVAILABLE" || e.code === "INTERNAL") throw e;
+            results.push({ index, ok: false as const, ...toWire.error(e) });
+          }
+        }
+        return { body: { results } };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/health",
+      operationId: "health_check",
+      summary: "Health: engine, backend, model, store, uptime, response time (503 when not ready)",
+      tag: "operations",
+      scope: "public",
+      ok: { status: 200, schema: HealthBody, description: "ok or degraded (503 with the same body when unavailable)" },
+      errors: [],
+      async run({ api, opts, ready }) {
+        if (!ready()) throw new FaceError("UNAVAILABLE", "the server is not ready (starting or shutting down)");
+        let health;
+        try {
+          health = await api.healthCheck(opts);
+        } catch (error) {
+          const e = FaceError.from(error);
+          throw e.code === "INTERNAL" ? new FaceError("UNAVAILABLE", "health check failed", { cause: error }) : e;
+        }
+        return { status: health.status === "unavailable" ? 503 : 200, body: toWire.health(health) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/stats",
+      operationId: "get_cache_stats",
+      summary: "Gallery statistics (the old system's get_cache_stats names); admin key",
+      tag: "operations",
+      scope: "admin",
+      ok: { status: 200, schema: StatsBody, description: "statistics" },
+      errors: [],
+      async run({ api, opts }) {
+        return { body: toWire.stats(await api.getCacheStats(opts)) };
+      },
+    }),
+  ];
+}

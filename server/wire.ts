@@ -1,0 +1,235 @@
+/**
+ * The HTTP wire format: snake_case request and response schemas (the old system's names) and the
+ * mapping to and from the camelCase core types. The OpenAPI document is generated from these.
+ */
+import { z } from "zod";
+import {
+  BBoxSchema,
+  DistanceMetricSchema,
+  EmbeddingSchema,
+  ERROR_CODES,
+  IdSchema,
+  PointSchema,
+  type CacheStats,
+  type CompareResult,
+  type CreateCompanyResult,
+  type DeleteResult,
+  type DetectResult,
+  type EmbedResult,
+  type EnrollResult,
+  type FaceError,
+  type Health,
+  type Recognition,
+  type UserFacesResult,
+  type VerifyResult,
+} from "../lib/core/mod.ts";
+
+// ---------------------------------------------------------------- requests
+
+/** base64 text (data-URL accepted) in JSON; bytes from a multipart file part or a raw body. */
+export const WireImageSchema = z
+  .union([
+    z.string().min(1, "image must not be empty"),
+    z.instanceof(Uint8Array).refine((b) => b.byteLength > 0, "image must not be empty"),
+  ])
+  .meta({ description: "JPEG, PNG or WebP: base64 (a data:image/...;base64, prefix is accepted) in JSON, a file part in multipart" });
+
+const Threshold = z.number().min(-1).max(1).describe("Overrides the configured threshold (cosine similarity)");
+
+export const CreateCompanyBody = z.object({ company_id: IdSchema });
+export const CreateUserBody = z.object({ user_id: IdSchema, face_id: IdSchema, image: WireImageSchema });
+export const AddFaceBody = z.object({ face_id: IdSchema, image: WireImageSchema });
+export const RecognizeBody = z.object({
+  image: WireImageSchema,
+  all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
+  threshold: Threshold.optional(),
+});
+export const ImageBody = z.object({ image: WireImageSchema });
+export const CompareBody = z.object({
+  query_embedding: EmbeddingSchema,
+  reference_embeddings: z.array(z.object({ id: z.string().min(1).max(256), embedding: EmbeddingSchema })).max(100_000),
+  distance_metric: DistanceMetricSchema.default("cosine"),
+});
+export const VerifyBody = z.object({ image1: WireImageSchema, image2: WireImageSchema, threshold: Threshold.optional() });
+export function verifyBatchBody(maxPairs: number) {
+  return z.object({ pairs: z.array(VerifyBody).min(1, "pairs must not be empty").max(maxPairs, `at most ${maxPairs} pairs`) });
+}
+
+// ---------------------------------------------------------------- responses
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }),
+});
+const Revision = z.number().int().optional().describe("Store revision of this write (send it back as X-Min-Revision to read your writes)");
+
+export const CompanyCreatedBody = z.object({ company_id: z.string(), created: z.boolean(), revision: Revision });
+export const DeletedBody = z.object({ deleted: z.boolean(), revision: Revision });
+export const EnrolledBody = z.object({
+  company_id: z.string(),
+  user_id: z.string(),
+  face_id: z.string(),
+  embedding: z.array(z.number()),
+  detection_score: z.number(),
+  bbox: BBoxSchema,
+  model: z.string(),
+  revision: Revision,
+});
+export const FaceIdsBody = z.object({ face_ids: z.array(z.string()) });
+export const RecognitionBody = z.object({
+  user_id: z.string().nullable(),
+  confidence: z.number(),
+  bbox: BBoxSchema.nullable(),
+  face_id: z.string().nullable().optional(),
+  detection_score: z.number().optional(),
+});
+export const RecognizeResponseBody = RecognitionBody.extend({ faces: z.array(RecognitionBody).optional() });
+export const DetectBody = z.object({
+  faces_count: z.number().int(),
+  bboxes: z.array(BBoxSchema),
+  scores: z.array(z.number()),
+  landmarks: z.array(z.array(PointSchema)),
+});
+export const EmbedBody = z.object({ embedding: z.array(z.number()), detection_score: z.number(), bbox: BBoxSchema, model: z.string() });
+const Match = z.object({ id: z.string(), distance: z.number(), similarity: z.number() });
+export const CompareResponseBody = z.object({ best_match: Match.nullable(), matches: z.array(Match) });
+export const VerifyResponseBody = z.object({
+  is_match: z.boolean(),
+  confidence: z.number(),
+  threshold: z.number(),
+  metrics: z.object({ cosine_similarity: z.number(), euclidean_distance: z.number() }),
+  processing_ms: z.number(),
+});
+export const VerifyBatchResponseBody = z.object({
+  results: z.array(
+    z.union([
+      VerifyResponseBody.extend({ index: z.number().int(), ok: z.literal(true) }),
+      z.object({ index: z.number().int(), ok: z.literal(false), error: ErrorBody.shape.error }),
+    ]),
+  ),
+});
+export const HealthBody = z.object({
+  status: z.enum(["ok", "degraded", "unavailable"]),
+  response_time_ms: z.number(),
+  worker_info: z.object({ worker_id: z.string(), uptime_seconds: z.number(), tasks_processed: z.number().int() }),
+  engine: z.object({
+    engine: z.string(),
+    backend: z.string(),
+    model_id: z.string(),
+    embedding_dim: z.number().int(),
+    models: z.array(z.string()),
+  }),
+  store: z.record(z.string(), z.unknown()),
+});
+export const StatsBody = z.object({
+  companies_count: z.number().int(),
+  users_count: z.number().int(),
+  faces_count: z.number().int(),
+  embeddings_count: z.number().int(),
+  uptime_seconds: z.number(),
+  total_tasks_processed: z.number().int(),
+  worker_id: z.string(),
+  revision: z.number().int(),
+  companies: z.record(z.string(), z.object({ users: z.number().int(), faces: z.number().int() })),
+  cache_info: z.record(z.string(), z.unknown()),
+});
+
+type Out<S extends z.ZodType> = z.input<S>;
+
+// ---------------------------------------------------------------- core → wire
+
+export const toWire = {
+  companyCreated: (r: CreateCompanyResult): Out<typeof CompanyCreatedBody> => ({
+    company_id: r.companyId,
+    created: r.created,
+    revision: r.revision,
+  }),
+  deleted: (r: DeleteResult): Out<typeof DeletedBody> => ({ deleted: r.deleted, revision: r.revision }),
+  enrolled: (r: EnrollResult): Out<typeof EnrolledBody> => ({
+    company_id: r.companyId,
+    user_id: r.userId,
+    face_id: r.faceId,
+    embedding: Array.from(r.embedding),
+    detection_score: r.detectionScore,
+    bbox: r.bbox,
+    model: r.model,
+    revision: r.revision,
+  }),
+  faceIds: (r: UserFacesResult): Out<typeof FaceIdsBody> => ({ face_ids: r.faceIds }),
+  recognition: (r: Recognition): Out<typeof RecognitionBody> => {
+    const out: Out<typeof RecognitionBody> = { user_id: r.userId, confidence: r.confidence, bbox: r.bbox };
+    if (r.faceId !== undefined) out.face_id = r.faceId;
+    if (r.detectionScore !== undefined) out.detection_score = r.detectionScore;
+    return out;
+  },
+  detect: (r: DetectResult): Out<typeof DetectBody> => ({
+    faces_count: r.facesCount,
+    bboxes: r.faces.map((f) => f.bbox),
+    scores: r.faces.map((f) => f.score),
+    landmarks: r.faces.map((f) => f.landmarks),
+  }),
+  embed: (r: EmbedResult): Out<typeof EmbedBody> => ({
+    embedding: Array.from(r.embedding),
+    detection_score: r.detectionScore,
+    bbox: r.bbox,
+    model: r.model,
+  }),
+  compare: (r: CompareResult): Out<typeof CompareResponseBody> => ({ best_match: r.bestMatch, matches: r.matches }),
+  verify: (r: VerifyResult): Out<typeof VerifyResponseBody> => ({
+    is_match: r.isMatch,
+    confidence: r.confidence,
+    threshold: r.threshold,
+    metrics: { cosine_similarity: r.metrics.cosineSimilarity, euclidean_distance: r.metrics.euclideanDistance },
+    processing_ms: r.processingMs,
+  }),
+  error: (e: FaceError): Out<typeof ErrorBody> => ({ error: { code: e.code, message: e.message } }),
+  health: (h: Health): Out<typeof HealthBody> => {
+    const store: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(h.store)) store[snake(k)] = v;
+    return {
+      status: h.status,
+      response_time_ms: h.responseTimeMs,
+      worker_info: {
+        worker_id: h.workerInfo.workerId,
+        uptime_seconds: h.workerInfo.uptimeSeconds,
+        tasks_processed: h.workerInfo.tasksProcessed,
+      },
+      engine: {
+        engine: h.engine.engine,
+        backend: h.engine.backend,
+        model_id: h.engine.modelId,
+        embedding_dim: h.engine.embeddingDim,
+        models: h.engine.models,
+      },
+      store,
+    };
+  },
+  stats: (s: CacheStats): Out<typeof StatsBody> => {
+    const cacheInfo: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(s.cacheInfo)) cacheInfo[snake(k)] = v;
+    return {
+      companies_count: s.companiesCount,
+      users_count: s.usersCount,
+      faces_count: s.facesCount,
+      embeddings_count: s.embeddingsCount,
+      uptime_seconds: s.uptimeSeconds,
+      total_tasks_processed: s.totalTasksProcessed,
+      worker_id: s.workerId,
+      revision: s.revision,
+      companies: s.companies,
+      cache_info: cacheInfo,
+    };
+  },
+};
+
+/** camelCase → snake_case for free-form keys (store and cache info). */
+export function snake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
+/** zod issues → one readable line, with the wire field path. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`)
+    .join("; ");
+}

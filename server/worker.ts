@@ -1,0 +1,123 @@
+/**
+ * `bun run worker`: a FaceWorker serving a LocalFaceService whose store is the JetStream KV bucket.
+ *
+ * Environment: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, WORKER_CONCURRENCY, WORKER_TIMEOUT_MS,
+ * WORKER_DRAIN_TIMEOUT_MS, NATS_KV_BUCKET, NATS_KV_REPLICAS, NATS_SUBJECT_PREFIX, WORKER_ID, plus the
+ * service's and engine's variables (FACE_RECOGNITION_THRESHOLD, FACE_ENGINE, DATA_SOURCE, ...).
+ * SIGTERM / SIGINT: drain (finish in-flight requests), close, exit 0.
+ *
+ * `startFaceWorker()` assembles the same stack in-process (tests, benchmarks, the cluster demo).
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { FaceEngine } from "../lib/engine/types.ts";
+import { connectionOptions, loadNatsConfig, parseNatsConfig, type NatsConfig, type NatsConfigInput } from "../lib/nats/config.ts";
+import { KvGalleryStore } from "../lib/nats/kv-store.ts";
+import { FaceWorker } from "../lib/nats/worker.ts";
+import { LocalFaceService, type ServiceConfigInput } from "../lib/service/mod.ts";
+
+export interface StartFaceWorkerOptions {
+  /** NATS settings; unset fields come from the environment. */
+  nats?: Partial<NatsConfigInput>;
+  /** Service settings (workerId, thresholds, ...); `store` is always the KV bucket. */
+  service?: Partial<ServiceConfigInput>;
+  /** Share one loaded engine between in-process workers (it is not disposed by close()). */
+  engine?: FaceEngine;
+  /** Use this connection instead of opening one (not closed by close()). */
+  nc?: NatsConnection;
+  env?: Record<string, string | undefined>;
+  log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export interface RunningWorker {
+  worker: FaceWorker;
+  service: LocalFaceService;
+  store: KvGalleryStore;
+  nc: NatsConnection;
+  config: NatsConfig;
+  /** Drain, then close the service, store and (own) connection. */
+  close(): Promise<void>;
+}
+
+export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promise<RunningWorker> {
+  const env = opts.env ?? process.env;
+  const config = parseNatsConfig({ ...loadNatsConfig(env), ...opts.nats });
+  const log = opts.log ?? ((level, m) => (level === "info" ? console.log : console.warn)(m));
+  const ownsNc = !opts.nc;
+  const nc =
+    opts.nc ??
+    (await connect({ ...connectionOptions(config, `facegate-worker-${process.pid}`), waitOnFirstConnect: true }));
+  let store: KvGalleryStore | undefined;
+  let service: LocalFaceService | undefined;
+  try {
+    store = await KvGalleryStore.open({
+      nc,
+      bucket: config.bucket,
+      replicas: config.replicas,
+      onWarning: (m, cause) => log("warn", `[kv-store] ${m}${cause ? `: ${String(cause)}` : ""}`),
+    });
+    service = await LocalFaceService.create({ engine: opts.engine, store, env, config: opts.service, log });
+    const worker = await FaceWorker.start({
+      nc,
+      api: service,
+      workerId: service.config.workerId,
+      concurrency: config.concurrency,
+      timeoutMs: config.workerTimeoutMs,
+      drainTimeoutMs: config.drainTimeoutMs,
+      subjectPrefix: config.subjectPrefix,
+      log,
+    });
+    const s = store;
+    const svc = service;
+    let closing: Promise<void> | undefined;
+    return {
+      worker,
+      service: svc,
+      store: s,
+      nc,
+      config,
+      close: () =>
+        (closing ??= (async () => {
+          await worker.drain();
+          await svc.close();
+          s.close();
+          if (ownsNc) await nc.drain().catch(() => nc.close());
+        })()),
+    };
+  } catch (err) {
+    await service?.close().catch(() => undefined);
+    store?.close();
+    if (ownsNc) await nc.close();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const running = await startFaceWorker();
+  const { worker, service, config } = running;
+  console.log(
+    `[worker ${worker.workerId}] ready: NATS ${config.servers.join(",")}, bucket ${config.bucket}, ` +
+      `revision ${service.gallery.revision}, concurrency ${worker.concurrency}`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[worker ${worker.workerId}] ${signal}: draining`);
+    try {
+      await running.close();
+      process.exit(0);
+    } catch (err) {
+      console.error(`[worker ${worker.workerId}] shutdown failed:`, err);
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+if (import.meta.main) {
+  main().catch((err) => {
+    console.error("[worker] failed to start:", err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,283 @@
+/**
+ * The GalleryStore contract as a parameterised test suite: every store (memory, SQLite, NATS KV)
+ * runs the same tests.
+ *
+ *   runGalleryStoreContract("sqlite", () => new SqliteGalleryStore({ path }), { reopen });
+ *
+ * Events may be delivered asynchronously (KV): the tests wait for revisions with a bounded timeout
+ * instead of assuming synchronous delivery.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { Gallery } from "../../lib/core/gallery.ts";
+import type { FaceRecord, GalleryStore, StoreEvent } from "../../lib/core/store.ts";
+
+export interface StoreContractOptions {
+  /** Closes `store` and opens the same data again (durable stores). */
+  reopen?: (store: GalleryStore) => Promise<GalleryStore> | GalleryStore;
+  /** How long to wait for an event (default 5000 ms). */
+  waitMs?: number;
+}
+
+let seq = 0;
+export function face(companyId: string, userId: string, faceId: string, dim = 8, model = "test-model"): FaceRecord {
+  const v = new Float32Array(dim);
+  seq++;
+  for (let i = 0; i < dim; i++) v[i] = Math.sin(seq * 7.3 + i * 1.7 + faceId.length);
+  let n = 0;
+  for (const x of v) n += x * x;
+  for (let i = 0; i < dim; i++) v[i] /= Math.sqrt(n);
+  return { companyId, userId, faceId, embedding: v, model };
+}
+
+/** A watcher that records every event and feeds a Gallery. */
+async function follow(store: GalleryStore): Promise<{ events: StoreEvent[]; gallery: Gallery; stop: () => void }> {
+  const events: StoreEvent[] = [];
+  const gallery = new Gallery({ onWarning: () => {} });
+  const stop = await store.watch((e) => {
+    events.push(e);
+    gallery.apply(e);
+  });
+  return { events, gallery, stop };
+}
+
+export function runGalleryStoreContract(
+  name: string,
+  makeStore: () => Promise<GalleryStore> | GalleryStore,
+  options: StoreContractOptions = {},
+): void {
+  const waitMs = options.waitMs ?? 5000;
+  describe(`GalleryStore contract: ${name}`, () => {
+    const open: GalleryStore[] = [];
+    const make = async () => {
+      const s = await makeStore();
+      open.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.close();
+    });
+
+    test("a new store is empty: the replay holds nothing but (optionally) a sync", async () => {
+      const store = await make();
+      const { events, stop } = await follow(store);
+      expect(events.filter((e) => e.type !== "sync")).toEqual([]);
+      expect(await store.revision()).toBeGreaterThanOrEqual(0);
+      stop();
+    });
+
+    test("createCompany is create-if-absent with increasing revisions, and emits one event", async () => {
+      const store = await make();
+      const w = await follow(store);
+      const a = await store.createCompany("acme");
+      expect(a.created).toBe(true);
+      const again = await store.createCompany("acme");
+      expect(again.created).toBe(false);
+      expect(again.revision).toBeGreaterThanOrEqual(a.revision);
+      const b = await store.createCompany("beta");
+      expect(b.revision).toBeGreaterThan(a.revision);
+      await w.gallery.waitForRevision(b.revision, waitMs);
+      const puts = w.events.filter((e) => e.type === "company.put");
+      expect(puts.map((e) => e.revision)).toEqual([a.revision, b.revision]);
+      expect(await store.revision()).toBe(b.revision);
+      w.stop();
+    });
+
+    test("users and faces: create-if-absent, embeddings round-trip bit-exactly with their model", async () => {
+      const store = await make();
+      const w = await follow(store);
+      await store.createCompany("acme");
+      expect((await store.createUser("acme", "u1")).created).toBe(true);
+      expect((await store.createUser("acme", "u1")).created).toBe(false);
+      const f = face("acme", "u1", "f1", 512, "m1");
+      const put = await store.addFace(f);
+      expect(put.created).toBe(true);
+      expect((await store.addFace(face("acme", "u1", "f1", 512, "m1"))).created).toBe(false);
+      await w.gallery.waitForRevision(put.revision, waitMs);
+      const ev = w.events.find((e) => e.type === "face.put");
+      expect(ev?.type === "face.put" && ev.face.model).toBe("m1");
+      expect(ev?.type === "face.put" && Array.from(ev.face.embedding)).toEqual(Array.from(f.embedding));
+      // a second watcher replays the same record
+      const w2 = await follow(store);
+      const replayed = w2.events.find((e) => e.type === "face.put");
+      expect(replayed?.type === "face.put" && Array.from(replayed.face.embedding)).toEqual(Array.from(f.embedding));
+      expect(w2.gallery.getUserFaces("acme", "u1")).toEqual(["f1"]);
+      w.stop();
+      w2.stop();
+    });
+
+    test("deletes: false when absent; user delete cascades to faces; last face delete keeps the user", async () => {
+      const store = await make();
+      const w = await follow(store);
+      expect((await store.deleteCompany("nope")).deleted).toBe(false);
+      expect((await store.deleteUser("nope", "u")).deleted).toBe(false);
+      expect((await store.deleteFace("nope", "u", "f")).deleted).toBe(false);
+      await store.createCompany("acme");
+      await store.createUser("acme", "u1");
+      await store.createUser("acme", "u2");
+      await store.addFace(face("acme", "u1", "f1"));
+      await store.addFace(face("acme", "u1", "f2"));
+      await store.addFace(face("acme", "u2", "f1"));
+      const df = await store.deleteFace("acme", "u2", "f1");
+      expect(df.deleted).toBe(true);
+      expect((await store.deleteFace("acme", "u2", "f1")).deleted).toBe(false);
+      const du = await store.deleteUser("acme", "u1");
+      expect(du.deleted).toBe(true);
+      expect(du.revision).toBeGreaterThan(df.revision);
+      await w.gallery.waitForRevision(du.revision, waitMs);
+      expect(w.gallery.hasUser("acme", "u1")).toBe(false);
+      expect(w.gallery.hasUser("acme", "u2")).toBe(true);
+      expect(w.gallery.getUserFaces("acme", "u2")).toEqual([]);
+      // a fresh replay agrees: u1 and its faces are gone, u2 has no faces
+      const w2 = await follow(store);
+      expect(w2.gallery.export()).toEqual(w.gallery.export());
+      expect(w2.gallery.stats().faces).toBe(0);
+      // re-creating a deleted face id works
+      expect((await store.addFace(face("acme", "u2", "f1"))).created).toBe(true);
+      w.stop();
+      w2.stop();
+    });
+
+    test("deleteCompany cascades to users and faces, and the ids can be reused", async () => {
+      const store = await make();
+      const w = await follow(store);
+      await store.createCompany("acme");
+      await store.createCompany("beta");
+      await store.createUser("acme", "u1");
+      await store.addFace(face("acme", "u1", "f1"));
+      await store.createUser("beta", "u1");
+      await store.addFace(face("beta", "u1", "f1"));
+      const d = await store.deleteCompany("acme");
+      expect(d.deleted).toBe(true);
+      await w.gallery.waitForRevision(d.revision, waitMs);
+      expect(w.gallery.hasCompany("acme")).toBe(false);
+      expect(w.gallery.hasFace("beta", "u1", "f1")).toBe(true);
+      const w2 = await follow(store);
+      expect(w2.gallery.companyIds()).toEqual(["beta"]);
+      expect(w2.gallery.stats().faces).toBe(1);
+      expect((await store.createCompany("acme")).created).toBe(true);
+      expect((await store.createUser("acme", "u1")).created).toBe(true);
+      w.stop();
+      w2.stop();
+    });
+
+    test("events arrive in strictly increasing revision order, exactly once, matching the returned revisions", async () => {
+      const store = await make();
+      const w = await follow(store);
+      const revisions: number[] = [];
+      revisions.push((await store.createCompany("c")).revision);
+      for (let i = 0; i < 20; i++) {
+        revisions.push((await store.createUser("c", `u${i}`)).revision);
+        revisions.push((await store.addFace(face("c", `u${i}`, "f"))).revision);
+        if (i % 3 === 0) revisions.push((await store.deleteUser("c", `u${i}`)).revision);
+      }
+      const last = revisions[revisions.length - 1];
+      await w.gallery.waitForRevision(last, waitMs);
+      const live = w.events.filter((e) => e.type !== "sync").map((e) => e.revision);
+      for (let i = 1; i < live.length; i++) expect(live[i]).toBeGreaterThan(live[i - 1]);
+      for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBeGreaterThan(revisions[i - 1]);
+      // every write revision was delivered (the cascades may add events before it)
+      for (const r of revisions) expect(live).toContain(r);
+      expect(w.gallery.stats().users).toBe(13);
+      w.stop();
+    });
+
+    test("concurrent create-if-absent: exactly one caller creates", async () => {
+      const store = await make();
+      await store.createCompany("c");
+      const users = await Promise.all(Array.from({ length: 8 }, () => store.createUser("c", "same")));
+      expect(users.filter((r) => r.created).length).toBe(1);
+      const faces = await Promise.all(Array.from({ length: 8 }, () => store.addFace(face("c", "same", "f"))));
+      expect(faces.filter((r) => r.created).length).toBe(1);
+      const companies = await Promise.all(Array.from({ length: 8 }, () => store.createCompany("x")));
+      expect(companies.filter((r) => r.created).length).toBe(1);
+    });
+
+    test("a replay after changes equals the live view, and ends at the current revision", async () => {
+      const store = await make();
+      const w = await follow(store);
+      await store.createCompany("a");
+      await store.createCompany("b");
+      for (let i = 0; i < 10; i++) {
+        await store.createUser(i % 2 ? "a" : "b", `u${i}`);
+        await store.addFace(face(i % 2 ? "a" : "b", `u${i}`, "f1"));
+        await store.addFace(face(i % 2 ? "a" : "b", `u${i}`, "f2"));
+      }
+      await store.deleteFace("a", "u1", "f1");
+      await store.deleteUser("b", "u2");
+      const last = (await store.deleteCompany("b")).revision;
+      await w.gallery.waitForRevision(last, waitMs);
+      const w2 = await follow(store);
+      // the replay ends at (or is advanced to) the store revision
+      const rev = await store.revision();
+      w2.gallery.advanceTo(rev);
+      expect(w2.gallery.revision).toBe(rev);
+      expect(w2.gallery.export()).toEqual(w.gallery.export());
+      const replayRevs = w2.events.filter((e) => e.type !== "sync").map((e) => e.revision);
+      expect([...replayRevs].sort((x, y) => x - y)).toEqual(replayRevs);
+      w.stop();
+      w2.stop();
+    });
+
+    test("stop() ends delivery; a throwing listener does not break the store", async () => {
+      const store = await make();
+      const seen: StoreEvent[] = [];
+      const stop = await store.watch((e) => seen.push(e));
+      const stopBad = await store.watch(() => {
+        throw new Error("listener bug");
+      });
+      const w = await follow(store);
+      const r1 = await store.createCompany("one");
+      await w.gallery.waitForRevision(r1.revision, waitMs);
+      expect(seen.some((e) => e.type === "company.put" && e.companyId === "one")).toBe(true);
+      stop();
+      stopBad();
+      const r2 = await store.createCompany("two");
+      await w.gallery.waitForRevision(r2.revision, waitMs);
+      expect(seen.some((e) => e.type === "company.put" && e.companyId === "two")).toBe(false);
+      w.stop();
+    });
+
+    test("bulkLoad (when implemented) creates only what is absent, in one revision range", async () => {
+      const store = await make();
+      if (!store.bulkLoad) return;
+      await store.createCompany("acme");
+      const w = await follow(store);
+      const r = await store.bulkLoad({
+        companies: ["acme", "beta"],
+        users: [
+          { companyId: "acme", userId: "u1" },
+          { companyId: "beta", userId: "u1" },
+        ],
+        faces: [face("acme", "u1", "f1"), face("beta", "u1", "f1")],
+      });
+      expect(r.companies).toBe(1);
+      expect(r.users).toBe(2);
+      expect(r.faces).toBe(2);
+      await w.gallery.waitForRevision(r.revision, waitMs);
+      expect(w.gallery.stats()).toMatchObject({ companies: 2, users: 2, faces: 2 });
+      w.stop();
+    });
+
+    if (options.reopen) {
+      const reopen = options.reopen;
+      test("data and revision survive close and reopen", async () => {
+        const store = await make();
+        await store.createCompany("acme");
+        await store.createUser("acme", "u1");
+        const f = face("acme", "u1", "f1", 512);
+        await store.addFace(f);
+        const gone = await store.createUser("acme", "u2");
+        const last = (await store.deleteUser("acme", "u2")).revision;
+        expect(last).toBeGreaterThan(gone.revision);
+        const again = await reopen(store);
+        open.push(again);
+        expect(await again.revision()).toBe(last);
+        const w = await follow(again);
+        expect(w.gallery.hasUser("acme", "u2")).toBe(false);
+        expect(Array.from(w.gallery.getEmbedding("acme", "u1", "f1")!)).toEqual(Array.from(f.embedding));
+        expect((await again.createCompany("beta")).revision).toBeGreaterThan(last);
+        w.stop();
+      });
+    }
+  });
+}

@@ -1,0 +1,328 @@
+/**
+ * The kiosk WebSocket against the real server (real engine, real frames, real sockets): auth,
+ * bad frames and control messages, flood and drop counts, idle timeout, concurrent sessions,
+ * decisions across frames and the `identified` event.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { CLOSE_CODES } from "../../server/kiosk/mod.ts";
+import { describeDatasets } from "../helpers/datasets.ts";
+import {
+  ADMIN_KEY,
+  HAM_KEY,
+  OTHER_KEY,
+  PERFORMER,
+  TestClient,
+  hamiltonFrame,
+  readyClient,
+  sharedService,
+  startKioskStack,
+  type KioskStack,
+} from "./harness.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeDatasets("kiosk websocket", () => {
+  let stack: KioskStack;
+
+  beforeAll(async () => {
+    await sharedService();
+    stack = await startKioskStack({ kiosk: { authTimeoutMs: 400, maxFrameBytes: 256 * 1024, cooldownMs: 60_000 } });
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  // ---------------------------------------------------------------- auth
+
+  test("a key for the company in the URL gets ready with the default settings", async () => {
+    const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    const ready = c.of("ready")[0];
+    expect(ready.companyId).toBe("ham");
+    expect(ready.settings).toMatchObject({ confirmFrames: 3, windowFrames: 5, cooldownMs: 60_000, threshold: null });
+    expect(ready.limits.maxFrameBytes).toBe(256 * 1024);
+    expect(ready.sessionId.length).toBeGreaterThan(4);
+    c.close();
+  }, 60_000);
+
+  test("an admin key and a key in the first message work too", async () => {
+    const admin = await readyClient(stack.wsUrl({ company: "ham", key: ADMIN_KEY }));
+    admin.close();
+    const c = new TestClient(stack.wsUrl({ company: "ham" }));
+    await c.opened;
+    c.sendJson({ type: "auth", key: HAM_KEY });
+    const ready = await c.next("ready");
+    expect(ready.companyId).toBe("ham");
+    c.sendJson({ type: "auth", key: HAM_KEY });
+    expect((await c.next("error")).code).toBe("INVALID_ARGUMENT"); // already authenticated; stays open
+    c.sendJson({ type: "ping", t: 42 });
+    expect((await c.next("pong")).t).toBe(42);
+    c.close();
+  }, 60_000);
+
+  test("another company's key is refused before any frame is processed (URL and first message)", async () => {
+    const before = stack.kiosk.totals().framesProcessed;
+    const tasksBefore = (await stack.service.getCacheStats()).totalTasksProcessed;
+
+    const viaUrl = new TestClient(stack.wsUrl({ company: "ham", key: OTHER_KEY }));
+    viaUrl.ws.addEventListener("open", () => viaUrl.sendFrame(hamiltonFrame(25)));
+    expect((await viaUrl.closed).code).toBe(CLOSE_CODES.forbidden);
+    expect(viaUrl.of("error")[0]?.code).toBe("FORBIDDEN");
+
+    const viaMessage = new TestClient(stack.wsUrl({ company: "ham" }));
+    await viaMessage.opened;
+    viaMessage.sendJson({ type: "auth", key: OTHER_KEY });
+    viaMessage.sendFrame(hamiltonFrame(25));
+    expect((await viaMessage.closed).code).toBe(CLOSE_CODES.forbidden);
+    expect(viaMessage.of("result")).toHaveLength(0);
+
+    expect(stack.kiosk.totals().framesProcessed).toBe(before);
+    // The service saw no recognition: only the first getCacheStats call itself was counted.
+    expect((await stack.service.getCacheStats()).totalTasksProcessed).toBe(tasksBefore + 1);
+  }, 60_000);
+
+  test("missing or wrong keys, frames before auth, and no auth in time are refused", async () => {
+    const wrong = new TestClient(stack.wsUrl({ company: "ham", key: "not-a-key-at-all" }));
+    expect((await wrong.closed).code).toBe(CLOSE_CODES.unauthorized);
+    expect(wrong.of("error")[0]?.code).toBe("UNAUTHORIZED");
+
+    const frameFirst = new TestClient(stack.wsUrl({ company: "ham" }));
+    await frameFirst.opened;
+    frameFirst.sendFrame(hamiltonFrame(25));
+    expect((await frameFirst.closed).code).toBe(CLOSE_CODES.unauthorized);
+    expect(frameFirst.of("result")).toHaveLength(0);
+
+    const silent = new TestClient(stack.wsUrl({ company: "ham" }));
+    const closed = await silent.closed;
+    expect(closed.code).toBe(CLOSE_CODES.timeout);
+    expect(silent.of("error")[0]?.code).toBe("TIMEOUT");
+
+    const noCompany = new TestClient(stack.wsUrl({ key: HAM_KEY }));
+    expect((await noCompany.closed).code).toBe(CLOSE_CODES.badRequest);
+
+    const plain = await fetch(`${stack.url}/v1/kiosk/ws?company=ham`);
+    expect(plain.status).toBe(426);
+  }, 60_000);
+
+  // ---------------------------------------------------------------- bad input
+
+  test("garbage, truncated and oversized frames get errors and the session stays open", async () => {
+    const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    const good = hamiltonFrame(25);
+
+    c.sendFrame(new Uint8Array(1000).fill(7));
+    const garbage = await c.next("error");
+    expect(garbage).toMatchObject({ code: "INVALID_IMAGE", seq: 1 });
+
+    c.sendFrame(good.slice(0, Math.floor(good.length / 2)));
+    const truncated = await c.next("error");
+    expect(truncated).toMatchObject({ code: "INVALID_IMAGE", seq: 2 });
+    expect(truncated.message).toContain("truncated");
+
+    const big = new Uint8Array(300 * 1024);
+    big.set(good);
+    c.sendFrame(big);
+    expect(await c.next("error")).toMatchObject({ code: "IMAGE_TOO_LARGE", seq: 3 });
+
+    // A JPEG header and end marker around noise: only the decoder can tell.
+    const corrupt = new Uint8Array(5000).map((_, i) => (i * 31) & 0xff);
+    corrupt.set([0xff, 0xd8, 0xff, 0xe0], 0);
+    corrupt.set([0xff, 0xd9], corrupt.length - 2);
+    c.sendFrame(corrupt);
+    expect(await c.next("error")).toMatchObject({ code: "INVALID_IMAGE", seq: 4 });
+
+    c.sendFrame(good);
+    const result = await c.next("result");
+    expect(result.seq).toBe(5);
+    expect(result.faces.length).toBe(1);
+    expect(stack.kiosk.sessions.size).toBeGreaterThanOrEqual(1);
+    c.close();
+  }, 60_000);
+
+  test("control messages are validated and settings stay within bounds", async () => {
+    const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    c.ws.send("{not json");
+    expect((await c.next("error")).code).toBe("INVALID_ARGUMENT");
+    c.sendJson({ type: "dance" });
+    expect((await c.next("error")).code).toBe("INVALID_ARGUMENT");
+    c.sendJson({ type: "settings", confirmFrames: 100 });
+    expect((await c.next("error")).message).toContain("confirmFrames");
+    c.sendJson({ type: "settings", confirmFrames: 6 }); // more than windowFrames (5)
+    expect((await c.next("error")).message).toContain("confirmFrames must not exceed windowFrames");
+    c.sendJson({ type: "settings", threshold: 0.1 }); // below the floor
+    expect((await c.next("error")).code).toBe("INVALID_ARGUMENT");
+    c.ws.send(JSON.stringify({ type: "ping", pad: "x".repeat(5000) }));
+    expect((await c.next("error")).message).toContain("limited");
+
+    c.sendJson({ type: "settings", windowFrames: 7, confirmFrames: 4, threshold: 0.5, kioskId: "lobby" });
+    const updated = await c.next("ready");
+    expect(updated.settings).toMatchObject({ windowFrames: 7, confirmFrames: 4, threshold: 0.5, kioskId: "lobby" });
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    c.close();
+  }, 60_000);
+
+  // ---------------------------------------------------------------- decisions and events
+
+  test("the performer is recognized after K of N frames, identified once, audience is unknown", async () => {
+    const published = stack.published.length;
+    const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY, kiosk: "stage-door" }));
+    const states: string[] = [];
+    for (let n = 19; n <= 39; n++) {
+      c.sendFrame(hamiltonFrame(n));
+      const r = await c.next("result");
+      states.push(r.faces[0]?.state ?? "none");
+    }
+    // Frame 19 is below the threshold, 20-23 match: recognized at the third match (K=3).
+    expect(states.slice(0, 4)).toEqual(["detecting", "verifying", "verifying", "recognized"]);
+    expect(states.filter((s) => s === "recognized").length).toBeGreaterThan(15);
+
+    const identified = c.of("identified");
+    expect(identified).toHaveLength(1);
+    expect(identified[0].userId).toBe(PERFORMER);
+    expect(identified[0].confidence).toBeGreaterThan(0.4);
+    expect(identified[0].seq).toBe(4);
+
+    const events = stack.published.slice(published);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "identified", companyId: "ham", userId: PERFORMER, kioskId: "stage-door" });
+    expect(events[0].sessionId).toBe(c.of("ready")[0].sessionId);
+
+    // The audience: several faces, none enrolled → unknown after N frames each.
+    let last = null as Awaited<ReturnType<typeof c.next<"result">>> | null;
+    for (let n = 40; n <= 50; n++) {
+      c.sendFrame(hamiltonFrame(n));
+      last = await c.next("result");
+    }
+    expect(last?.faces.length).toBeGreaterThanOrEqual(3);
+    expect(last?.faces.every((f) => f.state === "unknown" && f.userId === null)).toBe(true);
+
+    // Back to the performer within the cooldown: recognized again, but no second identification.
+    for (let n = 20; n <= 26; n++) {
+      c.sendFrame(hamiltonFrame(n));
+      await c.next("result");
+    }
+    expect(c.of("result").at(-1)?.faces[0]?.state).toBe("recognized");
+    expect(c.of("identified")).toHaveLength(1);
+    c.close();
+
+    // Same kiosk name reconnecting shares the cooldown: still no second event.
+    const again = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY, kiosk: "stage-door" }));
+    for (let n = 20; n <= 24; n++) {
+      again.sendFrame(hamiltonFrame(n));
+      await again.next("result");
+    }
+    expect(again.of("identified")).toHaveLength(0);
+    expect(stack.published.length - published).toBe(1);
+    again.close();
+  }, 60_000);
+
+  test("another company's kiosk does not recognize the performer", async () => {
+    const c = await readyClient(stack.wsUrl({ company: "other", key: OTHER_KEY }));
+    for (let n = 20; n <= 26; n++) {
+      c.sendFrame(hamiltonFrame(n));
+      await c.next("result");
+    }
+    const states = c.of("result").map((r) => r.faces[0]?.state);
+    expect(states.at(-1)).toBe("unknown");
+    expect(c.of("result").every((r) => r.faces.every((f) => f.userId === null))).toBe(true);
+    expect(c.of("identified")).toHaveLength(0);
+    c.close();
+  }, 60_000);
+
+  // ---------------------------------------------------------------- load
+
+  test("a flood keeps only the newest frame waiting: drops are counted, memory is bounded", async () => {
+    const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    const session = [...stack.kiosk.sessions].find((s) => s.id === c.of("ready")[0].sessionId);
+    expect(session).toBeDefined();
+    const frames = [30, 31, 32, 33].map(hamiltonFrame);
+    const sent = 80;
+    for (let i = 0; i < sent; i++) c.sendFrame(frames[i % frames.length]);
+    // The last frame is always processed: wait for its result.
+    for (;;) {
+      const r = await c.next("result");
+      if (r.seq === sent) break;
+    }
+    const stats = session!.stats;
+    const results = c.of("result");
+    expect(stats.received).toBe(sent);
+    expect(stats.dropped).toBeGreaterThan(sent / 2);
+    expect(stats.processed + stats.dropped).toBe(sent);
+    expect(results.length).toBe(stats.processed);
+    expect(results.at(-1)?.dropped).toBe(stats.dropped);
+    // At most one frame in flight and one waiting.
+    const largest = Math.max(...frames.map((f) => f.byteLength));
+    expect(stats.maxHeldBytes).toBeLessThanOrEqual(2 * largest);
+    expect(stats.heldBytes).toBe(0);
+    // Results arrive in increasing frame order.
+    const seqs = results.map((r) => r.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    c.close();
+  }, 60_000);
+
+  test("many concurrent sessions all get their results; a garbage sender does not disturb them", async () => {
+    const sessions = 12;
+    const clients = await Promise.all(
+      Array.from({ length: sessions }, () => readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }))),
+    );
+    const noisy = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    const noise = setInterval(() => noisy.sendFrame(new Uint8Array(2048).fill(1)), 5);
+    try {
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let k = 0; k < 3; k++) {
+            c.sendFrame(hamiltonFrame(20 + ((i + k) % 15)));
+            const r = await c.next("result", 60_000);
+            expect(r.faces.length).toBe(1);
+          }
+        }),
+      );
+    } finally {
+      clearInterval(noise);
+    }
+    for (const c of clients) expect(c.of("result")).toHaveLength(3);
+    expect(noisy.of("error").length).toBeGreaterThan(0);
+    expect(noisy.ws.readyState).toBe(WebSocket.OPEN);
+    for (const c of [...clients, noisy]) c.close();
+  }, 60_000);
+});
+
+describeDatasets("kiosk websocket limits", () => {
+  test("an idle session is closed; pings keep it alive", async () => {
+    const stack = await startKioskStack({ kiosk: { idleTimeoutMs: 400 } });
+    try {
+      const alive = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+      const idle = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+      for (let i = 0; i < 8; i++) {
+        alive.sendJson({ type: "ping" });
+        await sleep(100);
+      }
+      const closed = await idle.closed;
+      expect(closed.code).toBe(CLOSE_CODES.timeout);
+      expect(idle.of("error").at(-1)?.code).toBe("TIMEOUT");
+      expect(alive.ws.readyState).toBe(WebSocket.OPEN);
+      alive.close();
+    } finally {
+      await stack.stop();
+    }
+  }, 60_000);
+
+  test("sessions beyond KIOSK_MAX_SESSIONS are refused with 1013; open mode needs no key", async () => {
+    const stack = await startKioskStack({ kiosk: { maxSessions: 2 }, apiKeys: {} });
+    try {
+      const a = await readyClient(stack.wsUrl({ company: "ham" }));
+      const b = await readyClient(stack.wsUrl({ company: "ham" }));
+      const c = new TestClient(stack.wsUrl({ company: "ham" }));
+      expect((await c.closed).code).toBe(CLOSE_CODES.tryAgainLater);
+      expect(c.of("error")[0]?.code).toBe("UNAVAILABLE");
+      a.close();
+      await a.closed;
+      await sleep(50);
+      const d = await readyClient(stack.wsUrl({ company: "ham" }));
+      expect(stack.kiosk.sessions.size).toBe(2);
+      b.close();
+      d.close();
+    } finally {
+      await stack.stop();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,99 @@
+/**
+ * KioskSession without sockets: the transport is two callbacks, the FaceApi is the real
+ * LocalFaceService. Backpressure here is deterministic (every frame arrives while the first runs).
+ */
+import { beforeAll, expect, test } from "bun:test";
+import { FaceError, LocalEventSink, type IdentifiedEvent } from "../../lib/core/mod.ts";
+import type { LocalFaceService } from "../../lib/service/mod.ts";
+import { CLOSE_CODES, KioskSession, loadKioskConfig, type ServerMessage } from "../../server/kiosk/mod.ts";
+import { describeDatasets } from "../helpers/datasets.ts";
+import { PERFORMER, hamiltonFrame, sharedService } from "./harness.ts";
+
+function makeSession(api: LocalFaceService, overrides: Partial<ConstructorParameters<typeof KioskSession>[0]> = {}) {
+  const sent: ServerMessage[] = [];
+  const closes: { code: number; reason: string }[] = [];
+  const session = new KioskSession({
+    api,
+    companyId: "ham",
+    config: loadKioskConfig({}, { idleTimeoutMs: 60_000 }),
+    authorize: () => {},
+    transport: { send: (m) => sent.push(m), close: (code, reason) => closes.push({ code, reason }) },
+    ...overrides,
+  });
+  return { session, sent, closes };
+}
+
+const until = async (cond: () => boolean, ms = 30_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(10);
+  }
+};
+
+describeDatasets("KioskSession", () => {
+  let api: LocalFaceService;
+  beforeAll(async () => {
+    api = await sharedService();
+  }, 120_000);
+
+  test("frames arriving while one is processed: only the newest waits, the rest are dropped", async () => {
+    const { session, sent } = makeSession(api);
+    await session.start();
+    expect(sent[0]?.type).toBe("ready");
+    const frame = hamiltonFrame(30);
+    for (let i = 0; i < 10; i++) session.handleBinary(frame);
+    expect(session.stats.heldBytes).toBe(2 * frame.byteLength);
+    await until(() => sent.filter((m) => m.type === "result").length === 2);
+    await Bun.sleep(50);
+    const results = sent.filter((m) => m.type === "result");
+    expect(results.map((r) => r.seq)).toEqual([1, 10]);
+    expect(results.map((r) => r.dropped)).toEqual([8, 8]);
+    expect(session.stats).toMatchObject({ received: 10, processed: 2, dropped: 8, heldBytes: 0, maxHeldBytes: 2 * frame.byteLength });
+    session.close();
+  }, 60_000);
+
+  test("identification goes to the session, the callback and the event sink", async () => {
+    const sink = new LocalEventSink();
+    const fromSink: IdentifiedEvent[] = [];
+    sink.subscribe((e) => fromSink.push(e));
+    const fromCallback: IdentifiedEvent[] = [];
+    const { session, sent } = makeSession(api, { events: sink, onIdentified: (e) => fromCallback.push(e), kioskId: "k1" });
+    await session.start();
+    for (const n of [20, 21, 22, 23]) {
+      const before = sent.length;
+      session.handleBinary(hamiltonFrame(n));
+      await until(() => sent.slice(before).some((m) => m.type === "result"));
+    }
+    const identified = sent.filter((m) => m.type === "identified");
+    expect(identified).toHaveLength(1);
+    expect(identified[0].userId).toBe(PERFORMER);
+    expect(fromCallback).toHaveLength(1);
+    expect(fromSink).toEqual(fromCallback);
+    expect(fromSink[0]).toMatchObject({ companyId: "ham", userId: PERFORMER, kioskId: "k1", sessionId: session.id });
+    session.close();
+  }, 60_000);
+
+  test("auth: an UNAUTHORIZED open attempt waits for `auth`; FORBIDDEN closes before any frame", async () => {
+    const keys: Record<string, "ok" | "forbidden"> = { good: "ok", bad: "forbidden" };
+    const authorize = (key: string | undefined) => {
+      if (key === undefined) throw new FaceError("UNAUTHORIZED", "missing API key");
+      if (keys[key] === "forbidden") throw new FaceError("FORBIDDEN", "other company");
+      if (keys[key] !== "ok") throw new FaceError("UNAUTHORIZED", "invalid API key");
+    };
+    const a = makeSession(api, { authorize });
+    await a.session.start();
+    expect(a.session.state).toBe("auth");
+    await a.session.handleText(JSON.stringify({ type: "auth", key: "good" }));
+    expect(a.session.state).toBe("ready");
+    a.session.close();
+
+    const b = makeSession(api, { authorize });
+    await b.session.start();
+    await b.session.handleText(JSON.stringify({ type: "auth", key: "bad" }));
+    b.session.handleBinary(hamiltonFrame(25));
+    expect(b.session.state).toBe("closed");
+    expect(b.closes[0]?.code).toBe(CLOSE_CODES.forbidden);
+    expect(b.session.stats.received).toBe(0);
+  });
+});

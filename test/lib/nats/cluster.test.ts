@@ -1,0 +1,251 @@
+/**
+ * Several FaceWorkers (in-process, sharing one loaded engine) behind a real nats-server, driven by
+ * FaceClient: the old system's scenario, fanout, load balancing, catch-up, concurrent creates,
+ * read-your-writes, and every error kind the client raises.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "@nats-io/transport-node";
+import { FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../../../lib/core/errors.ts";
+import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
+import { FaceClient } from "../../../lib/nats/client.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
+import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+
+let server: NatsServer;
+let engine: FaceEngine;
+let client: FaceClient;
+const workers: RunningWorker[] = [];
+const quiet = () => {};
+
+const lfw = (name: string, i: number) => readDataset("lfw-dev/images", name, listDataset("lfw-dev/images", name)[i]!);
+
+async function startWorker(id: string, nats: Record<string, unknown> = {}): Promise<RunningWorker> {
+  const w = await startFaceWorker({
+    engine,
+    env: { NATS_URL: server.url },
+    service: { workerId: id },
+    nats: { concurrency: 2, ...nats },
+    log: quiet,
+  });
+  workers.push(w);
+  return w;
+}
+
+async function rejectsWith(p: Promise<unknown>, code: ErrorCode, cls: abstract new (...args: never[]) => FaceError = FaceError): Promise<FaceError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(cls);
+    expect((e as FaceError).code).toBe(code);
+    return e as FaceError;
+  }
+  throw new Error(`expected ${code}, got a result`);
+}
+
+describeDatasets("NATS cluster (in-process workers, real engine and nats-server)", () => {
+  beforeAll(async () => {
+    server = await startTestNatsServer();
+    engine = await createEngine();
+    client = await FaceClient.connect({ servers: server.url, timeoutMs: 5000 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    for (const w of workers.splice(0)) await w.close().catch(() => undefined);
+    await engine?.dispose();
+    await server?.cleanup();
+  });
+
+  test("old system's scenario: enrol through one worker, recognise through others; fanout; late worker catches up", async () => {
+    const w1 = await startWorker("w1");
+    await client.createCompany({ companyId: "acme" });
+    const enrolled = await client.createUser({ companyId: "acme", userId: "ricardo", faceId: "f1", image: lfw("Ricardo_Lagos", 0) });
+    expect(client.lastWorker).toBe("w1");
+    expect(enrolled.embedding.length).toBe(512);
+    expect(enrolled.revision).toBeGreaterThan(0);
+    await client.createUser({ companyId: "acme", userId: "paul", faceId: "f1", image: lfw("Paul_Wolfowitz", 0) });
+    const lastWrite = client.lastRevision;
+
+    // Two workers started after the writes replay the bucket.
+    const w2 = await startWorker("w2");
+    const w3 = await startWorker("w3");
+    for (const w of [w1, w2, w3]) {
+      expect(w.service.gallery.revision).toBeGreaterThanOrEqual(lastWrite);
+      expect(w.service.gallery.getUserFaces("acme", "ricardo")).toEqual(["f1"]);
+    }
+    // The enrolling worker leaves: recognition is served by the others.
+    await w1.close();
+    const seen = new Set<string>();
+    for (let i = 1; i <= 4; i++) {
+      const r = await client.recognizeFace({ companyId: "acme", image: lfw("Ricardo_Lagos", i) });
+      expect(r.userId).toBe("ricardo");
+      expect(r.confidence).toBeGreaterThan(0.4);
+      seen.add(client.lastWorker!);
+    }
+    expect(seen.has("w1")).toBe(false);
+    const other = await client.recognizeFace({ companyId: "acme", image: lfw("Paul_Wolfowitz", 1) });
+    expect(other.userId).toBe("paul");
+
+    // Fanout: a change made through any worker reaches all of them, in order.
+    const w4 = await startWorker("w4");
+    const add = await client.addFace({ companyId: "acme", userId: "ricardo", faceId: "f2", image: lfw("Ricardo_Lagos", 5) });
+    const del = await client.deleteUser({ companyId: "acme", userId: "paul" });
+    expect(del.deleted).toBe(true);
+    const live = [w2, w3, w4];
+    for (const w of live) {
+      await w.service.gallery.waitForRevision(del.revision!, 5000);
+      expect(w.service.gallery.getUserFaces("acme", "ricardo")).toEqual(["f1", "f2"]);
+      expect(w.service.gallery.hasUser("acme", "paul")).toBe(false);
+    }
+    expect(add.revision).toBeLessThan(del.revision!);
+
+    // Aggregated stats/health see every live worker at the same revision.
+    const stats = await client.getCacheStats();
+    const listed = (stats.cacheInfo.workers as Array<{ workerId: string; revision: number }>).map((w) => w.workerId);
+    expect(listed).toEqual(["w2", "w3", "w4"]);
+    expect(stats.cacheInfo.workersSeen).toBe(3);
+    expect(stats.usersCount).toBe(1);
+    expect(stats.facesCount).toBe(2);
+    expect(stats.revision).toBe(del.revision!);
+    const health = await client.healthCheck();
+    expect(health.status).toBe("ok");
+    expect(health.store.kind).toBe("nats-kv");
+    expect(health.store.behind).toEqual([]);
+  }, 60_000);
+
+  test("load balancing: concurrent requests spread over the queue group", async () => {
+    const before = new Map((await client.workers()).map((w) => [w.workerId, w.processed]));
+    expect(before.size).toBe(3);
+    const image = lfw("Ricardo_Lagos", 2);
+    const results = await Promise.all(Array.from({ length: 30 }, () => client.recognizeFace({ companyId: "acme", image })));
+    expect(results.every((r) => r.userId === "ricardo")).toBe(true);
+    const after = await client.workers();
+    const served = after.map((w) => w.processed - (before.get(w.workerId) ?? 0));
+    // Stats requests are not counted in `processed`; each worker took a share of the 30.
+    expect(served.reduce((a, b) => a + b, 0)).toBe(30);
+    for (const n of served) expect(n).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("concurrent create of the same user through several workers: exactly one wins", async () => {
+    const image = lfw("Jennifer_Lopez", 0);
+    const creates = async () => new Map((await client.workerStats()).map((w) => [w.workerId, w.operations.create_user?.count ?? 0]));
+    const before = await creates();
+    const answeredBy = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      const clients = await Promise.all([0, 1, 2].map(() => FaceClient.connect({ servers: server.url })));
+      const outcomes = await Promise.allSettled(
+        clients.map((c) => c.createUser({ companyId: "acme", userId: `jlo${round}`, faceId: "f1", image }).then((r) => (answeredBy.add(c.lastWorker!), r))),
+      );
+      const ok = outcomes.filter((o) => o.status === "fulfilled");
+      const lost = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+      expect(ok.length).toBe(1);
+      for (const l of lost) expect((l.reason as FaceError).code).toBe("USER_EXISTS");
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    expect(await client.getUserFaces({ companyId: "acme", userId: "jlo2" })).toEqual({ faceIds: ["f1"] });
+    // The 9 attempts were served by more than one worker (random routing; all on one: p ≈ 1e-4).
+    const after = await creates();
+    expect([...after].filter(([id, n]) => n > (before.get(id) ?? 0)).length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  test("read-your-writes: a read carrying minRevision waits until the worker has applied it", async () => {
+    const reader = await FaceClient.connect({ servers: server.url, readYourWrites: false });
+    const current = Math.max(...(await client.workers()).map((w) => w.revision));
+    // Ask for a revision nobody has yet, then make the write that produces it.
+    const pending = reader.getUserFaces({ companyId: "acme", userId: "late" }, { minRevision: current + 2, timeoutMs: 5000 });
+    await Bun.sleep(100);
+    await client.createUser({ companyId: "acme", userId: "late", faceId: "f1", image: lfw("Jennifer_Lopez", 1) });
+    expect(await pending).toEqual({ faceIds: ["f1"] });
+    // A revision that never comes: the worker answers TIMEOUT within the call's budget.
+    await rejectsWith(reader.getUserFaces({ companyId: "acme", userId: "late" }, { minRevision: current + 1000, timeoutMs: 300 }), "TIMEOUT", TimeoutError);
+    // The writer's own client sends its last revision by itself.
+    const w = await client.deleteFace({ companyId: "acme", userId: "late", faceId: "f1" });
+    expect(client.lastRevision).toBe(w.revision!);
+    expect(await client.getUserFaces({ companyId: "acme", userId: "late" })).toEqual({ faceIds: [] });
+    await reader.close();
+  }, 30_000);
+
+  test("error kinds: worker codes, validation before sending, timeouts, unavailability, size limit", async () => {
+    // FaceError codes from the worker.
+    await rejectsWith(client.createUser({ companyId: "nope", userId: "u", faceId: "f", image: lfw("Ricardo_Lagos", 0) }), "COMPANY_NOT_FOUND");
+    await rejectsWith(client.createUser({ companyId: "acme", userId: "ricardo", faceId: "f9", image: lfw("Ricardo_Lagos", 0) }), "USER_EXISTS");
+    await rejectsWith(client.addFace({ companyId: "acme", userId: "ghost", faceId: "f", image: lfw("Ricardo_Lagos", 0) }), "USER_NOT_FOUND");
+    await rejectsWith(client.addFace({ companyId: "acme", userId: "ricardo", faceId: "f1", image: lfw("Ricardo_Lagos", 0) }), "FACE_EXISTS");
+    await rejectsWith(client.generateEmbedding({ image: readDataset("scenes/noface", "opencv_HappyFish.jpg") }), "NO_FACE");
+    await rejectsWith(client.detectFaces({ image: new Uint8Array([1, 2, 3, 4, 5]) }), "INVALID_IMAGE");
+    // base64 strings go through as they are.
+    const b64 = Buffer.from(lfw("Ricardo_Lagos", 3)).toString("base64");
+    expect((await client.recognizeFace({ companyId: "acme", image: b64 })).userId).toBe("ricardo");
+
+    // Validation before sending: nothing reaches a worker (its counters do not move).
+    const before = (await client.workers()).reduce((n, w) => n + w.processed + w.failed, 0);
+    await rejectsWith(client.createCompany({ companyId: "" }), "INVALID_ARGUMENT");
+    await rejectsWith(client.recognizeFace({ companyId: "acme", image: "" }), "INVALID_ARGUMENT");
+    await rejectsWith(client.compare({ queryEmbedding: [], referenceEmbeddings: [] }), "INVALID_ARGUMENT");
+    await rejectsWith(client.getUserFaces({ companyId: "acme", userId: "u" }, { minRevision: -1 }), "INVALID_ARGUMENT");
+    const after = (await client.workers()).reduce((n, w) => n + w.processed + w.failed, 0);
+    expect(after).toBe(before);
+
+    // Larger than the server's max_payload: refused before sending.
+    await rejectsWith(client.detectFaces({ image: new Uint8Array(9 * 1024 * 1024) }), "IMAGE_TOO_LARGE");
+
+    // Worker processing timeout (WORKER_TIMEOUT_MS) → TimeoutError with the worker's TIMEOUT code.
+    const slowPrefix = "slow.v1";
+    const slow = await startFaceWorker({
+      engine,
+      env: { NATS_URL: server.url },
+      service: { workerId: "slow" },
+      nats: { workerTimeoutMs: 100, subjectPrefix: slowPrefix },
+      log: quiet,
+    });
+    workers.push(slow);
+    const slowClient = await FaceClient.connect({ servers: server.url, subjectPrefix: slowPrefix, retries: 0 });
+    const big = readDataset("scenes/group", listDataset("scenes/group")[0]!);
+    const e = await rejectsWith(slowClient.recognizeFaces({ companyId: "acme", image: big }), "TIMEOUT", TimeoutError);
+    expect(e.message).toContain("slow");
+    await slowClient.close();
+    await slow.close();
+
+    // Client-side timeout: a responder that never answers (a hung worker).
+    const hungPrefix = "hung.v1";
+    const nc = await connect({ servers: server.url });
+    let received = 0;
+    nc.subscribe(`${hungPrefix}.detect_faces`, { queue: "facegate", callback: () => void received++ });
+    await nc.flush();
+    const hungClient = await FaceClient.connect({ servers: server.url, subjectPrefix: hungPrefix, timeoutMs: 200, retries: 2, backoffMs: 10 });
+    await rejectsWith(hungClient.detectFaces({ image: lfw("Ricardo_Lagos", 0) }), "TIMEOUT", TimeoutError);
+    expect(received).toBe(3); // idempotent: tried 1 + 2 retries
+    // Not idempotent: a createUser that timed out is not repeated.
+    nc.subscribe(`${hungPrefix}.create_user`, { queue: "facegate", callback: () => void received++ });
+    await nc.flush();
+    received = 0;
+    await rejectsWith(hungClient.createUser({ companyId: "acme", userId: "x", faceId: "f", image: lfw("Ricardo_Lagos", 0) }), "TIMEOUT", TimeoutError);
+    expect(received).toBe(1);
+    await hungClient.close();
+    await nc.close();
+
+    // No responders → UnavailableError (retried with backoff for every operation, then raised).
+    const nobody = await FaceClient.connect({ servers: server.url, subjectPrefix: "nobody.v1", retries: 1, backoffMs: 10 });
+    await rejectsWith(nobody.createUser({ companyId: "a", userId: "b", faceId: "c", image: "AAAA" }), "UNAVAILABLE", UnavailableError);
+    await rejectsWith(nobody.getCacheStats(), "UNAVAILABLE", UnavailableError);
+    await rejectsWith(nobody.healthCheck({ timeoutMs: 200 }), "UNAVAILABLE", UnavailableError);
+    await nobody.close();
+    // Closed client, and a server that is not there.
+    await rejectsWith(nobody.detectFaces({ image: "AAAA" }), "UNAVAILABLE", UnavailableError);
+    await rejectsWith(FaceClient.connect({ servers: "nats://127.0.0.1:1" }), "UNAVAILABLE", UnavailableError);
+  }, 60_000);
+
+  test("no responders is retried: a worker that appears during the backoff serves the call", async () => {
+    const prefix = "late.v1";
+    const c = await FaceClient.connect({ servers: server.url, subjectPrefix: prefix, retries: 6, backoffMs: 200, maxBackoffMs: 800 });
+    const call = c.detectFaces({ image: lfw("Paul_Wolfowitz", 2) });
+    await Bun.sleep(150);
+    const w = await startFaceWorker({ engine, env: { NATS_URL: server.url }, service: { workerId: "late" }, nats: { subjectPrefix: prefix }, log: quiet });
+    workers.push(w);
+    expect((await call).facesCount).toBe(1);
+    expect(c.lastWorker).toBe("late");
+    await c.close();
+    await w.close();
+  }, 30_000);
+});
