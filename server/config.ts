@@ -127,10 +127,7 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
       if (json !== undefined) {
         const parsed = ApiKeysMapSchema.safeParse(json);
         if (parsed.success) apiKeys = parsed.data;
-        else {
-          const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-          problems.push(`${name}: ${detail}; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
-        }
+        else problems.push(`${name}: ${describeKeyIssues(json, parsed.error)}; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
       }
     }
   }
@@ -188,6 +185,23 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return ServerConfigSchema.parse(config);
+}
+
+/** zod's issue paths start with the key itself: name keys by position instead, never print them. */
+function describeKeyIssues(json: unknown, error: z.ZodError): string {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return "must be a JSON object";
+  const keys = Object.keys(json);
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => {
+      const [key, ...rest] = issue.path;
+      const index = keys.indexOf(String(key));
+      const where = index >= 0 ? `key #${index + 1}${rest.length ? `[${rest.join(".")}]` : ""}` : "(root)";
+      const message =
+        issue.code === "invalid_key" ? "API keys must be 8 to 512 characters" : issue.message;
+      return `${where}: ${message}`;
+    })
+    .join("; ");
 }
 
 /** "10485760", "10mb", "512 KB", "1.5MiB" → bytes (binary multiples). */

@@ -11,6 +11,8 @@ import { upgradeWebSocket } from "hono/bun";
 import { FaceError, UnavailableError, type FaceApi } from "../lib/core/mod.ts";
 import type { Plugin } from "./app.ts";
 import { ApiKeys } from "./auth.ts";
+import { loadEngineConfig } from "../lib/engine/config.ts";
+import { loadServiceConfig } from "../lib/service/config.ts";
 import { ConfigError, loadServerConfig, type ServerConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { startServer } from "./serve.ts";
@@ -18,17 +20,26 @@ import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
-/** FaceClient from lib/nats (its own helper): loaded only in gateway mode. */
-interface NatsModule {
-  FaceClient: { connect(options: { servers: string | string[]; name?: string }): Promise<ClosableApi> };
-}
-const NATS_MODULE = "../lib/nats/mod.ts";
-
-let config: ServerConfig;
+// Every setting is checked before listening: the server's, the service's and the engine's.
+let config: ServerConfig | undefined;
+const problems: string[] = [];
 try {
   config = loadServerConfig(process.env, { readFile: (path) => readFileSync(path, "utf8") });
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : String(error));
+  if (error instanceof ConfigError) problems.push(...error.problems);
+  else throw error;
+}
+if (!config?.natsUrl) {
+  for (const check of [() => loadServiceConfig(process.env), () => loadEngineConfig(process.env)]) {
+    try {
+      check();
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+if (problems.length > 0 || !config) {
+  console.error(`facegate: invalid configuration:\n  ${problems.join("\n  ")}`);
   process.exit(2);
 }
 
@@ -73,12 +84,12 @@ logger.info("listening", { url: running.url, host: config.host, port: running.po
 
 try {
   if (config.natsUrl) {
-    const { FaceClient } = (await import(NATS_MODULE)) as NatsModule;
-    // TODO(nats): adjust if FaceClient.connect's options differ when lib/nats/mod.ts lands.
-    api = await FaceClient.connect({ servers: config.natsUrl.split(",").map((s) => s.trim()), name: "facegate-gateway" });
+    // Loaded only in gateway mode; NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS etc. come from the env.
+    const { FaceClient } = await import("../lib/nats/mod.ts");
+    api = await FaceClient.connect({ servers: config.natsUrl, name: `facegate-gateway-${process.pid}`, env: process.env });
   } else {
     const { LocalFaceService } = await import("../lib/service/mod.ts");
-    api = await LocalFaceService.create({ env: process.env });
+    api = await LocalFaceService.create({ env: process.env, log: (level, message) => logger[level](message) });
   }
   running.setReady(true);
   const health = await api.healthCheck();
@@ -103,6 +114,7 @@ async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   logger.info("shutting down", { signal });
+  kiosk.closeAll(); // WebSockets would otherwise hold the drain open until its grace period ends
   await running.stop(10_000);
   await api?.close().catch((error: unknown) => logger.warn("service close failed", { error }));
   logger.info("stopped");

@@ -18,3 +18,4 @@ export { RateLimiter, withDeadline } from "./limits.ts";
 export { buildOpenApi } from "./openapi.ts";
 export { buildRoutes, bestRecognition, type AnyRoute } from "./routes.ts";
 export * as wire from "./wire.ts";
+export { HttpFaceClient, type HttpFaceClientOptions } from "./client.ts";

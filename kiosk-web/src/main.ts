@@ -84,23 +84,33 @@ let transientError: { text: string; until: number } | null = null;
 
 // ---------------------------------------------------------------- state display
 
-function setState(kind: string, headline: string, subline: string): void {
+/** `name`, when given, follows the headline text and never wraps inside (e.g. "Lin-Manuel"). */
+function setState(kind: string, headline: string, subline: string, name?: string): void {
   if (els.state.dataset.state !== kind) els.state.dataset.state = kind;
-  if (els.headline.textContent !== headline) {
-    els.headline.textContent = headline;
+  const full = name === undefined ? headline : `${headline}${name}`;
+  if (els.headline.textContent !== full) {
+    if (name === undefined) els.headline.textContent = headline;
+    else {
+      const span = document.createElement("span");
+      span.className = "name";
+      span.textContent = name;
+      els.headline.replaceChildren(document.createTextNode(headline), span);
+    }
     fitHeadline();
   }
   if (els.subline.textContent !== subline) els.subline.textContent = subline;
 }
 
-/** Shrinks the headline until it takes at most two lines (long names stay whole and readable). */
+/** Shrinks the headline until the name fits on a line and the whole takes at most two lines. */
 function fitHeadline(): void {
   const el = els.headline;
   el.style.fontSize = "";
   let size = Number.parseFloat(getComputedStyle(el).fontSize);
-  const min = 28;
-  while (size > min && el.scrollHeight > size * 1.1 * 2.3) {
-    size = Math.max(min, size * 0.9);
+  const min = 24;
+  const name = el.querySelector<HTMLElement>(".name");
+  const tooBig = () => el.scrollHeight > size * 1.1 * 2.3 || (name !== null && name.offsetWidth > el.clientWidth);
+  while (size > min && tooBig()) {
+    size = Math.max(min, size * 0.92);
     el.style.fontSize = `${size}px`;
   }
 }
@@ -119,7 +129,7 @@ function renderState(): void {
     return;
   }
   if (welcome && welcome.until > now) {
-    setState("identified", `Welcome, ${welcome.userId}`, `identified · ${pct(welcome.confidence)}`);
+    setState("identified", "Welcome, ", `identified · ${pct(welcome.confidence)}`, welcome.userId);
     return;
   }
   const order = ["recognized", "verifying", "unknown", "detecting"] as const;
@@ -130,7 +140,7 @@ function renderState(): void {
     return;
   }
   if (!face) setState("idle", "Please look at the camera", errorLine || "step closer until your face is in the frame");
-  else if (face.state === "recognized") setState("identified", `Welcome, ${face.userId ?? ""}`, `recognized · ${pct(face.confidence)}`);
+  else if (face.state === "recognized") setState("identified", "Welcome, ", `recognized · ${pct(face.confidence)}`, face.userId ?? "");
   else if (face.state === "verifying") setState("verifying", "Verifying…", "hold still for a moment");
   else if (face.state === "unknown") setState("unknown", "Not recognized", "please ask staff to enroll you");
   else setState("detecting", "Looking…", errorLine || "face found, checking");

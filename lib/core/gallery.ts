@@ -256,7 +256,7 @@ export class Gallery {
 
   constructor(options: GalleryOptions = {}) {
     this.onWarning = options.onWarning ?? ((m) => console.warn(`[gallery] ${m}`));
-    this.kernelFactory = options.kernel ?? bestKernel;
+    this.kernelFactory = options.kernel ?? (() => bestKernel());
   }
 
   /** The last store revision applied. */

@@ -13,13 +13,35 @@
  */
 import type { CompanyIndex } from "./gallery.ts";
 import { dotRow, JsKernel, offer, type SearchKernel } from "./search-kernel.ts";
-import { simdKernels, type SimdExports } from "./wasm-simd.ts";
+import { SHARED_MAX_PAGES, simdKernels, type SimdExports } from "./wasm-simd.ts";
 
 const PAGE = 65536;
 
+/**
+ * Splits a scan across threads (implemented outside lib/core, where workers exist: see
+ * lib/service/scan-pool.ts). The kernel's memory is then a shared WebAssembly memory.
+ */
+export interface ParallelScan {
+  /** Makes `memory` known to the helper thread(s); false until they have it (the kernel scans alone meanwhile). */
+  attach(memory: WebAssembly.Memory): boolean;
+  /**
+   * Starts scan_i8 over rows [from, to) in a helper thread; returns a function that blocks until it is
+   * done (false: the helper failed, the caller must scan those rows itself).
+   */
+  start(memory: WebAssembly.Memory, from: number, to: number, dimPad: number, qOff: number, scaleOff: number, outOff: number, qScale: number): () => boolean;
+}
+
+export interface Int8KernelOptions {
+  /** Rows below which the JS loop is used (default Int8Kernel.MIN_ROWS). */
+  minRows?: number;
+  /** Split scans of at least `parallelMinRows` rows with this helper. */
+  parallel?: ParallelScan;
+  parallelMinRows?: number;
+}
+
 export class Int8Kernel implements SearchKernel {
   static MIN_ROWS = 1024;
-  readonly name = "wasm-simd-i8";
+  static PARALLEL_MIN_ROWS = 32768;
   private readonly js = new JsKernel();
   private memory: WebAssembly.Memory | null = null;
   private exp: SimdExports | null = null;
@@ -38,7 +60,21 @@ export class Int8Kernel implements SearchKernel {
   private heapRow = new Int32Array(0);
   private touched = new Int32Array(0);
 
-  constructor(private readonly minRows = Int8Kernel.MIN_ROWS) {}
+  private readonly minRows: number;
+  private readonly parallel: ParallelScan | undefined;
+  private readonly parallelMinRows: number;
+  private shared = false;
+
+  constructor(options: number | Int8KernelOptions = {}) {
+    const o = typeof options === "number" ? { minRows: options } : options;
+    this.minRows = o.minRows ?? Int8Kernel.MIN_ROWS;
+    this.parallel = o.parallel;
+    this.parallelMinRows = o.parallelMinRows ?? Int8Kernel.PARALLEL_MIN_ROWS;
+  }
+
+  get name(): string {
+    return this.shared ? "wasm-simd-i8 x2 threads" : "wasm-simd-i8";
+  }
 
   bytes(): number {
     return this.memory ? this.memory.buffer.byteLength + this.errNorm.byteLength : 0;
@@ -60,7 +96,8 @@ export class Int8Kernel implements SearchKernel {
 
   resize(capacity: number, index: CompanyIndex): void {
     if (capacity < this.minRows) return;
-    if (!this.active || index.dim !== this.dim) {
+    const wantShared = this.parallel !== undefined && capacity >= this.parallelMinRows;
+    if (!this.active || index.dim !== this.dim || wantShared !== this.shared) {
       this.build(index);
       return;
     }
@@ -95,9 +132,16 @@ export class Int8Kernel implements SearchKernel {
     this.dim = index.dim;
     this.dimPad = Math.ceil(index.dim / 16) * 16;
     this.layout(index.capacity);
-    const bytes = this.qOff + this.dimPad * 2;
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE) });
-    this.exp = simd.instantiate(this.memory);
+    const pages = Math.ceil((this.qOff + this.dimPad * 2) / PAGE);
+    this.shared = this.parallel !== undefined && index.capacity >= this.parallelMinRows && simd.instantiateShared !== null && pages <= SHARED_MAX_PAGES;
+    if (this.shared) {
+      // big companies: a shared memory, so a helper thread scans half the rows
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: SHARED_MAX_PAGES, shared: true });
+      this.exp = simd.instantiateShared!(this.memory);
+    } else {
+      this.memory = new WebAssembly.Memory({ initial: pages });
+      this.exp = simd.instantiate(this.memory);
+    }
     this.errNorm = new Float32Array(index.capacity);
     this.maxErr = 0;
     this.active = true;
@@ -149,7 +193,18 @@ export class Int8Kernel implements SearchKernel {
     }
     q16.fill(0, query.length);
     const rows4 = Math.ceil(count / 4) * 4;
-    this.exp!.scan_i8(0, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+    const helper = this.shared && count >= this.parallelMinRows && this.parallel!.attach(this.memory!) ? this.parallel! : null;
+    if (helper) {
+      // the helper takes the upper half while this thread scans the lower one
+      const half = Math.floor(rows4 / 8) * 4;
+      const wait = helper.start(this.memory!, half, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+      this.exp!.scan_i8(0, half, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+      if (!wait()) {
+        this.exp!.scan_i8(half * this.dimPad, rows4 - half, this.dimPad, this.qOff, this.scaleOff + half * 4, this.outOff + half * 4, sq);
+      }
+    } else {
+      this.exp!.scan_i8(0, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+    }
     const approx = new Float32Array(buf, this.outOff, count);
     const eq = Math.sqrt(errQ);
     // + slack for the f32 arithmetic of the scaled score
@@ -229,6 +284,6 @@ export class Int8Kernel implements SearchKernel {
 }
 
 /** Int8 kernel where WebAssembly SIMD works, the JS loop otherwise. */
-export function bestKernel(): SearchKernel {
-  return simdKernels() ? new Int8Kernel() : new JsKernel();
+export function bestKernel(options: Int8KernelOptions = {}): SearchKernel {
+  return simdKernels() ? new Int8Kernel(options) : new JsKernel();
 }

@@ -8,6 +8,10 @@
  *     exact-ish float rows (f32x4 lanes): out[r] = Σ mat[r]·q. Benchmarked, not used by default.
  *   sum_u32(ptr, bytes) → i32: reads memory with v128 loads (memory bandwidth probe).
  *
+ * Measured alternatives (docs/core.md): extmul+pairwise-add instead of extend+dot was slower in
+ * JavaScriptCore; a relaxed-SIMD dot (i32x4.relaxed_dot_i8x16_i7x16_add_s, validated by Bun, not by
+ * Node 20) was no faster at 100k rows (the scan is memory-bound) and costs a bit of precision.
+ *
  * Runtime-free; `simdKernels()` returns null where WebAssembly SIMD is unavailable.
  */
 
@@ -153,13 +157,15 @@ function sumBody(): number[] {
   return [...vec([[1, I32], [1, V128]]), ...b];
 }
 
-function moduleBytes(): Uint8Array {
+/** `shared`: the memory import is a shared memory (for scans split across threads). */
+function moduleBytes(shared = false): Uint8Array {
   const types = vec([
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F32]]), ...vec([])],
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])],
     [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])],
   ]);
-  const imports = vec([[...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]]);
+  const limits = shared ? [0x03, ...uleb(1), ...uleb(SHARED_MAX_PAGES)] : [0x00, ...uleb(1)];
+  const imports = vec([[...str("env"), ...str("memory"), 0x02, ...limits]]);
   const funcs = vec([[0], [1], [2]]);
   const exports = vec([
     [...str("scan_i8"), 0x00, 0],
@@ -184,10 +190,16 @@ export interface SimdExports {
   sum_u32(ptr: number, bytes: number): number;
 }
 
+/** Maximum of a shared memory (4 GiB: the wasm32 limit). */
+export const SHARED_MAX_PAGES = 65536;
+
 export interface SimdKernels {
   module: WebAssembly.Module;
-  /** An instance over its own memory (`pages` of 64 KiB to start). */
+  /** An instance over `memory` (non-shared). */
   instantiate(memory: WebAssembly.Memory): SimdExports;
+  /** The same code over a shared memory (`{ shared: true, maximum: SHARED_MAX_PAGES }`); null if unsupported. */
+  sharedModule: WebAssembly.Module | null;
+  instantiateShared: ((memory: WebAssembly.Memory) => SimdExports) | null;
 }
 
 let cached: SimdKernels | null | undefined;
@@ -201,9 +213,21 @@ export function simdKernels(): SimdKernels | null {
     const bytes = moduleBytes();
     if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) return null;
     const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    let sharedModule: WebAssembly.Module | null = null;
+    try {
+      const sharedBytes = moduleBytes(true) as Uint8Array<ArrayBuffer>;
+      if (typeof SharedArrayBuffer !== "undefined" && WebAssembly.validate(sharedBytes)) sharedModule = new WebAssembly.Module(sharedBytes);
+    } catch {
+      sharedModule = null;
+    }
+    const shared = sharedModule;
     cached = {
       module,
       instantiate: (memory) => new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports,
+      sharedModule,
+      instantiateShared: shared
+        ? (memory) => new WebAssembly.Instance(shared, { env: { memory } }).exports as unknown as SimdExports
+        : null,
     };
   } catch {
     cached = null;

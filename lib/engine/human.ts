@@ -439,3 +439,21 @@ export async function createHumanEngine(config: HumanEngineOptions = {}): Promis
     opts.humanMeshThreshold ?? HUMAN_DEFAULT_MESH_THRESHOLD,
   );
 }
+
+let shared: Promise<HumanEngine> | undefined;
+
+/**
+ * Faces with Human's facemesh-derived 5 points (box, score, landmarks; no descriptor), for another
+ * embedder: the ONNX engine's `embed(image, face)` aligns on `face.landmarks`, which makes the
+ * "hybrid" of ARCHITECTURE §3. Uses one engine per process, created on the first call with that
+ * call's options.
+ */
+export function humanFivePoints(image: ImageSource, options?: HumanEngineOptions): Promise<DetectedFace[]> {
+  if (!shared) {
+    shared = createHumanEngine(options);
+    shared.catch(() => {
+      shared = undefined;
+    });
+  }
+  return shared.then((engine) => engine.detect(image));
+}

@@ -206,3 +206,23 @@ export function letterboxToPlanarRGB(
   const tensor = warpToPlanarRGB(img, [inverse[0], 0, off, 0, inverse[4], off], outW, outH, norm);
   return { tensor, scale };
 }
+
+/** The image with `pad` pixels of replicated border on every side (for re-detecting tight crops). */
+export function padReplicate(img: DecodedImage, pad: number): DecodedImage {
+  const { data, width: W, height: H } = img;
+  const w = W + 2 * pad;
+  const h = H + 2 * pad;
+  const out = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(H - 1, Math.max(0, y - pad));
+    for (let x = 0; x < w; x++) {
+      const sx = Math.min(W - 1, Math.max(0, x - pad));
+      const s = (sy * W + sx) * 3;
+      const o = (y * w + x) * 3;
+      out[o] = data[s];
+      out[o + 1] = data[s + 1];
+      out[o + 2] = data[s + 2];
+    }
+  }
+  return { data: out, width: w, height: h, channels: 3, originalWidth: w * img.scale, originalHeight: h * img.scale, scale: img.scale };
+}

@@ -27,7 +27,7 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
-import type { FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
 import {
   companyKey,
   faceKey,
@@ -371,6 +371,35 @@ export class KvGalleryStore implements GalleryStore {
 
   async deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }> {
     return this.cascadeDelete(faceKey(companyId, userId, faceId), []);
+  }
+
+  /**
+   * Initial data: create-if-absent for every record, parents before children, up to 256 writes in
+   * flight. Not one transaction (KV has none across keys), but each record is atomic and a retry
+   * after a failure only creates what is still missing.
+   */
+  async bulkLoad(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }> {
+    let revision = 0;
+    const run = async <T>(items: T[], write: (item: T) => Promise<WriteResult & { created: boolean }>) => {
+      let created = 0;
+      for (let i = 0; i < items.length; i += 256) {
+        const results = await Promise.all(items.slice(i, i + 256).map(write));
+        for (const r of results) {
+          revision = Math.max(revision, r.revision);
+          if (r.created) created++;
+        }
+      }
+      return created;
+    };
+    const companies = await run(data.companies, (c) => this.createKey(companyKey(c), json({ companyId: c })));
+    const users = await run(data.users, (u) => this.createKey(userKey(u.companyId, u.userId), json(u)));
+    const faces = await run(data.faces, (f) =>
+      this.createKey(
+        faceKey(f.companyId, f.userId, f.faceId),
+        json({ companyId: f.companyId, userId: f.userId, faceId: f.faceId, model: f.model, dim: f.embedding.length, embedding: encodeEmbedding(f.embedding) }),
+      ),
+    );
+    return { revision, companies, users, faces };
   }
 
   /** Stops every watcher. The NATS connection belongs to the caller. */

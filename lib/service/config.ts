@@ -40,6 +40,8 @@ export const ServiceConfigSchema = z
     apiUrl: z.url().optional(),
     /** API_TIMEOUT: seconds, as in the old system. */
     apiTimeout: z.number().positive().max(3600).default(30),
+    /** SEARCH_THREADS: 2 = companies with ≥ 32768 faces are scanned by this thread and one helper thread (default 1: see docs/core.md for the measurements). */
+    searchThreads: z.number().int().min(1).max(2).default(1),
     /** MIN_REVISION_WAIT_MS: how long a call waits for `minRevision` (and a write for its own revision). */
     minRevisionWaitMs: z.number().int().min(0).max(600_000).default(5000),
   })
@@ -65,9 +67,10 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   apiUrl: "API_URL",
   apiTimeout: "API_TIMEOUT",
   minRevisionWaitMs: "MIN_REVISION_WAIT_MS",
+  searchThreads: "SEARCH_THREADS",
 };
 
-const NUMERIC = new Set<keyof ServiceConfig>(["recognitionThreshold", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs"]);
+const NUMERIC = new Set<keyof ServiceConfig>(["recognitionThreshold", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
 const UPPER = new Set<keyof ServiceConfig>(["dataSource", "sqliteSynchronous"]);
 const LOWER = new Set<keyof ServiceConfig>(["enrollMultipleFaces", "store"]);
 

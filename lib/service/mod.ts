@@ -15,6 +15,7 @@ export {
   type ServiceConfig,
   type ServiceConfigInput,
 } from "./config.ts";
+export { ScanPool, sharedScanPool } from "./scan-pool.ts";
 export { SqliteGalleryStore, type SqliteGalleryStoreOptions } from "./sqlite-store.ts";
 export { MemoryGalleryStore, EventHub } from "../core/memory-store.ts";
 export { Gallery, type SearchHit, type GalleryStats, type GalleryExport } from "../core/gallery.ts";

@@ -8,6 +8,7 @@ import type { z } from "zod";
 import type { FaceApi } from "../core/api.ts";
 import { FaceError } from "../core/errors.ts";
 import { Gallery, normalize } from "../core/gallery.ts";
+import { bestKernel } from "../core/int8-kernel.ts";
 import { MemoryGalleryStore } from "../core/memory-store.ts";
 import {
   CallOptionsSchema,
@@ -47,6 +48,7 @@ import type { GalleryStore } from "../core/store.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
+import { sharedScanPool } from "./scan-pool.ts";
 import { SqliteGalleryStore } from "./sqlite-store.ts";
 
 export interface LocalFaceServiceOptions {
@@ -113,7 +115,8 @@ export class LocalFaceService implements FaceApi {
     private readonly ownsStore: boolean,
     private readonly log: NonNullable<LocalFaceServiceOptions["log"]>,
   ) {
-    this.gallery = new Gallery({ onWarning: (m) => log("warn", `[gallery] ${m}`) });
+    const parallel = config.searchThreads > 1 && typeof Worker !== "undefined" ? sharedScanPool() : undefined;
+    this.gallery = new Gallery({ onWarning: (m) => log("warn", `[gallery] ${m}`), kernel: () => bestKernel({ parallel }) });
   }
 
   /** Creates a started service: store replayed into the gallery, initial data applied to an empty store. */

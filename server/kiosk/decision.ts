@@ -5,7 +5,7 @@
  *
  * Faces are tracked across frames by box overlap. Each track keeps the recognitions of its last
  * N frames (N = windowFrames):
- * - `recognized` when K (= confirmFrames) of them matched the same user;
+ * - `recognized` when K (= confirmFrames) of them matched the same user, one of the last two included;
  * - `verifying` when some matched but no user has K votes yet;
  * - `unknown` when the track has N frames and none of them matched;
  * - `detecting` otherwise (fewer than N frames, no match yet).
@@ -151,10 +151,14 @@ export class DecisionEngine {
         leaderVotes = n;
       }
     }
-    if (leader !== null && leaderVotes >= confirmFrames) {
+    // Recognized needs K votes and a match in one of the last two frames: one bad frame keeps the
+    // person recognized, but someone else stepping into the same place does not inherit the name.
+    const recent = track.history.slice(-2).some((o) => o.userId === leader);
+    if (leader !== null && leaderVotes >= confirmFrames && recent) {
       return { state: "recognized", userId: leader, votes: track.history.filter((o) => o.userId === leader) };
     }
-    if (leader !== null) return { state: "verifying", userId: current ?? leader, votes: [] };
+    // While verifying, show only what this frame matched (never an older frame's name).
+    if (leader !== null) return { state: "verifying", userId: current, votes: [] };
     if (track.history.length >= windowFrames) return { state: "unknown", userId: null, votes: [] };
     return { state: "detecting", userId: null, votes: [] };
   }

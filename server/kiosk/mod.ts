@@ -19,7 +19,6 @@ import { join } from "node:path";
 import {
   CompanyIdSchema,
   FaceError,
-  LocalEventSink,
   type EventSink,
   type FaceApi,
   type IdentifiedEvent,
@@ -27,11 +26,13 @@ import {
 import { ensureKioskBuilt, KIOSK_DIST_DIR } from "../../kiosk-web/build.ts";
 import type { ApiKeys } from "../auth.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
+import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
 import { KioskSession } from "./session.ts";
 
 export * from "./protocol.ts";
 export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
+export { eventSinkFromEnv, LazyNatsEventSink } from "./events.ts";
 export { DecisionEngine, iou, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
 export {
   KioskSession,
@@ -314,7 +315,8 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
 /**
  * For server/main.ts: the plugin with its config from the environment (KIOSK_*); a bad value
  * prints one line and exits 2, like the server's own settings. Identifications are logged; they
- * go to `events` (default: an in-process LocalEventSink).
+ * go to `events` (default: JetStream through NatsEventSink when NATS_URL is set, else an
+ * in-process LocalEventSink).
  */
 export function createKioskOrExit(options: Omit<KioskPluginOptions, "config"> & { env: Record<string, string | undefined> }): KioskPlugin {
   let config: KioskConfig;
@@ -325,5 +327,6 @@ export function createKioskOrExit(options: Omit<KioskPluginOptions, "config"> & 
     process.exit(2);
   }
   const { env: _env, ...rest } = options;
-  return kioskPlugin({ ...rest, events: options.events ?? new LocalEventSink(), config });
+  const events = options.events ?? eventSinkFromEnv(options.env, (msg, fields) => options.logger?.warn(msg, fields));
+  return kioskPlugin({ ...rest, events, config });
 }

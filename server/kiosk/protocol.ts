@@ -97,7 +97,8 @@ export const FaceStateSchema = z.enum(["detecting", "verifying", "recognized", "
 /**
  * - `detecting`: a face is seen, fewer than N frames of it, no match yet.
  * - `verifying`: at least one frame matched a user, fewer than K agree yet.
- * - `recognized`: K of the last N frames of this face matched the same user (`userId`).
+ * - `recognized`: K of the last N frames of this face matched the same user (`userId`), and one of
+ *   the last two did (one bad frame is tolerated; a different person in the same place is not).
  * - `unknown`: N frames of this face and none matched anyone.
  */
 export type FaceState = z.infer<typeof FaceStateSchema>;
@@ -105,7 +106,7 @@ export type FaceState = z.infer<typeof FaceStateSchema>;
 export const FaceResultSchema = z.object({
   /** [x, y, width, height] in pixels of the frame. */
   bbox: BBoxSchema,
-  /** The confirmed user when `recognized`; the current frame's candidate when `verifying`; else null. */
+  /** The confirmed user when `recognized`; this frame's match (or null) when `verifying`; else null. */
   userId: UserIdSchema.nullable(),
   /** Cosine similarity of this frame's best match (0 when nothing is enrolled). */
   confidence: z.number(),

@@ -16,7 +16,7 @@ describe("DecisionEngine", () => {
     const out = seq.map((u, i) => d.observe([face(u, u ? 0.5 + i / 100 : 0.2)], 1000 + i));
     expect(out.map((o) => o.faces[0].state)).toEqual(["detecting", "verifying", "verifying", "verifying", "recognized", "recognized"]);
     expect(out[1].faces[0].userId).toBe("ada");
-    expect(out[2].faces[0].userId).toBe("ada"); // the candidate stays shown while verifying
+    expect(out[2].faces[0].userId).toBeNull(); // while verifying, only this frame's match is shown
     expect(out[4].identified).toHaveLength(1);
     expect(out[4].identified[0].userId).toBe("ada");
     expect(out[4].identified[0].confidence).toBeCloseTo((0.51 + 0.53 + 0.54) / 3, 6);
@@ -39,6 +39,15 @@ describe("DecisionEngine", () => {
     const mixed = new DecisionEngine(settings);
     const states = ["ada", "bob", "ada", "bob", "cy"].map((u) => mixed.observe([face(u)], 0).faces[0].state);
     expect(states).not.toContain("recognized");
+  });
+
+  test("someone else stepping into the same place does not inherit the name", () => {
+    const d = new DecisionEngine(settings);
+    for (let i = 0; i < 5; i++) d.observe([face("ada")], i);
+    const states = [null, null, null, null, null, null].map((u, i) => d.observe([face(u, 0.05)], 10 + i).faces[0]);
+    expect(states[0]).toMatchObject({ state: "recognized", userId: "ada" }); // one bad frame is tolerated
+    expect(states[1]).toMatchObject({ state: "verifying", userId: null });
+    expect(states.at(-1)).toMatchObject({ state: "unknown", userId: null });
   });
 
   test("cooldown: the same user is not identified again until it passes, even on a new track", () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { upgradeWebSocket } from "hono/bun";
-import { LocalEventSink, type IdentifiedEvent } from "../../lib/core/mod.ts";
+import { LocalEventSink, type EventSink, type FaceApi, type IdentifiedEvent } from "../../lib/core/mod.ts";
 import { LocalFaceService } from "../../lib/service/mod.ts";
 import type { ApiKeysMap } from "../../server/config.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type KioskConfigInput, type KioskPlugin, type ServerMessage } from "../../server/kiosk/mod.ts";
@@ -45,6 +45,8 @@ export function sharedService(): Promise<LocalFaceService> {
 
 export interface KioskStack {
   service: LocalFaceService;
+  /** What the server talks to: the service itself, or a FaceClient in NATS mode. */
+  api: FaceApi;
   server: RunningServer;
   kiosk: KioskPlugin;
   events: LocalEventSink;
@@ -56,17 +58,18 @@ export interface KioskStack {
 }
 
 export async function startKioskStack(
-  opts: { kiosk?: Partial<KioskConfigInput>; apiKeys?: ApiKeysMap; service?: LocalFaceService } = {},
+  opts: { kiosk?: Partial<KioskConfigInput>; apiKeys?: ApiKeysMap; api?: FaceApi; sink?: EventSink } = {},
 ): Promise<KioskStack> {
-  const service = opts.service ?? (await sharedService());
+  const service = await sharedService();
+  const api = opts.api ?? service;
   const events = new LocalEventSink();
   const published: IdentifiedEvent[] = [];
   events.subscribe((e) => published.push(e));
   const config = loadKioskConfig({}, opts.kiosk ?? {});
-  const kiosk = kioskPlugin({ upgradeWebSocket, events, config });
+  const kiosk = kioskPlugin({ upgradeWebSocket, events: opts.sink ?? events, config });
   const apiKeys = opts.apiKeys ?? TEST_KEYS;
   const server = startServer({
-    api: service,
+    api,
     config: {
       port: 0,
       host: "127.0.0.1",
@@ -81,6 +84,7 @@ export async function startKioskStack(
   const url = server.url;
   return {
     service,
+    api,
     server,
     kiosk,
     events,

@@ -3,13 +3,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FaceError } from "../../lib/core/mod.ts";
 import { ApiKeys, OPEN_PRINCIPAL } from "../../server/auth.ts";
 import { loadServerConfig } from "../../server/config.ts";
-import { faceApiSample } from "../helpers/datasets.ts";
-import { b64, paddedJson, startTestServer, type TestServer } from "./harness.ts";
+import { b64, paddedJson, startTestServer, type TestServer, sample } from "./harness.ts";
 
 const ADMIN = "admin-key-0001";
 const ACME = "acme-key-0001";
 const MULTI = "multi-key-0001";
-const group1 = faceApiSample(1);
+const group1 = sample(1);
 let srv: TestServer;
 
 beforeAll(async () => {

@@ -8,8 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ERROR_CODES, FaceError, HTTP_STATUS, type ErrorCode, type FaceApi } from "../../lib/core/mod.ts";
 import { ApiKeys } from "../../server/auth.ts";
-import { faceApiSample } from "../helpers/datasets.ts";
-import { b64, blankJpeg, paddedJson, startTestServer, tooWidePng, type Reply, type TestServer } from "./harness.ts";
+import { b64, blankJpeg, paddedJson, startTestServer, tooWidePng, type Reply, type TestServer, sample } from "./harness.ts";
 
 const seen = new Set<ErrorCode>();
 function expectError(r: Reply, code: ErrorCode, message?: RegExp): void {
@@ -22,8 +21,8 @@ function expectError(r: Reply, code: ErrorCode, message?: RegExp): void {
   seen.add(code);
 }
 
-const group1 = faceApiSample(1);
-let blank: Uint8Array;
+const group1 = sample(1);
+let blank: Uint8Array<ArrayBuffer>;
 let srv: TestServer;
 
 beforeAll(async () => {

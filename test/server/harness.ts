@@ -2,10 +2,12 @@
  * Test harness: the real server (Bun.serve on a free port) over the real LocalFaceService and
  * ONNX engine. One engine per test file is shared by its servers (loading models is the slow part).
  */
+import { setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
+import { faceApiSample } from "../helpers/datasets.ts";
 import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
 import { LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
@@ -13,6 +15,9 @@ import type { ApiKeys } from "../../server/auth.ts";
 import type { ServerConfig } from "../../server/config.ts";
 import { createLogger, type Logger } from "../../server/logger.ts";
 import { startServer, type RunningServer } from "../../server/serve.ts";
+
+// Engine-backed requests on a shared 2-core machine: more than bun's 5 s default per test.
+setDefaultTimeout(60_000);
 
 let enginePromise: Promise<FaceEngine> | undefined;
 /** One engine per test file (never disposed before the process ends: services do not own it). */
@@ -111,14 +116,19 @@ export async function call(url: string, method: string, path: string, init: Call
 
 export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 
+/** A face-api demo photo (group photo, always available) as an ArrayBuffer-backed array (fetch-friendly). */
+export function sample(n: 1 | 2 | 3 | 4 | 5 | 6): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(faceApiSample(n));
+}
+
 /** A plain gray JPEG: decodes fine, has no face. */
-export async function blankJpeg(width = 320, height = 240): Promise<Uint8Array> {
+export async function blankJpeg(width = 320, height = 240): Promise<Uint8Array<ArrayBuffer>> {
   const buf = await sharp({ create: { width, height, channels: 3, background: { r: 128, g: 128, b: 128 } } }).jpeg().toBuffer();
   return new Uint8Array(buf);
 }
 
 /** A tiny PNG whose header says it is wider than the engine's 12000-pixel side limit. */
-export async function tooWidePng(): Promise<Uint8Array> {
+export async function tooWidePng(): Promise<Uint8Array<ArrayBuffer>> {
   const buf = await sharp({ create: { width: 12_500, height: 4, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
   return new Uint8Array(buf);
 }

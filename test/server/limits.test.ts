@@ -1,10 +1,9 @@
 /** Limits through the real server: body size, image pixels, rate limit, request timeout, huge headers, CORS. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ApiKeys } from "../../server/auth.ts";
-import { faceApiSample } from "../helpers/datasets.ts";
-import { b64, paddedJson, rawHttp, startTestServer, tooWidePng, type TestServer } from "./harness.ts";
+import { b64, paddedJson, rawHttp, startTestServer, tooWidePng, type TestServer, sample } from "./harness.ts";
 
-const group1 = faceApiSample(1);
+const group1 = sample(1);
 const MAX = 256 * 1024;
 let srv: TestServer;
 

@@ -1,12 +1,11 @@
 /** Every route through the real server (real service, ONNX engine, real photos), in the three encodings. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { faceApiSample } from "../helpers/datasets.ts";
-import { b64, blankJpeg, startTestServer, type TestServer } from "./harness.ts";
+import { b64, blankJpeg, startTestServer, type TestServer, sample } from "./harness.ts";
 
 let srv: TestServer;
-const group1 = faceApiSample(1);
-const group2 = faceApiSample(2);
-let blank: Uint8Array;
+const group1 = sample(1);
+const group2 = sample(2);
+let blank: Uint8Array<ArrayBuffer>;
 
 beforeAll(async () => {
   srv = await startTestServer({ sqlite: true });

@@ -6,26 +6,7 @@ import { JsKernel, type KernelFactory } from "../../../lib/core/search-kernel.ts
 import { simdKernels } from "../../../lib/core/wasm-simd.ts";
 import type { FaceRecord, StoreEvent } from "../../../lib/core/store.ts";
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randomUnit(rand: () => number, dim: number): Float32Array {
-  const v = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
-    // Box-Muller: isotropic directions
-    v[i] = Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-  }
-  return normalize(v);
-}
+import { randomUnit, rng } from "../../helpers/vectors.ts";
 
 let rev = 0;
 const ev = {
@@ -58,7 +39,7 @@ function bruteForce(faces: FaceRecord[], query: Float32Array, k: number): Search
   return [...best.values()].sort((a, b) => b.score - a.score || (a.userId < b.userId ? -1 : 1)).slice(0, k);
 }
 
-export function checkAgainstBruteForce(kernel: KernelFactory | undefined, seed: number): void {
+function checkAgainstBruteForce(kernel: KernelFactory | undefined, seed: number): void {
   const rand = rng(seed);
   const dim = 512;
   const g = new Gallery({ kernel });

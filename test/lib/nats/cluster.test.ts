@@ -127,6 +127,34 @@ describeDatasets("NATS cluster (in-process workers, real engine and nats-server)
     for (const n of served) expect(n).toBeGreaterThan(0);
   }, 60_000);
 
+  test("WORKER_CONCURRENCY bounds the requests a worker runs at once; the rest queue and complete", async () => {
+    const prefix = "conc.v1";
+    const w = await startFaceWorker({
+      engine,
+      env: { NATS_URL: server.url },
+      service: { workerId: "conc" },
+      nats: { concurrency: 1, subjectPrefix: prefix },
+      log: quiet,
+    });
+    workers.push(w);
+    const c = await FaceClient.connect({ servers: server.url, subjectPrefix: prefix, retries: 5, backoffMs: 50 });
+    let maxInFlight = 0;
+    let maxBacklog = 0;
+    const sampler = setInterval(() => {
+      const s = w.worker.stats();
+      maxInFlight = Math.max(maxInFlight, s.inFlight);
+      maxBacklog = Math.max(maxBacklog, s.backlog);
+    }, 2);
+    const image = lfw("Paul_Wolfowitz", 3);
+    const results = await Promise.all(Array.from({ length: 8 }, () => c.detectFaces({ image })));
+    clearInterval(sampler);
+    expect(results.every((r) => r.facesCount === 1)).toBe(true);
+    expect(maxInFlight).toBe(1);
+    expect(maxBacklog).toBeGreaterThan(0);
+    await c.close();
+    await w.close();
+  }, 30_000);
+
   test("concurrent create of the same user through several workers: exactly one wins", async () => {
     const image = lfw("Jennifer_Lopez", 0);
     const creates = async () => new Map((await client.workerStats()).map((w) => [w.workerId, w.operations.create_user?.count ?? 0]));

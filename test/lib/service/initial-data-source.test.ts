@@ -1,0 +1,211 @@
+/**
+ * Initial data at service start: LOCAL_FILE / API / NONE, the documented fallbacks (missing file,
+ * invalid JSON, API down, slow, HTTP error), applied only to an empty store; check-data; export.
+ * The API is a real local HTTP server (Bun.serve).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
+import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
+import { checkData } from "../../../lib/service/check-data.ts";
+import { exportStore } from "../../../lib/service/export-data.ts";
+import { LocalFaceService, SqliteGalleryStore } from "../../../lib/service/mod.ts";
+import { validDocument } from "../../helpers/initial-data.ts";
+
+let engine: FaceEngine;
+const dir = mkdtempSync(join(tmpdir(), "facegate-initial-"));
+const goodFile = join(dir, "good.json");
+const badJsonFile = join(dir, "bad.json");
+const inconsistentFile = join(dir, "inconsistent.json");
+let server: ReturnType<typeof Bun.serve>;
+let modelId: string;
+
+function docWithEngineModel(): Record<string, unknown> {
+  return { ...validDocument(), model: modelId };
+}
+
+beforeAll(async () => {
+  engine = await createEngine();
+  modelId = engine.info().modelId;
+  writeFileSync(goodFile, JSON.stringify(docWithEngineModel()));
+  writeFileSync(badJsonFile, '{"companies": [');
+  const inconsistent = docWithEngineModel() as { faces: unknown[] };
+  inconsistent.faces.push({ company_id: "acme", user_id: "bob", face_id: "b1" });
+  writeFileSync(inconsistentFile, JSON.stringify(inconsistent));
+  server = Bun.serve({
+    port: 0,
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/data") return Response.json(docWithEngineModel());
+      if (path === "/slow") {
+        await Bun.sleep(1500);
+        return Response.json(docWithEngineModel());
+      }
+      if (path === "/invalid") return new Response("<html>oops</html>", { headers: { "content-type": "application/json" } });
+      return new Response("broken", { status: 500 });
+    },
+  });
+});
+
+afterAll(async () => {
+  server.stop(true);
+  await engine.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts a service with a memory store and captures its log lines. */
+async function start(env: Record<string, string>, store = new MemoryGalleryStore()) {
+  const lines: Array<[string, string]> = [];
+  const service = await LocalFaceService.create({ engine, store, env, log: (level, message) => lines.push([level, message]) });
+  const text = lines.map(([l, m]) => `${l}: ${m}`).join("\n");
+  return { service, lines, text };
+}
+
+describe("DATA_SOURCE at start", () => {
+  test("LOCAL_FILE: the data is loaded and the statistics block is logged", async () => {
+    const { service, text } = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: goodFile });
+    try {
+      const s = await service.getCacheStats();
+      expect(s).toMatchObject({ companiesCount: 2, usersCount: 3, facesCount: 3, embeddingsCount: 3 });
+      expect(s.companies.acme).toEqual({ users: 2, faces: 2 });
+      expect((await service.getUserFaces({ companyId: "acme", userId: "alice" })).faceIds).toEqual(["a1", "a2"]);
+      expect(text).toMatch(/initial data from LOCAL_FILE .*good\.json/);
+      expect(text).toMatch(/companies\s+2/);
+      expect(text).toMatch(/embeddings\s+3/);
+      expect(service.initialData).toMatchObject({ applied: true });
+      // the loaded embeddings are searchable: compare against one of them
+      expect(service.gallery.search("acme", service.gallery.getEmbedding("acme", "alice", "a2")!)[0]).toMatchObject({ userId: "alice", faceId: "a2" });
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("LOCAL_FILE with inconsistencies: warnings are logged, the valid part is loaded", async () => {
+    const { service, lines } = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: inconsistentFile });
+    try {
+      expect(lines.some(([l, m]) => l === "warn" && m.includes('"acme"/"bob"/"b1" has no embedding'))).toBe(true);
+      expect((await service.getCacheStats()).facesCount).toBe(3);
+    } finally {
+      await service.close();
+    }
+  });
+
+  for (const [name, env, pattern] of [
+    ["missing file", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: join(dir, "nope.json") }, /file not found: .*nope\.json/],
+    ["invalid JSON", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: badJsonFile }, /invalid JSON/],
+    ["API answering HTTP 500", { DATA_SOURCE: "API", API_URL: "" }, /HTTP 500/],
+    ["API down", { DATA_SOURCE: "API", API_URL: "http://127.0.0.1:9/data", API_TIMEOUT: "2" }, /API unreachable/],
+    ["API slower than API_TIMEOUT", { DATA_SOURCE: "API", API_URL: "/slow", API_TIMEOUT: "0.3" }, /did not answer within API_TIMEOUT=0.3 s/],
+    ["API answering invalid JSON", { DATA_SOURCE: "API", API_URL: "/invalid" }, /invalid JSON/],
+  ] as const) {
+    test(`${name}: one clear error line, the service starts without initial data`, async () => {
+      const e: Record<string, string> = { ...env };
+      if (e.API_URL !== undefined && !e.API_URL.startsWith("http")) e.API_URL = `http://127.0.0.1:${server.port}${e.API_URL || "/error"}`;
+      const t0 = performance.now();
+      const { service, lines } = await start(e);
+      try {
+        const errors = lines.filter(([l]) => l === "error");
+        expect(errors.length).toBe(1);
+        expect(errors[0][1]).toMatch(pattern);
+        expect(errors[0][1]).toContain("starting without initial data");
+        expect((await service.getCacheStats()).companiesCount).toBe(0);
+        expect((await service.healthCheck()).status).toBe("ok");
+        if (name.includes("slower")) expect(performance.now() - t0).toBeLessThan(1400);
+      } finally {
+        await service.close();
+      }
+    });
+  }
+
+  test("API up: loaded from the HTTP endpoint", async () => {
+    const { service, text } = await start({ DATA_SOURCE: "API", API_URL: `http://127.0.0.1:${server.port}/data`, API_TIMEOUT: "5" });
+    try {
+      expect((await service.getCacheStats()).facesCount).toBe(3);
+      expect(text).toContain(`initial data from API http://127.0.0.1:${server.port}/data`);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("applied to an empty store only: a store with data keeps it and is not re-imported", async () => {
+    const store = new MemoryGalleryStore();
+    await store.createCompany("existing");
+    const { service, text } = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: goodFile }, store);
+    try {
+      expect(service.gallery.companyIds()).toEqual(["existing"]);
+      expect(text).toMatch(/skipped: the store already holds data/);
+      expect(service.initialData).toMatchObject({ applied: false });
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("SQLite: initial data is written durably once; a restart does not import it again", async () => {
+    const path = join(dir, "sqlite", "facegate.db");
+    const env = { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: goodFile };
+    const first = await start(env, new SqliteGalleryStore({ path }) as unknown as MemoryGalleryStore);
+    const rev = first.service.gallery.revision;
+    await first.service.deleteUser({ companyId: "acme", userId: "bob" });
+    await first.service.close();
+    await first.service.store.close();
+    const store = new SqliteGalleryStore({ path });
+    const second = await start(env, store as unknown as MemoryGalleryStore);
+    try {
+      expect(second.service.initialData?.applied).toBe(false);
+      expect(second.service.gallery.hasUser("acme", "bob")).toBe(false);
+      expect(second.service.gallery.revision).toBe(rev + 1);
+      // export writes the same format and re-imports to the same content
+      const exported = await exportStore(store);
+      const file = join(dir, "exported.json");
+      writeFileSync(file, JSON.stringify(exported));
+      const third = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: file });
+      try {
+        expect(third.service.gallery.export()).toEqual(second.service.gallery.export());
+      } finally {
+        await third.service.close();
+      }
+    } finally {
+      await second.service.close();
+      store.close();
+    }
+  });
+});
+
+describe("check-data", () => {
+  test("a valid file: statistics block, exit 0", async () => {
+    const r = await checkData(["--file", goodFile], {});
+    expect(r.code).toBe(0);
+    const out = r.output.join("\n");
+    expect(out).toMatch(/companies\s+2/);
+    expect(out).toMatch(/users\s+3/);
+    expect(out).toMatch(/faces\s+3/);
+    expect(out).toMatch(/embeddings\s+3/);
+    expect(out).toContain("check-data: OK");
+  });
+
+  test("warnings are printed; --strict turns them into a failure", async () => {
+    const r = await checkData(["--file", inconsistentFile], {});
+    expect(r.code).toBe(0);
+    expect(r.output.some((l) => l.startsWith("WARNING") && l.includes("has no embedding"))).toBe(true);
+    expect((await checkData(["--file", inconsistentFile, "--strict"], {})).code).toBe(1);
+  });
+
+  test("errors exit 1: invalid JSON, missing file, API down; bad configuration exits 2", async () => {
+    expect((await checkData(["--file", badJsonFile], {})).code).toBe(1);
+    expect((await checkData([], { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: join(dir, "missing.json") })).code).toBe(1);
+    expect((await checkData(["--url", "http://127.0.0.1:9/x", "--timeout", "1"], {})).code).toBe(1);
+    expect((await checkData([], { DATA_SOURCE: "API" })).code).toBe(2);
+    expect((await checkData([], {})).code).toBe(0); // NONE: nothing to check
+  });
+
+  test("the script: bun run check-data exits with the code", async () => {
+    const ok = Bun.spawnSync(["bun", "run", "check-data", "--", "--file", goodFile], { cwd: join(import.meta.dir, "../../.."), env: { ...process.env, DATA_SOURCE: "" } });
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout.toString()).toContain("check-data: OK");
+    const bad = Bun.spawnSync(["bun", "run", "check-data", "--", "--file", badJsonFile], { cwd: join(import.meta.dir, "../../..") });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr.toString()).toContain("invalid JSON");
+  });
+});
