@@ -257,12 +257,12 @@ function truncate(text: string, max: number): string {
 function instrument(api: FaceApi, metrics: ServerMetrics): FaceApi {
   const wrapped = {} as Record<OperationName, unknown>;
   for (const name of Object.keys(OPERATIONS) as OperationName[]) {
-    const method = (api[name] as (...args: unknown[]) => Promise<unknown>).bind(api);
     wrapped[name] = async (...args: unknown[]) => {
       const started = performance.now();
       let outcome = "ok";
       try {
-        return await method(...args);
+        // looked up per call: proxies (main.ts's startup facade) and late-bound methods work
+        return await (api[name] as (...a: unknown[]) => Promise<unknown>).apply(api, args);
       } catch (error) {
         outcome = FaceError.is(error) ? error.code : "INTERNAL";
         throw error;

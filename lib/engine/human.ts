@@ -204,8 +204,11 @@ class Queue {
   }
 }
 
+/** Human's bundle keeps module-level state (models, box caches): one queue for every engine of the process. */
+const processQueue = new Queue();
+
 class HumanFaceEngine implements HumanEngine {
-  private readonly queue = new Queue();
+  private readonly queue = processQueue;
   /** Full passes (with descriptors) per decoded image, so detect → embed on one image runs once. */
   private readonly passes = new WeakMap<DecodedImage, Promise<Found[]>>();
   private disposed = false;

@@ -1,6 +1,7 @@
 /** Limits through the real server: body size, image pixels, rate limit, request timeout, huge headers, CORS. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ApiKeys } from "../../server/auth.ts";
+import { RateLimiter, withDeadline } from "../../server/limits.ts";
 import { b64, paddedJson, rawHttp, startTestServer, tooWidePng, type TestServer, sample } from "./harness.ts";
 
 const group1 = sample(1);
@@ -165,5 +166,27 @@ describe("CORS", () => {
     }
     const plain = await fetch(`${srv.url}/v1/health`, { headers: { Origin: "https://app.example.com" } });
     expect(plain.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("RateLimiter and withDeadline (units)", () => {
+  test("token bucket: a burst of the full minute, then refills continuously", () => {
+    let now = 0;
+    const limiter = new RateLimiter(60, () => now); // one per second
+    for (let i = 0; i < 60; i++) expect(limiter.take("k").ok).toBe(true);
+    const refused = limiter.take("k");
+    expect(refused).toMatchObject({ ok: false, retryAfterSeconds: 1 });
+    now += 500;
+    expect(limiter.take("k").ok).toBe(false);
+    now += 600;
+    expect(limiter.take("k").ok).toBe(true);
+    expect(limiter.take("other").ok).toBe(true);
+    expect(new RateLimiter(0).take("k").ok).toBe(true);
+  });
+  test("withDeadline: TIMEOUT after the limit; a late failure is swallowed", async () => {
+    await expect(withDeadline(Bun.sleep(50).then(() => 1), 5)).rejects.toMatchObject({ code: "TIMEOUT" });
+    await expect(withDeadline(Promise.resolve(2), 1000)).resolves.toBe(2);
+    await expect(withDeadline(Bun.sleep(20).then(() => { throw new Error("late"); }), 1)).rejects.toMatchObject({ code: "TIMEOUT" });
+    await Bun.sleep(30); // the late rejection must not surface as unhandled
   });
 });
