@@ -13,7 +13,7 @@
  */
 import type { CompanyIndex } from "./gallery.ts";
 import { dotRow, JsKernel, offer, type SearchKernel } from "./search-kernel.ts";
-import { SHARED_MAX_PAGES, simdKernels, type SimdExports } from "./wasm-simd.ts";
+import { FIXED_DIM, SHARED_MAX_PAGES, simdKernels, type SimdExports } from "./wasm-simd.ts";
 
 const PAGE = 65536;
 
@@ -193,17 +193,20 @@ export class Int8Kernel implements SearchKernel {
     }
     q16.fill(0, query.length);
     const rows4 = Math.ceil(count / 4) * 4;
+    // 512-d: the unrolled, constant-offset variant (same results, ~20 % faster)
+    const exp = this.exp!;
+    const scan = this.dimPad === FIXED_DIM ? exp.scan_i8_fixed : exp.scan_i8;
     const helper = this.shared && count >= this.parallelMinRows && this.parallel!.attach(this.memory!) ? this.parallel! : null;
     if (helper) {
       // the helper takes the upper half while this thread scans the lower one
       const half = Math.floor(rows4 / 8) * 4;
       const wait = helper.start(this.memory!, half, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
-      this.exp!.scan_i8(0, half, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+      scan(0, half, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
       if (!wait()) {
-        this.exp!.scan_i8(half * this.dimPad, rows4 - half, this.dimPad, this.qOff, this.scaleOff + half * 4, this.outOff + half * 4, sq);
+        scan(half * this.dimPad, rows4 - half, this.dimPad, this.qOff, this.scaleOff + half * 4, this.outOff + half * 4, sq);
       }
     } else {
-      this.exp!.scan_i8(0, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
+      scan(0, rows4, this.dimPad, this.qOff, this.scaleOff, this.outOff, sq);
     }
     const approx = new Float32Array(buf, this.outOff, count);
     const eq = Math.sqrt(errQ);

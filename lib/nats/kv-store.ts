@@ -17,14 +17,14 @@
  *   its revision), so listeners only ever see a consistent tree.
  * - Watch = a KV watcher with the last value per key (the replay: puts in revision order, then a
  *   `sync` event at the revision of the last entry, delete markers included, so the listener's
- *   revision ends at the bucket's), then every change in order. The watcher is an ordered
- *   consumer: it survives reconnects and server restarts and resumes after the last sequence it
- *   delivered.
+ *   revision ends at the bucket's), then every change in order from one live watcher shared by
+ *   all listeners of the store (see watch()). Watchers are ordered consumers: they survive
+ *   reconnects and server restarts and resume after the last sequence they delivered.
  */
 import { Buffer } from "node:buffer";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
@@ -93,6 +93,9 @@ function storeError(op: string, err: unknown): FaceError {
 }
 
 type Tree = { companies: Set<string>; users: Set<string> };
+/** One watch() listener: its own tree view and the last revision it was given. */
+type Sub = { listener: (event: StoreEvent) => void; tree: Tree; last: number; stopped: boolean };
+type Shared = { last: number; subs: Set<Sub>; stop: () => void };
 const userTreeKey = (c: string, u: string) => `${c}\u0000${u}`;
 
 export class KvGalleryStore implements GalleryStore {
@@ -101,6 +104,7 @@ export class KvGalleryStore implements GalleryStore {
   private readonly kv: KV;
   private readonly js: JetStreamClient;
   private readonly stops = new Set<() => void>();
+  private shared: Promise<Shared> | undefined;
   private readonly warn: (message: string, cause?: unknown) => void;
   private closed = false;
 
@@ -136,8 +140,17 @@ export class KvGalleryStore implements GalleryStore {
     }
   }
 
+  /**
+   * One live watcher per store (updates only) fans out to every attached listener in the same
+   * turn, so all listeners of a store see a change together. A new listener first gets its replay
+   * from a watcher of its own (last value per key), which keeps delivering live changes until the
+   * listener has caught up with the shared one; then it is attached and its own watcher stops.
+   * Each listener drops anything at or below the last revision it got, so the hand-over never
+   * repeats or reorders an event.
+   */
   async watch(listener: (event: StoreEvent) => void): Promise<() => void> {
     if (this.closed) throw new FaceError("UNAVAILABLE", "KV store is closed");
+    const shared = await this.sharedWatcher();
     let initialMessages: number;
     let initialSeq: number;
     try {
@@ -150,53 +163,90 @@ export class KvGalleryStore implements GalleryStore {
     const iter = await this.kv.watch({ key: ">" }).catch((err) => {
       throw storeError("watch", err);
     });
-    const tree: Tree = { companies: new Set(), users: new Set() };
+    const sub: Sub = { listener, tree: { companies: new Set(), users: new Set() }, last: 0, stopped: false };
     let replayDone!: () => void;
     const replayed = new Promise<void>((resolve) => (replayDone = resolve));
-    let stopped = false;
+    let replaying = initialMessages > 0;
+    const tryAttach = () => {
+      if (replaying || sub.stopped || sub.last < shared.last) return;
+      shared.subs.add(sub);
+      iter.stop();
+    };
     const stop = () => {
-      if (stopped) return;
-      stopped = true;
+      if (sub.stopped) return;
+      sub.stopped = true;
+      shared.subs.delete(sub);
       this.stops.delete(stop);
       iter.stop();
       replayDone();
     };
     this.stops.add(stop);
-    let replaying = initialMessages > 0;
-    const emit = (event: StoreEvent) => {
-      try {
-        listener(event);
-      } catch (err) {
-        this.warn(`watch listener threw on revision ${event.revision}`, err);
-      }
-    };
     if (!replaying) {
       // Empty bucket (possibly purged): nothing to replay, but the revision may be past 0.
-      if (initialSeq > 0) emit({ revision: initialSeq, type: "sync" });
+      if (initialSeq > 0) this.emit(sub, { revision: initialSeq, type: "sync" });
+      sub.last = Math.max(sub.last, initialSeq);
       replayDone();
+      tryAttach();
     }
     void (async () => {
       try {
         for await (const entry of iter) {
-          if (stopped) break;
-          const event = this.toEvent(entry, tree);
+          if (sub.stopped || shared.subs.has(sub)) break;
           // The replay is the current state as puts: delete markers only shape the tree there.
-          if (event && !(replaying && event.type.endsWith(".delete"))) emit(event);
+          this.deliver(sub, entry, replaying);
           // The library marks the last entry of the initial snapshot (and all later ones) as updates.
           if (replaying && entry.isUpdate) {
             replaying = false;
-            emit({ revision: entry.revision, type: "sync" });
+            this.emit(sub, { revision: entry.revision, type: "sync" });
             replayDone();
           }
+          tryAttach();
         }
       } catch (err) {
-        if (!stopped) this.warn("KV watch ended with an error", err);
+        if (!sub.stopped) this.warn("KV watch ended with an error", err);
       } finally {
         replayDone();
       }
     })();
     await replayed;
     return stop;
+  }
+
+  private sharedWatcher(): Promise<Shared> {
+    this.shared ??= (async () => {
+      const iter = await this.kv.watch({ key: ">", include: KvWatchInclude.UpdatesOnly }).catch((err) => {
+        this.shared = undefined;
+        throw storeError("watch", err);
+      });
+      const shared: Shared = { last: 0, subs: new Set(), stop: () => iter.stop() };
+      void (async () => {
+        try {
+          for await (const entry of iter) {
+            shared.last = entry.revision;
+            for (const sub of [...shared.subs]) this.deliver(sub, entry, false);
+          }
+        } catch (err) {
+          if (!this.closed) this.warn("shared KV watch ended with an error", err);
+        }
+      })();
+      return shared;
+    })();
+    return this.shared;
+  }
+
+  private deliver(sub: Sub, entry: KvEntry, replaying: boolean): void {
+    if (sub.stopped || entry.revision <= sub.last) return;
+    sub.last = entry.revision;
+    const event = this.toEvent(entry, sub.tree);
+    if (event && !(replaying && event.type.endsWith(".delete"))) this.emit(sub, event);
+  }
+
+  private emit(sub: Sub, event: StoreEvent): void {
+    try {
+      sub.listener(event);
+    } catch (err) {
+      this.warn(`watch listener threw on revision ${event.revision}`, err);
+    }
   }
 
   /** Turns a KV entry into a store event, keeping the listener's view a consistent tree. */
@@ -406,6 +456,8 @@ export class KvGalleryStore implements GalleryStore {
   close(): void {
     this.closed = true;
     for (const stop of [...this.stops]) stop();
+    void this.shared?.then((s) => s.stop()).catch(() => undefined);
+    this.shared = undefined;
   }
 }
 

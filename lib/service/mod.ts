@@ -27,3 +27,5 @@ export {
   type LoadedSource,
   type SourceText,
 } from "./initial-data-source.ts";
+export { checkData, type CheckDataResult } from "./check-data.ts";
+export { exportStore } from "./export-data.ts";

@@ -2,7 +2,7 @@
  * Helper thread of ScanPool: scans the rows it is told to, in a shared WebAssembly memory, with the
  * same SIMD kernel as the main thread. Control goes through a shared Int32Array (no message per scan).
  */
-import { simdKernels, type SimdExports } from "../core/wasm-simd.ts";
+import { FIXED_DIM, simdKernels, type SimdExports } from "../core/wasm-simd.ts";
 
 declare const self: Worker;
 
@@ -30,7 +30,8 @@ async function serve(ctl: Int32Array): Promise<void> {
       Atomics.store(ctl, 0, 3);
     } else {
       const [from, to, dimPad, qOff, scaleOff, outOff] = [ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]];
-      exp.scan_i8(from * dimPad, to - from, dimPad, qOff, scaleOff + from * 4, outOff + from * 4, f32[8]);
+      const scan = dimPad === FIXED_DIM ? exp.scan_i8_fixed : exp.scan_i8;
+      scan(from * dimPad, to - from, dimPad, qOff, scaleOff + from * 4, outOff + from * 4, f32[8]);
       Atomics.store(ctl, 0, 2);
     }
     Atomics.notify(ctl, 0);

@@ -1,8 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import sharp from "sharp";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { decodeImage, DEFAULT_IMAGE_LIMITS } from "../../../lib/engine/mod.ts";
 import { describeDatasets, faceApiSample, listDataset, readDataset } from "../../helpers/datasets.ts";
+
+setDefaultTimeout(60_000);
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {

@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import sharp from "sharp";
 import type { DetectedFace } from "../../../lib/core/mod.ts";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { createEngine, decodeImage, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { describeDatasets, faceApiSample, listDataset, readDataset } from "../../helpers/datasets.ts";
+
+// Real models on real photos on a shared 2-core machine: allow time.
+setDefaultTimeout(60_000);
 
 let engine: FaceEngine;
 beforeAll(async () => {

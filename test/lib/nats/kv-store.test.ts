@@ -193,6 +193,11 @@ describe("KvGalleryStore", () => {
     await store.watch(c.listener);
     const before = await store.createCompany("before");
     await c.until(before.revision);
+    // A watcher that has seen nothing yet when the server goes away must not miss later writes.
+    const quietBucket = newBucket();
+    const quiet = await KvGalleryStore.open({ nc, bucket: quietBucket, timeoutMs: 1000 });
+    const cq = collector();
+    await quiet.watch(cq.listener);
     await server.restart();
     // The client reconnects by itself; the first write after it may need a retry while JetStream starts.
     let after: { revision: number } | undefined;
@@ -202,6 +207,14 @@ describe("KvGalleryStore", () => {
     expect(after).toBeDefined();
     await c.until(after!.revision);
     expect(c.events.map((e) => e.type)).toEqual(["company.put", "company.put"]);
+    const nc2 = await connect({ servers: server.url });
+    const writer = await KvGalleryStore.open({ nc: nc2, bucket: quietBucket, timeoutMs: 1000 });
+    const q = await writer.createCompany("q");
+    await cq.until(q.revision);
+    expect(cq.events.map((e) => e.type)).toEqual(["company.put"]);
+    writer.close();
+    quiet.close();
+    await nc2.close();
     // A fresh watcher sees both (the first was durable across the restart).
     const c2 = collector();
     await store.watch(c2.listener);

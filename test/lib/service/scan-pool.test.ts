@@ -19,19 +19,19 @@ test("searches split across two threads match the JS reference, through growth a
     reference.apply(e);
   };
   for (let i = 0; i < 3000; i++) {
-    apply({ revision: ++revision, type: "face.put", face: { companyId: "c", userId: `u${i % 1200}`, faceId: `f${i}`, embedding: randomUnit(rand, 128), model: "m" } });
+    apply({ revision: ++revision, type: "face.put", face: { companyId: "c", userId: `u${i % 1200}`, faceId: `f${i}`, embedding: randomUnit(rand, 512), model: "m" } });
   }
   for (let i = 0; i < 3000; i += 5) apply({ revision: ++revision, type: "face.delete", companyId: "c", userId: `u${i % 1200}`, faceId: `f${i}` });
   expect(split.index("c")!.kernel.name).toContain("2 threads");
   // the helper attaches asynchronously: until then the kernel scans alone (still exact)
-  split.search("c", randomUnit(rand, 128));
+  split.search("c", randomUnit(rand, 512));
   const memoryReady = Date.now() + 5000;
   while (Date.now() < memoryReady) {
     await Bun.sleep(20);
     if ((pool as unknown as { byId: Map<number, { ready: boolean }> }).byId.values().next().value?.ready) break;
   }
   for (let t = 0; t < 40; t++) {
-    const q = randomUnit(rand, 128);
+    const q = randomUnit(rand, 512);
     const k = 1 + (t % 7);
     expect(split.search("c", q, { k })).toEqual(reference.search("c", q, { k }).map((h) => ({ ...h, score: expect.closeTo(h.score, 6) as unknown as number })));
   }

@@ -275,6 +275,22 @@ describe("recognition", () => {
     expect(e.bbox).not.toBeNull();
   });
 
+  test("IMAGE_TOO_LARGE from the engine's limits passes through every image operation", async () => {
+    const small = await createEngine({ imageLimits: { maxBytes: 20_000 } });
+    const s = await LocalFaceService.create({ engine: small, store: new MemoryGalleryStore(), log: quiet });
+    try {
+      await s.createCompany({ companyId: "c" });
+      expect(group1.byteLength).toBeGreaterThan(20_000);
+      await rejectsWith(s.createUser({ companyId: "c", userId: "u", faceId: "f", image: group1 }), "IMAGE_TOO_LARGE");
+      await rejectsWith(s.recognizeFace({ companyId: "c", image: group1 }), "IMAGE_TOO_LARGE");
+      await rejectsWith(s.detectFaces({ image: group1 }), "IMAGE_TOO_LARGE");
+      await rejectsWith(s.generateEmbedding({ image: group1 }), "IMAGE_TOO_LARGE");
+    } finally {
+      await s.close();
+      await small.dispose();
+    }
+  });
+
   test("recognition errors: INVALID_IMAGE, INVALID_ARGUMENT", async () => {
     await rejectsWith(service.recognizeFace({ companyId: "rec", image: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) }), "INVALID_IMAGE");
     await rejectsWith(service.recognizeFace({ companyId: "rec", image: crops1[0], threshold: 2 }), "INVALID_ARGUMENT");
