@@ -92,14 +92,20 @@ try {
     api = await LocalFaceService.create({ env: process.env, log: (level, message) => logger[level](message) });
   }
   running.setReady(true);
-  const health = await api.healthCheck();
-  logger.info("ready", {
-    engine: health.engine.engine,
-    backend: health.engine.backend,
-    model: health.engine.modelId,
-    store: health.store.kind,
-    workerId: health.workerInfo.workerId,
-  });
+  try {
+    const health = await api.healthCheck();
+    logger.info("ready", {
+      engine: health.engine.engine,
+      backend: health.engine.backend,
+      model: health.engine.modelId,
+      store: health.store.kind,
+      workerId: health.workerInfo.workerId,
+    });
+  } catch (error) {
+    // Gateway mode: workers may start after the gateway; /v1/health answers 503 until one answers.
+    if (!config.natsUrl) throw error;
+    logger.warn("no worker answered yet; serving, /v1/health is 503 until one does", { error });
+  }
 } catch (error) {
   const e = error instanceof FaceError ? error : undefined;
   logger.error("startup failed", { error });
