@@ -37,6 +37,11 @@ export const EngineConfigSchema = z.object({
   insightfaceDetector: z.string().min(1).optional(),
   /** INSIGHTFACE_RECOGNIZER: path of an ArcFace-style recognizer ONNX file (replaces fr_feature). */
   insightfaceRecognizer: z.string().min(1).optional(),
+  /**
+   * FACE_ENGINE_WORKERS: run the engine in this many worker threads (0 = in the calling thread).
+   * ORT's session.run blocks its thread for the whole inference; servers should use >= 1.
+   */
+  workers: z.number().int().min(0).max(64).default(0),
   imageLimits: ImageLimitsSchema.default(ImageLimitsSchema.parse({})),
 });
 export type EngineConfig = z.infer<typeof EngineConfigSchema>;
@@ -81,6 +86,7 @@ export function loadEngineConfig(env: Env = process.env): EngineConfig {
     minFaceSize: num(env, "MIN_FACE_SIZE", "a number of pixels from 0 to 10000", (n) => n >= 0 && n <= 10_000),
     ortThreads: num(env, "ORT_THREADS", "a positive integer", (n) => posInt(n) && n <= 256),
     executionProvider: choice(env, "FACE_EXECUTION_PROVIDER", ["auto", "cpu", "cuda"] as const),
+    workers: num(env, "FACE_ENGINE_WORKERS", "an integer from 0 to 64", (n) => Number.isInteger(n) && n >= 0 && n <= 64),
     insightfaceDetector: text(env, "INSIGHTFACE_DETECTOR"),
     insightfaceRecognizer: text(env, "INSIGHTFACE_RECOGNIZER"),
     imageLimits: {

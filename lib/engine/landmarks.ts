@@ -20,15 +20,35 @@ const mean = (pts: Points, idx: number[]): number[] => [
   idx.reduce((s, i) => s + pts[i][1], 0) / idx.length,
 ];
 
-/** 68-point (iBUG) → left eye, right eye, nose tip, left and right mouth corner (image left/right). */
+/**
+ * 68-point (iBUG) → left eye, right eye, nose tip, left and right mouth corner (image left/right).
+ * Eyes: mean of the four lid points; mouth corners: mean of the outer and inner lip corners.
+ * (Outer corners only, 48 and 54, measured the same on LFW dev: +0.1 test, -0.04 train; docs/engine.md.)
+ */
 export function fivePoints(p68: Points): Points {
-  return [
-    mean(p68, [37, 38, 40, 41]),
-    mean(p68, [43, 44, 46, 47]),
-    p68[30],
-    mean(p68, [48, 60]),
-    mean(p68, [54, 64]),
-  ];
+  return [mean(p68, [37, 38, 40, 41]), mean(p68, [43, 44, 46, 47]), p68[30], mean(p68, [48, 60]), mean(p68, [54, 64])];
+}
+
+/** Centre of the 68 points' bounding box. */
+function extentCentre(p: Points): [number, number] {
+  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+  for (const [x, y] of p) {
+    if (x < x1) x1 = x;
+    if (x > x2) x2 = x;
+    if (y < y1) y1 = y;
+    if (y > y2) y2 = y;
+  }
+  return [(x1 + x2) / 2, (y1 + y2) / 2];
+}
+
+/**
+ * Second landmark pass: the crop (same size) is moved halfway towards the centre of the first
+ * pass's points, which undoes part of the detector box's offset on tilted or turned faces.
+ * LFW dev: 98.80 → 99.20 % (test), 99.32 → 99.45 % (train); one more 64x64 run (~0.4 ms).
+ */
+export function refinedCrop(rect: Rect, first: Points): Rect {
+  const [cx, cy] = extentCentre(first);
+  return { x: (rect.x + cx - rect.w / 2) / 2, y: (rect.y + cy - rect.h / 2) / 2, w: rect.w, h: rect.h };
 }
 
 export class LandmarkModel {

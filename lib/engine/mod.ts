@@ -29,10 +29,15 @@ export { cudaLibraryPresent } from "./ort.ts";
 /**
  * Creates the configured engine. Settings come from the environment (`loadEngineConfig`), then
  * from `config`, which overrides them. FACE_ENGINE=human loads the Human engine lazily so the
- * ONNX path never imports TensorFlow.js.
+ * ONNX path never imports TensorFlow.js. With `workers: N` (FACE_ENGINE_WORKERS) the engine runs in
+ * N worker threads and the calling thread's event loop stays free during inference.
  */
 export async function createEngine(config: Partial<EngineConfigInput> = {}): Promise<FaceEngine> {
   const resolved = resolveEngineConfig(config);
+  if (resolved.workers > 0) {
+    const { WorkerPoolEngine } = await import("./worker-pool.ts");
+    return WorkerPoolEngine.create(resolved, resolved.workers);
+  }
   if (resolved.engine === "human") {
     // A variable specifier keeps this file compiling while human.ts is absent or being written.
     const { createHumanEngine } = (await import(HUMAN_MODULE)) as HumanModule;

@@ -8,7 +8,7 @@ import type { Candidate } from "./boxes.ts";
 import type { EngineConfig } from "./config.ts";
 import { UltraFaceDetector } from "./detector.ts";
 import { Embedder } from "./embedder.ts";
-import { fivePoints, LandmarkModel, landmarkCrop } from "./landmarks.ts";
+import { fivePoints, LandmarkModel, landmarkCrop, refinedCrop } from "./landmarks.ts";
 import { OnnxEngine, type FaceLocator } from "./onnx-engine.ts";
 import { createSession, type LoadedSession, type Provider } from "./ort.ts";
 import type { DecodedImage, FaceEngine } from "./types.ts";
@@ -24,7 +24,9 @@ export class UltraFaceLocator implements FaceLocator {
     return this.detector.detect(img, threshold, nmsIou);
   }
   async points(img: DecodedImage, face: Candidate): Promise<number[][]> {
-    return fivePoints(await this.landmarks.predict(img, landmarkCrop(face)));
+    const crop = landmarkCrop(face);
+    const first = await this.landmarks.predict(img, crop);
+    return fivePoints(await this.landmarks.predict(img, refinedCrop(crop, first)));
   }
 }
 
