@@ -21,11 +21,11 @@ import {
 import { ApiKeys, type Principal } from "./auth.ts";
 import { parseBody } from "./body.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "./config.ts";
-import { RateLimiter, withDeadline } from "./limits.ts";
+import { AdmissionLimiter, RateLimiter, withDeadline, type AdmissionSnapshot, type Release } from "./limits.ts";
 import { silentLogger, type Logger } from "./logger.ts";
-import { ServerMetrics, type Gauge } from "./metrics.ts";
+import { ServerMetrics, type MetricFamily } from "./metrics.ts";
 import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
-import { buildRoutes, type AnyRoute } from "./routes.ts";
+import { buildRoutes, type AnyRoute, type Reply } from "./routes.ts";
 import { describeIssues, toWire } from "./wire.ts";
 
 export type AppEnv = {
@@ -72,6 +72,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const metrics = options.metrics ?? new ServerMetrics();
   const api = instrument(options.api, metrics);
   const limiter = new RateLimiter(config.rateLimitPerMinute);
+  const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
+  metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
   const routes = buildRoutes(config);
   let openapi: Record<string, unknown> | undefined;
@@ -132,7 +134,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   app.get("/metrics", async (c) => {
     c.set("route", "/metrics");
     guard(c, "admin");
-    let gauges: Gauge[] = [];
+    let gauges: MetricFamily[] = [];
     try {
       gauges = galleryGauges(await withDeadline(options.api.getCacheStats(), 5_000, "stats"));
     } catch (error) {
@@ -166,6 +168,9 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     if (e.code === "INTERNAL") logger.error("unhandled error", { id: c.get("requestId"), route: c.get("route"), error });
     else if (e.code === "TIMEOUT" || e.code === "UNAVAILABLE") logger.warn(e.message, { id: c.get("requestId"), code: e.code, cause: e.cause });
     metrics.errors.inc({ code: e.code });
+    // Overload refusals (admission limiter) say when to come back.
+    const retryAfter = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (typeof retryAfter === "number") c.header("Retry-After", String(retryAfter));
     return errorResponse(c, e);
   });
 
@@ -206,6 +211,11 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       opts.minRevision = Number(minRevision);
     }
 
+    // Overloaded: refuse before reading the body (cheap); checked again for a slot after reading it.
+    if (r.engine && admission.full) throw admission.refusal();
+
+    const expired = new AbortController();
+    let notStarted: FaceError | undefined;
     const work = (async () => {
       let body: unknown = undefined;
       if (r.body) {
@@ -215,9 +225,30 @@ export function createApp(options: CreateAppOptions): FacegateApp {
         body = checked.data;
       }
       if (r.scope === "company" && r.company) keys.authorize(principal, r.company(params, body));
-      return r.run({ api, body, params, query: c.req.query(), opts, principal, config, ready: isReady });
+      const ctx = { api, body, params, query: c.req.query(), opts, principal, config, ready: isReady };
+      if (!r.engine) return r.run(ctx);
+      // The slot is taken after the body is read (a slow upload holds no engine slot) and kept
+      // until the engine work ends, even past the deadline: the inference still runs.
+      let release: Release;
+      try {
+        release = await admission.acquire(AbortSignal.any([expired.signal, c.req.raw.signal]));
+      } catch (error) {
+        notStarted = FaceError.from(error);
+        throw notStarted;
+      }
+      try {
+        return await r.run(ctx);
+      } finally {
+        release();
+      }
     })();
-    const reply = await withDeadline(work, config.requestTimeoutMs, `${r.method} ${r.path}`);
+    let reply: Reply;
+    try {
+      reply = await withDeadline(work, config.requestTimeoutMs, `${r.method} ${r.path}`, (e) => expired.abort(e));
+    } catch (error) {
+      // A request that expired in the queue says so (nothing ran), rather than a plain TIMEOUT.
+      throw notStarted ?? error;
+    }
     return c.json(reply.body as object, (reply.status ?? r.ok.status) as 200);
   }
 
@@ -274,7 +305,7 @@ function instrument(api: FaceApi, metrics: ServerMetrics): FaceApi {
   return wrapped as unknown as FaceApi;
 }
 
-function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): Gauge[] {
+function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): MetricFamily[] {
   const companies = Object.entries(stats.companies).slice(0, 1000); // bounded label cardinality
   return [
     { name: "facegate_gallery_companies", help: "Companies in the gallery.", values: [{ value: stats.companiesCount }] },
@@ -292,5 +323,31 @@ function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): Ga
     },
     { name: "facegate_store_revision", help: "Store revision applied by the gallery.", values: [{ value: stats.revision }] },
     { name: "facegate_tasks_processed_total", help: "Operations processed by the service.", values: [{ value: stats.totalTasksProcessed }] },
+  ];
+}
+
+function admissionFamilies(a: AdmissionSnapshot): MetricFamily[] {
+  return [
+    { name: "facegate_admission_in_flight", help: "Engine-bound requests running (admitted, work not finished).", values: [{ value: a.inFlight }] },
+    { name: "facegate_admission_queued", help: "Engine-bound requests waiting for a slot.", values: [{ value: a.queued }] },
+    {
+      name: "facegate_admission_limit",
+      help: "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off) and MAX_QUEUE (kind=queue).",
+      values: [
+        { labels: { kind: "in_flight" }, value: a.maxInFlight },
+        { labels: { kind: "queue" }, value: a.maxQueue },
+      ],
+    },
+    { name: "facegate_admission_admitted_total", help: "Engine-bound requests that got a slot.", type: "counter", values: [{ value: a.admitted }] },
+    {
+      name: "facegate_admission_rejected_total",
+      help: "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone.",
+      type: "counter",
+      values: [
+        { labels: { reason: "queue_full" }, value: a.rejected.queueFull },
+        { labels: { reason: "timeout" }, value: a.rejected.timeout },
+        { labels: { reason: "client_gone" }, value: a.rejected.clientGone },
+      ],
+    },
   ];
 }

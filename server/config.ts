@@ -39,8 +39,35 @@ export const ServerConfigSchema = z.object({
   natsUrl: z.string().min(1).optional(),
   /** Max pairs in one POST /v1/verify/batch. */
   maxBatchPairs: z.number().int().positive(),
+  /** Engine-bound requests running at once (recognize, detect, embed, verify, enroll); 0 disables admission control. */
+  maxInflight: z.number().int().nonnegative(),
+  /** Engine-bound requests waiting for a slot; beyond it 503 UNAVAILABLE with Retry-After. */
+  maxQueue: z.number().int().nonnegative(),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+/**
+ * Cores this process may use (Bun and Node 21+ expose navigator.hardwareConcurrency; 2 otherwise).
+ * Read here rather than from node:os so the module stays runtime-free.
+ */
+export function availableCores(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : 2;
+}
+
+/**
+ * Default MAX_INFLIGHT, embedded mode: 2 per core. Recognition is CPU-bound (one ONNX thread per
+ * call), so one request per core keeps the cores busy; the second per core covers the I/O-ish
+ * part of each request (JPEG decoding in sharp's threads, JSON, the store) so a core never
+ * idles between two inferences. More only adds latency (measured: 16 clients, 13.8 req/s, p99
+ * 2.4 s on 2 cores, the same throughput as 4 clients at p99 0.64 s).
+ */
+export const defaultMaxInflight = (cores = availableCores()): number => 2 * cores;
+/**
+ * Default MAX_INFLIGHT in gateway mode (NATS_URL): the work runs on the workers, which bound
+ * their own concurrency and backlog; the gateway only bounds what it holds (bodies, sockets).
+ */
+export const GATEWAY_MAX_INFLIGHT = 64;
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   port: 8080,
@@ -53,6 +80,8 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   requestTimeoutMs: 30_000,
   logLevel: "info",
   maxBatchPairs: 16,
+  maxInflight: defaultMaxInflight(),
+  maxQueue: 32,
 };
 
 /** Every bad variable, one message each. */
@@ -182,7 +211,12 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     logLevel: logLevel as LogLevel,
     natsUrl,
     maxBatchPairs: int("MAX_BATCH_PAIRS", DEFAULT_SERVER_CONFIG.maxBatchPairs, 1, 1000),
+    maxInflight: int("MAX_INFLIGHT", natsUrl !== undefined ? GATEWAY_MAX_INFLIGHT : DEFAULT_SERVER_CONFIG.maxInflight, 0, 100_000),
+    maxQueue: int("MAX_QUEUE", DEFAULT_SERVER_CONFIG.maxQueue, 0, 100_000),
   };
+  if (config.maxInflight === 0 && get("MAX_QUEUE") !== undefined && get("MAX_INFLIGHT") !== undefined) {
+    problems.push("MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return ServerConfigSchema.parse(config);
 }

@@ -1,6 +1,7 @@
 /**
  * A small Prometheus registry (text format 0.0.4): counters and histograms with labels, plus
- * gauges computed at scrape time. Enough for /metrics without a dependency.
+ * families computed at scrape time by sources (the gallery, the admission limiter, plugins such
+ * as the kiosk). Enough for /metrics without a dependency.
  */
 
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -68,20 +69,33 @@ export class Histogram {
   }
 }
 
-export interface Gauge {
+/** Values read at scrape time (a gauge, or a counter kept elsewhere, e.g. by a plugin). */
+export interface MetricFamily {
   name: string;
   help: string;
+  /** Default "gauge". A "counter" must only go up (name it `..._total`). */
+  type?: "gauge" | "counter";
   values: Array<{ labels?: Labels; value: number }>;
 }
 
-export function renderGauge(g: Gauge): string {
-  const lines = [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`];
+/** Produces families at scrape time; plugins register one with `metrics.addSource`. */
+export type MetricsSource = () => MetricFamily[];
+
+/** What a plugin needs to contribute metrics (PluginContext.metrics satisfies it). */
+export interface MetricsRegistry {
+  /** Adds a source rendered on every scrape; returns a function that removes it. */
+  addSource(source: MetricsSource): () => void;
+}
+
+export function renderFamily(g: MetricFamily): string {
+  const type = g.type ?? "gauge";
+  const lines = [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${type}`];
   for (const { labels, value } of g.values) lines.push(`${g.name}${labelText(labels ?? {})} ${num(value)}`);
   return lines.join("\n");
 }
 
 /** The server's metrics. */
-export class ServerMetrics {
+export class ServerMetrics implements MetricsRegistry {
   readonly started = Date.now();
   readonly requests = new Counter("facegate_http_requests_total", "HTTP requests by method, route and status.");
   readonly latency = new Histogram(
@@ -94,7 +108,18 @@ export class ServerMetrics {
   );
   readonly errors = new Counter("facegate_errors_total", "Error responses by code.");
   readonly rateLimited = new Counter("facegate_rate_limited_total", "Requests refused by the rate limiter.");
+  readonly sourceErrors = new Counter("facegate_metrics_source_errors_total", "Metric sources that failed during a scrape.");
   inFlight = 0;
+  private readonly sources = new Set<MetricsSource>();
+
+  addSource(source: MetricsSource): () => void {
+    // Wrapped so the same function can be added twice and removed independently.
+    const entry: MetricsSource = () => source();
+    this.sources.add(entry);
+    return () => {
+      this.sources.delete(entry);
+    };
+  }
 
   request(method: string, route: string, status: number, seconds: number): void {
     const labels = { method, route, status: String(status) };
@@ -106,20 +131,30 @@ export class ServerMetrics {
     this.operations.observe({ operation, outcome }, seconds);
   }
 
-  render(extra: Gauge[] = []): string {
+  render(extra: MetricFamily[] = []): string {
+    const fromSources: MetricFamily[] = [];
+    for (const source of this.sources) {
+      try {
+        fromSources.push(...source());
+      } catch {
+        // one broken source must not take the whole scrape down
+        this.sourceErrors.inc();
+      }
+    }
     const parts = [
       this.requests.render(),
       this.latency.render(),
       this.operations.render(),
       this.errors.render(),
       this.rateLimited.render(),
-      renderGauge({ name: "facegate_http_requests_in_flight", help: "Requests being served.", values: [{ value: this.inFlight }] }),
-      renderGauge({
+      renderFamily({ name: "facegate_http_requests_in_flight", help: "Requests being served.", values: [{ value: this.inFlight }] }),
+      renderFamily({
         name: "facegate_process_uptime_seconds",
         help: "Seconds since the server started.",
         values: [{ value: (Date.now() - this.started) / 1000 }],
       }),
-      ...extra.map(renderGauge),
+      this.sourceErrors.render(),
+      ...[...fromSources, ...extra].map(renderFamily),
     ];
     return `${parts.join("\n")}\n`;
   }

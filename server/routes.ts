@@ -61,6 +61,11 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
   /** For scope "company": the company the request touches (default: the `:company` path parameter). */
   company?: (params: Record<string, string>, body: z.output<S>) => string;
   ok: { status: number; schema: z.ZodType; description: string };
+  /**
+   * Runs inference (CPU-bound): admitted through the bounded limiter (MAX_INFLIGHT / MAX_QUEUE),
+   * refused with 503 UNAVAILABLE + Retry-After beyond it. Cheap routes leave it unset.
+   */
+  engine?: true;
   /** Error codes the route can answer besides the common ones (documented in OpenAPI). */
   errors: ErrorCode[];
   run(ctx: RouteContext<z.output<S>>): Promise<Reply>;
@@ -126,6 +131,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/companies/:company/users",
       operationId: "create_user",
+      engine: true,
       summary: "Create a user with a first face; returns its embedding",
       tag: "users",
       scope: "company",
@@ -170,6 +176,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/companies/:company/users/:user/faces",
       operationId: "add_face",
+      engine: true,
       summary: "Add a face to an existing user; returns its embedding",
       tag: "faces",
       scope: "company",
@@ -202,6 +209,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/companies/:company/recognize",
       operationId: "recognize_face",
+      engine: true,
       summary:
         "Recognize the best-matching face (no face or unknown company: user_id null, confidence 0, bbox null; below threshold: user_id null with the score)",
       tag: "recognition",
@@ -220,6 +228,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/detect",
       operationId: "detect_faces",
+      engine: true,
       summary: "Detect faces: count, boxes [x, y, w, h], scores and 5 landmarks each",
       tag: "stateless",
       scope: "any",
@@ -234,6 +243,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/embed",
       operationId: "generate_embedding",
+      engine: true,
       summary: "Embedding (L2-normalised) and detection score of the main face",
       tag: "stateless",
       scope: "any",
@@ -270,6 +280,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/verify",
       operationId: "verify",
+      engine: true,
       summary: "Do two images show the same person? (multipart: file parts image1 and image2)",
       tag: "stateless",
       scope: "any",
@@ -284,6 +295,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "POST",
       path: "/v1/verify/batch",
       operationId: "verify_batch",
+      engine: true,
       summary: `Verify up to ${config.maxBatchPairs} pairs; a failing pair reports its error inline`,
       tag: "stateless",
       scope: "any",

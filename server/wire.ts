@@ -183,8 +183,7 @@ export const toWire = {
   }),
   error: (e: FaceError): Out<typeof ErrorBody> => ({ error: { code: e.code, message: e.message } }),
   health: (h: Health): Out<typeof HealthBody> => {
-    const store: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(h.store)) store[snake(k)] = v;
+    const store = snakeKeys(h.store) as Record<string, unknown>;
     return {
       status: h.status,
       response_time_ms: h.responseTimeMs,
@@ -204,8 +203,7 @@ export const toWire = {
     };
   },
   stats: (s: CacheStats): Out<typeof StatsBody> => {
-    const cacheInfo: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(s.cacheInfo)) cacheInfo[snake(k)] = v;
+    const cacheInfo = snakeKeys(s.cacheInfo) as Record<string, unknown>;
     return {
       companies_count: s.companiesCount,
       users_count: s.usersCount,
@@ -224,6 +222,29 @@ export const toWire = {
 /** camelCase → snake_case for free-form keys (store and cache info). */
 export function snake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
+/**
+ * Fields whose keys are data (company ids), not field names: their keys are kept as they are
+ * (a company "fooBar" must stay "fooBar"); their values are still converted.
+ */
+const DATA_KEYED = new Set(["models", "companies"]);
+
+/**
+ * Deep camelCase → snake_case of the field names in free-form objects (health `store`, stats
+ * `cache_info` with e.g. the per-worker entries of gateway mode), through arrays and nested
+ * objects; values are untouched.
+ */
+export function snakeKeys(value: unknown, keepKeys = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => snakeKeys(v));
+  if (value === null || typeof value !== "object") return value;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value; // typed arrays, dates: values, not records
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[keepKeys ? k : snake(k)] = snakeKeys(v, !keepKeys && DATA_KEYED.has(k));
+  }
+  return out;
 }
 
 /** zod issues → one readable line, with the wire field path. */

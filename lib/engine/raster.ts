@@ -32,30 +32,45 @@ export function resizeToPlanarRGB(
   const kx = Math.max(1, Math.min(4, Math.floor(sx / 2) + 1));
   const ky = Math.max(1, Math.min(4, Math.floor(sy / 2) + 1));
   const nS = kx * ky;
+  // Taps per output column / row, computed once (centre-aligned mapping, as cv.resize INTER_LINEAR).
+  const taps = (n: number, k: number, scale: number, size: number) => {
+    const i0 = new Int32Array(n * k);
+    const i1 = new Int32Array(n * k);
+    const w = new Float32Array(n * k);
+    for (let o = 0; o < n; o++) {
+      for (let j = 0; j < k; j++) {
+        let f = (o + (j + 0.5) / k) * scale - 0.5;
+        if (f < 0) f = 0;
+        else if (f > size - 1) f = size - 1;
+        const a = f | 0;
+        i0[o * k + j] = a;
+        i1[o * k + j] = a + 1 < size ? a + 1 : a;
+        w[o * k + j] = f - a;
+      }
+    }
+    return { i0, i1, w };
+  };
+  const tx = taps(outW, kx, sx, W);
+  const ty = taps(outH, ky, sy, H);
+  const scale = inv / nS;
+  const bias = norm.mean * inv;
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
       let r = 0;
       let g = 0;
       let b = 0;
       for (let j = 0; j < ky; j++) {
-        // Centre-aligned mapping (cv.resize INTER_LINEAR), sample j of ky inside the output pixel.
-        let fy = (y + (j + 0.5) / ky) * sy - 0.5;
-        if (fy < 0) fy = 0;
-        else if (fy > H - 1) fy = H - 1;
-        const y0 = fy | 0;
-        const y1 = y0 + 1 < H ? y0 + 1 : y0;
-        const wy = fy - y0;
+        const row0 = ty.i0[y * ky + j] * W;
+        const row1 = ty.i1[y * ky + j] * W;
+        const wy = ty.w[y * ky + j];
         for (let i = 0; i < kx; i++) {
-          let fx = (x + (i + 0.5) / kx) * sx - 0.5;
-          if (fx < 0) fx = 0;
-          else if (fx > W - 1) fx = W - 1;
-          const x0 = fx | 0;
-          const x1 = x0 + 1 < W ? x0 + 1 : x0;
-          const wx = fx - x0;
-          const p00 = (y0 * W + x0) * 3;
-          const p01 = (y0 * W + x1) * 3;
-          const p10 = (y1 * W + x0) * 3;
-          const p11 = (y1 * W + x1) * 3;
+          const c0 = tx.i0[x * kx + i];
+          const c1 = tx.i1[x * kx + i];
+          const wx = tx.w[x * kx + i];
+          const p00 = (row0 + c0) * 3;
+          const p01 = (row0 + c1) * 3;
+          const p10 = (row1 + c0) * 3;
+          const p11 = (row1 + c1) * 3;
           const w00 = (1 - wx) * (1 - wy);
           const w01 = wx * (1 - wy);
           const w10 = (1 - wx) * wy;
@@ -66,9 +81,9 @@ export function resizeToPlanarRGB(
         }
       }
       const o = y * outW + x;
-      out[o] = (r / nS - norm.mean) * inv;
-      out[o + plane] = (g / nS - norm.mean) * inv;
-      out[o + 2 * plane] = (b / nS - norm.mean) * inv;
+      out[o] = r * scale - bias;
+      out[o + plane] = g * scale - bias;
+      out[o + 2 * plane] = b * scale - bias;
     }
   }
   return out;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startFaceWorker, type RunningWorker } from "../../server/worker.ts";
 import { ROOT } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
-import { b64, call, sample, sharedEngine } from "./harness.ts";
+import { b64, call, camelCaseKeys, sample, sharedEngine } from "./harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -83,6 +83,20 @@ test("the HTTP API through NATS: enroll, recognize, errors, health, stats", asyn
   const stats = await call(url, "GET", "/v1/stats");
   expect(stats.status).toBe(200);
   expect(stats.body.companies.acme).toEqual({ users: 1, faces: 1 });
+  // The per-worker entries are snake_case like the rest of the response.
+  const w = stats.body.cache_info.workers[0];
+  expect(w.worker_id).toBe("worker-under-test");
+  expect(typeof w.uptime_seconds).toBe("number");
+  expect(typeof w.in_flight).toBe("number");
+  expect(w.workerId).toBeUndefined();
+  expect(stats.body.cache_info.workers_seen).toBe(1);
+  expect(camelCaseKeys(stats.body.cache_info, ["models"])).toEqual([]);
+  expect(Object.keys(stats.body.cache_info.models)).toEqual(["acme"]);
+  expect(camelCaseKeys(health.body.store)).toEqual([]);
+  expect(health.body.store.workers[0].worker_id).toBe("worker-under-test");
+  // Gateway mode: the admission limit is the gateway's default, not 2 per core.
+  const metrics = await call(url, "GET", "/metrics");
+  expect(metrics.text).toContain('facegate_admission_limit{kind="in_flight"} 64');
 });
 
 test("the worker gone: 503 (UNAVAILABLE or TIMEOUT), the gateway stays up", async () => {

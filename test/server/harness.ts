@@ -171,3 +171,14 @@ export async function rawHttp(url: string, payload: string | Uint8Array, ms = 15
   clearTimeout(timer);
   return received;
 }
+
+/** Field names with an upper-case letter, anywhere in `value` (the keys of `dataKeyed` fields are data). */
+export function camelCaseKeys(value: unknown, dataKeyed: string[] = [], path = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => camelCaseKeys(v, dataKeyed, `${path}[${i}]`));
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const here = path ? `${path}.${k}` : k;
+    if (dataKeyed.includes(k)) return Object.values(v ?? {}).flatMap((x) => camelCaseKeys(x, dataKeyed, here));
+    return [...(/[A-Z]/.test(k) ? [here] : []), ...camelCaseKeys(v, dataKeyed, here)];
+  });
+}

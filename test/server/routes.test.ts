@@ -1,7 +1,7 @@
 /** Every route through the real server (real service, ONNX engine, real photos), in the three encodings. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { b64, blankJpeg, startTestServer, type TestServer, sample } from "./harness.ts";
+import { b64, blankJpeg, camelCaseKeys, startTestServer, type TestServer, sample } from "./harness.ts";
 
 let srv: TestServer;
 const group1 = sample(1);
@@ -246,6 +246,15 @@ describe("operations routes", () => {
     }
     expect(r.body.companies.acme).toEqual({ users: 2, faces: 3 });
     expect(r.body.cache_info.store).toBe("sqlite");
+    // Nested field names are snake_case too; keys that are company ids keep their spelling.
+    await srv.call("POST", "/v1/companies", { json: { company_id: "camelCo" } });
+    const again = await srv.call("GET", "/v1/stats");
+    expect(camelCaseKeys(again.body.cache_info, ["models"])).toEqual([]);
+    expect(typeof again.body.cache_info.memory_bytes).toBe("number");
+    expect(typeof again.body.cache_info.recognition_threshold).toBe("number");
+    expect(again.body.companies.camelCo).toEqual({ users: 0, faces: 0 });
+    expect(Object.keys(again.body.cache_info.models)).toContain("acme");
+    await srv.call("DELETE", "/v1/companies/camelCo");
   });
 
   test("metrics: Prometheus text with routes, statuses, operations and gallery sizes", async () => {
