@@ -43,6 +43,7 @@ export interface PluginContext {
   config: ServerConfig;
   keys: ApiKeys;
   logger: Logger;
+  /** Counters and histograms, and `addSource(() => families)` for a plugin's own /metrics lines. */
   metrics: ServerMetrics;
 }
 export type Plugin = (app: FacegateApp, ctx: PluginContext) => void;

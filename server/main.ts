@@ -7,6 +7,7 @@
  * service closes.
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { upgradeWebSocket } from "hono/bun";
 import { FaceError, UnavailableError, type FaceApi } from "../lib/core/mod.ts";
 import type { Plugin } from "./app.ts";
@@ -89,7 +90,10 @@ try {
     api = await FaceClient.connect({ servers: config.natsUrl, name: `facegate-gateway-${process.pid}`, env: process.env });
   } else {
     const { LocalFaceService } = await import("../lib/service/mod.ts");
-    api = await LocalFaceService.create({ env: process.env, log: (level, message) => logger[level](message) });
+    // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the
+    // calling thread, and the event loop must stay free for HTTP and kiosk WebSockets.
+    const env = { FACE_ENGINE_WORKERS: String(availableParallelism()), ...process.env };
+    api = await LocalFaceService.create({ env, log: (level, message) => logger[level](message) });
   }
   running.setReady(true);
   try {

@@ -39,7 +39,9 @@ export interface RunningWorker {
 }
 
 export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promise<RunningWorker> {
-  const env = opts.env ?? process.env;
+  // One engine worker thread by default: inference (which blocks its thread) stays off the thread
+  // that answers NATS (heartbeats, stats, drain). Run one worker process per core to scale.
+  const env = { FACE_ENGINE_WORKERS: "1", ...(opts.env ?? process.env) };
   const config = parseNatsConfig({ ...loadNatsConfig(env), ...opts.nats });
   const log = opts.log ?? ((level, m) => (level === "info" ? console.log : console.warn)(m));
   const ownsNc = !opts.nc;

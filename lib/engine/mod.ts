@@ -7,10 +7,6 @@
 import { resolveEngineConfig, type EngineConfig, type EngineConfigInput } from "./config.ts";
 import type { FaceEngine } from "./types.ts";
 
-interface HumanModule {
-  createHumanEngine(config: EngineConfig): Promise<FaceEngine>;
-}
-const HUMAN_MODULE = "./human.ts";
 
 export {
   EngineConfigSchema,
@@ -39,8 +35,7 @@ export async function createEngine(config: Partial<EngineConfigInput> = {}): Pro
     return WorkerPoolEngine.create(resolved, resolved.workers);
   }
   if (resolved.engine === "human") {
-    // A variable specifier keeps this file compiling while human.ts is absent or being written.
-    const { createHumanEngine } = (await import(HUMAN_MODULE)) as HumanModule;
+    const { createHumanEngine } = await import("./human.ts");
     return createHumanEngine(resolved);
   }
   const { createOnnxEngine } = await import("./onnx.ts");

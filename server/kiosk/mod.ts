@@ -25,6 +25,7 @@ import {
 } from "../../lib/core/mod.ts";
 import { ensureKioskBuilt, KIOSK_DIST_DIR } from "../../kiosk-web/build.ts";
 import type { ApiKeys } from "../auth.ts";
+import type { MetricFamily, MetricsRegistry } from "../metrics.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
@@ -67,7 +68,11 @@ export interface KioskTotals {
   framesProcessed: number;
   framesDropped: number;
   framesRejected: number;
+  /** Frames whose recognition failed (timeout, unavailable, internal): each got an `error`. */
+  frameErrors: number;
   identified: number;
+  /** Connections refused before a session started (no company, too many sessions). */
+  sessionsRefused: number;
 }
 
 type LogSink = { info(msg: string, fields?: Record<string, unknown>): void; warn(msg: string, fields?: Record<string, unknown>): void };
@@ -77,6 +82,8 @@ export interface KioskMountContext {
   api?: FaceApi;
   keys?: ApiKeys;
   logger?: LogSink;
+  /** The server's registry: the kiosk adds its gauges and counters to /metrics. */
+  metrics?: MetricsRegistry;
 }
 
 export interface KioskPlugin {
@@ -86,6 +93,8 @@ export interface KioskPlugin {
   readonly sessions: ReadonlySet<KioskSession>;
   /** Counters over ended and live sessions. */
   totals(): KioskTotals;
+  /** The same as Prometheus families (open sessions, frames, identifications, errors). */
+  metrics(): MetricFamily[];
   /** Listeners get every identification of every session (besides the event sink). */
   onIdentified(listener: (event: IdentifiedEvent) => void): () => void;
   /** Closes every session (1001), e.g. on shutdown. */
@@ -125,16 +134,26 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     framesProcessed: 0,
     framesDropped: 0,
     framesRejected: 0,
+    frameErrors: 0,
     identified: 0,
+    sessionsRefused: 0,
   };
-  const addEnded = (s: KioskSession): void => {
+  const add = (into: KioskTotals, s: KioskSession): void => {
     const st = s.stats;
-    totals.framesReceived += st.received;
-    totals.framesProcessed += st.processed;
-    totals.framesDropped += st.dropped;
-    totals.framesRejected += st.rejected;
-    totals.identified += st.identified;
+    into.framesReceived += st.received;
+    into.framesProcessed += st.processed;
+    into.framesDropped += st.dropped;
+    into.framesRejected += st.rejected;
+    into.frameErrors += st.errors;
+    into.identified += st.identified;
   };
+  const addEnded = (s: KioskSession): void => add(totals, s);
+  const currentTotals = (): KioskTotals => {
+    const out = { ...totals };
+    for (const s of sessions) add(out, s);
+    return out;
+  };
+  let unregisterMetrics: (() => void) | undefined;
 
   const cooldownsFor = (companyId: string, kioskId: string | null): Map<string, number> | undefined => {
     if (kioskId === null) return undefined;
@@ -166,6 +185,9 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     const keys = options.keys ?? ctx.keys;
     logger ??= ctx.logger;
     if (!api || !keys) throw new Error("kioskPlugin needs `api` and `keys` (given or from createApp's plugin context)");
+    // One registration per plugin: mounting it again (another app) moves it to the newest registry.
+    unregisterMetrics?.();
+    unregisterMetrics = ctx.metrics?.addSource(() => kioskMetrics(currentTotals(), sessions.size, config.maxSessions));
     app.get(
       "/v1/kiosk/ws",
       async (c, next) => {
@@ -193,10 +215,12 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
             socket = ws;
             const company = CompanyIdSchema.safeParse(companyParam);
             if (!company.success) {
+              totals.sessionsRefused++;
               refuse(ws, "INVALID_ARGUMENT", "query parameter company=<id> is required", CLOSE_CODES.badRequest);
               return;
             }
             if (sessions.size >= config.maxSessions) {
+              totals.sessionsRefused++;
               refuse(ws, "UNAVAILABLE", "too many kiosk sessions; try again later", CLOSE_CODES.tryAgainLater);
               return;
             }
@@ -290,18 +314,8 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
   return Object.assign(mount, {
     config,
     sessions: sessions as ReadonlySet<KioskSession>,
-    totals(): KioskTotals {
-      const out = { ...totals };
-      for (const s of sessions) {
-        const st = s.stats;
-        out.framesReceived += st.received;
-        out.framesProcessed += st.processed;
-        out.framesDropped += st.dropped;
-        out.framesRejected += st.rejected;
-        out.identified += st.identified;
-      }
-      return out;
-    },
+    totals: currentTotals,
+    metrics: (): MetricFamily[] => kioskMetrics(currentTotals(), sessions.size, config.maxSessions),
     onIdentified(listener: (event: IdentifiedEvent) => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -310,6 +324,23 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
       for (const s of [...sessions]) s.close(CLOSE_CODES.goingAway, "server shutting down");
     },
   });
+}
+
+/** The kiosk's /metrics families: counters only grow (ended sessions are folded into the totals). */
+function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): MetricFamily[] {
+  const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", values: [{ value }] });
+  return [
+    { name: "facegate_kiosk_sessions", help: "Open kiosk WebSocket sessions.", values: [{ value: open }] },
+    { name: "facegate_kiosk_sessions_max", help: "KIOSK_MAX_SESSIONS.", values: [{ value: maxSessions }] },
+    counter("facegate_kiosk_sessions_started_total", "Kiosk sessions started.", t.sessionsStarted),
+    counter("facegate_kiosk_sessions_refused_total", "Kiosk connections refused before a session (no company, too many sessions).", t.sessionsRefused),
+    counter("facegate_kiosk_frames_received_total", "Frames received from kiosks (after authentication).", t.framesReceived),
+    counter("facegate_kiosk_frames_processed_total", "Frames recognized and answered with a result.", t.framesProcessed),
+    counter("facegate_kiosk_frames_dropped_total", "Frames replaced by a newer one while the session was busy (backpressure).", t.framesDropped),
+    counter("facegate_kiosk_frames_rejected_total", "Frames refused before recognition (not an image, truncated, too large).", t.framesRejected),
+    counter("facegate_kiosk_frame_errors_total", "Frames whose recognition failed (timeout, unavailable, invalid image, internal).", t.frameErrors),
+    counter("facegate_kiosk_identified_total", "Identifications (a person confirmed over K of N frames).", t.identified),
+  ];
 }
 
 /**
