@@ -3,7 +3,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, DEFAULT_SERVER_CONFIG, loadServerConfig, parseBytes } from "../../server/config.ts";
+import { availableCores, ConfigError, DEFAULT_SERVER_CONFIG, defaultMaxInflight, loadServerConfig, parseBytes } from "../../server/config.ts";
 import { ROOT } from "../helpers/datasets.ts";
 
 setDefaultTimeout(60_000); // each start loads the models in a fresh process
@@ -53,6 +53,8 @@ describe("loadServerConfig", () => {
       LOG_LEVEL: "WARN",
       NATS_URL: "nats://127.0.0.1:4222,nats://10.0.0.2:4222",
       MAX_BATCH_PAIRS: "4",
+      MAX_INFLIGHT: "3",
+      MAX_QUEUE: "0",
     });
     expect(c).toMatchObject({
       port: 9000,
@@ -64,6 +66,8 @@ describe("loadServerConfig", () => {
       logLevel: "warn",
       natsUrl: "nats://127.0.0.1:4222,nats://10.0.0.2:4222",
       maxBatchPairs: 4,
+      maxInflight: 3,
+      maxQueue: 0,
     });
     expect(loadServerConfig({ AUTH_MODE: "open" }).authMode).toBe("open");
     expect(loadServerConfig({ CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
@@ -80,11 +84,25 @@ describe("loadServerConfig", () => {
       AUTH_MODE: "maybe",
       API_KEYS: "{not json",
       MAX_BATCH_PAIRS: "0",
+      MAX_INFLIGHT: "many",
+      MAX_QUEUE: "-1",
     });
-    for (const name of ["PORT", "MAX_BODY_BYTES", "RATE_LIMIT_PER_MINUTE", "REQUEST_TIMEOUT_MS", "LOG_LEVEL", "CORS_ORIGINS", "NATS_URL", "AUTH_MODE", "API_KEYS", "MAX_BATCH_PAIRS"]) {
+    for (const name of ["PORT", "MAX_BODY_BYTES", "RATE_LIMIT_PER_MINUTE", "REQUEST_TIMEOUT_MS", "LOG_LEVEL", "CORS_ORIGINS", "NATS_URL", "AUTH_MODE", "API_KEYS", "MAX_BATCH_PAIRS", "MAX_INFLIGHT", "MAX_QUEUE"]) {
       expect(p.some((line) => line.startsWith(name))).toBe(true);
     }
-    expect(p).toHaveLength(10);
+    expect(p).toHaveLength(12);
+    expect(p).toContain('MAX_INFLIGHT="many": expected an integer from 0 to 100000');
+  });
+  test("admission defaults: 2 per core embedded, 64 in gateway mode; 0 turns it off", () => {
+    expect(DEFAULT_SERVER_CONFIG.maxInflight).toBe(2 * availableCores());
+    expect(defaultMaxInflight(8)).toBe(16);
+    expect(loadServerConfig({}).maxQueue).toBe(32);
+    expect(loadServerConfig({ NATS_URL: "nats://127.0.0.1:4222" }).maxInflight).toBe(64);
+    expect(loadServerConfig({ NATS_URL: "nats://127.0.0.1:4222", MAX_INFLIGHT: "8" }).maxInflight).toBe(8);
+    expect(loadServerConfig({ MAX_INFLIGHT: "0" }).maxInflight).toBe(0);
+    expect(problems({ MAX_INFLIGHT: "0", MAX_QUEUE: "10" })).toEqual([
+      "MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them",
+    ]);
   });
   test("inconsistent auth settings are refused", () => {
     expect(problems({ AUTH_MODE: "keys" })[0]).toMatch(/AUTH_MODE=keys but no API_KEYS/);
@@ -142,11 +160,12 @@ async function readLines(stream: ReadableStream<Uint8Array>, until: (line: strin
 
 describe("bun run start (server/main.ts)", () => {
   test("a bad setting exits 2 naming every bad variable (server, service and engine)", async () => {
-    const p = start({ PORT: "eighty", LOG_LEVEL: "loud", FACE_RECOGNITION_THRESHOLD: "high" });
+    const p = start({ PORT: "eighty", LOG_LEVEL: "loud", FACE_RECOGNITION_THRESHOLD: "high", MAX_QUEUE: "lots" });
     const code = await p.exited;
     const stderr = await new Response(p.stderr).text();
     expect(code).toBe(2);
     expect(stderr).toContain("PORT=");
+    expect(stderr).toContain('MAX_QUEUE="lots"');
     expect(stderr).toContain("LOG_LEVEL=");
     expect(stderr).toContain("FACE_RECOGNITION_THRESHOLD");
   });

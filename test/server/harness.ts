@@ -51,6 +51,7 @@ export interface CallInit {
   body?: BodyInit;
   key?: string;
   headers?: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 export interface Reply {
@@ -103,7 +104,7 @@ export async function call(url: string, method: string, path: string, init: Call
     headers["Content-Type"] ??= "application/json";
     body = JSON.stringify(init.json);
   }
-  const res = await fetch(`${url}${path}`, { method, headers, body });
+  const res = await fetch(`${url}${path}`, { method, headers, body, signal: init.signal });
   const text = await res.text();
   let parsed: unknown = undefined;
   try {
