@@ -5,6 +5,10 @@
  * server. Bounded: at most `--seconds` per level plus a short warm-up.
  *
  *   bun run bench:load [-- --seconds 8 --clients 1,4,16 --users 50 --encoding raw --json bench/results/load.json]
+ *                      [--max-inflight N --max-queue N]   (the server's admission limits; default: its own)
+ *
+ * A 503 UNAVAILABLE (admission limit reached) counts as "rejected", not as an error; the client
+ * then waits `Retry-After` seconds (capped by the time left) before its next request, as a well-behaved client would.
  *
  * Images: LFW photos (250x250, one face) from the shared datasets: the first image of each of
  * `--users` people is enrolled, their second image is the query. Without the datasets the face-api
@@ -25,6 +29,8 @@ const levels = opt("clients", "1,4,16").split(",").map(Number).filter((n) => n >
 const userCount = Math.min(500, Number(opt("users", "50")));
 const encoding = opt("encoding", "raw") as "raw" | "json" | "multipart";
 const jsonOut = args.includes("--json") ? opt("json", "bench/results/load.json") : null;
+const maxInflight = opt("max-inflight", "");
+const maxQueue = opt("max-queue", "");
 const DATASETS = resolve(ROOT, process.env.FACEGATE_DATASETS ?? "../shared/datasets");
 const LFW = join(DATASETS, "lfw-dev/images");
 
@@ -105,6 +111,8 @@ async function main(): Promise<void> {
       DATA_SOURCE: "NONE",
       RATE_LIMIT_PER_MINUTE: "0",
       LOG_LEVEL: "warn",
+      ...(maxInflight ? { MAX_INFLIGHT: maxInflight } : {}),
+      ...(maxQueue ? { MAX_QUEUE: maxQueue } : {}),
     },
     stdout: "ignore",
     stderr: "inherit",
@@ -145,6 +153,7 @@ async function main(): Promise<void> {
       let next = 0;
       let correct = 0;
       let errors = 0;
+      let rejected = 0;
       const latencies: number[] = [];
       const runFor = async (ms: number, record: boolean) => {
         const until = performance.now() + ms;
@@ -155,8 +164,14 @@ async function main(): Promise<void> {
               const b = body(person.query);
               const t = performance.now();
               const res = await fetch(`${url}/v1/companies/bench/recognize${b.query ? `?${b.query}` : ""}`, { method: "POST", headers: b.headers, body: b.body });
-              const out = (await res.json()) as { user_id?: string | null };
+              const out = (await res.json()) as { user_id?: string | null; error?: { code: string } };
               const ms = performance.now() - t;
+              if (res.status === 503 && out.error?.code === "UNAVAILABLE") {
+                if (record) rejected++;
+                const wait = Number(res.headers.get("retry-after") ?? "1") * 1000;
+                await Bun.sleep(Math.max(0, Math.min(wait, until - performance.now())));
+                continue;
+              }
               if (!record) continue;
               if (res.status !== 200) errors++;
               else {
@@ -179,6 +194,7 @@ async function main(): Promise<void> {
         clients,
         requests: latencies.length,
         errors,
+        rejected,
         seconds: round(wall, 2),
         throughputRps: round(latencies.length / wall, 1),
         p50Ms: round(percentile(latencies, 0.5)),
@@ -193,11 +209,11 @@ async function main(): Promise<void> {
       console.log(`  ${clients} clients: ${row.throughputRps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
     }
 
-    console.log("\nclients | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | service mean ms | identified");
-    console.log("------: | -------: | -----: | ----: | -----: | -----: | -----: | -----: | --------------: | ---------:");
+    console.log("\nclients | requests | errors | rejected | req/s | p50 ms | p90 ms | p99 ms | max ms | service mean ms | identified");
+    console.log("------: | -------: | -----: | -------: | ----: | -----: | -----: | -----: | -----: | --------------: | ---------:");
     for (const r of results) {
       console.log(
-        `${r.clients} | ${r.requests} | ${r.errors} | ${r.throughputRps} | ${r.p50Ms} | ${r.p90Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.serviceMeanMs} | ${(r.identifiedRate * 100).toFixed(1)} %`,
+        `${r.clients} | ${r.requests} | ${r.errors} | ${r.rejected} | ${r.throughputRps} | ${r.p50Ms} | ${r.p90Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.serviceMeanMs} | ${(r.identifiedRate * 100).toFixed(1)} %`,
       );
     }
     if (jsonOut) {
@@ -206,7 +222,14 @@ async function main(): Promise<void> {
         date: new Date().toISOString(),
         command: `bun bench/load.ts ${args.join(" ")}`.trim(),
         machine: { cpus: cpus().length, cpu: cpus()[0]?.model, bun: Bun.version, loadavgAtEnd: loadavg().map((x) => round(x, 2)) },
-        server: { engine: health.engine, store: "memory", encoding, route: "POST /v1/companies/:company/recognize" },
+        server: {
+          engine: health.engine,
+          store: "memory",
+          encoding,
+          route: "POST /v1/companies/:company/recognize",
+          maxInflight: maxInflight || "default",
+          maxQueue: maxQueue || "default",
+        },
         images: source,
         enrolled,
         secondsPerLevel: seconds,

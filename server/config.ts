@@ -56,13 +56,13 @@ export function availableCores(): number {
 }
 
 /**
- * Default MAX_INFLIGHT, embedded mode: 2 per core. Recognition is CPU-bound (one ONNX thread per
- * call), so one request per core keeps the cores busy; the second per core covers the I/O-ish
- * part of each request (JPEG decoding in sharp's threads, JSON, the store) so a core never
- * idles between two inferences. More only adds latency (measured: 16 clients, 13.8 req/s, p99
- * 2.4 s on 2 cores, the same throughput as 4 clients at p99 0.64 s).
+ * Default MAX_INFLIGHT, embedded mode: one per core. Recognition is CPU-bound (one ONNX thread per
+ * call) and the slot is taken after the body is read, so it covers CPU work only: one per core
+ * keeps every core busy, more only stretch each request. Measured on 2 cores, 16 clients
+ * (docs/server.md): 2 in flight gave the same throughput as 4 with half the service time
+ * (40 vs 87 ms) and a lower p99.
  */
-export const defaultMaxInflight = (cores = availableCores()): number => 2 * cores;
+export const defaultMaxInflight = (cores = availableCores()): number => Math.max(1, cores);
 /**
  * Default MAX_INFLIGHT in gateway mode (NATS_URL): the work runs on the workers, which bound
  * their own concurrency and backlog; the gateway only bounds what it holds (bodies, sockets).

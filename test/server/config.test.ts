@@ -93,9 +93,9 @@ describe("loadServerConfig", () => {
     expect(p).toHaveLength(12);
     expect(p).toContain('MAX_INFLIGHT="many": expected an integer from 0 to 100000');
   });
-  test("admission defaults: 2 per core embedded, 64 in gateway mode; 0 turns it off", () => {
-    expect(DEFAULT_SERVER_CONFIG.maxInflight).toBe(2 * availableCores());
-    expect(defaultMaxInflight(8)).toBe(16);
+  test("admission defaults: one per core embedded, 64 in gateway mode; 0 turns it off", () => {
+    expect(DEFAULT_SERVER_CONFIG.maxInflight).toBe(availableCores());
+    expect(defaultMaxInflight(8)).toBe(8);
     expect(loadServerConfig({}).maxQueue).toBe(32);
     expect(loadServerConfig({ NATS_URL: "nats://127.0.0.1:4222" }).maxInflight).toBe(64);
     expect(loadServerConfig({ NATS_URL: "nats://127.0.0.1:4222", MAX_INFLIGHT: "8" }).maxInflight).toBe(8);

@@ -94,7 +94,7 @@ test("the HTTP API through NATS: enroll, recognize, errors, health, stats", asyn
   expect(Object.keys(stats.body.cache_info.models)).toEqual(["acme"]);
   expect(camelCaseKeys(health.body.store)).toEqual([]);
   expect(health.body.store.workers[0].worker_id).toBe("worker-under-test");
-  // Gateway mode: the admission limit is the gateway's default, not 2 per core.
+  // Gateway mode: the admission limit is the gateway's default, not one per core.
   const metrics = await call(url, "GET", "/metrics");
   expect(metrics.text).toContain('facegate_admission_limit{kind="in_flight"} 64');
 });
