@@ -1,7 +1,8 @@
 /**
  * HttpFaceClient: the FaceApi over this server's HTTP API (the CLI's `--url` mode and the load
  * test use it). Images given as bytes go as multipart file parts (no base64 overhead); errors come
- * back as FaceError with the server's code; 429 is retried after Retry-After (bounded).
+ * back as FaceError with the server's code; 429, and 503 with Retry-After (busy: the admission limit
+ * refused it before any work started), are retried after Retry-After (bounded).
  */
 import type { z } from "zod";
 import {
@@ -51,7 +52,7 @@ export interface HttpFaceClientOptions {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   key?: string;
-  /** Retries of a 429 answer (waiting Retry-After each time). Default 5. */
+  /** Retries of a 429, or a 503 with Retry-After (server busy, nothing ran), waiting Retry-After each time. Default 5. */
   rateLimitRetries?: number;
   /** Per request; default 60 s. */
   timeoutMs?: number;
@@ -110,7 +111,9 @@ export class HttpFaceClient implements FaceApi {
       } catch {
         json = undefined;
       }
-      if (res.status === 429 && attempt < retries) {
+      // Both mean the server did not start the work, so retrying is safe for writes too.
+      const refused = res.status === 429 || (res.status === 503 && res.headers.has("retry-after"));
+      if (refused && attempt < retries) {
         const wait = Number(res.headers.get("retry-after") ?? "1");
         await new Promise((r) => setTimeout(r, Math.min(60, Math.max(0.1, wait)) * 1000));
         continue;

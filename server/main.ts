@@ -81,7 +81,14 @@ if (keys.open) {
 } else {
   logger.info("API keys loaded", { keys: keys.size, authMode: "keys" });
 }
-logger.info("listening", { url: running.url, host: config.host, port: running.port, mode: config.natsUrl ? "nats" : "embedded" });
+logger.info("listening", {
+  url: running.url,
+  host: config.host,
+  port: running.port,
+  mode: config.natsUrl ? "nats" : "embedded",
+  maxInflight: config.maxInflight,
+  maxQueue: config.maxQueue,
+});
 
 try {
   if (config.natsUrl) {

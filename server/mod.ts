@@ -6,6 +6,7 @@ export {
   ApiKeysMapSchema,
   ConfigError,
   DEFAULT_SERVER_CONFIG,
+  defaultMaxInflight,
   loadServerConfig,
   parseBytes,
   ServerConfigSchema,
@@ -13,8 +14,8 @@ export {
   type ServerConfig,
 } from "./config.ts";
 export { createLogger, silentLogger, type Logger, type LogFields } from "./logger.ts";
-export { ServerMetrics } from "./metrics.ts";
-export { RateLimiter, withDeadline } from "./limits.ts";
+export { ServerMetrics, type MetricFamily, type MetricsRegistry, type MetricsSource } from "./metrics.ts";
+export { AdmissionLimiter, RateLimiter, withDeadline, type AdmissionSnapshot, type Release } from "./limits.ts";
 export { buildOpenApi } from "./openapi.ts";
 export { buildRoutes, bestRecognition, type AnyRoute } from "./routes.ts";
 export * as wire from "./wire.ts";

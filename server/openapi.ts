@@ -65,6 +65,14 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       };
     }
+    if (r.engine) {
+      // Admission control (MAX_INFLIGHT / MAX_QUEUE): busy → 503 with Retry-After.
+      responses["503"] = {
+        description: "UNAVAILABLE (also when the server is busy: MAX_INFLIGHT running and MAX_QUEUE waiting), TIMEOUT (also after waiting in the queue; the work was not started)",
+        headers: { "Retry-After": { schema: { type: "integer", minimum: 1 }, description: "seconds, when the server is busy" } },
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      };
+    }
     const op: Record<string, unknown> = {
       operationId: r.operationId,
       summary: r.summary,
@@ -78,6 +86,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       responses,
       security: r.scope === "public" ? [] : [{ ApiKey: [] }],
       "x-scope": r.scope,
+      ...(r.engine ? { "x-admission": "engine" } : {}),
     };
     if (r.body) {
       const content: Record<string, unknown> = {};

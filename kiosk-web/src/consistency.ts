@@ -17,7 +17,7 @@
  *    enrolling, and nothing is enrolled.
  */
 
-export type Embedding = readonly number[];
+export type Embedding = ArrayLike<number>;
 
 /** Default same-person threshold: a bit above the recognition threshold (0.40), see docs/kiosk.md. */
 export const DEFAULT_SAME_PERSON_THRESHOLD = 0.5;

@@ -1,8 +1,10 @@
 /**
  * Page settings: from the URL (`/kiosk?company=<id>&key=<key>&kiosk=<name>&camera=<deviceId>&fps=8
- * &confirm=3&window=5&mirror=0&view=enroll`), else from the settings panel (kept in localStorage so
+ * &confirm=3&window=5&mirror=0&view=enroll&same=0.5`), else from the settings panel (kept in localStorage so
  * a kiosk restarts connected). URL values win over stored ones.
  */
+import { DEFAULT_SAME_PERSON_THRESHOLD } from "./consistency.ts";
+
 export interface PageSettings {
   company: string;
   key: string;
@@ -14,6 +16,8 @@ export interface PageSettings {
   confirm: number | null;
   window: number | null;
   mirror: boolean;
+  /** Enrollment: cosine similarity a frame needs with the person's other frames (URL `same=`, 0.3–0.95). */
+  same: number;
 }
 
 const STORAGE_KEY = "facegate.kiosk.settings";
@@ -27,6 +31,7 @@ export const DEFAULTS: PageSettings = {
   confirm: null,
   window: null,
   mirror: true,
+  same: DEFAULT_SAME_PERSON_THRESHOLD,
 };
 
 function clampInt(value: unknown, min: number, max: number): number | null {
@@ -49,6 +54,10 @@ function sanitize(raw: Partial<Record<keyof PageSettings, unknown>>): Partial<Pa
   if (raw.fps !== undefined && raw.fps !== null && raw.fps !== "") out.fps = clampInt(raw.fps, 1, 30) ?? DEFAULTS.fps;
   if (raw.confirm !== undefined) out.confirm = raw.confirm === null || raw.confirm === "" ? null : clampInt(raw.confirm, 1, 30);
   if (raw.window !== undefined) out.window = raw.window === null || raw.window === "" ? null : clampInt(raw.window, 1, 30);
+  if (raw.same !== undefined && raw.same !== null && raw.same !== "") {
+    const n = Number.parseFloat(String(raw.same));
+    out.same = Number.isFinite(n) ? Math.min(0.95, Math.max(0.3, n)) : DEFAULTS.same;
+  }
   if (raw.mirror !== undefined) out.mirror = raw.mirror === true || raw.mirror === "1" || raw.mirror === "true";
   return out;
 }
@@ -61,7 +70,7 @@ export function loadSettings(url: URL = new URL(location.href)): PageSettings {
     // unreadable storage: defaults
   }
   const fromUrl: Record<string, unknown> = {};
-  for (const name of ["company", "key", "kiosk", "camera", "fps", "confirm", "window", "mirror"] as const) {
+  for (const name of ["company", "key", "kiosk", "camera", "fps", "confirm", "window", "mirror", "same"] as const) {
     const value = url.searchParams.get(name);
     if (value !== null) fromUrl[name] = value;
   }

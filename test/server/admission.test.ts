@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FaceError, type FaceApi } from "../../lib/core/mod.ts";
+import { HttpFaceClient } from "../../server/client.ts";
 import { AdmissionLimiter } from "../../server/limits.ts";
 import { call, sample, startTestServer, type Reply, type TestServer } from "./harness.ts";
 
@@ -173,6 +174,22 @@ describe("queue and deadline, with the engine held (real service behind a gate)"
     expect(detectCalls).toBe(2); // A and E: B, C and D never reached the service
     m = (await srv.call("GET", "/metrics")).text;
     expect(metric(m, "facegate_admission_admitted_total")).toBe(2);
+  });
+});
+
+describe("HttpFaceClient under admission control", () => {
+  test("retries a 503 with Retry-After (nothing ran) until it gets through", async () => {
+    const srv = await startTestServer({ config: { maxInflight: 1, maxQueue: 0 } });
+    try {
+      const client = new HttpFaceClient({ url: srv.url });
+      const results = await Promise.all(Array.from({ length: 3 }, () => client.detectFaces({ image: group1 })));
+      for (const r of results) expect(r.facesCount).toBeGreaterThan(1);
+      const m = (await srv.call("GET", "/metrics")).text;
+      expect(metric(m, 'facegate_admission_rejected_total{reason="queue_full"}')).toBeGreaterThanOrEqual(1);
+      expect(metric(m, "facegate_admission_admitted_total")).toBe(3);
+    } finally {
+      await srv.stop();
+    }
   });
 });
 

@@ -280,6 +280,10 @@ describe("operations routes", () => {
     expect(Object.keys(create.requestBody.content).sort()).toEqual(["application/json", "image/*", "multipart/form-data"]);
     expect(create.requestBody.content["application/json"].schema.required).toEqual(["user_id", "face_id", "image"]);
     expect(create.responses["409"].description).toContain("USER_EXISTS");
+    // Engine-bound routes document the admission limit's 503 with Retry-After; cheap ones do not.
+    expect(create["x-admission"]).toBe("engine");
+    expect(create.responses["503"].headers["Retry-After"]).toBeDefined();
+    expect(r.body.paths["/v1/compare"].post["x-admission"]).toBeUndefined();
     const docs = await srv.call("GET", "/docs");
     expect(docs.status).toBe(200);
     expect(docs.headers.get("content-type")).toContain("text/html");
