@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every benchmark in sequence on an otherwise idle machine and writes bench/results/*.json.
+# The README's tables come from this script's output. Takes about 15-20 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D="${FACEGATE_DATASETS:-../shared/datasets}"
+R=bench/results
+mkdir -p "$R"
+echo "load before: $(cat /proc/loadavg)"
+run() { printf '\n### %s\n' "$*"; "$@"; }
+run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTest.txt" --images "$D/lfw-dev/images" --json "$R/lfw-onnx.json" --scores "$R/lfw-onnx-scores.txt"
+run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTrain.txt" --images "$D/lfw-dev/images" --json "$R/lfw-onnx-devtrain.json" --scores "$R/lfw-onnx-devtrain-scores.txt"
+run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTest.txt" --images "$D/lfw-dev/images" --engine human --pick center --json "$R/lfw-human.json"
+run bun run bench:search -- --json "$R/search.json"
+run bun run bench:enroll -- --json "$R/enroll.json"
+run bun run bench:load -- --seconds 10 --json "$R/load.json"
+run bun run bench:nats -- --requests 120 --concurrency 4 --json "$R/nats.json"
+run bun run bench:kiosk -- --json "$R/kiosk.json"
+echo "load after: $(cat /proc/loadavg)"
