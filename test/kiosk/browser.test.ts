@@ -148,13 +148,15 @@ describeDatasets("kiosk page in Chromium", () => {
     const COMPANY = "stage-enroll";
     // Ten frames ~1 s apart cover 9 s of the 10 s looping clip: the performer (~4 s), a close-up of
     // another man (~2 s), the audience (~2 s) and a wide shot with no usable face (~2 s).
-    const capture = async (): Promise<string> => {
+    // The fake camera restarts the clip on each page load, so a capture starts at about the same place.
+    const capture = async (delayMs: number): Promise<string> => {
       await page.goto(`${stack.url}/kiosk?company=${COMPANY}&key=${STAGE_KEY}&view=enroll`);
       await page.locator("#enroll-user").fill(USER);
       await page.locator("#enroll-count").fill("10");
       await page.locator("#enroll-interval").fill("900");
       await waitForCamera();
-    await page.locator("#enroll-go").click();
+      await Bun.sleep(delayMs);
+      await page.locator("#enroll-go").click();
       await page.waitForFunction(
         () => /enrolled|nothing enrolled|failed/.test(document.getElementById("enroll-status")?.textContent ?? "") &&
           !(document.getElementById("enroll-go") as HTMLButtonElement).disabled,
@@ -163,11 +165,11 @@ describeDatasets("kiosk page in Chromium", () => {
       );
       return page.locator("#enroll-status .enroll-summary").innerText();
     };
-    let status = await capture();
+    let status = await capture(0);
     // The page refuses when it cannot tell who is enrolling (e.g. the performer and the audience in
-    // two frames each, depending on where in the loop the capture starts): that is correct, and the
-    // next capture starts elsewhere in the clip.
-    if (/nothing enrolled: /.test(status)) status = await capture();
+    // two frames each, depending on where in the loop the capture starts): that is correct; then
+    // capture again 3 s further into the clip.
+    if (/nothing enrolled: /.test(status)) status = await capture(3000);
     // The panel scrolls: bring the outcome (summary, per-frame lines, thumbnails) into the screenshot.
     await page.evaluate(() => document.getElementById("enroll-status")?.scrollIntoView({ block: "start" }));
     await page.screenshot({ path: join(RESULTS, "kiosk-enroll.png") });
