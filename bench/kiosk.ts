@@ -13,7 +13,7 @@
  *   process (= sustained frames per second per core; the client side is a few JSON parses).
  */
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { upgradeWebSocket } from "hono/bun";
 import sharp from "sharp";
@@ -38,7 +38,12 @@ const JSON_OUT = args.includes("--json") ? opt("json", "bench/results/kiosk.json
 // The 1-minute load before we start: on a shared machine wall-clock numbers depend on it.
 const loadBefore = Math.round(loadavg()[0] * 100) / 100;
 
-const service = await LocalFaceService.create({ config: { store: "memory" }, env: { ...process.env, DATA_SOURCE: "NONE" }, log: () => {} });
+// As `bun run start` does: the engine in one worker thread per core (FACE_ENGINE_WORKERS overrides).
+const service = await LocalFaceService.create({
+  config: { store: "memory" },
+  env: { FACE_ENGINE_WORKERS: String(availableParallelism()), ...process.env, DATA_SOURCE: "NONE" },
+  log: () => {},
+});
 await service.createCompany({ companyId: "bench" });
 await service.createUser({
   companyId: "bench",
