@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { startNatsServer, type NatsServer } from "../lib/nats/server-process.ts";
+import { startNatsServer, type NatsServer } from "../lib/nats/mod.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 

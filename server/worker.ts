@@ -9,10 +9,16 @@
  * `startFaceWorker()` assembles the same stack in-process (tests, benchmarks, the cluster demo).
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { FaceEngine } from "../lib/engine/types.ts";
-import { connectionOptions, loadNatsConfig, parseNatsConfig, type NatsConfig, type NatsConfigInput } from "../lib/nats/config.ts";
-import { KvGalleryStore } from "../lib/nats/kv-store.ts";
-import { FaceWorker } from "../lib/nats/worker.ts";
+import type { FaceEngine } from "../lib/engine/mod.ts";
+import {
+  connectionOptions,
+  FaceWorker,
+  KvGalleryStore,
+  loadNatsConfig,
+  parseNatsConfig,
+  type NatsConfig,
+  type NatsConfigInput,
+} from "../lib/nats/mod.ts";
 import { LocalFaceService, type ServiceConfigInput } from "../lib/service/mod.ts";
 
 export interface StartFaceWorkerOptions {
