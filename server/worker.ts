@@ -1,7 +1,8 @@
 /**
  * `bun run worker`: a FaceWorker serving a LocalFaceService whose store is the JetStream KV bucket.
  *
- * Environment: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, WORKER_CONCURRENCY, WORKER_TIMEOUT_MS,
+ * Environment: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, NATS_CREDS_FILE, NATS_NKEY_SEED_FILE,
+ * NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE/NATS_TLS_KEY_FILE, NATS_TLS_REQUIRED, WORKER_CONCURRENCY, WORKER_TIMEOUT_MS,
  * WORKER_DRAIN_TIMEOUT_MS, NATS_KV_BUCKET, NATS_KV_REPLICAS, NATS_SUBJECT_PREFIX, WORKER_ID, plus the
  * service's and engine's variables (FACE_RECOGNITION_THRESHOLD, FACE_ENGINE, DATA_SOURCE, ...).
  * SIGTERM / SIGINT: drain (finish in-flight requests), close, exit 0.
@@ -9,6 +10,7 @@
  * `startFaceWorker()` assembles the same stack in-process (tests, benchmarks, the cluster demo).
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { FaceError } from "../lib/core/errors.ts";
 import type { FaceEngine } from "../lib/engine/mod.ts";
 import {
   connectionOptions,
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
 if (import.meta.main) {
   main().catch((err) => {
     console.error("[worker] failed to start:", err);
-    process.exit(1);
+    // A bad setting exits 2, like the gateway.
+    process.exit(err instanceof FaceError && err.code === "INVALID_ARGUMENT" ? 2 : 1);
   });
 }

@@ -46,7 +46,7 @@ import type {
   VerifyResult,
 } from "../core/schemas.ts";
 import { CallOptionsSchema } from "../core/schemas.ts";
-import { connectionOptions, loadNatsConfig } from "./config.ts";
+import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
 import {
   HDR_WORKER,
   OPERATION_SPECS,
@@ -79,13 +79,22 @@ export interface FaceClientConnectOptions extends FaceClientOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** NATS_CREDS_FILE / NATS_NKEY_SEED_FILE equivalents (see `NatsConfig`). */
+  credsFile?: string;
+  nkeySeedFile?: string;
+  /** NATS_TLS_CA_FILE / NATS_TLS_CERT_FILE / NATS_TLS_KEY_FILE / NATS_TLS_REQUIRED equivalents. */
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsRequired?: boolean;
   /** Connection name shown by the server. */
   name?: string;
   /** Wait for the server at start instead of failing (default false: UnavailableError). */
   waitOnFirstConnect?: boolean;
   /**
-   * Fallbacks for options not given: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS,
-   * NATS_RETRIES, NATS_SUBJECT_PREFIX (default process.env; pass {} to ignore the environment).
+   * Fallbacks for options not given: NATS_URL, NATS_USER/NATS_PASS/NATS_TOKEN, NATS_CREDS_FILE,
+   * NATS_NKEY_SEED_FILE, NATS_TLS_*, NATS_REQUEST_TIMEOUT_MS, NATS_RETRIES, NATS_SUBJECT_PREFIX
+   * (default process.env; pass {} to ignore the environment).
    */
   env?: Record<string, string | undefined>;
 }
@@ -172,18 +181,23 @@ export class FaceClient implements FaceApi {
   /** Connects to NATS; the client owns (and `close()` closes) the connection. */
   static async connect(opts: FaceClientConnectOptions = {}): Promise<FaceClient> {
     const env = loadNatsConfig(opts.env ?? process.env);
-    const servers = opts.servers ?? env.servers;
-    const list = Array.isArray(servers) ? servers : servers.split(",").map((s) => s.trim()).filter(Boolean);
+    // Explicit options win over the environment; the merge is validated again (files, cert+key pairs).
+    const overrides = Object.fromEntries(
+      (["servers", "user", "pass", "token", "credsFile", "nkeySeedFile", "tlsCaFile", "tlsCertFile", "tlsKeyFile", "tlsRequired"] as const)
+        .filter((k) => opts[k] !== undefined)
+        .map((k) => [k, opts[k]]),
+    );
+    const config = Object.keys(overrides).length > 0 ? parseNatsConfig({ ...env, ...overrides }) : env;
+    const list = config.servers;
     const clientOpts: FaceClientOptions = {
       timeoutMs: env.requestTimeoutMs,
       retries: env.retries,
       subjectPrefix: env.subjectPrefix,
       ...opts,
     };
-    const auth = { user: opts.user ?? env.user, pass: opts.pass ?? env.pass, token: opts.token ?? env.token };
     try {
       const nc = await connect({
-        ...connectionOptions({ servers: list, ...auth }, opts.name ?? "facegate-client"),
+        ...connectionOptions(config, opts.name ?? "facegate-client"),
         waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
       });
       return new FaceClient(nc, clientOpts, true);

@@ -2,6 +2,8 @@
  * NATS configuration (workers, gateway client, event sink), one zod schema filled from the
  * environment by `loadNatsConfig(env)`. Errors name the variable.
  */
+import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
+import { credsAuthenticator, nkeyAuthenticator, type Authenticator, type TlsOptions } from "@nats-io/transport-node";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 
@@ -17,6 +19,28 @@ export const NatsConfigSchema = z.object({
   user: z.string().min(1).optional(),
   pass: z.string().min(1).optional(),
   token: z.string().min(1).optional(),
+  /** NATS_CREDS_FILE: a `.creds` file (user JWT + seed, decentralized auth); read at every (re)connect. */
+  credsFile: z.string().min(1).optional(),
+  /** NATS_NKEY_SEED_FILE: a file holding a user nkey seed (`SU…`); read at every (re)connect. */
+  nkeySeedFile: z.string().min(1).optional(),
+  /** NATS_TLS_CA_FILE: PEM CA bundle that signed the server's certificate (default: the system CAs). */
+  tlsCaFile: z.string().min(1).optional(),
+  /** NATS_TLS_CERT_FILE / NATS_TLS_KEY_FILE: client certificate and key (mutual TLS), both or neither. */
+  tlsCertFile: z.string().min(1).optional(),
+  tlsKeyFile: z.string().min(1).optional(),
+  /**
+   * NATS_TLS_REQUIRED: refuse a connection without TLS. Implied by a `tls://` URL or any NATS_TLS_*
+   * file; without it TLS is still used when the server offers it.
+   */
+  tlsRequired: z
+    .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"])])
+    .transform((v) => v === true || v === "true" || v === "1" || v === "yes")
+    .default(false),
+  /**
+   * NATS_CONNECT_TIMEOUT_MS: per-attempt connection timeout (TCP + TLS + CONNECT/PONG). Also what a
+   * refused client certificate costs: with TLS 1.3 the client learns it only when this runs out.
+   */
+  connectTimeoutMs: int(100, 600_000).default(5000),
   /** WORKER_CONCURRENCY: requests a worker processes at once (the old prefetch count). */
   concurrency: int(1, 1024).default(2),
   /** WORKER_TIMEOUT_MS: a request running longer is answered with TIMEOUT. */
@@ -37,6 +61,49 @@ export const NatsConfigSchema = z.object({
   subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default("facegate.v1"),
   /** WORKER_DRAIN_TIMEOUT_MS: how long a draining worker waits for in-flight requests. */
   drainTimeoutMs: int(0, 600_000).default(30_000),
+}).superRefine((c, ctx) => {
+  const failed = new Set<string>();
+  const issue = (field: string, message: string) => {
+    failed.add(field);
+    ctx.addIssue({ code: "custom", path: [field], message });
+  };
+  // Files are checked at start so a typo is a config error (exit 2), not an endless reconnect loop.
+  for (const field of ["credsFile", "nkeySeedFile", "tlsCaFile", "tlsCertFile", "tlsKeyFile"] as const) {
+    const path = c[field];
+    if (path === undefined) continue;
+    try {
+      accessSync(path, fsConstants.R_OK);
+    } catch (err) {
+      issue(field, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    issue(c.tlsCertFile === undefined ? "tlsCertFile" : "tlsKeyFile", "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (both or neither)");
+  }
+  const methods = [
+    c.credsFile && "NATS_CREDS_FILE",
+    c.nkeySeedFile && "NATS_NKEY_SEED_FILE",
+    c.token && "NATS_TOKEN",
+    c.user && "NATS_USER",
+  ].filter(Boolean);
+  if (methods.length > 1 && (c.credsFile || c.nkeySeedFile)) {
+    issue(c.credsFile ? "credsFile" : "nkeySeedFile", `use one authentication method, got ${methods.join(" + ")}`);
+  }
+  // Parse the secrets once now (the authenticators throw on malformed input) so a bad file fails at start.
+  if (c.credsFile && !failed.has("credsFile")) {
+    try {
+      credsAuthenticator(readFileSync(c.credsFile))("probe");
+    } catch (err) {
+      issue("credsFile", `${c.credsFile} is not a NATS .creds file (user JWT + seed): ${(err as Error).message}`);
+    }
+  }
+  if (c.nkeySeedFile && !failed.has("nkeySeedFile")) {
+    try {
+      nkeyAuthenticator(readSeed(c.nkeySeedFile))("probe");
+    } catch (err) {
+      issue("nkeySeedFile", `${c.nkeySeedFile} does not hold a user nkey seed (SU…): ${(err as Error).message}`);
+    }
+  }
 });
 export type NatsConfig = z.infer<typeof NatsConfigSchema>;
 export type NatsConfigInput = z.input<typeof NatsConfigSchema>;
@@ -46,6 +113,13 @@ const ENV_NAMES: Record<keyof NatsConfig, string> = {
   user: "NATS_USER",
   pass: "NATS_PASS",
   token: "NATS_TOKEN",
+  credsFile: "NATS_CREDS_FILE",
+  nkeySeedFile: "NATS_NKEY_SEED_FILE",
+  tlsCaFile: "NATS_TLS_CA_FILE",
+  tlsCertFile: "NATS_TLS_CERT_FILE",
+  tlsKeyFile: "NATS_TLS_KEY_FILE",
+  tlsRequired: "NATS_TLS_REQUIRED",
+  connectTimeoutMs: "NATS_CONNECT_TIMEOUT_MS",
   concurrency: "WORKER_CONCURRENCY",
   workerTimeoutMs: "WORKER_TIMEOUT_MS",
   requestTimeoutMs: "NATS_REQUEST_TIMEOUT_MS",
@@ -78,14 +152,58 @@ export function loadNatsConfig(env: Record<string, string | undefined> = process
   return parseNatsConfig(input as Partial<NatsConfigInput>);
 }
 
-/** Connection options for @nats-io/transport-node from the config. */
-export function connectionOptions(c: Pick<NatsConfig, "servers" | "user" | "pass" | "token">, name?: string) {
+function readSeed(path: string): Uint8Array {
+  return new TextEncoder().encode(readFileSync(path, "utf8").trim());
+}
+
+/** The parts of the config a connection needs. */
+export type NatsConnectionConfig = Pick<NatsConfig, "servers" | "user" | "pass" | "token"> &
+  Partial<Pick<NatsConfig, "credsFile" | "nkeySeedFile" | "tlsCaFile" | "tlsCertFile" | "tlsKeyFile" | "tlsRequired" | "connectTimeoutMs">>;
+
+/** TLS options, or undefined to let the client use TLS only when the server offers it. */
+export function tlsOptions(c: NatsConnectionConfig): TlsOptions | undefined {
+  const wanted =
+    c.tlsRequired === true ||
+    c.servers.some((u) => /^tls:\/\//i.test(u)) ||
+    Boolean(c.tlsCaFile || c.tlsCertFile || c.tlsKeyFile);
+  if (!wanted) return undefined;
+  // Paths, not contents: the transport reads them at every (re)connect, so rotated files are picked up.
+  return {
+    ...(c.tlsCaFile ? { caFile: c.tlsCaFile } : {}),
+    ...(c.tlsCertFile ? { certFile: c.tlsCertFile } : {}),
+    ...(c.tlsKeyFile ? { keyFile: c.tlsKeyFile } : {}),
+  };
+}
+
+/** Authenticator for NATS_CREDS_FILE / NATS_NKEY_SEED_FILE (files re-read at every connect). */
+export function fileAuthenticator(c: NatsConnectionConfig): Authenticator | undefined {
+  if (c.credsFile) {
+    const file = c.credsFile;
+    return credsAuthenticator(() => readFileSync(file));
+  }
+  if (c.nkeySeedFile) {
+    const file = c.nkeySeedFile;
+    return nkeyAuthenticator(() => readSeed(file));
+  }
+  return undefined;
+}
+
+/**
+ * Connection options for @nats-io/transport-node from the config. Every connection the project opens
+ * (worker, gateway client, kiosk event sink) goes through here, so they all get the same TLS and auth.
+ */
+export function connectionOptions(c: NatsConnectionConfig, name?: string) {
+  const tls = tlsOptions(c);
+  const authenticator = fileAuthenticator(c);
   return {
     servers: c.servers,
     ...(c.user ? { user: c.user } : {}),
     ...(c.pass ? { pass: c.pass } : {}),
     ...(c.token ? { token: c.token } : {}),
+    ...(authenticator ? { authenticator } : {}),
+    ...(tls ? { tls } : {}),
     ...(name ? { name } : {}),
+    timeout: c.connectTimeoutMs ?? 5000,
     // Keep trying forever: workers and gateways outlive server restarts.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

@@ -20,6 +20,12 @@
  *   revision ends at the bucket's), then every change in order from one live watcher shared by
  *   all listeners of the store (see watch()). Watchers are ordered consumers: they survive
  *   reconnects and server restarts and resume after the last sequence they delivered.
+ * - Housekeeping: with history 1 each deleted key leaves exactly one delete marker, and nats-server
+ *   2.9 has no marker TTL (2.11+), so markers of deleted faces/users would pile up and be replayed
+ *   by every worker forever. `purgeDeleteMarkers()` removes markers older than the retention
+ *   (NATS_KV_MARKER_RETENTION_MS, default 24 h), each worker runs it periodically (idempotent). A
+ *   marker is purged with `seq: marker + 1` on its subject only, so a key re-created after the
+ *   delete is never lost (the library's `kv.purgeDeletes` uses `keep: 0`, which would be).
  */
 import { Buffer } from "node:buffer";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
@@ -48,6 +54,28 @@ export interface KvGalleryStoreOptions {
   timeoutMs?: number;
   /** Log sink for problems that cannot be thrown (bad values met while watching). */
   onWarning?: (message: string, cause?: unknown) => void;
+  /**
+   * Delete markers older than this are purged by the periodic housekeeping (default
+   * NATS_KV_MARKER_RETENTION_MS, else 24 h; 0 = never purge). A watcher disconnected from NATS for
+   * longer than this can miss a delete: keep it far above any plausible outage.
+   */
+  markerRetentionMs?: number;
+  /** How often this store runs the housekeeping (default retention / 4, between 1 s and 1 h). */
+  housekeepingIntervalMs?: number;
+}
+
+export const DEFAULT_MARKER_RETENTION_MS = 24 * 60 * 60 * 1000;
+const RetentionSchema = z.coerce.number().int().nonnegative();
+
+/** NATS_KV_MARKER_RETENTION_MS, validated; the default when unset or empty. */
+export function markerRetentionFromEnv(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.NATS_KV_MARKER_RETENTION_MS;
+  if (raw === undefined || raw.trim() === "") return DEFAULT_MARKER_RETENTION_MS;
+  const parsed = RetentionSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new FaceError("INVALID_ARGUMENT", `NATS_KV_MARKER_RETENTION_MS must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return parsed.data;
 }
 
 const CompanyValueSchema = z.object({ companyId: z.string() });
@@ -107,12 +135,72 @@ export class KvGalleryStore implements GalleryStore {
   private shared: Promise<Shared> | undefined;
   private readonly warn: (message: string, cause?: unknown) => void;
   private closed = false;
+  readonly markerRetentionMs: number;
+  private housekeepingTimer: ReturnType<typeof setTimeout> | undefined;
+  private housekeeping: Promise<unknown> | undefined;
 
-  private constructor(kv: KV, js: JetStreamClient, bucket: string, warn: KvGalleryStoreOptions["onWarning"]) {
+  private constructor(kv: KV, js: JetStreamClient, bucket: string, opts: KvGalleryStoreOptions) {
     this.kv = kv;
     this.js = js;
     this.bucket = bucket;
-    this.warn = warn ?? ((message, cause) => console.warn(`[kv-store] ${message}`, cause ?? ""));
+    this.warn = opts.onWarning ?? ((message, cause) => console.warn(`[kv-store] ${message}`, cause ?? ""));
+    this.markerRetentionMs = opts.markerRetentionMs ?? markerRetentionFromEnv();
+    if (this.markerRetentionMs > 0) {
+      const interval =
+        opts.housekeepingIntervalMs ?? Math.min(3_600_000, Math.max(1000, Math.floor(this.markerRetentionMs / 4)));
+      this.scheduleHousekeeping(interval);
+    }
+  }
+
+  /** Each worker runs it on its own timer; the purge is idempotent, so overlapping runs are harmless. */
+  private scheduleHousekeeping(intervalMs: number): void {
+    // Jitter so workers started together do not all purge at the same moment.
+    const delay = Math.floor(intervalMs * (0.75 + Math.random() * 0.5));
+    this.housekeepingTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.housekeeping = this.purgeDeleteMarkers()
+        .catch((err) => this.warn("KV marker housekeeping failed (will retry)", err))
+        .finally(() => {
+          this.housekeeping = undefined;
+          if (!this.closed) this.scheduleHousekeeping(intervalMs);
+        });
+    }, delay);
+    this.housekeepingTimer.unref?.();
+  }
+
+  /**
+   * Purges delete markers older than `olderThanMs` (default: the store's retention). Each purge is
+   * limited to the marker's subject and to sequences below marker + 1, so a put written after the
+   * marker (the key re-created) survives even if it lands between our listing and our purge.
+   */
+  async purgeDeleteMarkers(olderThanMs: number = this.markerRetentionMs): Promise<{ purged: number; kept: number }> {
+    try {
+      const jsm = await this.js.jetstreamManager();
+      const stream = `KV_${this.bucket}`;
+      const cutoff = Date.now() - olderThanMs;
+      const old: KvEntry[] = [];
+      let kept = 0;
+      // history 1: the history is the last entry per key; headers only, values are not needed.
+      // `headers_only` is honoured by the library but missing from its option type.
+      const iter = await this.kv.history({ key: ">", headers_only: true } as { key: string });
+      for await (const e of iter) {
+        if (e.operation === "PUT") continue;
+        if (e.created.getTime() <= cutoff) old.push(e);
+        else kept++;
+      }
+      let purged = 0;
+      for (let i = 0; i < old.length; i += 256) {
+        const results = await Promise.all(
+          old.slice(i, i + 256).map((e) =>
+            jsm.streams.purge(stream, { filter: `$KV.${this.bucket}.${e.key}`, seq: e.revision + 1 }),
+          ),
+        );
+        for (const r of results) purged += r.purged;
+      }
+      return { purged, kept };
+    } catch (err) {
+      throw storeError("purge delete markers", err);
+    }
   }
 
   /** Opens (creating if absent) the bucket. The connection stays the caller's. */
@@ -123,7 +211,7 @@ export class KvGalleryStore implements GalleryStore {
     const kvm = new Kvm(js);
     try {
       const kv = await kvm.create(bucket, { history: 1, replicas: opts.replicas ?? 1, timeout });
-      return new KvGalleryStore(kv, js, bucket, opts.onWarning);
+      return new KvGalleryStore(kv, js, bucket, opts);
     } catch (err) {
       throw storeError(`open bucket ${bucket}`, err);
     }
@@ -166,7 +254,10 @@ export class KvGalleryStore implements GalleryStore {
     const sub: Sub = { listener, tree: { companies: new Set(), users: new Set() }, last: 0, stopped: false };
     let replayDone!: () => void;
     const replayed = new Promise<void>((resolve) => (replayDone = resolve));
-    let replaying = initialMessages > 0;
+    // The housekeeping of another worker may purge markers between status() and the watcher's
+    // creation: what counts is what the watcher's consumer saw, or it would wait for an entry
+    // that never comes.
+    let replaying = initialMessages > 0 && (await consumerPending(iter, initialMessages)) > 0;
     const tryAttach = () => {
       if (replaying || sub.stopped || sub.last < shared.last) return;
       shared.subs.add(sub);
@@ -193,11 +284,17 @@ export class KvGalleryStore implements GalleryStore {
         for await (const entry of iter) {
           if (sub.stopped || shared.subs.has(sub)) break;
           // The replay is the current state as puts: delete markers only shape the tree there.
-          this.deliver(sub, entry, replaying);
-          // The library marks the last entry of the initial snapshot (and all later ones) as updates.
-          if (replaying && entry.isUpdate) {
+          // A marker newer than the state read at the start is a live delete, so it is delivered.
+          this.deliver(sub, entry, replaying && entry.revision <= initialSeq);
+          // The library marks the last entry of the initial snapshot (and all later ones) as
+          // updates; `delta` 0 (caught up) ends it too when a purge shrank the snapshot meanwhile.
+          if (replaying && (entry.isUpdate || entry.delta === 0)) {
             replaying = false;
-            this.emit(sub, { revision: entry.revision, type: "sync" });
+            // Purged markers may have held the highest revisions; the bucket is still at initialSeq
+            // (nothing between the last entry and it remains), so the listener's revision ends there.
+            const revision = Math.max(entry.revision, initialSeq);
+            sub.last = Math.max(sub.last, revision);
+            this.emit(sub, { revision, type: "sync" });
             replayDone();
           }
           tryAttach();
@@ -455,9 +552,21 @@ export class KvGalleryStore implements GalleryStore {
   /** Stops every watcher. The NATS connection belongs to the caller. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.housekeepingTimer);
     for (const stop of [...this.stops]) stop();
     void this.shared?.then((s) => s.stop()).catch(() => undefined);
     this.shared = undefined;
+  }
+}
+
+/** Messages the watcher's consumer had pending when created (the library keeps it on `_data`). */
+async function consumerPending(iter: unknown, fallback: number): Promise<number> {
+  const oc = (iter as { _data?: { info?: (cached?: boolean) => Promise<{ num_pending: number }> } })._data;
+  if (typeof oc?.info !== "function") return fallback;
+  try {
+    return (await oc.info(true)).num_pending;
+  } catch {
+    return fallback;
   }
 }
 

@@ -21,6 +21,8 @@ export interface NatsServerOptions {
   verbose?: boolean;
   /** How long to wait for "Server is ready". */
   startTimeoutMs?: number;
+  /** Extra lines for the config file (e.g. a `tls { ... }` or `authorization { ... }` block). */
+  extraConfig?: string;
 }
 
 export interface NatsServer {
@@ -69,6 +71,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       `listen: "127.0.0.1:${port}"`,
       `max_payload: ${options.maxPayload ?? 8 * 1024 * 1024}`,
       `jetstream { store_dir: ${JSON.stringify(join(storeDir, "js"))} }`,
+      ...(options.extraConfig ? [options.extraConfig] : []),
       "",
     ].join("\n"),
   );
