@@ -3,10 +3,12 @@
  * port and store) and `cleanup()`.
  */
 import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../lib/nats/server-process.ts";
+import { toolPath } from "./tools.ts";
 
 export type { NatsServer } from "../../lib/nats/server-process.ts";
 export { freePort } from "../../lib/nats/server-process.ts";
 
 export async function startTestNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  return startNatsServer({ verbose: process.env.NATS_VERBOSE === "1", ...options });
+  // The binary describeWithTools(["nats-server"]) found (NATS_SERVER_BIN, PATH, or Debian's /usr/sbin).
+  return startNatsServer({ verbose: process.env.NATS_VERBOSE === "1", bin: toolPath("nats-server"), ...options });
 }

@@ -13,13 +13,14 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import type { IdentifiedEvent } from "../../lib/core/mod.ts";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
+import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { ADMIN_KEY, hamiltonFrame, PERFORMER, STAGE_KEY, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
 import { cosine } from "../../kiosk-web/src/consistency.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const RESULTS = join(ROOT, "test-results");
 
-describeDatasets("kiosk page in Chromium", () => {
+describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
   let stack: KioskStack;
   let tmp: string;
   let context: BrowserContext;
@@ -32,7 +33,7 @@ describeDatasets("kiosk page in Chromium", () => {
     const y4m = join(tmp, "clip.y4m");
     // 15 fps keeps the raw file small (~47 MB); Chromium loops it as the camera.
     const ffmpeg = Bun.spawnSync(
-      ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", dataset("video/fr_short_hamilton_clip.mp4"), "-vf", "fps=15", "-pix_fmt", "yuv420p", "-an", y4m],
+      [toolPath("ffmpeg") ?? "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", dataset("video/fr_short_hamilton_clip.mp4"), "-vf", "fps=15", "-pix_fmt", "yuv420p", "-an", y4m],
       { stdout: "pipe", stderr: "pipe" },
     );
     if (ffmpeg.exitCode !== 0) throw new Error(`ffmpeg failed: ${ffmpeg.stderr.toString()}`);
@@ -272,4 +273,4 @@ describeDatasets("kiosk page in Chromium", () => {
     expect(((await faces.json()) as { face_ids: string[] }).face_ids).toEqual(["photo"]);
     expect(pageErrors).toEqual([]);
   }, 180_000);
-});
+}, describeDatasets);

@@ -10,9 +10,10 @@ import { FaceClient, FaceWorker, consumeEvents } from "../../lib/nats/mod.ts";
 import { LazyNatsEventSink, eventSinkFromEnv } from "../../server/kiosk/mod.ts";
 import { describeDatasets } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
+import { describeWithTools } from "../helpers/tools.ts";
 import { HAM_KEY, PERFORMER, hamiltonFrame, readyClient, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
 
-describeDatasets("kiosk in NATS mode", () => {
+describeWithTools(["nats-server"], "kiosk in NATS mode", () => {
   let nats: NatsServer;
   let workerNc: NatsConnection;
   let worker: FaceWorker;
@@ -73,4 +74,4 @@ describeDatasets("kiosk in NATS mode", () => {
       await consumer.stop();
     }
   }, 60_000);
-});
+}, describeDatasets);

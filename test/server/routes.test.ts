@@ -1,6 +1,6 @@
 /** Every route through the real server (real service, ONNX engine, real photos), in the three encodings. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { b64, blankJpeg, camelCaseKeys, startTestServer, type TestServer, sample } from "./harness.ts";
 
 let srv: TestServer;
@@ -291,22 +291,24 @@ describe("operations routes", () => {
     expect(docs.text).not.toMatch(/<script[^>]+src=/); // no CDN
   });
 
-  test.skipIf(!existsSync("/usr/bin/chromium"))("/docs renders every route in a real browser, offline", async () => {
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium" });
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(String(e)));
-      await page.route((url) => !url.href.startsWith(srv.url), (route) => route.abort()); // nothing but this server
-      await page.goto(`${srv.url}/docs`);
-      await page.waitForSelector("details");
-      expect(await page.locator("details").count()).toBe(16);
-      expect(await page.locator("summary").first().innerText()).toContain("/v1/companies");
-      expect(errors).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+  describeWithTools(["chromium"], "/docs in Chromium", () => {
+    test("/docs renders every route in a real browser, offline", async () => {
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({ executablePath: toolPath("chromium") });
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(String(e)));
+        await page.route((url) => !url.href.startsWith(srv.url), (route) => route.abort()); // nothing but this server
+        await page.goto(`${srv.url}/docs`);
+        await page.waitForSelector("details");
+        expect(await page.locator("details").count()).toBe(16);
+        expect(await page.locator("summary").first().innerText()).toContain("/v1/companies");
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    });
   });
 
   test("request id: generated, or echoed when given", async () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { ROOT, describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 
 interface ChildWorker {
   id: string;
@@ -107,7 +108,7 @@ async function expectAllPresent(userIds: string[]): Promise<void> {
   }
 }
 
-describeDatasets("NATS failures (worker child processes, nats-server restarts)", () => {
+describeWithTools(["nats-server"], "NATS failures (worker child processes, nats-server restarts)", () => {
   beforeAll(async () => {
     server = await startTestNatsServer();
     client = await FaceClient.connect({ servers: server.url, timeoutMs: 3000, retries: 4, backoffMs: 100 });
@@ -185,4 +186,4 @@ describeDatasets("NATS failures (worker child processes, nats-server restarts)",
     expect(d.output()).toContain("drained");
     await noRetry.close();
   }, 60_000);
-});
+}, describeDatasets);

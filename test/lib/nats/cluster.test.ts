@@ -11,6 +11,7 @@ import { FaceClient } from "../../../lib/nats/client.ts";
 import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 
 let server: NatsServer;
 let engine: FaceEngine;
@@ -43,7 +44,7 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode, cls: abstract n
   throw new Error(`expected ${code}, got a result`);
 }
 
-describeDatasets("NATS cluster (in-process workers, real engine and nats-server)", () => {
+describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engine and nats-server)", () => {
   beforeAll(async () => {
     server = await startTestNatsServer();
     engine = await createEngine();
@@ -276,4 +277,4 @@ describeDatasets("NATS cluster (in-process workers, real engine and nats-server)
     await c.close();
     await w.close();
   }, 30_000);
-});
+}, describeDatasets);

@@ -10,6 +10,7 @@ import {
 } from "../../../lib/nats/kv-store.ts";
 import { faceKey } from "../../../lib/nats/keys.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -56,16 +57,6 @@ async function streamMessages(bucket: string): Promise<number> {
   return (await jsm.streams.info(`KV_${bucket}`)).state.messages;
 }
 
-beforeAll(async () => {
-  server = await startTestNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.cleanup();
-});
-
 describe("NATS_KV_MARKER_RETENTION_MS", () => {
   test("default, explicit, zero and invalid values", () => {
     expect(markerRetentionFromEnv({})).toBe(DEFAULT_MARKER_RETENTION_MS);
@@ -77,7 +68,17 @@ describe("NATS_KV_MARKER_RETENTION_MS", () => {
   });
 });
 
-describe("delete-marker housekeeping", () => {
+describeWithTools(["nats-server"], "delete-marker housekeeping", () => {
+  beforeAll(async () => {
+    server = await startTestNatsServer();
+    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.cleanup();
+  });
+
   test("markers are purged; live watchers saw every delete; a later worker replays the right state at the bucket's revision", async () => {
     const bucket = newBucket();
     const store = await KvGalleryStore.open({ nc, bucket, markerRetentionMs: 0 });

@@ -4,41 +4,44 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { runGalleryStoreContract } from "../../helpers/store-contract.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;
 let n = 0;
 const buckets = new WeakMap<KvGalleryStore, string>();
 
-beforeAll(async () => {
-  server = await startTestNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
+describeWithTools(["nats-server"], "KvGalleryStore on nats-server", () => {
+  beforeAll(async () => {
+    server = await startTestNatsServer();
+    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  });
 
-afterAll(async () => {
-  await nc?.close();
-  await server?.cleanup();
-});
+  afterAll(async () => {
+    await nc?.close();
+    await server?.cleanup();
+  });
 
-async function open(bucket: string): Promise<KvGalleryStore> {
-  const store = await KvGalleryStore.open({ nc, bucket, timeoutMs: 2000 });
-  buckets.set(store, bucket);
-  return store;
-}
+  async function open(bucket: string): Promise<KvGalleryStore> {
+    const store = await KvGalleryStore.open({ nc, bucket, timeoutMs: 2000 });
+    buckets.set(store, bucket);
+    return store;
+  }
 
-runGalleryStoreContract("nats-kv", () => open(`contract_${++n}`), {
-  // Durability for real: the server is restarted between close and reopen.
-  reopen: async (store) => {
-    const bucket = buckets.get(store as KvGalleryStore)!;
-    await store.close();
-    await server.restart();
-    for (let i = 0; ; i++) {
-      try {
-        return await open(bucket);
-      } catch (err) {
-        if (i > 50) throw err;
-        await Bun.sleep(100);
+  runGalleryStoreContract("nats-kv", () => open(`contract_${++n}`), {
+    // Durability for real: the server is restarted between close and reopen.
+    reopen: async (store) => {
+      const bucket = buckets.get(store as KvGalleryStore)!;
+      await store.close();
+      await server.restart();
+      for (let i = 0; ; i++) {
+        try {
+          return await open(bucket);
+        } catch (err) {
+          if (i > 50) throw err;
+          await Bun.sleep(100);
+        }
       }
-    }
-  },
+    },
+  });
 });

@@ -6,6 +6,7 @@ import { FaceError } from "../../../lib/core/errors.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { decodeId, encodeId, faceKey, parseKey } from "../../../lib/nats/keys.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -40,16 +41,6 @@ function collector() {
   return { events, listener, until };
 }
 
-beforeAll(async () => {
-  server = await startTestNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.cleanup();
-});
-
 describe("keys", () => {
   test("ids with dots, spaces, unicode and wildcards round-trip and stay one token", () => {
     for (const id of ["a.b", "x y", "ü😀", "*", ">", "a/b=c", "-_-"]) {
@@ -62,7 +53,17 @@ describe("keys", () => {
   });
 });
 
-describe("KvGalleryStore", () => {
+describeWithTools(["nats-server"], "KvGalleryStore", () => {
+  beforeAll(async () => {
+    server = await startTestNatsServer();
+    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.cleanup();
+  });
+
   test("writes return increasing revisions; create-if-absent; deletes report absence", async () => {
     const store = await KvGalleryStore.open({ nc, bucket: newBucket() });
     expect(await store.revision()).toBe(0);

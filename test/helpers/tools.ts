@@ -1,0 +1,70 @@
+/**
+ * System programs some tests need (nats-server, chromium, ffmpeg, openssl). A fresh machine with
+ * only Node, npm and Bun lacks them: there such suites skip with a one-line reason (which program,
+ * which Debian package). In CI (CI=true) a missing program is a failure at import, so nothing
+ * skips there (.ci/run installs them).
+ */
+import { describe } from "bun:test";
+
+/** The programs tests may need, and the Debian package that installs each. */
+export const TOOLS = {
+  "nats-server": { pkg: "nats-server", env: "NATS_SERVER_BIN" },
+  chromium: { pkg: "chromium", env: undefined },
+  ffmpeg: { pkg: "ffmpeg", env: undefined },
+  openssl: { pkg: "openssl", env: undefined },
+} as const;
+export type Tool = keyof typeof TOOLS;
+
+// Debian puts nats-server in /usr/sbin, which is not on a normal user's PATH.
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const found = new Map<Tool, string | undefined>();
+
+/**
+ * Absolute path of `name`, or undefined when the machine lacks it. An override variable (e.g.
+ * NATS_SERVER_BIN, as lib/nats/server-process.ts honours) wins: its value is the program to run.
+ */
+export function toolPath(name: Tool): string | undefined {
+  if (found.has(name)) return found.get(name);
+  const override = TOOLS[name].env ? process.env[TOOLS[name].env] : undefined;
+  const path = override
+    ? (Bun.which(override) ?? undefined)
+    : (Bun.which(name) ?? Bun.which(name, { PATH: SYSTEM_PATH }) ?? undefined);
+  found.set(name, path);
+  return path;
+}
+
+export function haveTool(name: Tool): boolean {
+  return toolPath(name) !== undefined;
+}
+
+/** Why a suite cannot run here, in one line; undefined when every tool is present. */
+export function missingToolsReason(names: readonly Tool[]): string | undefined {
+  const missing = names.filter((n) => !haveTool(n));
+  if (missing.length === 0) return undefined;
+  const where = missing.map((n) => {
+    const env = TOOLS[n].env;
+    return env && process.env[env] ? `${n} (${env}=${process.env[env]})` : n;
+  });
+  const pkgs = [...new Set(missing.map((n) => TOOLS[n].pkg))].join(" ");
+  return `${where.join(", ")} not found (install ${missing.length > 1 ? "them" : "it"}: apt-get install ${pkgs})`;
+}
+
+/**
+ * `describe` for suites that need system programs. When one is missing: outside CI, ONE line
+ * `skipping <suite>: <tool> not found (install it: apt-get install <pkg>)` and `describe.skip`
+ * (so the suite's hooks, which would start the program, never run); in CI, an error at import.
+ * `base` lets it wrap another describe, e.g. `describeDatasets` for suites that need both.
+ */
+export function describeWithTools(
+  names: readonly Tool[],
+  name: string,
+  fn: () => void,
+  base: (name: string, fn: () => void) => void = describe,
+): void {
+  const reason = missingToolsReason(names);
+  if (reason === undefined) return base(name, fn);
+  if (process.env.CI === "true") throw new Error(`CI=true but ${reason}; needed by "${name}"`);
+  console.warn(`skipping ${name}: ${reason}`);
+  describe.skip(name, fn);
+}
