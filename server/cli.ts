@@ -15,6 +15,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
+  cosineSimilarity,
   exportInitialData,
   FaceError,
   formatInitialDataStats,
@@ -24,7 +25,7 @@ import {
 } from "../lib/core/mod.ts";
 import type { FaceEngine } from "../lib/engine/mod.ts";
 import type { LocalFaceService } from "../lib/service/mod.ts";
-import { calibrate, calibrationSvg, folderScores, formatCalibration, readLabelledFolder, readPairsFile, dot } from "./cli/calibrate.ts";
+import { calibrate, calibrationSvg, folderScores, formatCalibration, readLabelledFolder, readPairsFile } from "./cli/calibrate.ts";
 import { enrollFolder, progressBar } from "./cli/enroll.ts";
 import { HttpFaceClient } from "./client.ts";
 import { toWire } from "./wire.ts";
@@ -242,7 +243,7 @@ async function runCalibrate(
       let done = 0;
       for (const p of pairs) {
         const [a, b] = [await embed(p.a, engine), await embed(p.b, engine)];
-        if (a && b) (p.same ? genuine : impostor).push(dot(a, b));
+        if (a && b) (p.same ? genuine : impostor).push(cosineSimilarity(a, b));
         progress({ done: ++done, total: pairs.length, user: p.same ? "same" : "different", file: "" });
       }
     }

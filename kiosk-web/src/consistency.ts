@@ -17,24 +17,12 @@
  *    enrolling, and nothing is enrolled.
  */
 
+import { cosineSimilarity as cosine } from "../../lib/core/vectors.ts";
+
 export type Embedding = ArrayLike<number>;
 
 /** Default same-person threshold: a bit above the recognition threshold (0.40), see docs/kiosk.md. */
 export const DEFAULT_SAME_PERSON_THRESHOLD = 0.5;
-
-export function cosine(a: Embedding, b: Embedding): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  const denom = Math.sqrt(na) * Math.sqrt(nb);
-  return denom > 0 ? dot / denom : 0;
-}
 
 function mean(vectors: readonly Embedding[]): number[] {
   const out = new Array<number>(vectors[0].length).fill(0);

@@ -16,7 +16,8 @@
  *    the defining frame must first be recognized as that user (`POST …/recognize`). Each stored
  *    embedding is compared with the checked one; a mismatch is deleted again.
  */
-import { choosePerson, cosine, DEFAULT_SAME_PERSON_THRESHOLD, type Embedding } from "./consistency.ts";
+import { bboxIou as iou, cosineSimilarity as cosine } from "../../lib/core/vectors.ts";
+import { choosePerson, DEFAULT_SAME_PERSON_THRESHOLD, type Embedding } from "./consistency.ts";
 
 export type FrameOutcome =
   | { kind: "checking" }
@@ -110,16 +111,6 @@ const enc = encodeURIComponent;
 /** Face ids: `<time>-<n>`, unique per capture so repeated enrollments add faces instead of colliding. */
 function faceId(stamp: string, index: number): string {
   return `kiosk-${stamp}-${index + 1}`;
-}
-
-function iou(a: BBox, b: BBox): number {
-  const x1 = Math.max(a[0], b[0]);
-  const y1 = Math.max(a[1], b[1]);
-  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
-  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a[2] * a[3] + b[2] * b[3] - inter;
-  return union > 0 ? inter / union : 0;
 }
 
 /** Auth and scope problems will not get better with the next frame. */

@@ -16,6 +16,7 @@
  *   deterministic. An unknown company, a company without faces or k = 0 gives [].
  */
 import { FaceError } from "./errors.ts";
+import { l2normalize } from "./vectors.ts";
 import type { FaceRecord, StoreEvent } from "./store.ts";
 import { bestKernel } from "./int8-kernel.ts";
 import type { KernelFactory, SearchKernel } from "./search-kernel.ts";
@@ -74,14 +75,10 @@ const INITIAL_ROWS = 16;
 export function normalize(vector: ArrayLike<number>): Float32Array {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
-  if (!(sum > 0) || !Number.isFinite(sum)) {
-    throw new FaceError("INVALID_ARGUMENT", "embedding must be finite and non-zero");
-  }
   // already unit length (float32 rounding): keep the values bit-exact
   if (Math.abs(sum - 1) < 1e-5) return Float32Array.from(vector);
-  const inv = 1 / Math.sqrt(sum);
-  const out = new Float32Array(vector.length);
-  for (let i = 0; i < vector.length; i++) out[i] = vector[i] * inv;
+  const out = l2normalize(vector);
+  if (!out) throw new FaceError("INVALID_ARGUMENT", "embedding must be finite and non-zero");
   return out;
 }
 

@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export * from "./schemas.ts";
 export * from "./api.ts";
 export * from "./events.ts";
+export * from "./vectors.ts";
 export type * from "./store.ts";
 export type { Awaitable } from "./util.ts";
 export * from "./gallery.ts";

@@ -2,22 +2,12 @@
  * Recognizer: aligned 1x3xSxS RGB face → embedding, L2-normalised. fr_feature uses (x-127)/128;
  * ArcFace-style InsightFace models use (x-127.5)/127.5.
  */
-import { FaceError } from "../core/mod.ts";
+import { FaceError, l2normalize } from "../core/mod.ts";
 import { alignFace } from "./align.ts";
 import type { Points } from "./landmarks.ts";
 import { declaredShape, ort } from "./ort.ts";
 import type { Normalisation } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
-
-export function l2normalise(v: Float32Array): Float32Array {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-  const n = Math.sqrt(s);
-  if (!(n > 0)) throw new FaceError("INTERNAL", "recognizer returned a zero embedding");
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i] / n;
-  return out;
-}
 
 export class Embedder {
   readonly size: number;
@@ -56,7 +46,8 @@ export class Embedder {
     const s = this.size;
     const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, s, s]) });
     const t = out[this.output];
-    const v = l2normalise(t.data as Float32Array);
+    const v = l2normalize(t.data as Float32Array);
+    if (!v) throw new FaceError("INTERNAL", "recognizer returned a zero or non-finite embedding");
     t.dispose?.();
     if (v.length !== this.dim) throw new FaceError("INTERNAL", `recognizer returned ${v.length} values, expected ${this.dim}`);
     return v;

@@ -9,7 +9,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Config, FaceResult } from "@vladmandic/human";
 import { z } from "zod";
-import { FaceError, type DetectedFace, type EngineInfo } from "../core/mod.ts";
+import { FaceError, l2normalize, type DetectedFace, type EngineInfo } from "../core/mod.ts";
 import { byPreference } from "./boxes.ts";
 import { HUMAN_BACKENDS, loadHumanBackend, type HumanBackend, type HumanInstance } from "./human-backend.ts";
 import { boxIou, MESH_POINTS, meshBounds, meshFivePoints } from "./human-landmarks.ts";
@@ -175,16 +175,6 @@ function passConfig(pass: Pass): Partial<Config> {
   };
 }
 
-function l2(values: ArrayLike<number>): Float32Array {
-  const out = Float32Array.from(values);
-  let s = 0;
-  for (let i = 0; i < out.length; i++) s += out[i] * out[i];
-  const n = Math.sqrt(s);
-  if (!(n > 0) || !Number.isFinite(n)) throw new FaceError("INTERNAL", "faceres returned an empty descriptor");
-  for (let i = 0; i < out.length; i++) out[i] /= n;
-  return out;
-}
-
 const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
 
 /** Keeps the preferred face of every overlapping group (input sorted by preference). */
@@ -310,7 +300,9 @@ class HumanFaceEngine implements HumanEngine {
     if (!f.embedding || f.embedding.length !== HUMAN_EMBEDDING_DIM) {
       throw new FaceError("INTERNAL", `faceres returned ${f.embedding?.length ?? 0} values, expected ${HUMAN_EMBEDDING_DIM}`);
     }
-    return { face, embedding: l2(f.embedding) };
+    const embedding = l2normalize(f.embedding);
+    if (!embedding) throw new FaceError("INTERNAL", "faceres returned an empty descriptor");
+    return { face, embedding };
   }
 
   private fullPass(img: DecodedImage): Promise<Found[]> {

@@ -10,6 +10,7 @@ import { FaceError } from "../core/errors.ts";
 import { Gallery, normalize } from "../core/gallery.ts";
 import { bestKernel } from "../core/int8-kernel.ts";
 import { MemoryGalleryStore } from "../core/memory-store.ts";
+import { cosineSimilarity } from "../core/vectors.ts";
 import {
   CallOptionsSchema,
   CompanyRequestSchema,
@@ -76,19 +77,6 @@ export function largestFace<T extends { bbox: BBox }>(faces: readonly T[]): T {
   return best;
 }
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  const denom = Math.sqrt(na) * Math.sqrt(nb);
-  return denom > 0 ? dot / denom : 0;
-}
-
 function euclidean(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) {
@@ -117,7 +105,11 @@ export class LocalFaceService implements FaceApi {
   ) {
     const parallel = config.searchThreads > 1 && typeof Worker !== "undefined" ? sharedScanPool() : undefined;
     this.gallery = new Gallery({ onWarning: (m) => log("warn", `[gallery] ${m}`), kernel: () => bestKernel({ parallel }) });
+    this.modelId = engine.info().modelId;
   }
+
+  /** The engine's model id, read once: it is on every recognition's path. */
+  private readonly modelId: string;
 
   /** Creates a started service: store replayed into the gallery, initial data applied to an empty store. */
   static async create(opts: LocalFaceServiceOptions = {}): Promise<LocalFaceService> {
@@ -167,7 +159,7 @@ export class LocalFaceService implements FaceApi {
     this.log(
       "info",
       `[service] ready: ${s.companies} companies, ${s.users} users, ${s.faces} faces, ${s.embeddings} embeddings; ` +
-        `store ${this.store.kind} at revision ${this.gallery.revision}; model ${this.engine.info().modelId}`,
+        `store ${this.store.kind} at revision ${this.gallery.revision}; model ${this.modelId}`,
     );
   }
 
@@ -346,7 +338,7 @@ export class LocalFaceService implements FaceApi {
   // ------------------------------------------------------------------ recognition (queue in the old system)
 
   private match(companyId: string, face: AnalyzedFace, threshold: number): Recognition {
-    const [hit] = this.gallery.search(companyId, face.embedding, { k: 1, model: this.engine.info().modelId });
+    const [hit] = this.gallery.search(companyId, face.embedding, { k: 1, model: this.modelId });
     if (!hit) return { userId: null, confidence: 0, bbox: face.bbox, faceId: null, detectionScore: face.score };
     const matched = hit.score >= threshold;
     return {
@@ -410,7 +402,7 @@ export class LocalFaceService implements FaceApi {
         embedding: Array.from(normalize(face.embedding)),
         detectionScore: face.score,
         bbox: face.bbox,
-        model: this.engine.info().modelId,
+        model: this.modelId,
       };
     });
   }
@@ -428,7 +420,7 @@ export class LocalFaceService implements FaceApi {
         );
       }
       const matches: CompareMatch[] = r.referenceEmbeddings.map(({ id, embedding }) => {
-        const similarity = cosine(r.queryEmbedding, embedding);
+        const similarity = cosineSimilarity(r.queryEmbedding, embedding);
         const distance = r.distanceMetric === "cosine" ? 1 - similarity : euclidean(r.queryEmbedding, embedding);
         return { id, distance, similarity };
       });
@@ -443,7 +435,7 @@ export class LocalFaceService implements FaceApi {
       const t0 = performance.now();
       const r = parse(VerifyRequestSchema, req, "verify request");
       const [a, b] = await Promise.all([this.bestFace(r.image1, "image1"), this.bestFace(r.image2, "image2")]);
-      const cos = cosine(a.embedding, b.embedding);
+      const cos = cosineSimilarity(a.embedding, b.embedding);
       const threshold = r.threshold ?? this.config.recognitionThreshold;
       return {
         isMatch: cos >= threshold,
@@ -480,7 +472,7 @@ export class LocalFaceService implements FaceApi {
           store: this.store.kind,
           memoryBytes: s.bytes,
           recognitionThreshold: this.config.recognitionThreshold,
-          model: this.engine.info().modelId,
+          model: this.modelId,
           models: Object.fromEntries(Object.entries(s.perCompany).map(([id, c]) => [id, c.model])),
           skippedEvents: this.gallery.skipped,
         },

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
+import { cosineSimilarity } from "../../lib/core/mod.ts";
 
 export interface CalibrationRow {
   threshold: number;
@@ -219,15 +220,9 @@ export function folderScores(
   let k = 0;
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
-      if (all[i].person === all[j].person) genuine.push(dot(all[i].e, all[j].e));
-      else if (k++ % stride === 0) impostor.push(dot(all[i].e, all[j].e));
+      if (all[i].person === all[j].person) genuine.push(cosineSimilarity(all[i].e, all[j].e));
+      else if (k++ % stride === 0) impostor.push(cosineSimilarity(all[i].e, all[j].e));
     }
   }
   return { genuine, impostor };
-}
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }

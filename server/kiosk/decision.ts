@@ -12,7 +12,7 @@
  * When a track becomes `recognized` as a user who was not identified within the cooldown, an
  * identification is emitted (once per track and user).
  */
-import type { BBox, Recognition } from "../../lib/core/mod.ts";
+import { bboxIou, type BBox, type Recognition } from "../../lib/core/mod.ts";
 import type { FaceResult, FaceState } from "./protocol.ts";
 
 export interface DecisionSettings {
@@ -56,16 +56,6 @@ const MIN_IOU = 0.15;
 const MAX_MISSING = 3;
 /** Bound on the cooldown table (oldest entries go first). */
 const MAX_COOLDOWN_ENTRIES = 1024;
-
-export function iou(a: BBox, b: BBox): number {
-  const x1 = Math.max(a[0], b[0]);
-  const y1 = Math.max(a[1], b[1]);
-  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
-  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a[2] * a[3] + b[2] * b[3] - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 export class DecisionEngine {
   private tracks: Track[] = [];
@@ -168,7 +158,7 @@ export class DecisionEngine {
     const pairs: { i: number; track: Track; overlap: number }[] = [];
     boxes.forEach((box, i) => {
       for (const track of this.tracks) {
-        const overlap = iou(box, track.bbox);
+        const overlap = bboxIou(box, track.bbox);
         if (overlap >= MIN_IOU) pairs.push({ i, track, overlap });
       }
     });

@@ -34,7 +34,7 @@ import { KioskSession } from "./session.ts";
 export * from "./protocol.ts";
 export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
 export { eventSinkFromEnv, LazyNatsEventSink } from "./events.ts";
-export { DecisionEngine, iou, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
+export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
 export {
   KioskSession,
   type Authorizer,

@@ -15,7 +15,7 @@ import type { IdentifiedEvent } from "../../lib/core/mod.ts";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { ADMIN_KEY, hamiltonFrame, PERFORMER, STAGE_KEY, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
-import { cosine } from "../../kiosk-web/src/consistency.ts";
+import { cosineSimilarity as cosine } from "../../lib/core/vectors.ts";
 
 const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const RESULTS = join(ROOT, "test-results");

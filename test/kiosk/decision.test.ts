@@ -1,7 +1,8 @@
 /** Decision rules across frames (pure logic: recognitions in, states and identifications out). */
 import { describe, expect, test } from "bun:test";
 import type { BBox, Recognition } from "../../lib/core/mod.ts";
-import { DecisionEngine, iou } from "../../server/kiosk/decision.ts";
+import { bboxIou as iou } from "../../lib/core/vectors.ts";
+import { DecisionEngine } from "../../server/kiosk/decision.ts";
 import { loadKioskConfig } from "../../server/kiosk/config.ts";
 
 const BOX: BBox = [100, 100, 80, 100];

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { FaceError, type ErrorCode } from "../../../lib/core/errors.ts";
+import { bboxIou as iou } from "../../../lib/core/vectors.ts";
 import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
 import type { BBox } from "../../../lib/core/schemas.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
@@ -41,15 +42,6 @@ async function crop(photo: Uint8Array, [x, y, w, h]: BBox): Promise<Uint8Array> 
   const height = Math.min(meta.height! - top, Math.round(h * 2.2));
   return new Uint8Array(await sharp(photo).extract({ left, top, width, height }).jpeg().toBuffer());
 }
-
-const iou = (a: BBox, b: BBox) => {
-  const x1 = Math.max(a[0], b[0]);
-  const y1 = Math.max(a[1], b[1]);
-  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
-  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  return inter / (a[2] * a[3] + b[2] * b[3] - inter);
-};
 
 let group1: Uint8Array;
 let group2: Uint8Array;
