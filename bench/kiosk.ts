@@ -17,6 +17,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { upgradeWebSocket } from "hono/bun";
 import sharp from "sharp";
+import { quantile } from "./lfw-metrics.ts";
 import { LocalEventSink } from "../lib/core/mod.ts";
 import { LocalFaceService } from "../lib/service/mod.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type ServerMessage } from "../server/kiosk/mod.ts";
@@ -92,11 +93,7 @@ async function open(): Promise<Client> {
   return client;
 }
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 async function latency(count: number): Promise<{ rtt: number[]; server: number[]; faces: number }> {
@@ -181,10 +178,10 @@ const result = {
   frames: { width: 640, height: 480, meanJpegBytes: meanBytes, source: "video/frames_hamilton 20-39, cover-cropped to 640x480, JPEG q80", facesPerFrame: round(lat.faces / FRAMES, 2) },
   latency: {
     frames: FRAMES,
-    rttP50Ms: round(percentile(lat.rtt, 50)),
-    rttP99Ms: round(percentile(lat.rtt, 99)),
-    serverP50Ms: round(percentile(lat.server, 50)),
-    serverP99Ms: round(percentile(lat.server, 99)),
+    rttP50Ms: round(quantile(sorted(lat.rtt), 0.5)),
+    rttP99Ms: round(quantile(sorted(lat.rtt), 0.99)),
+    serverP50Ms: round(quantile(sorted(lat.server), 0.5)),
+    serverP99Ms: round(quantile(sorted(lat.server), 0.99)),
   },
   throughput: [
     { sessions: 1, seconds: SECONDS, frames: one.frames, fps: round(one.fps), fpsPerCore: round(one.fpsPerCore), coresBusy: round(one.cpu, 2) },

@@ -17,6 +17,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "../lib/nats/mod.ts";
+import { quantile } from "./lfw-metrics.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -60,13 +62,6 @@ function loadPeople(): { people: Person[]; source: string } {
   return { people, source: "face-api demo group photos (datasets not found)" };
 }
 
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
 function body(image: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}): { body: BodyInit; headers: Record<string, string>; query: string } {
   if (encoding === "json") {
     return { body: JSON.stringify({ image: Buffer.from(image).toString("base64"), ...extra }), headers: { "Content-Type": "application/json" }, query: "" };
@@ -90,7 +85,6 @@ async function operationTotals(url: string): Promise<{ sum: number; count: numbe
   return { sum: read("sum"), count: read("count") };
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
@@ -197,9 +191,9 @@ async function main(): Promise<void> {
         rejected,
         seconds: round(wall, 2),
         throughputRps: round(latencies.length / wall, 1),
-        p50Ms: round(percentile(latencies, 0.5)),
-        p90Ms: round(percentile(latencies, 0.9)),
-        p99Ms: round(percentile(latencies, 0.99)),
+        p50Ms: round(quantile(latencies, 0.5)),
+        p90Ms: round(quantile(latencies, 0.9)),
+        p99Ms: round(quantile(latencies, 0.99)),
         maxMs: round(latencies[latencies.length - 1]),
         /** Mean time inside the service per recognize (decode, detect, embed, search), from /metrics. */
         serviceMeanMs: round(serviceMs),

@@ -19,6 +19,7 @@ import { FaceClient } from "../lib/nats/client.ts";
 import { startNatsServer, type NatsServer } from "../lib/nats/server-process.ts";
 import { LocalFaceService } from "../lib/service/mod.ts";
 import type { FaceApi } from "../lib/core/api.ts";
+import { quantile } from "./lfw-metrics.ts";
 import { readDataset, listDataset, HAVE_DATASETS, DATASETS } from "../test/helpers/datasets.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -70,10 +71,6 @@ function procCpuMs(pid: number | undefined): number {
 }
 let workerPids: number[] = [];
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
 async function drive(name: string, n: number, concurrency: number, call: (i: number) => Promise<unknown>): Promise<Run> {
   const lat: number[] = [];
   let next = 0;
@@ -100,8 +97,8 @@ async function drive(name: string, n: number, concurrency: number, call: (i: num
     concurrency,
     seconds,
     throughput: n / seconds,
-    p50Ms: pct(lat, 0.5),
-    p95Ms: pct(lat, 0.95),
+    p50Ms: quantile(lat, 0.5),
+    p95Ms: quantile(lat, 0.95),
     cpuMsPerRequestHere: (cpu.user + cpu.system) / 1000 / n,
     cpuMsPerRequestWorkers: wcpu / n,
   };
@@ -202,8 +199,8 @@ async function main(): Promise<void> {
       diffs.base64.push(t[2]! - t[1]!);
     }
     paired = {
-      natsMinusInProcessP50Ms: pct([...diffs.nats].sort((a, b) => a - b), 0.5),
-      base64MinusBinaryP50Ms: pct([...diffs.base64].sort((a, b) => a - b), 0.5),
+      natsMinusInProcessP50Ms: quantile([...diffs.nats].sort((a, b) => a - b), 0.5),
+      base64MinusBinaryP50Ms: quantile([...diffs.base64].sort((a, b) => a - b), 0.5),
     };
     runs.push(await drive("NATS 1 worker getUserFaces", 2000, 1, () => client.getUserFaces({ companyId: "bench", userId: PEOPLE[0]! })));
     runs.push(await drive(`NATS 1 worker recognize x${CONCURRENCY}`, REQUESTS, CONCURRENCY, (i) => client.recognizeFace({ companyId: "bench", image: q(i) })));
