@@ -39,40 +39,30 @@ export const SETTINGS_BOUNDS = {
 
 const int = (b: { min: number; max: number }) => z.number().int().min(b.min).max(b.max);
 
+const settingsFields = z.object({
+  /** K: a person is `recognized` when K of the last N frames of a face match the same user. */
+  confirmFrames: int(SETTINGS_BOUNDS.confirmFrames),
+  /** N: the vote window; a face seen in N frames with no match at all is `unknown`. */
+  windowFrames: int(SETTINGS_BOUNDS.windowFrames),
+  /** After an `identified` event for a user, the same user is not identified again for this long. */
+  cooldownMs: int(SETTINGS_BOUNDS.cooldownMs),
+  /** Cosine-similarity threshold passed to recognition; null = the service's configured threshold. */
+  threshold: z.number().min(SETTINGS_BOUNDS.threshold.min).max(SETTINGS_BOUNDS.threshold.max).nullable(),
+  /** At most this many faces per frame are reported and tracked (largest/most confident first). */
+  maxFaces: int(SETTINGS_BOUNDS.maxFaces),
+  /** Free-form name of the kiosk, copied into `identified` events. */
+  kioskId: z.string().max(128).nullable(),
+});
+
 /** The decision settings of one session (defaults in ./config.ts). */
-export const SettingsSchema = z
-  .object({
-    /** K: a person is `recognized` when K of the last N frames of a face match the same user. */
-    confirmFrames: int(SETTINGS_BOUNDS.confirmFrames),
-    /** N: the vote window; a face seen in N frames with no match at all is `unknown`. */
-    windowFrames: int(SETTINGS_BOUNDS.windowFrames),
-    /** After an `identified` event for a user, the same user is not identified again for this long. */
-    cooldownMs: int(SETTINGS_BOUNDS.cooldownMs),
-    /** Cosine-similarity threshold passed to recognition; null = the service's configured threshold. */
-    threshold: z.number().min(SETTINGS_BOUNDS.threshold.min).max(SETTINGS_BOUNDS.threshold.max).nullable(),
-    /** At most this many faces per frame are reported and tracked (largest/most confident first). */
-    maxFaces: int(SETTINGS_BOUNDS.maxFaces),
-    /** Free-form name of the kiosk, copied into `identified` events. */
-    kioskId: z.string().max(128).nullable(),
-  })
-  .refine((s) => s.confirmFrames <= s.windowFrames, {
-    message: "confirmFrames must not exceed windowFrames",
-    path: ["confirmFrames"],
-  });
+export const SettingsSchema = settingsFields.refine((s) => s.confirmFrames <= s.windowFrames, {
+  message: "confirmFrames must not exceed windowFrames",
+  path: ["confirmFrames"],
+});
 export type Settings = z.infer<typeof SettingsSchema>;
 
 /** A partial update; the merged result is validated again (K <= N). */
-export const SettingsPatchSchema = z
-  .object({
-    confirmFrames: int(SETTINGS_BOUNDS.confirmFrames),
-    windowFrames: int(SETTINGS_BOUNDS.windowFrames),
-    cooldownMs: int(SETTINGS_BOUNDS.cooldownMs),
-    threshold: z.number().min(SETTINGS_BOUNDS.threshold.min).max(SETTINGS_BOUNDS.threshold.max).nullable(),
-    maxFaces: int(SETTINGS_BOUNDS.maxFaces),
-    kioskId: z.string().max(128).nullable(),
-  })
-  .partial()
-  .strict();
+export const SettingsPatchSchema = settingsFields.partial().strict();
 export type SettingsPatch = z.infer<typeof SettingsPatchSchema>;
 
 // ---------------------------------------------------------------- client → server

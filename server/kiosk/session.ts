@@ -292,13 +292,7 @@ export class KioskSession {
     if (this.authTimer) clearTimeout(this.authTimer);
     this.authTimer = null;
     this._state = "ready";
-    this.send({
-      type: "ready",
-      sessionId: this.id,
-      companyId: this.companyId,
-      settings: this.settings,
-      limits: { maxFrameBytes: this.opts.config.maxFrameBytes, idleTimeoutMs: this.opts.config.idleTimeoutMs },
-    });
+    this.sendReady();
   }
 
   private failAuth(error: unknown): void {
@@ -317,6 +311,10 @@ export class KioskSession {
     this.settings = merged.data;
     this.decision.update(this.settings);
     // Answer with the effective settings so the client shows what applies.
+    this.sendReady();
+  }
+
+  private sendReady(): void {
     this.send({
       type: "ready",
       sessionId: this.id,
