@@ -63,6 +63,7 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
       nc,
       bucket: config.bucket,
       replicas: config.replicas,
+      markerRetentionMs: config.markerRetentionMs,
       onWarning: (m, cause) => log("warn", `[kv-store] ${m}${cause ? `: ${String(cause)}` : ""}`),
     });
     service = await LocalFaceService.create({ engine: opts.engine, store, env, config: opts.service, log });

@@ -9,6 +9,10 @@ import { FaceError } from "../core/errors.ts";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** Default NATS_KV_MARKER_RETENTION_MS: delete markers older than a day are purged. */
+export const DEFAULT_MARKER_RETENTION_MS = 24 * 60 * 60 * 1000;
+const NON_NEGATIVE = "must be a non-negative integer";
+
 export const NatsConfigSchema = z.object({
   /** NATS_URL: one or more server URLs, comma-separated. */
   servers: z
@@ -53,6 +57,15 @@ export const NatsConfigSchema = z.object({
   bucket: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").default("facegate"),
   /** NATS_KV_REPLICAS: replicas of a new bucket (1, 3 or 5 in a JetStream cluster). */
   replicas: int(1, 5).default(1),
+  /**
+   * NATS_KV_MARKER_RETENTION_MS: delete markers older than this are purged from the bucket (0 = never).
+   * A worker cut off from NATS for longer could miss a delete: keep it far above any plausible outage.
+   */
+  markerRetentionMs: z.coerce
+    .number({ error: NON_NEGATIVE })
+    .int(NON_NEGATIVE)
+    .nonnegative(NON_NEGATIVE)
+    .default(DEFAULT_MARKER_RETENTION_MS),
   /** NATS_EVENTS_STREAM: the JetStream stream of recognition events. */
   eventsStream: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").default("FACEGATE_EVENTS"),
   /** NATS_EVENTS_MAX_AGE_S: how long events are kept (default 7 days; 0 = forever). */
@@ -126,6 +139,7 @@ const ENV_NAMES: Record<keyof NatsConfig, string> = {
   retries: "NATS_RETRIES",
   bucket: "NATS_KV_BUCKET",
   replicas: "NATS_KV_REPLICAS",
+  markerRetentionMs: "NATS_KV_MARKER_RETENTION_MS",
   eventsStream: "NATS_EVENTS_STREAM",
   eventsMaxAgeSeconds: "NATS_EVENTS_MAX_AGE_S",
   subjectPrefix: "NATS_SUBJECT_PREFIX",

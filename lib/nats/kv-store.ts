@@ -33,6 +33,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient }
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
+import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
+import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
 import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
 import {
   companyKey,
@@ -62,20 +64,6 @@ export interface KvGalleryStoreOptions {
   markerRetentionMs?: number;
   /** How often this store runs the housekeeping (default retention / 4, between 1 s and 1 h). */
   housekeepingIntervalMs?: number;
-}
-
-export const DEFAULT_MARKER_RETENTION_MS = 24 * 60 * 60 * 1000;
-const RetentionSchema = z.coerce.number().int().nonnegative();
-
-/** NATS_KV_MARKER_RETENTION_MS, validated; the default when unset or empty. */
-export function markerRetentionFromEnv(env: Record<string, string | undefined> = process.env): number {
-  const raw = env.NATS_KV_MARKER_RETENTION_MS;
-  if (raw === undefined || raw.trim() === "") return DEFAULT_MARKER_RETENTION_MS;
-  const parsed = RetentionSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new FaceError("INVALID_ARGUMENT", `NATS_KV_MARKER_RETENTION_MS must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  }
-  return parsed.data;
 }
 
 const CompanyValueSchema = z.object({ companyId: z.string() });
@@ -144,7 +132,7 @@ export class KvGalleryStore implements GalleryStore {
     this.js = js;
     this.bucket = bucket;
     this.warn = opts.onWarning ?? ((message, cause) => console.warn(`[kv-store] ${message}`, cause ?? ""));
-    this.markerRetentionMs = opts.markerRetentionMs ?? markerRetentionFromEnv();
+    this.markerRetentionMs = opts.markerRetentionMs ?? DEFAULT_MARKER_RETENTION_MS;
     if (this.markerRetentionMs > 0) {
       const interval =
         opts.housekeepingIntervalMs ?? Math.min(3_600_000, Math.max(1000, Math.floor(this.markerRetentionMs / 4)));
@@ -168,40 +156,15 @@ export class KvGalleryStore implements GalleryStore {
     this.housekeepingTimer.unref?.();
   }
 
-  /**
-   * Purges delete markers older than `olderThanMs` (default: the store's retention). Each purge is
-   * limited to the marker's subject and to sequences below marker + 1, so a put written after the
-   * marker (the key re-created) survives even if it lands between our listing and our purge.
-   */
+  /** Purges delete markers older than `olderThanMs` (default: the store's retention); see kv-housekeeping.ts. */
   async purgeDeleteMarkers(olderThanMs: number = this.markerRetentionMs): Promise<{ purged: number; kept: number }> {
     try {
-      const jsm = await this.js.jetstreamManager();
-      const stream = `KV_${this.bucket}`;
-      const cutoff = Date.now() - olderThanMs;
-      const old: KvEntry[] = [];
-      let kept = 0;
-      // history 1: the history is the last entry per key; headers only, values are not needed.
-      // `headers_only` is honoured by the library but missing from its option type.
-      const iter = await this.kv.history({ key: ">", headers_only: true } as { key: string });
-      for await (const e of iter) {
-        if (e.operation === "PUT") continue;
-        if (e.created.getTime() <= cutoff) old.push(e);
-        else kept++;
-      }
-      let purged = 0;
-      for (let i = 0; i < old.length; i += 256) {
-        const results = await Promise.all(
-          old.slice(i, i + 256).map((e) =>
-            jsm.streams.purge(stream, { filter: `$KV.${this.bucket}.${e.key}`, seq: e.revision + 1 }),
-          ),
-        );
-        for (const r of results) purged += r.purged;
-      }
-      return { purged, kept };
+      return await purgeDeleteMarkers(this.js, this.kv, this.bucket, olderThanMs);
     } catch (err) {
       throw storeError("purge delete markers", err);
     }
   }
+
 
   /** Opens (creating if absent) the bucket. The connection stays the caller's. */
   static async open(opts: KvGalleryStoreOptions): Promise<KvGalleryStore> {

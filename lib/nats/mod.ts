@@ -16,6 +16,7 @@ export { KvGalleryStore, type KvGalleryStoreOptions } from "./kv-store.ts";
 export { NatsEventSink, consumeEvents, ensureEventStream, eventSubject, type NatsEventSinkOptions, type ConsumeEventsOptions } from "./events.ts";
 export {
   NatsConfigSchema,
+  DEFAULT_MARKER_RETENTION_MS,
   loadNatsConfig,
   parseNatsConfig,
   connectionOptions,

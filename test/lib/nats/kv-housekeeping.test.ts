@@ -3,14 +3,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { StoreEvent } from "../../../lib/core/store.ts";
-import {
-  DEFAULT_MARKER_RETENTION_MS,
-  KvGalleryStore,
-  markerRetentionFromEnv,
-} from "../../../lib/nats/kv-store.ts";
+import { DEFAULT_MARKER_RETENTION_MS, loadNatsConfig } from "../../../lib/nats/config.ts";
+import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { faceKey } from "../../../lib/nats/keys.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
+
+const markerRetentionFromEnv = (env: Record<string, string>) => loadNatsConfig(env).markerRetentionMs;
 
 let server: NatsServer;
 let nc: NatsConnection;
