@@ -9,7 +9,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { Gallery, normalize } from "../lib/core/gallery.ts";
+import { Gallery } from "../lib/core/gallery.ts";
+import { normalize } from "../lib/core/vectors.ts";
 import { Int8Kernel, type ParallelScan } from "../lib/core/int8-kernel.ts";
 import { JsKernel } from "../lib/core/search-kernel.ts";
 import { sharedScanPool } from "../lib/service/scan-pool.ts";

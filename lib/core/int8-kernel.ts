@@ -11,7 +11,7 @@
  *
  * Small companies (< MIN_ROWS) use the JS loop: at that size it is as fast and needs no extra memory.
  */
-import type { CompanyIndex } from "./gallery.ts";
+import type { CompanyIndex } from "./company-index.ts";
 import { dotRow, JsKernel, offer, type SearchKernel } from "./search-kernel.ts";
 import { FIXED_DIM, SHARED_MAX_PAGES, simdKernels, type SimdExports } from "./wasm-simd.ts";
 

@@ -3,7 +3,7 @@
  * float rows; a kernel may keep its own derived copy (e.g. int8) in sync through set/move/resize.
  * Runtime-free.
  */
-import type { CompanyIndex } from "./gallery.ts";
+import type { CompanyIndex } from "./company-index.ts";
 
 export interface SearchKernel {
   readonly name: string;

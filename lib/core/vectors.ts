@@ -1,15 +1,32 @@
 /** Vector and box math shared by the engine, the service, the kiosk and the kiosk page. Runtime-free. */
+import { FaceError } from "./errors.ts";
 import type { BBox } from "./schemas.ts";
+
+function sumOfSquares(vector: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
+  return sum;
+}
+
+function scaled(vector: ArrayLike<number>, factor: number): Float32Array {
+  const out = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++) out[i] = vector[i] * factor;
+  return out;
+}
 
 /** A unit-length copy, or null for a zero or non-finite vector (callers choose the error). */
 export function l2normalize(vector: ArrayLike<number>): Float32Array | null {
-  let sum = 0;
-  for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
-  if (!(sum > 0) || !Number.isFinite(sum)) return null;
-  const inv = 1 / Math.sqrt(sum);
-  const out = new Float32Array(vector.length);
-  for (let i = 0; i < vector.length; i++) out[i] = vector[i] * inv;
-  return out;
+  const sum = sumOfSquares(vector);
+  return sum > 0 && Number.isFinite(sum) ? scaled(vector, 1 / Math.sqrt(sum)) : null;
+}
+
+/** An embedding as the gallery stores it: L2-normalised; INVALID_ARGUMENT on a zero or non-finite vector. */
+export function normalize(vector: ArrayLike<number>): Float32Array {
+  const sum = sumOfSquares(vector);
+  if (!(sum > 0) || !Number.isFinite(sum)) throw new FaceError("INVALID_ARGUMENT", "embedding must be finite and non-zero");
+  // already unit length (float32 rounding): keep the values bit-exact
+  if (Math.abs(sum - 1) < 1e-5) return Float32Array.from(vector);
+  return scaled(vector, 1 / Math.sqrt(sum));
 }
 
 /** Cosine similarity over the common length; 0 when either vector is zero. */

@@ -7,10 +7,10 @@
 import type { z } from "zod";
 import type { FaceApi } from "../core/api.ts";
 import { FaceError } from "../core/errors.ts";
-import { Gallery, normalize } from "../core/gallery.ts";
+import { Gallery } from "../core/gallery.ts";
 import { bestKernel } from "../core/int8-kernel.ts";
 import { MemoryGalleryStore } from "../core/memory-store.ts";
-import { cosineSimilarity } from "../core/vectors.ts";
+import { cosineSimilarity, normalize } from "../core/vectors.ts";
 import {
   CallOptionsSchema,
   CompanyRequestSchema,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { FaceError } from "../../../lib/core/errors.ts";
-import { Gallery, normalize, type SearchHit } from "../../../lib/core/gallery.ts";
+import { Gallery, type SearchHit } from "../../../lib/core/gallery.ts";
+import { normalize } from "../../../lib/core/vectors.ts";
 import { Int8Kernel } from "../../../lib/core/int8-kernel.ts";
 import { JsKernel, type KernelFactory } from "../../../lib/core/search-kernel.ts";
 import { simdKernels } from "../../../lib/core/wasm-simd.ts";
