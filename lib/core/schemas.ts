@@ -84,6 +84,8 @@ export const RecognizeRequestSchema = z.object({
   image: ImageInputSchema,
   /** Overrides FACE_RECOGNITION_THRESHOLD for this call (cosine similarity). */
   threshold: z.number().min(-1).max(1).optional(),
+  /** Also return each face's landmarks (5 points, and the 68 when the engine has them): the kiosk's liveness reads them. */
+  landmarks: z.boolean().optional(),
 });
 export type RecognizeRequest = z.infer<typeof RecognizeRequestSchema>;
 
@@ -149,6 +151,10 @@ export const RecognitionSchema = z.object({
   bbox: BBoxSchema.nullable(),
   faceId: FaceIdSchema.nullable().optional(),
   detectionScore: z.number().optional(),
+  /** Only with `landmarks: true`: left eye, right eye, nose, left and right mouth corner (image pixels). */
+  landmarks: z.array(PointSchema).optional(),
+  /** Only with `landmarks: true` and an engine that has them: the 68 iBUG points (image pixels). */
+  landmarks68: z.array(PointSchema).optional(),
 });
 export type Recognition = z.infer<typeof RecognitionSchema>;
 

@@ -15,7 +15,7 @@ import { FaceError } from "../core/mod.ts";
 import { nms, type Candidate } from "./boxes.ts";
 import { Embedder } from "./embedder.ts";
 import type { Points } from "./landmarks.ts";
-import type { FaceLocator } from "./onnx-engine.ts";
+import type { FaceLocator, LocatedPoints } from "./onnx-engine.ts";
 import { declaredShape, ort } from "./ort.ts";
 import { letterboxToPlanarRGB } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
@@ -109,9 +109,9 @@ export class ScrfdLocator implements FaceLocator {
     return nms(found, nmsIou);
   }
 
-  async points(_img: DecodedImage, face: Candidate): Promise<Points> {
+  async points(_img: DecodedImage, face: Candidate): Promise<LocatedPoints> {
     if (!face.kps) throw new FaceError("INTERNAL", "SCRFD candidate without keypoints");
-    return face.kps;
+    return { five: face.kps };
   }
 }
 

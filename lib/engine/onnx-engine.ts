@@ -13,16 +13,25 @@ import { padReplicate } from "./raster.ts";
 import type { Points } from "./landmarks.ts";
 import type { AnalyzedFace, AnalyzeOptions, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
 
-/** Finds face boxes, then the 5 alignment points of one box (both in decoded-image pixels). */
+/** The 5 alignment points of a face, and the dense set when the locator has one (decoded pixels). */
+export interface LocatedPoints {
+  five: Points;
+  /** fr_landmark's 68 iBUG points (liveness reads eyelids and lips from them); SCRFD has none. */
+  dense?: Points;
+}
+
+/** Finds face boxes, then the alignment points of one box (both in decoded-image pixels). */
 export interface FaceLocator {
   candidates(img: DecodedImage, threshold: number, nmsIou: number): Promise<Candidate[]>;
-  points(img: DecodedImage, face: Candidate): Promise<Points>;
+  points(img: DecodedImage, face: Candidate): Promise<LocatedPoints>;
 }
 
 interface Located {
   face: DetectedFace;
   /** 5 points in decoded pixels. */
   points: Points;
+  /** The dense points in original-image pixels, when the locator has them. */
+  dense?: [number, number][];
 }
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
@@ -71,7 +80,9 @@ export class OnnxEngine implements FaceEngine {
     const located: Located[] = [];
     for (const f of found) {
       // Points and box in `source` pixels, then shifted back to the image.
-      const points = (await this.locator.points(source, f)).map(([x, y]) => [x - pad, y - pad]);
+      const found = await this.locator.points(source, f);
+      const points = found.five.map(([x, y]) => [x - pad, y - pad]);
+      const toOriginal = ([x, y]: number[]): [number, number] => [round2((x - pad) * s), round2((y - pad) * s)];
       const c = { x1: f.x1 - pad, y1: f.y1 - pad, x2: f.x2 - pad, y2: f.y2 - pad, score: f.score };
       const x1 = Math.max(0, c.x1 * s);
       const y1 = Math.max(0, c.y1 * s);
@@ -84,6 +95,7 @@ export class OnnxEngine implements FaceEngine {
           score: c.score,
           landmarks: points.map(([x, y]) => [round2(x * s), round2(y * s)] as [number, number]),
         },
+        ...(found.dense ? { dense: found.dense.map(toOriginal) } : {}),
       });
     }
     return located.sort((a, b) => byPreference(a.face, b.face));
@@ -109,7 +121,8 @@ export class OnnxEngine implements FaceEngine {
     const n = Math.min(located.length, options.maxFaces ?? located.length);
     const result: AnalyzedFace[] = [];
     for (let i = 0; i < n; i++) {
-      result.push({ ...located[i].face, embedding: await this.embedder.embed(img, located[i].points) });
+      const { face, points, dense } = located[i];
+      result.push({ ...face, embedding: await this.embedder.embed(img, points), ...(dense ? { landmarks68: dense } : {}) });
     }
     return result;
   }

@@ -9,7 +9,7 @@ import type { EngineConfig } from "./config.ts";
 import { UltraFaceDetector } from "./detector.ts";
 import { Embedder } from "./embedder.ts";
 import { fivePoints, LandmarkModel, landmarkCrop, refinedCrop } from "./landmarks.ts";
-import { OnnxEngine, type FaceLocator } from "./onnx-engine.ts";
+import { OnnxEngine, type FaceLocator, type LocatedPoints } from "./onnx-engine.ts";
 import { createSession, type LoadedSession, type Provider } from "./ort.ts";
 import type { DecodedImage, FaceEngine } from "./types.ts";
 import { loadInsightFaceDetector, loadInsightFaceRecognizer } from "./insightface.ts";
@@ -23,10 +23,11 @@ export class UltraFaceLocator implements FaceLocator {
   candidates(img: DecodedImage, threshold: number, nmsIou: number): Promise<Candidate[]> {
     return this.detector.detect(img, threshold, nmsIou);
   }
-  async points(img: DecodedImage, face: Candidate): Promise<number[][]> {
+  async points(img: DecodedImage, face: Candidate): Promise<LocatedPoints> {
     const crop = landmarkCrop(face);
     const first = await this.landmarks.predict(img, crop);
-    return fivePoints(await this.landmarks.predict(img, refinedCrop(crop, first)));
+    const dense = await this.landmarks.predict(img, refinedCrop(crop, first));
+    return { five: fivePoints(dense), dense };
   }
 }
 

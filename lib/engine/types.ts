@@ -18,6 +18,8 @@ export type ImageSource = ImageInput | DecodedImage;
 export interface AnalyzedFace extends DetectedFace {
   /** L2-normalised. */
   embedding: Float32Array;
+  /** The 68 iBUG landmarks (original-image pixels) when the engine has them (the default ONNX engine). */
+  landmarks68?: [number, number][];
 }
 
 export interface AnalyzeOptions {

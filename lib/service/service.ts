@@ -337,9 +337,12 @@ export class LocalFaceService implements FaceApi {
 
   // ------------------------------------------------------------------ recognition (queue in the old system)
 
-  private match(companyId: string, face: AnalyzedFace, threshold: number): Recognition {
+  private match(companyId: string, face: AnalyzedFace, threshold: number, landmarks: boolean): Recognition {
     const [hit] = this.gallery.search(companyId, face.embedding, { k: 1, model: this.modelId });
-    if (!hit) return { userId: null, confidence: 0, bbox: face.bbox, faceId: null, detectionScore: face.score };
+    const points = landmarks
+      ? { landmarks: face.landmarks, ...(face.landmarks68 ? { landmarks68: face.landmarks68 } : {}) }
+      : {};
+    if (!hit) return { userId: null, confidence: 0, bbox: face.bbox, faceId: null, detectionScore: face.score, ...points };
     const matched = hit.score >= threshold;
     return {
       userId: matched ? hit.userId : null,
@@ -347,6 +350,7 @@ export class LocalFaceService implements FaceApi {
       bbox: face.bbox,
       faceId: matched ? hit.faceId : null,
       detectionScore: face.score,
+      ...points,
     };
   }
 
@@ -355,7 +359,7 @@ export class LocalFaceService implements FaceApi {
     if (!this.gallery.hasCompany(r.companyId)) return null;
     const faces = await this.analyze(r.image, this.config.recognizeMaxFaces);
     const threshold = r.threshold ?? this.config.recognitionThreshold;
-    return faces.map((f) => this.match(r.companyId, f, threshold));
+    return faces.map((f) => this.match(r.companyId, f, threshold, r.landmarks === true));
   }
 
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {

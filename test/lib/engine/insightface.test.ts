@@ -130,7 +130,7 @@ describe("SCRFD output decoding", () => {
     const c = found[0];
     expect(c.score).toBeCloseTo(0.9, 6);
     expect([c.x1, c.y1, c.x2, c.y2]).toEqual([(cx - 32) * 2, (cy - 48) * 2, (cx + 64) * 2, (cy + 80) * 2]);
-    expect(await locator.points(image(1280, 960), c)).toEqual([
+    expect((await locator.points(image(1280, 960), c)).five).toEqual([
       [cx * 2, cy * 2],
       [(cx + 16) * 2, cy * 2],
       [(cx + 8) * 2, (cy + 16) * 2],

@@ -240,6 +240,24 @@ describe("recognition", () => {
     }
   });
 
+  test("recognize_faces with landmarks: 5 and 68 points inside each face's box; none without the option", async () => {
+    const plain = await service.recognizeFaces({ companyId: "rec", image: group1 });
+    for (const face of plain.faces) expect(face.landmarks).toBeUndefined();
+    const r = await service.recognizeFaces({ companyId: "rec", image: group1, landmarks: true });
+    expect(r.faces.length).toBe(3);
+    for (const face of r.faces) {
+      const [x, y, w, h] = face.bbox!;
+      const inside = ([px, py]: [number, number]) => px > x - w * 0.2 && px < x + w * 1.2 && py > y - h * 0.2 && py < y + h * 1.2;
+      expect(face.landmarks).toHaveLength(5);
+      expect(face.landmarks68).toHaveLength(68);
+      expect(face.landmarks!.every(inside)).toBe(true);
+      expect(face.landmarks68!.every(inside)).toBe(true);
+      // the 68 points' eye centres are the 5-point eyes (same model output)
+      const eye = face.landmarks68!.slice(36, 42).reduce((a, p) => [a[0] + p[0] / 6, a[1] + p[1] / 6], [0, 0]);
+      expect(Math.hypot(eye[0] - face.landmarks![0][0], eye[1] - face.landmarks![0][1])).toBeLessThan(w * 0.05);
+    }
+  });
+
   test("no face or unknown company → {userId: null, confidence: 0, bbox: null}", async () => {
     expect(await service.recognizeFace({ companyId: "rec", image: blank })).toEqual({ userId: null, confidence: 0, bbox: null });
     expect(await service.recognizeFace({ companyId: "unknown-co", image: crops1[0] })).toEqual({ userId: null, confidence: 0, bbox: null });
