@@ -27,9 +27,24 @@ export const ManifestSchema = z.object({ models: z.array(ModelEntrySchema).min(1
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Directory holding fetched model files; `FACEGATE_MODELS_DIR` overrides it. */
+/** True when running from the built package inside a consumer's node_modules (not a source checkout). */
+export const PACKAGED = /[\\/]node_modules[\\/]/.test(here);
+
+/**
+ * Directory holding fetched model files: `FACEGATE_MODELS_DIR`; else, in a source checkout, models/
+ * beside this file; else (the package installed in someone's project) `facegate-models/` in the
+ * current directory, i.e. inside the consumer's project, never inside node_modules where a reinstall
+ * would delete them.
+ */
 export function modelsDir(): string {
-  return resolve(process.env.FACEGATE_MODELS_DIR ?? here);
+  const configured = process.env.FACEGATE_MODELS_DIR;
+  if (configured) return resolve(configured);
+  return PACKAGED ? resolve(process.cwd(), "facegate-models") : here;
+}
+
+/** The command that fetches the models, as the user should type it here. */
+export function fetchCommand(): string {
+  return PACKAGED ? "npx facegate models" : "bun run models";
 }
 
 export function loadManifest(): ModelEntry[] {
@@ -49,7 +64,11 @@ export class ModelFileError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`${message} (model "${model}"). Fix: run \`bun run models\` in the facegate folder.`, options);
+    super(
+      `${message} (model "${model}"). Fix: run \`${fetchCommand()}\` (it fetches into ${modelsDir()}; ` +
+        "FACEGATE_MODELS_DIR chooses another folder).",
+      options,
+    );
     this.name = "ModelFileError";
   }
 }

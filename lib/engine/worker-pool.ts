@@ -9,6 +9,7 @@ import type { EngineConfig } from "./config.ts";
 import type { WorkerReply, WorkerRequest } from "./engine-worker.ts";
 import { isDecodedImage } from "./image.ts";
 import type { AnalyzedFace, AnalyzeOptions, FaceEngine, ImageSource } from "./types.ts";
+import { siblingModule } from "../core/util.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Payload = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
@@ -21,7 +22,7 @@ class EngineWorker {
   private failed: Error | undefined;
 
   constructor() {
-    this.worker = new Worker(new URL("./engine-worker.ts", import.meta.url).href);
+    this.worker = new Worker(siblingModule("engine-worker", import.meta.url));
     this.worker.onmessage = (event: MessageEvent<WorkerReply>) => {
       const reply = event.data;
       const p = this.pending.get(reply.id);

@@ -5,6 +5,7 @@
  * Used by companies with ≥ Int8Kernel.PARALLEL_MIN_ROWS faces; SEARCH_THREADS=1 turns it off.
  */
 import type { ParallelScan } from "../core/int8-kernel.ts";
+import { siblingModule } from "../core/util.ts";
 
 interface Attached {
   id: number;
@@ -31,7 +32,7 @@ export class ScanPool implements ParallelScan {
 
   private spawn(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL("./scan-worker.ts", import.meta.url).href);
+    const worker = new Worker(siblingModule("scan-worker", import.meta.url));
     worker.onmessage = (event: MessageEvent<{ type: string; id: number; ok: boolean }>) => {
       const a = this.byId.get(event.data.id);
       if (a && event.data.type === "attached") a.ready = event.data.ok;

@@ -1,5 +1,5 @@
 /**
- * SqliteGalleryStore: the embedded, durable GalleryStore (`bun:sqlite`).
+ * SqliteGalleryStore: the embedded, durable GalleryStore (`bun:sqlite`; better-sqlite3 on Node).
  *
  * - WAL journal; `synchronous=FULL` by default: every commit is fsynced before the call returns, so
  *   an acknowledged write survives a process kill AND a power loss / OS crash. (NORMAL in WAL mode
@@ -10,11 +10,11 @@
  * - Events are emitted after commit, in revision order, to the listeners of this process. (Writes by
  *   another process on the same file are not watched: one process per database.)
  */
-import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { UnavailableError } from "../core/errors.ts";
 import { EventHub } from "../core/memory-store.ts";
+import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
 import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
 
 export interface SqliteGalleryStoreOptions {
@@ -65,7 +65,7 @@ function fromBlob(b: Uint8Array): Float32Array {
 export class SqliteGalleryStore implements GalleryStore {
   readonly kind = "sqlite";
   readonly path: string;
-  private readonly db: Database;
+  private readonly db: SqliteDatabase;
   private readonly hub = new EventHub();
   private closed = false;
   private readonly bump: () => number;
@@ -74,7 +74,7 @@ export class SqliteGalleryStore implements GalleryStore {
   constructor(opts: SqliteGalleryStoreOptions) {
     this.path = opts.path;
     if (opts.path !== ":memory:") mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new Database(opts.path, { create: true, strict: true });
+    this.db = openSqlite(opts.path);
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.exec("PRAGMA busy_timeout = 5000");
