@@ -61,7 +61,7 @@ for (let n = 20; n <= 39; n++) {
 const meanBytes = Math.round(frames.reduce((s, f) => s + f.byteLength, 0) / frames.length);
 
 const config = loadKioskConfig({}, { maxSessions: 64, idleTimeoutMs: 600_000 });
-const kiosk = kioskPlugin({ upgradeWebSocket, events: new LocalEventSink(), config, pageDir: null });
+const kiosk = kioskPlugin({ upgradeWebSocket, events: new LocalEventSink(), config });
 const server = startServer({
   api: service,
   config: { port: 0, host: "127.0.0.1", authMode: "open", apiKeys: {}, logLevel: "silent", rateLimitPerMinute: 0 },

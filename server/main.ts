@@ -18,6 +18,7 @@ import { ConfigError, loadServerConfig, type ServerConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { startServer } from "./serve.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
+import { pagesPlugin } from "./pages.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
@@ -62,6 +63,8 @@ const plugins: Plugin[] = [];
 // The kiosk WebSocket (/v1/kiosk/ws) and page (/kiosk); KIOSK_* settings, exits 2 when invalid.
 const kiosk = createKioskOrExit({ api: facade, keys, upgradeWebSocket, logger, env: process.env });
 plugins.push(kiosk);
+// The kiosk page (/kiosk) and the admin console (/admin), built by `bun run build:pages`.
+plugins.push(pagesPlugin());
 
 const running = startServer({
   api: facade,

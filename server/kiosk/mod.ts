@@ -10,12 +10,11 @@
  *   ./protocol.ts). The key may instead come in the first message (`{type:"auth", key}`); a key
  *   for another company is refused (error FORBIDDEN, close 4403) before any frame is processed.
  *   `kiosk=<name>` tags identification events and shares the cooldown across reconnects.
- * - `GET /kiosk` (+ `/kiosk/<asset>`): the kiosk page, built from kiosk-web/ when missing or stale.
+ *
+ * The kiosk page itself (`/kiosk`) is a static build served by server/pages.ts.
  */
 import type { Env, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   CompanyIdSchema,
   FaceError,
@@ -23,7 +22,6 @@ import {
   type FaceApi,
   type IdentifiedEvent,
 } from "../../lib/core/mod.ts";
-import { ensureKioskBuilt, KIOSK_DIST_DIR } from "../../kiosk-web/build.ts";
 import type { ApiKeys } from "../auth.ts";
 import type { MetricFamily, MetricsRegistry } from "../metrics.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
@@ -58,8 +56,6 @@ export interface KioskPluginOptions {
   config?: KioskConfig;
   /** Structured log sink (the server's logger fits). */
   logger?: LogSink;
-  /** Where the built page is (default kiosk-web/dist); null: do not serve the page. */
-  pageDir?: string | null;
 }
 
 export interface KioskTotals {
@@ -107,16 +103,6 @@ export function kioskWebSocketOptions(config: KioskConfig): { maxPayloadLength: 
   return { maxPayloadLength: Math.max(config.maxFrameBytes * 2, 1024 * 1024) };
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  map: "application/json; charset=utf-8",
-  svg: "image/svg+xml",
-  png: "image/png",
-  ico: "image/x-icon",
-};
-
 /** Bound on the per-kiosk cooldown tables kept across reconnects. */
 const MAX_COOLDOWN_TABLES = 1024;
 
@@ -124,7 +110,6 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
   const { upgradeWebSocket, events } = options;
   let logger = options.logger;
   const config = options.config ?? loadKioskConfig(process.env);
-  const pageDir = options.pageDir === undefined ? KIOSK_DIST_DIR : options.pageDir;
   const sessions = new Set<KioskSession>();
   const listeners = new Set<(event: IdentifiedEvent) => void>();
   const cooldownTables = new Map<string, Map<string, number>>();
@@ -169,16 +154,6 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     }
     return table;
   };
-
-  // Build the page now (in the background) so the first visitor does not wait.
-  const pageReady: Promise<void> | null =
-    pageDir === KIOSK_DIST_DIR
-      ? ensureKioskBuilt().catch((error: unknown) => {
-          logger?.warn("kiosk page build failed", { error: String(error) });
-          throw error;
-        })
-      : null;
-  pageReady?.catch(() => {});
 
   const mount = <E extends Env>(app: Hono<E>, ctx: KioskMountContext = {}): void => {
     const api = options.api ?? ctx.api;
@@ -283,32 +258,6 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
         };
       }),
     );
-
-    if (pageDir === null) return;
-    const servePage = async (file: string): Promise<Response> => {
-      if (pageReady) {
-        try {
-          await pageReady;
-        } catch (error) {
-          return new Response(`kiosk page build failed: ${String(error)}`, { status: 500 });
-        }
-      }
-      const path = join(pageDir, file);
-      if (!/^[\w.-]+$/.test(file) || file.startsWith(".") || !existsSync(path)) {
-        return Response.json({ error: { code: "NOT_FOUND", message: `no such kiosk file: ${file}` } }, { status: 404 });
-      }
-      const ext = file.slice(file.lastIndexOf(".") + 1);
-      return new Response(readFileSync(path), {
-        headers: {
-          "content-type": CONTENT_TYPES[ext] ?? "application/octet-stream",
-          // The page is rebuilt in place; never serve a stale copy.
-          "cache-control": "no-cache",
-        },
-      });
-    };
-    app.get("/kiosk", () => servePage("index.html"));
-    app.get("/kiosk/", () => servePage("index.html"));
-    app.get("/kiosk/:file", (c) => servePage(c.req.param("file")));
   };
 
   return Object.assign(mount, {

@@ -10,6 +10,8 @@ import { LocalFaceService } from "../../lib/service/mod.ts";
 import type { ApiKeysMap } from "../../server/config.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type KioskConfigInput, type KioskPlugin, type ServerMessage } from "../../server/kiosk/mod.ts";
 import { startServer, type RunningServer } from "../../server/serve.ts";
+import { pagesPlugin } from "../../server/pages.ts";
+import { ensurePagesBuilt } from "../../scripts/build-pages.ts";
 import { dataset, listDataset } from "../helpers/datasets.ts";
 
 export const ADMIN_KEY = "admin-key-0123456789";
@@ -61,6 +63,8 @@ export async function startKioskStack(
   opts: { kiosk?: Partial<KioskConfigInput>; apiKeys?: ApiKeysMap; api?: FaceApi; sink?: EventSink } = {},
 ): Promise<KioskStack> {
   const service = await sharedService();
+  // The server serves built pages only; build them when missing or stale (as `bun run start` does).
+  await ensurePagesBuilt();
   const api = opts.api ?? service;
   const events = new LocalEventSink();
   const published: IdentifiedEvent[] = [];
@@ -78,7 +82,7 @@ export async function startKioskStack(
       logLevel: "silent",
       rateLimitPerMinute: 0,
     },
-    plugins: [kiosk],
+    plugins: [kiosk, pagesPlugin()],
     websocketOptions: kioskWebSocketOptions(config),
   });
   const url = server.url;
