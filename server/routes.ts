@@ -28,6 +28,7 @@ import {
   VerifyBatchResponseBody,
   VerifyBody,
   VerifyResponseBody,
+  WhoAmIBody,
   toWire,
   verifyBatchBody,
 } from "./wire.ts";
@@ -337,6 +338,19 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           throw e.code === "INTERNAL" ? new FaceError("UNAVAILABLE", "health check failed", { cause: error }) : e;
         }
         return { status: health.status === "unavailable" ? 503 : 200, body: toWire.health(health) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/me",
+      operationId: "whoami",
+      summary: "What this API key may reach: admin, or its companies (for consoles signing in with a key)",
+      tag: "operations",
+      scope: "any",
+      ok: { status: 200, schema: WhoAmIBody, description: "the key's reach" },
+      errors: [],
+      async run({ principal }) {
+        return { body: { key_id: principal.id, admin: principal.admin, companies: [...principal.companies].sort() } };
       },
     }),
     route({

@@ -120,6 +120,14 @@ export const HealthBody = z.object({
   }),
   store: z.record(z.string(), z.unknown()),
 });
+/** GET /v1/me: what the calling key may reach (the admin console signs in with it). */
+export const WhoAmIBody = z.object({
+  /** Non-secret label of the key (the one in the logs); "open" in open mode. */
+  key_id: z.string(),
+  admin: z.boolean(),
+  /** The companies a company key reaches; [] for admin (it reaches all). */
+  companies: z.array(z.string()),
+});
 export const StatsBody = z.object({
   companies_count: z.number().int(),
   users_count: z.number().int(),

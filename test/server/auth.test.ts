@@ -86,6 +86,12 @@ describe("company key", () => {
       expect({ method, path, status: r.status, code: r.body.error?.code }).toEqual({ method, path, status: 403, code: "FORBIDDEN" });
     }
   });
+  test("GET /v1/me names the key's companies (and admin for the admin key, 401 without a key)", async () => {
+    expect((await srv.call("GET", "/v1/me", { key: ACME })).body).toEqual({ key_id: expect.stringMatching(/^key:[0-9a-f]{8}$/), admin: false, companies: ["acme"] });
+    expect((await srv.call("GET", "/v1/me", { key: MULTI })).body.companies).toEqual(["acme", "beta"]);
+    expect((await srv.call("GET", "/v1/me", { key: ADMIN })).body).toMatchObject({ admin: true, companies: [] });
+    expect((await srv.call("GET", "/v1/me")).status).toBe(401);
+  });
   test("403 on admin-only routes: stats and metrics", async () => {
     expect((await srv.call("GET", "/v1/stats", { key: ACME })).status).toBe(403);
     expect((await srv.call("GET", "/metrics", { key: ACME })).status).toBe(403);
@@ -122,6 +128,7 @@ describe("open mode", () => {
       expect((await open.call("POST", "/v1/companies", { json: { company_id: "z" } })).status).toBe(201);
       expect((await open.call("GET", "/v1/stats")).status).toBe(200);
       expect((await open.call("GET", "/metrics", { key: "anything" })).status).toBe(200);
+      expect((await open.call("GET", "/v1/me")).body).toEqual({ key_id: "open", admin: true, companies: [] });
     } finally {
       await open.stop();
     }

@@ -302,7 +302,11 @@ describe("operations routes", () => {
         await page.route((url) => !url.href.startsWith(srv.url), (route) => route.abort()); // nothing but this server
         await page.goto(`${srv.url}/docs`);
         await page.waitForSelector("details");
-        expect(await page.locator("details").count()).toBe(16);
+        // One <details> per operation in the document (routes are added by several parts).
+        const doc = (await srv.call("GET", "/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
+        const operations = Object.values(doc.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);
+        expect(operations).toBeGreaterThanOrEqual(16);
+        expect(await page.locator("details").count()).toBe(operations);
         expect(await page.locator("summary").first().innerText()).toContain("/v1/companies");
         expect(errors).toEqual([]);
       } finally {
