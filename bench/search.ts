@@ -81,6 +81,7 @@ function build(faces: number): { gallery: Gallery; queries: Float32Array[] } {
   let user = 0;
   for (let f = 0; f < faces; ) {
     const n = 1 + (user % 3);
+    gallery.apply({ revision: ++revision, type: "user.put", companyId: "bench", userId: `u${user}` });
     for (let j = 0; j < n && f < faces; j++, f++) {
       const v = new Float32Array(DIM);
       for (let i = 0; i < DIM; i++) v[i] = rnd();

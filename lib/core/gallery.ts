@@ -8,7 +8,9 @@
  * Semantics (documented in docs/core.md):
  * - `apply(event)` is idempotent and ordered: an event whose revision is ≤ the applied revision is
  *   ignored; every change is also content-idempotent (put of an existing record, delete of an absent one
- *   are no-ops), and children create their missing parents (a face for an unknown user creates it).
+ *   are no-ops). Children never create their parents: a user of an unknown company or a face of an
+ *   unknown user is skipped with a warning (the stores check parents inside their writes, so this
+ *   only meets damaged data), so a deleted person can never come back through a late event.
  * - Each company has one model id and dimension, fixed by its first face and released when its last face
  *   goes; a face or query of another model/dimension is `MODEL_MISMATCH`.
  * - `search` returns, per user, the best face (highest cosine similarity) and the top-k users, best
@@ -156,14 +158,16 @@ export class Gallery {
         this.companies.delete(event.companyId);
         return;
       case "user.put":
-        this.company(event.companyId, true)!.addUser(event.userId);
+        this.existingCompany(event.companyId).addUser(event.userId);
         return;
       case "user.delete":
         this.companies.get(event.companyId)?.deleteUser(event.userId);
         return;
       case "face.put": {
         const f = event.face;
-        this.company(f.companyId, true)!.addFace(f.userId, f.faceId, f.embedding, f.model);
+        const c = this.existingCompany(f.companyId);
+        if (!c.users.has(f.userId)) throw new Error(`face ${JSON.stringify(f.faceId)} of unknown user ${JSON.stringify(f.userId)}`);
+        c.addFace(f.userId, f.faceId, f.embedding, f.model);
         return;
       }
       case "face.delete":
@@ -182,6 +186,12 @@ export class Gallery {
       c = new CompanyIndex(companyId, this.kernelFactory);
       this.companies.set(companyId, c);
     }
+    return c;
+  }
+
+  private existingCompany(companyId: string): CompanyIndex {
+    const c = this.companies.get(companyId);
+    if (!c) throw new Error(`unknown company ${JSON.stringify(companyId)}`);
     return c;
   }
 

@@ -4,7 +4,7 @@
  * delivered to listeners after the write, in revision order.
  */
 import { UnavailableError } from "./errors.ts";
-import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "./store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
 
 type Listener = (event: StoreEvent) => void;
 
@@ -96,6 +96,7 @@ export class MemoryGalleryStore implements GalleryStore {
     this.assertOpen();
     const k = key(companyId, userId);
     if (this.users.has(k)) return { revision: this.rev, created: false };
+    if (!this.companies.has(companyId)) throw companyNotFound(companyId);
     const revision = ++this.rev;
     this.users.set(k, { companyId, userId, revision });
     this.hub.emit([{ revision, type: "user.put", companyId, userId }]);
@@ -117,6 +118,8 @@ export class MemoryGalleryStore implements GalleryStore {
     this.assertOpen();
     const k = key(face.companyId, face.userId, face.faceId);
     if (this.faces.has(k)) return { revision: this.rev, created: false };
+    if (!this.companies.has(face.companyId)) throw companyNotFound(face.companyId);
+    if (!this.users.has(key(face.companyId, face.userId))) throw userNotFound(face.companyId, face.userId);
     const revision = ++this.rev;
     const stored: FaceRecord = { ...face, embedding: Float32Array.from(face.embedding) };
     this.faces.set(k, { ...stored, revision });
@@ -149,7 +152,7 @@ export class MemoryGalleryStore implements GalleryStore {
     }
     for (const { companyId, userId } of data.users) {
       const k = key(companyId, userId);
-      if (this.users.has(k)) continue;
+      if (this.users.has(k) || !this.companies.has(companyId)) continue;
       const revision = ++this.rev;
       this.users.set(k, { companyId, userId, revision });
       events.push({ revision, type: "user.put", companyId, userId });
@@ -157,7 +160,7 @@ export class MemoryGalleryStore implements GalleryStore {
     }
     for (const face of data.faces) {
       const k = key(face.companyId, face.userId, face.faceId);
-      if (this.faces.has(k)) continue;
+      if (this.faces.has(k) || !this.users.has(key(face.companyId, face.userId))) continue;
       const revision = ++this.rev;
       const stored: FaceRecord = { ...face, embedding: Float32Array.from(face.embedding) };
       this.faces.set(k, { ...stored, revision });

@@ -7,9 +7,25 @@
  * - The service never mutates its in-memory gallery directly: it writes to the store, then waits
  *   until the gallery has applied the returned revision. So local and remote changes take one path.
  * - `createCompany`, `createUser` and `addFace` are create-if-absent (atomic across processes).
+ * - Parents are checked inside the write: `createUser` for a company that does not exist (or no
+ *   longer does) throws COMPANY_NOT_FOUND, `addFace` for a missing company or user throws
+ *   COMPANY_NOT_FOUND / USER_NOT_FOUND, and nothing is written. So a delete racing an add can
+ *   never leave (or bring back) a face of a deleted person.
  * - Cascading deletes may produce several events; the returned revision is the last of them.
  */
+import { FaceError } from "./errors.ts";
 import type { Awaitable } from "./util.ts";
+
+/** The parent-check failures every store throws (one wording everywhere). */
+export function companyNotFound(companyId: string): FaceError {
+  return new FaceError("COMPANY_NOT_FOUND", `company ${JSON.stringify(companyId)} does not exist`, { details: { companyId } });
+}
+
+export function userNotFound(companyId: string, userId: string): FaceError {
+  return new FaceError("USER_NOT_FOUND", `user ${JSON.stringify(userId)} does not exist in company ${JSON.stringify(companyId)}`, {
+    details: { companyId, userId },
+  });
+}
 
 export interface FaceRecord {
   companyId: string;
@@ -60,15 +76,17 @@ export interface GalleryStore {
   createCompany(companyId: string): Promise<WriteResult & { created: boolean }>;
   /** Deletes the company, its users and their faces. */
   deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }>;
-  /** Creates the user if absent (created false otherwise). Does not check the company: the service does. */
+  /** Creates the user if absent (created false otherwise); COMPANY_NOT_FOUND if the company is not there. */
   createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }>;
   deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }>;
-  /** Creates the face if absent (created false otherwise). */
+  /** Creates the face if absent (created false otherwise); COMPANY_NOT_FOUND / USER_NOT_FOUND if a parent is not there. */
   addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }>;
   deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }>;
   /**
    * Optional: creates-if-absent every record in one go (one transaction where the store has them).
    * Used to apply initial data; without it the service falls back to the single-record writes.
+   * Callers pass a consistent tree (parents listed before, or already stored); memory and SQLite
+   * skip (and do not count) a record whose parent is missing, so even bad input cannot add an orphan.
    */
   bulkLoad?(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }>;
   close(): Awaitable<void>;

@@ -35,7 +35,7 @@ import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
-import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 import {
   companyKey,
   faceKey,
@@ -441,12 +441,16 @@ export class KvGalleryStore implements GalleryStore {
     parent: string,
     child: string,
     result: WriteResult & { created: boolean },
-    error: () => FaceError,
+    error: () => FaceError | Promise<FaceError>,
   ): Promise<WriteResult & { created: boolean }> {
-    const p = await this.get(parent);
-    if (p && p.operation === "PUT") return result;
+    if (await this.exists(parent)) return result;
     if (result.created) await this.deleteMarker(child).catch(() => undefined);
-    throw error();
+    throw await error();
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    const entry = await this.get(key);
+    return entry !== null && entry.operation === "PUT";
   }
 
   async createCompany(companyId: string): Promise<WriteResult & { created: boolean }> {
@@ -460,9 +464,7 @@ export class KvGalleryStore implements GalleryStore {
   async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
     const key = userKey(companyId, userId);
     const result = await this.createKey(key, json({ companyId, userId }));
-    return this.ensureParent(companyKey(companyId), key, result, () =>
-      new FaceError("COMPANY_NOT_FOUND", `company ${JSON.stringify(companyId)} does not exist`),
-    );
+    return this.ensureParent(companyKey(companyId), key, result, () => companyNotFound(companyId));
   }
 
   async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
@@ -474,8 +476,9 @@ export class KvGalleryStore implements GalleryStore {
     const key = faceKey(companyId, userId, faceId);
     const value = json({ companyId, userId, faceId, model, dim: embedding.length, embedding: encodeEmbedding(embedding) });
     const result = await this.createKey(key, value);
-    return this.ensureParent(userKey(companyId, userId), key, result, () =>
-      new FaceError("USER_NOT_FOUND", `user ${JSON.stringify(userId)} does not exist in company ${JSON.stringify(companyId)}`),
+    // the user is deleted before its company (children first), so a missing user may mean either
+    return this.ensureParent(userKey(companyId, userId), key, result, async () =>
+      (await this.exists(companyKey(companyId))) ? userNotFound(companyId, userId) : companyNotFound(companyId),
     );
   }
 

@@ -15,7 +15,7 @@ import { dirname } from "node:path";
 import { UnavailableError } from "../core/errors.ts";
 import { EventHub } from "../core/memory-store.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
-import type { BulkLoad, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 
 export interface SqliteGalleryStoreOptions {
   /** Database file (created with its directory); ":memory:" for a throwaway one. */
@@ -159,9 +159,10 @@ export class SqliteGalleryStore implements GalleryStore {
   async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
     this.assertOpen();
     const result = this.tx(() => {
-      if (this.db.query("SELECT 1 FROM users WHERE company_id = ? AND user_id = ?").get(companyId, userId)) {
-        return { revision: this.current(), created: false };
-      }
+      if (this.hasUser(companyId, userId)) return { revision: this.current(), created: false };
+      // the parent check is inside the write's transaction: a concurrent deleteCompany is either
+      // before it (COMPANY_NOT_FOUND) or after it (and its cascade removes this user)
+      if (!this.hasCompany(companyId)) throw companyNotFound(companyId);
       const revision = this.bump();
       this.db
         .query("INSERT INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)")
@@ -184,11 +185,23 @@ export class SqliteGalleryStore implements GalleryStore {
     return result;
   }
 
+  private hasCompany(companyId: string): boolean {
+    return this.db.query("SELECT 1 FROM companies WHERE company_id = ?").get(companyId) != null;
+  }
+
+  private hasUser(companyId: string, userId: string): boolean {
+    return this.db.query("SELECT 1 FROM users WHERE company_id = ? AND user_id = ?").get(companyId, userId) != null;
+  }
+
+  /** Inside a transaction: the face's revision, null if it exists; throws if a parent is missing. */
   private insertFace(face: FaceRecord): number | null {
     const exists = this.db
       .query("SELECT 1 FROM faces WHERE company_id = ? AND user_id = ? AND face_id = ?")
       .get(face.companyId, face.userId, face.faceId);
     if (exists) return null;
+    if (!this.hasUser(face.companyId, face.userId)) {
+      throw this.hasCompany(face.companyId) ? userNotFound(face.companyId, face.userId) : companyNotFound(face.companyId);
+    }
     const revision = this.bump();
     this.db
       .query(
@@ -234,14 +247,14 @@ export class SqliteGalleryStore implements GalleryStore {
       const insCompany = this.db.query("INSERT OR IGNORE INTO companies (company_id, revision, created_at) VALUES (?, ?, ?)");
       const insUser = this.db.query("INSERT OR IGNORE INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)");
       for (const companyId of data.companies) {
-        if (this.db.query("SELECT 1 FROM companies WHERE company_id = ?").get(companyId)) continue;
+        if (this.hasCompany(companyId)) continue;
         const revision = this.bump();
         insCompany.run(companyId, revision, now);
         events.push({ revision, type: "company.put", companyId });
         companies++;
       }
       for (const { companyId, userId } of data.users) {
-        if (this.db.query("SELECT 1 FROM users WHERE company_id = ? AND user_id = ?").get(companyId, userId)) continue;
+        if (this.hasUser(companyId, userId) || !this.hasCompany(companyId)) continue;
         const revision = this.bump();
         insUser.run(companyId, userId, revision, now);
         events.push({ revision, type: "user.put", companyId, userId });
@@ -249,6 +262,7 @@ export class SqliteGalleryStore implements GalleryStore {
       }
       for (const f of data.faces) {
         const face: FaceRecord = { ...f, embedding: Float32Array.from(f.embedding) };
+        if (!this.hasUser(face.companyId, face.userId)) continue;
         const revision = this.insertFace(face);
         if (revision === null) continue;
         events.push({ revision, type: "face.put", face });

@@ -8,14 +8,64 @@
  * instead of assuming synchronous delivery.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { FaceError } from "../../lib/core/errors.ts";
 import { Gallery } from "../../lib/core/gallery.ts";
 import type { FaceRecord, GalleryStore, StoreEvent } from "../../lib/core/store.ts";
+import { rng } from "./vectors.ts";
 
 export interface StoreContractOptions {
   /** Closes `store` and opens the same data again (durable stores). */
   reopen?: (store: GalleryStore) => Promise<GalleryStore> | GalleryStore;
   /** How long to wait for an event (default 5000 ms). */
   waitMs?: number;
+  /** Rounds of the delete-versus-add races (default 40). */
+  raceRounds?: number;
+}
+
+/** The error code a rejected store call failed with ("?" for anything that is not a FaceError). */
+async function failure(p: Promise<unknown>): Promise<string | null> {
+  try {
+    await p;
+    return null;
+  } catch (error) {
+    return error instanceof FaceError ? error.code : `? ${String(error)}`;
+  }
+}
+
+/**
+ * A fresh replay of the store, checked as a tree: every user's company and every face's user came
+ * earlier in it. Returns the ids it holds.
+ */
+async function replayTree(store: GalleryStore): Promise<{ companies: Set<string>; users: Set<string>; faces: Set<string>; orphans: string[] }> {
+  const companies = new Set<string>();
+  const users = new Set<string>();
+  const faces = new Set<string>();
+  const orphans: string[] = [];
+  const stop = await store.watch((e) => {
+    if (e.type === "company.put") companies.add(e.companyId);
+    else if (e.type === "user.put") {
+      if (!companies.has(e.companyId)) orphans.push(`user ${e.companyId}/${e.userId}`);
+      users.add(`${e.companyId}/${e.userId}`);
+    } else if (e.type === "face.put") {
+      const f = e.face;
+      if (!users.has(`${f.companyId}/${f.userId}`)) orphans.push(`face ${f.companyId}/${f.userId}/${f.faceId}`);
+      faces.add(`${f.companyId}/${f.userId}/${f.faceId}`);
+    }
+  });
+  stop();
+  return { companies, users, faces, orphans };
+}
+
+/** Runs the calls in a random order, each after a random 0-2 ms pause, all in flight together. */
+function race<T>(rand: () => number, calls: Array<() => Promise<T>>): Promise<T[]> {
+  return Promise.all(
+    calls.map(async (call) => {
+      const pause = Math.floor(rand() * 3);
+      if (pause > 0) await Bun.sleep(pause);
+      else await Promise.resolve();
+      return call();
+    }),
+  );
 }
 
 let seq = 0;
@@ -257,6 +307,64 @@ export function runGalleryStoreContract(
       expect(w.gallery.stats()).toMatchObject({ companies: 2, users: 2, faces: 2 });
       w.stop();
     });
+
+    test("parents are checked inside the write: an add under a missing company or user fails and writes nothing", async () => {
+      const store = await make();
+      expect(await failure(store.createUser("nope", "u"))).toBe("COMPANY_NOT_FOUND");
+      expect(await failure(store.addFace(face("nope", "u", "f")))).toBe("COMPANY_NOT_FOUND");
+      await store.createCompany("acme");
+      expect(await failure(store.addFace(face("acme", "ghost", "f")))).toBe("USER_NOT_FOUND");
+      await store.createUser("acme", "u");
+      await store.deleteUser("acme", "u");
+      expect(await failure(store.addFace(face("acme", "u", "f")))).toBe("USER_NOT_FOUND");
+      await store.deleteCompany("acme");
+      expect(await failure(store.createUser("acme", "u"))).toBe("COMPANY_NOT_FOUND");
+      const tree = await replayTree(store);
+      expect([...tree.companies, ...tree.users, ...tree.faces]).toEqual([]);
+    });
+
+    const rounds = options.raceRounds ?? 40;
+    test(`deletes racing adds and creates (${rounds} rounds each): a deleted user or company stays deleted, no orphan`, async () => {
+      const store = await make();
+      const w = await follow(store);
+      const rand = rng(16);
+      const codes = new Set<string>();
+      const note = (code: string | null) => code && codes.add(code);
+      for (let round = 0; round < rounds; round++) {
+        // a user with a face; then more faces for it race its deletion
+        const c = `c${round}`;
+        await store.createCompany(c);
+        await store.createUser(c, "u");
+        await store.addFace(face(c, "u", "f0"));
+        const userRace = await race(rand, [
+          () => failure(store.addFace(face(c, "u", "f1"))),
+          () => failure(store.addFace(face(c, "u", "f2"))),
+          () => store.deleteUser(c, "u").then((r) => (r.deleted ? null : "not deleted")),
+        ]);
+        for (const code of userRace) note(code);
+        expect(userRace[2]).toBeNull();
+        // users and faces created while their company is deleted
+        const companyRace = await race(rand, [
+          () => failure(store.createUser(c, "v")),
+          () => failure(store.createUser(c, "w").then(() => store.addFace(face(c, "w", "f")))),
+          () => store.deleteCompany(c).then((r) => (r.deleted ? null : "not deleted")),
+        ]);
+        for (const code of companyRace) note(code);
+        expect(companyRace[2]).toBeNull();
+      }
+      // only the parent checks may fail the adds
+      for (const code of codes) expect(["COMPANY_NOT_FOUND", "USER_NOT_FOUND"]).toContain(code);
+      await w.gallery.waitForRevision(await store.revision(), waitMs);
+      expect(w.gallery.stats()).toMatchObject({ companies: 0, users: 0, faces: 0 });
+      const tree = await replayTree(store);
+      expect(tree.orphans).toEqual([]);
+      expect([...tree.companies, ...tree.users, ...tree.faces]).toEqual([]);
+      // and a gallery built from a fresh replay agrees
+      const w2 = await follow(store);
+      expect(w2.gallery.stats()).toMatchObject({ companies: 0, users: 0, faces: 0 });
+      w.stop();
+      w2.stop();
+    }, 120_000);
 
     if (options.reopen) {
       const reopen = options.reopen;

@@ -19,6 +19,13 @@ const ev = {
   delCompany: (companyId: string): StoreEvent => ({ revision: ++rev, type: "company.delete", companyId }),
 };
 
+/** Applies a face as a store would deliver it: its company and user first when the gallery lacks them. */
+function put(g: Gallery, face: FaceRecord): boolean {
+  if (!g.hasCompany(face.companyId)) g.apply(ev.company(face.companyId));
+  if (!g.hasUser(face.companyId, face.userId)) g.apply(ev.user(face.companyId, face.userId));
+  return g.apply(ev.face(face));
+}
+
 const rec = (companyId: string, userId: string, faceId: string, embedding: Float32Array, model = "m"): FaceRecord => ({
   companyId,
   userId,
@@ -54,7 +61,7 @@ function checkAgainstBruteForce(kernel: KernelFactory | undefined, seed: number)
     const n = 1 + Math.floor(rand() * 4);
     for (let j = 0; j < n; j++) {
       const f = rec("c", userId, `f${faceNo++}`, randomUnit(rand, dim));
-      g.apply(ev.face(f));
+      put(g, f);
       live.set(`${userId}/${f.faceId}`, f);
     }
   }
@@ -70,7 +77,7 @@ function checkAgainstBruteForce(kernel: KernelFactory | undefined, seed: number)
   }
   for (let u = 0; u < 200; u++) {
     const f = rec("c", `new-${u}`, "f", randomUnit(rand, dim));
-    g.apply(ev.face(f));
+    put(g, f);
     live.set(`new-${u}/f`, f);
   }
   expect(g.stats().faces).toBe(live.size);
@@ -112,7 +119,7 @@ describe("Gallery", () => {
     faces.push(rec("c", "dupA", "f", faces[7].embedding.slice()));
     faces.push(rec("c", "dupB", "f", faces[7].embedding.slice()));
     faces.push(rec("c", "many", "zzz", faces[7].embedding.slice()));
-    for (const f of faces) g.apply(ev.face(f));
+    for (const f of faces) put(g, f);
     for (const query of [faces[7].embedding, randomUnit(rand, 64), faces[301].embedding]) {
       for (const k of [1, 3, 8, 20]) {
         const got = g.search("c", query, { k });
@@ -131,10 +138,10 @@ describe("Gallery", () => {
     expect(g.search("c", [1, 0, 0, 0])).toEqual([]);
     g.apply(ev.user("c", "no-faces"));
     expect(g.search("c", [1, 0, 0, 0], { k: 5 })).toEqual([]);
-    g.apply(ev.face(rec("c", "bob", "b1", normalize([0, 1, 0, 0]))));
-    g.apply(ev.face(rec("c", "bob", "b2", normalize([1, 1, 0, 0]))));
-    g.apply(ev.face(rec("c", "amy", "a1", normalize([1, 1, 0, 0]))));
-    g.apply(ev.face(rec("c", "cid", "c1", normalize([0, 0, 1, 0]))));
+    put(g, rec("c", "bob", "b1", normalize([0, 1, 0, 0])));
+    put(g, rec("c", "bob", "b2", normalize([1, 1, 0, 0])));
+    put(g, rec("c", "amy", "a1", normalize([1, 1, 0, 0])));
+    put(g, rec("c", "cid", "c1", normalize([0, 0, 1, 0])));
     const hits = g.search("c", [1, 0, 0, 0], { k: 10 });
     // amy and bob tie at cos 45°; amy first by id; bob's best face is b2; cid at 0; no-faces absent
     expect(hits.map((h) => [h.userId, h.faceId])).toEqual([
@@ -152,14 +159,14 @@ describe("Gallery", () => {
 
   test("a tie between two faces of one user reports the smaller face id", () => {
     const g = new Gallery();
-    g.apply(ev.face(rec("c", "u", "z", normalize([1, 0]))));
-    g.apply(ev.face(rec("c", "u", "a", normalize([1, 0]))));
+    put(g, rec("c", "u", "z", normalize([1, 0])));
+    put(g, rec("c", "u", "a", normalize([1, 0])));
     expect(g.search("c", [1, 0])[0].faceId).toBe("a");
   });
 
   test("model id and dimension per company: MODEL_MISMATCH; released when the last face goes", () => {
     const g = new Gallery({ onWarning: () => {} });
-    g.apply(ev.face(rec("c", "u", "f", normalize([1, 0, 0]), "m1")));
+    put(g, rec("c", "u", "f", normalize([1, 0, 0]), "m1"));
     expect(() => g.checkModel("c", "m2", 3)).toThrow(FaceError);
     try {
       g.search("c", [1, 0, 0], { model: "m2" });
@@ -177,16 +184,17 @@ describe("Gallery", () => {
     expect(g.revision).toBe(r.revision);
     g.apply(ev.delFace("c", "u", "f"));
     expect(g.companyModel("c")).toBeNull();
-    g.apply(ev.face(rec("c", "u", "h", normalize([0, 1, 0, 0, 1]), "m2")));
+    put(g, rec("c", "u", "h", normalize([0, 1, 0, 0, 1]), "m2"));
     expect(g.companyModel("c")).toEqual({ model: "m2", dim: 5 });
   });
 
-  test("apply is idempotent and ordered; children create missing parents; deletes cascade", () => {
-    const g = new Gallery();
+  test("apply is idempotent and ordered; deletes cascade; children never create their parents", () => {
+    const g = new Gallery({ onWarning: () => {} });
+    g.apply(ev.company("c"));
+    g.apply(ev.user("c", "u"));
     const put = ev.face(rec("c", "u", "f", normalize([1, 2])));
     expect(g.apply(put)).toBe(true);
     expect(g.apply(put)).toBe(false);
-    expect(g.hasCompany("c") && g.hasUser("c", "u")).toBe(true);
     const del = ev.delFace("c", "u", "f");
     g.apply(del);
     // a stale replay of the put (older revision) does not resurrect the face
@@ -196,9 +204,21 @@ describe("Gallery", () => {
     g.apply(ev.face(rec("c", "u", "f2", normalize([1, 2]))));
     g.apply(ev.delUser("c", "u"));
     expect(g.stats()).toMatchObject({ companies: 1, users: 0, faces: 0 });
+    // a late face of the deleted user (newer revision) is skipped: the user stays deleted
+    const skipped = g.skipped;
+    expect(g.apply(ev.face(rec("c", "u", "late", normalize([1, 2]))))).toBe(true);
+    expect(g.hasUser("c", "u")).toBe(false);
+    expect(g.skipped).toBe(skipped + 1);
+    g.apply(ev.user("c", "v"));
     g.apply(ev.face(rec("c", "v", "f", normalize([1, 2]))));
     g.apply(ev.delCompany("c"));
     expect(g.stats()).toMatchObject({ companies: 0, users: 0, faces: 0 });
+    // neither a user nor a face brings a deleted company back
+    g.apply(ev.user("c", "w"));
+    g.apply(ev.face(rec("c", "w", "f", normalize([1, 2]))));
+    expect(g.hasCompany("c")).toBe(false);
+    expect(g.stats()).toMatchObject({ companies: 0, users: 0, faces: 0 });
+    expect(g.skipped).toBe(skipped + 3);
     // deletes of absent records are no-ops
     g.apply(ev.delFace("x", "y", "z"));
     g.apply(ev.delUser("x", "y"));
@@ -209,7 +229,7 @@ describe("Gallery", () => {
   test("rows stay dense through swap-with-last deletes and growth", () => {
     const g = new Gallery();
     const rand = rng(5);
-    for (let i = 0; i < 100; i++) g.apply(ev.face(rec("c", `u${i % 10}`, `f${i}`, randomUnit(rand, 16))));
+    for (let i = 0; i < 100; i++) put(g, rec("c", `u${i % 10}`, `f${i}`, randomUnit(rand, 16)));
     for (let i = 0; i < 100; i += 2) g.apply(ev.delFace("c", `u${i % 10}`, `f${i}`));
     const idx = g.index("c")!;
     expect(idx.count).toBe(50);
@@ -227,9 +247,9 @@ describe("Gallery", () => {
     const g = new Gallery();
     g.apply(ev.company("a"));
     g.apply(ev.user("a", "lonely"));
-    g.apply(ev.face(rec("a", "u", "f1", normalize([1, 0]))));
-    g.apply(ev.face(rec("a", "u", "f2", normalize([0, 1]))));
-    g.apply(ev.face(rec("b", "w", "f", normalize([0, 1]))));
+    put(g, rec("a", "u", "f1", normalize([1, 0])));
+    put(g, rec("a", "u", "f2", normalize([0, 1])));
+    put(g, rec("b", "w", "f", normalize([0, 1])));
     const s = g.stats();
     expect(s).toMatchObject({ companies: 2, users: 3, faces: 3, embeddings: 3 });
     expect(s.perCompany.a).toMatchObject({ users: 2, faces: 2, model: "m", dim: 2 });

@@ -18,6 +18,9 @@ test("searches split across two threads match the JS reference, through growth a
     split.apply(e);
     reference.apply(e);
   };
+  // parents first, as a store delivers them (the gallery never creates them)
+  apply({ revision: ++revision, type: "company.put", companyId: "c" });
+  for (let u = 0; u < 1200; u++) apply({ revision: ++revision, type: "user.put", companyId: "c", userId: `u${u}` });
   for (let i = 0; i < 3000; i++) {
     apply({ revision: ++revision, type: "face.put", face: { companyId: "c", userId: `u${i % 1200}`, faceId: `f${i}`, embedding: randomUnit(rand, 512), model: "m" } });
   }
