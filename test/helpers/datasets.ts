@@ -6,6 +6,7 @@
 import { describe } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { recordSkip } from "./skips.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const DATASETS = resolve(ROOT, process.env.FACEGATE_DATASETS ?? "../shared/datasets");
@@ -15,15 +16,17 @@ if (!HAVE_DATASETS && process.env.CI === "true") {
   throw new Error(`CI=true but the shared datasets are not at ${DATASETS} (set FACEGATE_DATASETS)`);
 }
 
-let warned = false;
-/** `describe` for tests that need the shared datasets; skips with a one-line reason otherwise. */
+/**
+ * `describe` for tests that need the shared datasets. Without them the suite is recorded for the
+ * end-of-run summary and not registered (so its hooks never create temporary folders).
+ */
 export function describeDatasets(name: string, fn: () => void): void {
   if (HAVE_DATASETS) return describe(name, fn);
-  if (!warned) {
-    console.warn(`skipping dataset tests: ${DATASETS} not found (set FACEGATE_DATASETS)`);
-    warned = true;
-  }
-  describe.skip(name, fn);
+  recordSkip({
+    suite: name,
+    reason: `the shared face datasets are not at ${DATASETS}`,
+    enable: "set FACEGATE_DATASETS to the datasets folder (the one with README.md, lfw-dev/, scenes/, video/)",
+  });
 }
 
 export function dataset(...parts: string[]): string {

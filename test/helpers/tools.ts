@@ -5,6 +5,7 @@
  * skips there (.ci/run installs them).
  */
 import { describe } from "bun:test";
+import { recordSkip } from "./skips.ts";
 
 /** The programs tests may need, and the Debian package that installs each. */
 export const TOOLS = {
@@ -52,8 +53,8 @@ export function missingToolsReason(names: readonly Tool[]): string | undefined {
 
 /**
  * `describe` for suites that need system programs. When one is missing: outside CI, ONE line
- * `skipping <suite>: <tool> not found (install it: apt-get install <pkg>)` and `describe.skip`
- * (so the suite's hooks, which would start the program, never run); in CI, an error at import.
+ * the suite is recorded for the end-of-run summary (test/helpers/skips.ts) and not registered at all
+ * (so neither its tests nor its hooks, which would start the program, run); in CI, an error at import.
  * `base` lets it wrap another describe, e.g. `describeDatasets` for suites that need both.
  */
 export function describeWithTools(
@@ -65,6 +66,8 @@ export function describeWithTools(
   const reason = missingToolsReason(names);
   if (reason === undefined) return base(name, fn);
   if (process.env.CI === "true") throw new Error(`CI=true but ${reason}; needed by "${name}"`);
-  console.warn(`skipping ${name}: ${reason}`);
-  describe.skip(name, fn);
+  const pkgs = [...new Set(names.filter((n) => !haveTool(n)).map((n) => TOOLS[n].pkg))].join(" ");
+  recordSkip({ suite: name, reason, enable: `apt-get install ${pkgs} (CI=true makes a missing tool an error)` });
+  // register nothing: a skipped describe would still list its hooks as "(unnamed)" skipped tests
+  void fn;
 }
