@@ -26,6 +26,8 @@ import {
   type Recognition,
   type RecognizeFacesResult,
   type RecognizeRequest,
+  type SearchEmbeddingRequest,
+  type SearchEmbeddingResult,
   type UserFacesResult,
   type UserRequest,
   type VerifyRequest,
@@ -44,6 +46,7 @@ import {
   HealthBody,
   RecognitionBody,
   RecognizeResponseBody,
+  SearchResponseBody,
   StatsBody,
   VerifyResponseBody,
 } from "./wire.ts";
@@ -161,13 +164,24 @@ export class HttpFaceClient implements FaceApi {
     return { faceIds: (await this.call(FaceIdsBody, "GET", path, undefined, opts)).face_ids };
   }
   async recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
-    const body = { image: image(req.image), threshold: req.threshold };
+    const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings };
     return recognition(await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts));
   }
   async recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
-    const body = { image: image(req.image), threshold: req.threshold, all_faces: true };
+    const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
-    return { faces: (r.faces ?? []).map(recognition) };
+    return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}) };
+  }
+  async searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
+    const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold };
+    const r = await this.call(SearchResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/search`, body, opts);
+    return {
+      userId: r.user_id,
+      confidence: r.confidence,
+      faceId: r.face_id,
+      threshold: r.threshold,
+      matches: r.matches.map((m) => ({ userId: m.user_id, confidence: m.confidence, faceId: m.face_id })),
+    };
   }
   async detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
     const r = await this.call(DetectBody, "POST", "/v1/detect", { image: image(req.image) }, opts);
@@ -246,5 +260,7 @@ function recognition(r: z.output<typeof RecognitionBody>): Recognition {
   const out: Recognition = { userId: r.user_id, confidence: r.confidence, bbox: r.bbox };
   if (r.face_id !== undefined) out.faceId = r.face_id;
   if (r.detection_score !== undefined) out.detectionScore = r.detection_score;
+  if (r.threshold !== undefined) out.threshold = r.threshold;
+  if (r.embedding !== undefined) out.embedding = r.embedding;
   return out;
 }

@@ -24,6 +24,8 @@ import {
   ImageBody,
   RecognizeBody,
   RecognizeResponseBody,
+  SearchBody,
+  SearchResponseBody,
   StatsBody,
   VerifyBatchResponseBody,
   VerifyBody,
@@ -215,14 +217,36 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         "Recognize the best-matching face (no face or unknown company: user_id null, confidence 0, bbox null; below threshold: user_id null with the score)",
       tag: "recognition",
       scope: "company",
-      body: { schema: RecognizeBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { all_faces: "boolean", threshold: "number" } },
+      body: {
+        schema: RecognizeBody,
+        kinds: ALL_KINDS,
+        rawImageField: "image",
+        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean" },
+      },
       ok: { status: 200, schema: RecognizeResponseBody, description: "best match, and every face with all_faces" },
       errors: IMAGE_ERRORS,
       async run({ api, params, body, opts }) {
-        const req = { companyId: params.company, image: body.image, threshold: body.threshold };
+        const req = { companyId: params.company, image: body.image, threshold: body.threshold, returnEmbeddings: body.return_embeddings };
         if (!body.all_faces) return { body: toWire.recognition(await api.recognizeFace(req, opts)) };
-        const { faces } = await api.recognizeFaces(req, opts);
-        return { body: { ...toWire.recognition(bestRecognition(faces)), faces: faces.map(toWire.recognition) } };
+        const { faces, threshold } = await api.recognizeFaces(req, opts);
+        const best = faces.length > 0 ? bestRecognition(faces) : { userId: null, confidence: 0, bbox: null, threshold };
+        return { body: { ...toWire.recognition(best), faces: faces.map(toWire.recognition) } };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/v1/companies/:company/search",
+      operationId: "search_embedding",
+      summary:
+        "1:N search by an embedding (as CompreFace's embeddings recognition): the decided user or null, the threshold used, the top-k users with their best faces",
+      tag: "recognition",
+      scope: "company",
+      body: { schema: SearchBody, kinds: ["json"] },
+      ok: { status: 200, schema: SearchResponseBody, description: "decision and top matches" },
+      errors: ["COMPANY_NOT_FOUND", "MODEL_MISMATCH"],
+      async run({ api, params, body, opts }) {
+        const req = { companyId: params.company, embedding: body.embedding, topK: body.top_k, threshold: body.threshold };
+        return { body: toWire.search(await api.searchEmbedding(req, opts)) };
       },
     }),
     route({

@@ -20,6 +20,7 @@ import {
   type FaceError,
   type Health,
   type Recognition,
+  type SearchEmbeddingResult,
   type UserFacesResult,
   type VerifyResult,
 } from "../lib/core/mod.ts";
@@ -42,6 +43,12 @@ export const AddFaceBody = z.object({ face_id: IdSchema, image: WireImageSchema 
 export const RecognizeBody = z.object({
   image: WireImageSchema,
   all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
+  threshold: Threshold.optional(),
+  return_embeddings: z.boolean().optional().describe("Also return each face's L2-normalised embedding (for POST .../search)"),
+});
+export const SearchBody = z.object({
+  embedding: EmbeddingSchema.describe("The query embedding: finite numbers, the company's model dimension (512 for the default model)"),
+  top_k: z.number().int().min(1).max(100).optional().describe("Users to return under `matches` (default 1)"),
   threshold: Threshold.optional(),
 });
 export const ImageBody = z.object({ image: WireImageSchema });
@@ -81,6 +88,16 @@ export const RecognitionBody = z.object({
   bbox: BBoxSchema.nullable(),
   face_id: z.string().nullable().optional(),
   detection_score: z.number().optional(),
+  threshold: z.number().optional().describe("The threshold this decision used (the company's operating point, or the request's)"),
+  embedding: z.array(z.number()).optional().describe("With return_embeddings"),
+});
+const SearchMatchBody = z.object({ user_id: z.string(), confidence: z.number(), face_id: z.string() });
+export const SearchResponseBody = z.object({
+  user_id: z.string().nullable().describe("The top match when its score reaches the threshold, else null"),
+  confidence: z.number(),
+  face_id: z.string().nullable().describe("The decided user's best-matching face"),
+  threshold: z.number(),
+  matches: z.array(SearchMatchBody).describe("Top-k users, best first, whatever their score"),
 });
 export const RecognizeResponseBody = RecognitionBody.extend({ faces: z.array(RecognitionBody).optional() });
 export const DetectBody = z.object({
@@ -167,8 +184,17 @@ export const toWire = {
     const out: Out<typeof RecognitionBody> = { user_id: r.userId, confidence: r.confidence, bbox: r.bbox };
     if (r.faceId !== undefined) out.face_id = r.faceId;
     if (r.detectionScore !== undefined) out.detection_score = r.detectionScore;
+    if (r.threshold !== undefined) out.threshold = r.threshold;
+    if (r.embedding !== undefined) out.embedding = r.embedding;
     return out;
   },
+  search: (r: SearchEmbeddingResult): Out<typeof SearchResponseBody> => ({
+    user_id: r.userId,
+    confidence: r.confidence,
+    face_id: r.faceId,
+    threshold: r.threshold,
+    matches: r.matches.map((m) => ({ user_id: m.userId, confidence: m.confidence, face_id: m.faceId })),
+  }),
   detect: (r: DetectResult): Out<typeof DetectBody> => ({
     faces_count: r.facesCount,
     bboxes: r.faces.map((f) => f.bbox),
@@ -236,7 +262,7 @@ export function snake(key: string): string {
  * Fields whose keys are data (company ids), not field names: their keys are kept as they are
  * (a company "fooBar" must stay "fooBar"); their values are still converted.
  */
-const DATA_KEYED = new Set(["models", "companies"]);
+const DATA_KEYED = new Set(["models", "companies", "operatingPoints"]);
 
 /**
  * Deep camelCase → snake_case of the field names in free-form objects (health `store`, stats

@@ -21,6 +21,8 @@ import type {
   RecognizeFacesResult,
   RecognizeRequest,
   Recognition,
+  SearchEmbeddingRequest,
+  SearchEmbeddingResult,
   UserFacesResult,
   UserRequest,
   VerifyRequest,
@@ -46,6 +48,11 @@ export interface FaceApi {
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition>;
   /** One recognition per detected face, in detection order (largest/most confident first). */
   recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult>;
+  /**
+   * 1:N search by an embedding (no image): the decided user (or null), the threshold used and the top-k
+   * users with their best faces. COMPANY_NOT_FOUND, MODEL_MISMATCH (dimension), INVALID_ARGUMENT (zero vector).
+   */
+  searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult>;
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult>;
   /** 512 floats (for the default model), L2-normalised; NO_FACE when there is none. */
   generateEmbedding(req: ImageRequest, opts?: CallOptions): Promise<EmbedResult>;
@@ -66,6 +73,7 @@ export const OPERATIONS = {
   getUserFaces: "get_user_faces",
   recognizeFace: "recognize_face",
   recognizeFaces: "recognize_faces",
+  searchEmbedding: "search_embedding",
   detectFaces: "detect_faces",
   generateEmbedding: "generate_embedding",
   compare: "compare",

@@ -82,12 +82,26 @@ export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
 export const RecognizeRequestSchema = z.object({
   companyId: CompanyIdSchema,
   image: ImageInputSchema,
-  /** Overrides FACE_RECOGNITION_THRESHOLD for this call (cosine similarity). */
+  /** Overrides the company's threshold for this call (cosine similarity). */
   threshold: z.number().min(-1).max(1).optional(),
   /** Also return each face's landmarks (5 points, and the 68 when the engine has them): the kiosk's liveness reads them. */
   landmarks: z.boolean().optional(),
+  /** Also return each face's L2-normalised embedding (e.g. for multi-frame aggregation and `searchEmbedding`). */
+  returnEmbeddings: z.boolean().optional(),
 });
 export type RecognizeRequest = z.infer<typeof RecognizeRequestSchema>;
+
+/** Search a company by an embedding (CompreFace's "embeddings recognition"): no image, no engine work. */
+export const SearchEmbeddingRequestSchema = z.object({
+  companyId: CompanyIdSchema,
+  /** The query: finite numbers of the company's model dimension; normalised by the service. */
+  embedding: EmbeddingSchema,
+  /** Users to return under `matches` (best first); default 1. */
+  topK: z.number().int().min(1).max(100).optional(),
+  /** Overrides the company's threshold for this call (cosine similarity). */
+  threshold: z.number().min(-1).max(1).optional(),
+});
+export type SearchEmbeddingRequest = z.infer<typeof SearchEmbeddingRequestSchema>;
 
 export const ImageRequestSchema = z.object({ image: ImageInputSchema });
 export type ImageRequest = z.infer<typeof ImageRequestSchema>;
@@ -155,10 +169,41 @@ export const RecognitionSchema = z.object({
   landmarks: z.array(PointSchema).optional(),
   /** Only with `landmarks: true` and an engine that has them: the 68 iBUG points (image pixels). */
   landmarks68: z.array(PointSchema).optional(),
+  /** The threshold this decision used (the company's operating point, or the call's override). */
+  threshold: z.number().optional(),
+  /** The face's L2-normalised embedding, with `returnEmbeddings`. */
+  embedding: EmbeddingSchema.optional(),
 });
 export type Recognition = z.infer<typeof RecognitionSchema>;
 
-export const RecognizeFacesResultSchema = z.object({ faces: z.array(RecognitionSchema) });
+/** One candidate user of a search: their score and best-matching face. */
+export const SearchMatchSchema = z.object({
+  userId: UserIdSchema,
+  /** The user's score (what the decision compares with the threshold). */
+  confidence: z.number(),
+  /** The user's face most similar to the query. */
+  faceId: FaceIdSchema,
+});
+export type SearchMatch = z.infer<typeof SearchMatchSchema>;
+
+export const SearchEmbeddingResultSchema = z.object({
+  /** The decided user (top match at or above the threshold), or null. */
+  userId: UserIdSchema.nullable(),
+  /** Score of the top match (0 when the company has no faces). */
+  confidence: z.number(),
+  /** The decided user's best-matching face, or null. */
+  faceId: FaceIdSchema.nullable(),
+  threshold: z.number(),
+  /** Top-k users, best first, whatever their score. */
+  matches: z.array(SearchMatchSchema),
+});
+export type SearchEmbeddingResult = z.infer<typeof SearchEmbeddingResultSchema>;
+
+export const RecognizeFacesResultSchema = z.object({
+  faces: z.array(RecognitionSchema),
+  /** The threshold the decisions used (also when no face was found). */
+  threshold: z.number().optional(),
+});
 export type RecognizeFacesResult = z.infer<typeof RecognizeFacesResultSchema>;
 
 export const DetectResultSchema = z.object({ facesCount: z.number().int().nonnegative(), faces: z.array(DetectedFaceSchema) });

@@ -40,6 +40,8 @@ import type {
   RecognizeFacesResult,
   RecognizeRequest,
   Recognition,
+  SearchEmbeddingRequest,
+  SearchEmbeddingResult,
   UserFacesResult,
   UserRequest,
   VerifyRequest,
@@ -245,6 +247,9 @@ export class FaceClient implements FaceApi {
   }
   recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
     return this.call("recognizeFaces", req, opts);
+  }
+  searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
+    return this.call("searchEmbedding", req, opts);
   }
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
     return this.call("detectFaces", req, opts);

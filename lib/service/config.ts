@@ -10,18 +10,23 @@ import { FaceError } from "../core/errors.ts";
 const DEFAULT_SEARCH_THREADS = Math.min(2, availableParallelism());
 
 /**
- * Default FACE_RECOGNITION_THRESHOLD (cosine similarity of the best face). On LFW (512-d fr_feature):
- * 0.30 → TAR 98.5 %, 9/3000 false accepts; 0.35 → 97.5 %, 2/3000; 0.40 → 95.5 %, 0/3000 (impostor max 0.37).
- * Recognition is 1:N: an impostor is compared with every enrolled user, so the per-comparison false
- * accept rate is multiplied by the gallery size. 0.40 is the only measured point above every impostor
- * score; the genuine accepts it costs (3 %) are won back by the kiosk voting over several frames.
+ * Default FACE_FPIR_TARGET: the fraction of stranger presentations a company may accept as somebody.
+ * Each company's threshold is derived from it, the calibration and the company's size (operating-point.ts).
+ * Chosen on bench:openset (README, "Accuracy and operating points").
  */
-export const DEFAULT_RECOGNITION_THRESHOLD = 0.4;
+export const DEFAULT_FPIR_TARGET = 0.005;
 
 export const ServiceConfigSchema = z
   .object({
-    /** FACE_RECOGNITION_THRESHOLD: cosine similarity a match needs (0..1). */
-    recognitionThreshold: z.number().min(0).max(1).default(DEFAULT_RECOGNITION_THRESHOLD),
+    /**
+     * FACE_RECOGNITION_THRESHOLD: a fixed cosine similarity a match needs (0..1), for every company; when
+     * set it wins over FPIR targets (the old system's setting). Unset: thresholds follow FACE_FPIR_TARGET.
+     */
+    recognitionThreshold: z.number().min(0).max(1).optional(),
+    /** FACE_FPIR_TARGET: stranger presentations that may be accepted as somebody (per company, by its size). */
+    fpirTarget: z.number().min(1e-6).max(0.5).default(DEFAULT_FPIR_TARGET),
+    /** FACE_CALIBRATION_FILE: the score calibration (default: the one shipped for the engine's model). */
+    calibrationFile: z.string().min(1).optional(),
     /** ENROLL_MULTIPLE_FACES: several faces in an enrollment image: use the largest, or refuse (MULTIPLE_FACES). */
     enrollMultipleFaces: z.enum(["largest", "reject"]).default("largest"),
     /** RECOGNIZE_MAX_FACES: faces per image that recognition embeds (largest/most confident first). */
@@ -62,6 +67,8 @@ type Env = Record<string, string | undefined>;
 
 const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   recognitionThreshold: "FACE_RECOGNITION_THRESHOLD",
+  fpirTarget: "FACE_FPIR_TARGET",
+  calibrationFile: "FACE_CALIBRATION_FILE",
   enrollMultipleFaces: "ENROLL_MULTIPLE_FACES",
   recognizeMaxFaces: "RECOGNIZE_MAX_FACES",
   dataDir: "DATA_DIR",
@@ -76,7 +83,7 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   searchThreads: "SEARCH_THREADS",
 };
 
-const NUMERIC = new Set<keyof ServiceConfig>(["recognitionThreshold", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
+const NUMERIC = new Set<keyof ServiceConfig>(["recognitionThreshold", "fpirTarget", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
 const UPPER = new Set<keyof ServiceConfig>(["dataSource", "sqliteSynchronous"]);
 const LOWER = new Set<keyof ServiceConfig>(["enrollMultipleFaces", "store"]);
 

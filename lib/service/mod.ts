@@ -6,7 +6,7 @@
  */
 export { LocalFaceService, largestFace, type LocalFaceServiceOptions } from "./service.ts";
 export {
-  DEFAULT_RECOGNITION_THRESHOLD,
+  DEFAULT_FPIR_TARGET,
   ServiceConfigSchema,
   databasePath,
   dataFilePath,
@@ -15,6 +15,24 @@ export {
   type ServiceConfig,
   type ServiceConfigInput,
 } from "./config.ts";
+export {
+  CalibrationSchema,
+  DEFAULT_PAIR_THRESHOLD,
+  ThresholdPolicy,
+  expectedFpir,
+  farAt,
+  farFromFpir,
+  findCalibration,
+  fpirFromFar,
+  frrAt,
+  loadCalibration,
+  shippedCalibrationPath,
+  thresholdForFpir,
+  type Calibration,
+  type CompanyOperatingSettings,
+  type OperatingPointInForce,
+  type ThresholdSource,
+} from "./operating-point.ts";
 export { ScanPool, sharedScanPool } from "./scan-pool.ts";
 export { SqliteGalleryStore, type SqliteGalleryStoreOptions } from "./sqlite-store.ts";
 export { MemoryGalleryStore, EventHub } from "../core/memory-store.ts";

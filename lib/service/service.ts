@@ -1,6 +1,7 @@
 /**
- * LocalFaceService: the operations of the old system (ARCHITECTURE §1) over an engine, a gallery and
- * a store. Writes go to the store first; the gallery is fed only by `store.watch`, and a write returns
+ * LocalFaceService, the composition root: engine + store + gallery + threshold policy, and the
+ * operations of the old system (ARCHITECTURE §1) over them. The stateless operations are in
+ * stateless.ts, stats and health in status.ts, operating points in operating-point.ts. Writes go to the store first; the gallery is fed only by `store.watch`, and a write returns
  * once the gallery has applied its revision (read-your-writes). Reads never block on each other: a
  * recognition is engine work plus one synchronous gallery search.
  */
@@ -10,7 +11,7 @@ import { FaceError } from "../core/errors.ts";
 import { Gallery } from "../core/gallery.ts";
 import { bestKernel } from "../core/int8-kernel.ts";
 import { MemoryGalleryStore } from "../core/memory-store.ts";
-import { cosineSimilarity, normalize } from "../core/vectors.ts";
+import { normalize } from "../core/vectors.ts";
 import {
   CallOptionsSchema,
   CompanyRequestSchema,
@@ -19,13 +20,13 @@ import {
   FaceRequestSchema,
   ImageRequestSchema,
   RecognizeRequestSchema,
+  SearchEmbeddingRequestSchema,
   UserRequestSchema,
   VerifyRequestSchema,
   type BBox,
   type CacheStats,
   type CallOptions,
   type CompanyRequest,
-  type CompareMatch,
   type CompareRequest,
   type CompareResult,
   type CreateCompanyResult,
@@ -40,6 +41,8 @@ import {
   type RecognizeFacesResult,
   type RecognizeRequest,
   type Recognition,
+  type SearchEmbeddingRequest,
+  type SearchEmbeddingResult,
   type UserFacesResult,
   type UserRequest,
   type VerifyRequest,
@@ -49,7 +52,11 @@ import type { GalleryStore } from "../core/store.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
+import { DEFAULT_PAIR_THRESHOLD, ThresholdPolicy, findCalibration, type OperatingPointInForce } from "./operating-point.ts";
 import { sharedScanPool } from "./scan-pool.ts";
+import * as stateless from "./stateless.ts";
+import { analyzeImage } from "./stateless.ts";
+import { cacheStats, health, type StatusSource } from "./status.ts";
 import { SqliteGalleryStore } from "./sqlite-store.ts";
 
 export interface LocalFaceServiceOptions {
@@ -77,15 +84,6 @@ export function largestFace<T extends { bbox: BBox }>(faces: readonly T[]): T {
   return best;
 }
 
-function euclidean(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    s += d * d;
-  }
-  return Math.sqrt(s);
-}
-
 export class LocalFaceService implements FaceApi {
   readonly gallery: Gallery;
   private readonly startedAt = Date.now();
@@ -106,7 +104,15 @@ export class LocalFaceService implements FaceApi {
     const parallel = config.searchThreads > 1 && typeof Worker !== "undefined" ? sharedScanPool() : undefined;
     this.gallery = new Gallery({ onWarning: (m) => log("warn", `[gallery] ${m}`), kernel: () => bestKernel({ parallel }) });
     this.modelId = engine.info().modelId;
+    this.thresholds = new ThresholdPolicy({
+      calibration: findCalibration(this.modelId, config.calibrationFile),
+      explicitThreshold: config.recognitionThreshold,
+      fpirTarget: config.fpirTarget,
+    });
   }
+
+  /** Per-company thresholds from the calibration, FACE_FPIR_TARGET and FACE_RECOGNITION_THRESHOLD. */
+  readonly thresholds: ThresholdPolicy;
 
   /** The engine's model id, read once: it is on every recognition's path. */
   private readonly modelId: string;
@@ -199,18 +205,9 @@ export class LocalFaceService implements FaceApi {
     }
   }
 
-  private async analyze(image: unknown, maxFaces?: number): Promise<AnalyzedFace[]> {
-    try {
-      return await this.engine.analyze(image as EnrollRequest["image"], maxFaces === undefined ? undefined : { maxFaces });
-    } catch (error) {
-      if (error instanceof FaceError) throw error;
-      throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
-    }
-  }
-
   /** The face an enrollment uses (largest; MULTIPLE_FACES under ENROLL_MULTIPLE_FACES=reject). */
   private async enrollFace(image: unknown): Promise<AnalyzedFace> {
-    const faces = await this.analyze(image);
+    const faces = await analyzeImage(this.engine, image);
     if (faces.length === 0) throw new FaceError("NO_FACE", "no face detected in the image");
     if (faces.length > 1 && this.config.enrollMultipleFaces === "reject") {
       throw new FaceError("MULTIPLE_FACES", `${faces.length} faces detected; enrollment needs exactly one`, {
@@ -218,15 +215,6 @@ export class LocalFaceService implements FaceApi {
       });
     }
     return largestFace(faces);
-  }
-
-  /** The engine's preferred face (score, then size); NO_FACE if none. */
-  private async bestFace(image: unknown, which?: string): Promise<AnalyzedFace> {
-    const faces = await this.analyze(image, 1);
-    if (faces.length === 0) {
-      throw new FaceError("NO_FACE", `no face detected in ${which ?? "the image"}`, which ? { details: { image: which } } : {});
-    }
-    return faces[0];
   }
 
   private async storeFace(req: FaceRequest, face: AnalyzedFace): Promise<EnrollResult> {
@@ -337,38 +325,52 @@ export class LocalFaceService implements FaceApi {
 
   // ------------------------------------------------------------------ recognition (queue in the old system)
 
-  private match(companyId: string, face: AnalyzedFace, threshold: number, landmarks: boolean): Recognition {
-    const [hit] = this.gallery.search(companyId, face.embedding, { k: 1, model: this.modelId });
-    const points = landmarks
-      ? { landmarks: face.landmarks, ...(face.landmarks68 ? { landmarks68: face.landmarks68 } : {}) }
-      : {};
-    if (!hit) return { userId: null, confidence: 0, bbox: face.bbox, faceId: null, detectionScore: face.score, ...points };
-    const matched = hit.score >= threshold;
+  /** The company's operating point: the threshold decisions use, where it comes from, the FPIR expected at it. */
+  operatingPoint(companyId: string): OperatingPointInForce {
+    return this.thresholds.resolve(companyId, this.gallery.index(companyId)?.users.size ?? 0);
+  }
+
+  private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number): SearchEmbeddingResult {
+    const hits = this.gallery.search(companyId, embedding, { k, model: this.modelId });
+    const top = hits[0];
+    const matched = top !== undefined && top.score >= threshold;
     return {
-      userId: matched ? hit.userId : null,
-      confidence: hit.score,
-      bbox: face.bbox,
-      faceId: matched ? hit.faceId : null,
-      detectionScore: face.score,
-      ...points,
+      userId: matched ? top.userId : null,
+      confidence: top?.score ?? 0,
+      faceId: matched ? top.faceId : null,
+      threshold,
+      matches: hits.map((h) => ({ userId: h.userId, confidence: h.score, faceId: h.faceId })),
     };
   }
 
-  private async recognizeAll(req: RecognizeRequest, what: string): Promise<Recognition[] | null> {
+  private match(companyId: string, face: AnalyzedFace, threshold: number, extra: { embedding: boolean; landmarks: boolean }): Recognition {
+    const d = this.decide(companyId, face.embedding, threshold, 1);
+    const out: Recognition = { userId: d.userId, confidence: d.confidence, bbox: face.bbox, faceId: d.faceId, detectionScore: face.score, threshold };
+    if (extra.embedding) out.embedding = Array.from(normalize(face.embedding));
+    if (extra.landmarks) {
+      out.landmarks = face.landmarks;
+      if (face.landmarks68) out.landmarks68 = face.landmarks68;
+    }
+    return out;
+  }
+
+  private async recognizeAll(req: RecognizeRequest, what: string): Promise<{ faces: Recognition[]; threshold: number }> {
     const r = parse(RecognizeRequestSchema, req, what);
-    if (!this.gallery.hasCompany(r.companyId)) return null;
-    const faces = await this.analyze(r.image, this.config.recognizeMaxFaces);
-    const threshold = r.threshold ?? this.config.recognitionThreshold;
-    return faces.map((f) => this.match(r.companyId, f, threshold, r.landmarks === true));
+    if (!this.gallery.hasCompany(r.companyId)) return { faces: [], threshold: r.threshold ?? this.operatingPoint(r.companyId).threshold };
+    const faces = await analyzeImage(this.engine, r.image, this.config.recognizeMaxFaces);
+    // the threshold is read after the engine work: it follows the gallery size at decision time
+    const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
+    const extra = { embedding: r.returnEmbeddings === true, landmarks: r.landmarks === true };
+    return { faces: faces.map((f) => this.match(r.companyId, f, threshold, extra)), threshold };
   }
 
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
     return this.run(opts, async () => {
       const all = await this.recognizeAll(req, "recognize_face request");
-      if (!all || all.length === 0) return { userId: null, confidence: 0, bbox: null };
+      if (all.faces.length === 0) return { userId: null, confidence: 0, bbox: null, threshold: all.threshold };
       // best match: a recognised face beats an unrecognised one, then the higher similarity
-      let best = all[0];
-      for (const r of all) {
+      let best = all.faces[0];
+      for (const r of all.faces) {
         const rk = r.userId !== null ? 1 : 0;
         const bk = best.userId !== null ? 1 : 0;
         if (rk > bk || (rk === bk && r.confidence > best.confidence)) best = r;
@@ -379,135 +381,71 @@ export class LocalFaceService implements FaceApi {
 
   recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
     return this.run(opts, async () => {
-      const all = await this.recognizeAll(req, "recognize_faces request");
-      return { faces: all ?? [] };
+      return this.recognizeAll(req, "recognize_faces request");
+    });
+  }
+
+  searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
+    return this.run(opts, async () => {
+      const r = parse(SearchEmbeddingRequestSchema, req, "search_embedding request");
+      this.requireCompany(r.companyId);
+      const dim = this.gallery.companyModel(r.companyId)?.dim ?? this.engine.info().embeddingDim;
+      if (r.embedding.length !== dim) {
+        throw new FaceError("INVALID_ARGUMENT", `embedding has ${r.embedding.length} dimensions; company ${JSON.stringify(r.companyId)} needs ${dim}`, {
+          details: { dimensions: r.embedding.length, expected: dim },
+        });
+      }
+      const embedding = normalize(r.embedding);
+      const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
+      return this.decide(r.companyId, embedding, threshold, r.topK ?? 1);
     });
   }
 
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
-    return this.run(opts, async () => {
-      const r = parse(ImageRequestSchema, req, "detect_faces request");
-      let faces;
-      try {
-        faces = await this.engine.detect(r.image);
-      } catch (error) {
-        if (error instanceof FaceError) throw error;
-        throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
-      }
-      return { facesCount: faces.length, faces };
-    });
+    return this.run(opts, async () => stateless.detectFaces(this.engine, parse(ImageRequestSchema, req, "detect_faces request").image));
   }
 
   generateEmbedding(req: ImageRequest, opts?: CallOptions): Promise<EmbedResult> {
-    return this.run(opts, async () => {
-      const r = parse(ImageRequestSchema, req, "generate_embedding request");
-      const face = await this.bestFace(r.image);
-      return {
-        embedding: Array.from(normalize(face.embedding)),
-        detectionScore: face.score,
-        bbox: face.bbox,
-        model: this.modelId,
-      };
-    });
+    return this.run(opts, async () =>
+      stateless.generateEmbedding(this.engine, parse(ImageRequestSchema, req, "generate_embedding request").image, this.modelId),
+    );
   }
 
   compare(req: CompareRequest, opts?: CallOptions): Promise<CompareResult> {
-    return this.run(opts, async () => {
-      const r = parse(CompareRequestSchema, req, "compare request");
-      const dim = r.queryEmbedding.length;
-      const bad = r.referenceEmbeddings.findIndex((e) => e.embedding.length !== dim);
-      if (bad >= 0) {
-        throw new FaceError(
-          "INVALID_ARGUMENT",
-          `reference ${JSON.stringify(r.referenceEmbeddings[bad].id)} has ${r.referenceEmbeddings[bad].embedding.length} dimensions; the query has ${dim}`,
-          { details: { index: bad, id: r.referenceEmbeddings[bad].id } },
-        );
-      }
-      const matches: CompareMatch[] = r.referenceEmbeddings.map(({ id, embedding }) => {
-        const similarity = cosineSimilarity(r.queryEmbedding, embedding);
-        const distance = r.distanceMetric === "cosine" ? 1 - similarity : euclidean(r.queryEmbedding, embedding);
-        return { id, distance, similarity };
-      });
-      // best first: smallest distance; ties keep the given order (stable sort)
-      matches.sort((a, b) => a.distance - b.distance);
-      return { bestMatch: matches[0] ?? null, matches };
-    });
+    return this.run(opts, async () => stateless.compare(parse(CompareRequestSchema, req, "compare request")));
   }
 
   verify(req: VerifyRequest, opts?: CallOptions): Promise<VerifyResult> {
     return this.run(opts, async () => {
-      const t0 = performance.now();
       const r = parse(VerifyRequestSchema, req, "verify request");
-      const [a, b] = await Promise.all([this.bestFace(r.image1, "image1"), this.bestFace(r.image2, "image2")]);
-      const cos = cosineSimilarity(a.embedding, b.embedding);
-      const threshold = r.threshold ?? this.config.recognitionThreshold;
-      return {
-        isMatch: cos >= threshold,
-        confidence: cos,
-        threshold,
-        metrics: { cosineSimilarity: cos, euclideanDistance: euclidean(normalize(a.embedding), normalize(b.embedding)) },
-        processingMs: performance.now() - t0,
-      };
+      return stateless.verify(this.engine, r, r.threshold ?? this.config.recognitionThreshold ?? DEFAULT_PAIR_THRESHOLD);
     });
   }
 
-  // ------------------------------------------------------------------ stats
+  // ------------------------------------------------------------------ status
 
-  private uptimeSeconds(): number {
-    return (Date.now() - this.startedAt) / 1000;
+  private statusSource(): StatusSource {
+    return {
+      gallery: this.gallery,
+      store: this.store,
+      engineInfo: this.engine.info(),
+      workerId: this.config.workerId,
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      tasks: this.tasks,
+      explicitThreshold: this.config.recognitionThreshold ?? null,
+      operatingPoint: (id) => {
+        const p = this.operatingPoint(id);
+        return { threshold: p.threshold, source: p.source, expectedFpir: p.expectedFpir };
+      },
+    };
   }
 
   getCacheStats(opts?: CallOptions): Promise<CacheStats> {
-    return this.run(opts, async () => {
-      const s = this.gallery.stats();
-      const companies: CacheStats["companies"] = {};
-      for (const [id, c] of Object.entries(s.perCompany)) companies[id] = { users: c.users, faces: c.faces };
-      return {
-        companiesCount: s.companies,
-        usersCount: s.users,
-        facesCount: s.faces,
-        embeddingsCount: s.embeddings,
-        uptimeSeconds: this.uptimeSeconds(),
-        totalTasksProcessed: this.tasks,
-        workerId: this.config.workerId,
-        revision: s.revision,
-        companies,
-        cacheInfo: {
-          store: this.store.kind,
-          memoryBytes: s.bytes,
-          recognitionThreshold: this.config.recognitionThreshold,
-          model: this.modelId,
-          models: Object.fromEntries(Object.entries(s.perCompany).map(([id, c]) => [id, c.model])),
-          skippedEvents: this.gallery.skipped,
-        },
-      };
-    });
+    return this.run(opts, async () => cacheStats(this.statusSource()));
   }
 
   healthCheck(opts?: CallOptions): Promise<Health> {
-    return this.run(opts, async () => {
-      const t0 = performance.now();
-      let storeRevision = -1;
-      let storeError: string | undefined;
-      try {
-        storeRevision = await this.store.revision();
-      } catch (error) {
-        storeError = (error as Error).message;
-      }
-      const status: Health["status"] = storeError ? "degraded" : "ok";
-      return {
-        status,
-        responseTimeMs: performance.now() - t0,
-        workerInfo: { workerId: this.config.workerId, uptimeSeconds: this.uptimeSeconds(), tasksProcessed: this.tasks },
-        engine: this.engine.info(),
-        store: {
-          kind: this.store.kind,
-          revision: Math.max(0, storeRevision),
-          galleryRevision: this.gallery.revision,
-          ...(storeError ? { error: storeError } : {}),
-        },
-      };
-    });
+    return this.run(opts, async () => health(this.statusSource()));
   }
 }
 

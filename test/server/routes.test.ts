@@ -145,10 +145,10 @@ describe("recognition", () => {
   test("recognize: no face or unknown company → null, 0, null", async () => {
     const none = await srv.call("POST", "/v1/companies/acme/recognize", { json: { image: b64(blank) } });
     expect(none.status).toBe(200);
-    expect(none.body).toEqual({ user_id: null, confidence: 0, bbox: null });
+    expect(none.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number) });
     const unknown = await srv.call("POST", "/v1/companies/nowhere/recognize", { json: { image: b64(group1) } });
     expect(unknown.status).toBe(200);
-    expect(unknown.body).toEqual({ user_id: null, confidence: 0, bbox: null });
+    expect(unknown.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number) });
   });
 });
 
@@ -249,9 +249,12 @@ describe("operations routes", () => {
     // Nested field names are snake_case too; keys that are company ids keep their spelling.
     await srv.call("POST", "/v1/companies", { json: { company_id: "camelCo" } });
     const again = await srv.call("GET", "/v1/stats");
-    expect(camelCaseKeys(again.body.cache_info, ["models"])).toEqual([]);
+    expect(camelCaseKeys(again.body.cache_info, ["models", "operating_points"])).toEqual([]);
     expect(typeof again.body.cache_info.memory_bytes).toBe("number");
-    expect(typeof again.body.cache_info.recognition_threshold).toBe("number");
+    // thresholds are per company (FACE_RECOGNITION_THRESHOLD unset): each with its expected FPIR
+    expect(again.body.cache_info.recognition_threshold).toBeNull();
+    expect(typeof again.body.cache_info.operating_points.acme.threshold).toBe("number");
+    expect(again.body.cache_info.operating_points.acme).toHaveProperty("expected_fpir");
     expect(again.body.companies.camelCo).toEqual({ users: 0, faces: 0 });
     expect(Object.keys(again.body.cache_info.models)).toContain("acme");
     await srv.call("DELETE", "/v1/companies/camelCo");

@@ -65,7 +65,7 @@ describeDatasets("LocalFaceService on labelled/ (real engine, SQLite store)", ()
       for (const f of files("face_recognition", who).slice(1)) {
         const r = await service.recognizeFace({ companyId: "fr", image: image("face_recognition", who, f) });
         expect({ file: `${who}/${f}`, userId: r.userId }).toEqual({ file: `${who}/${f}`, userId: who });
-        expect(r.confidence).toBeGreaterThanOrEqual(service.config.recognitionThreshold);
+        expect(r.confidence).toBeGreaterThanOrEqual(r.threshold!);
         expect(r.bbox).not.toBeNull();
       }
     }
@@ -89,7 +89,7 @@ describeDatasets("LocalFaceService on labelled/ (real engine, SQLite store)", ()
     expect(e.embedding.length).toBe(512);
     for (const f of ["opencv_fruits.jpg", "opencv_building.jpg", "faceapijs_white.png"]) {
       const r = await service.recognizeFace({ companyId: "bbt", image: readDataset("scenes", "noface", f) });
-      expect(r).toEqual({ userId: null, confidence: 0, bbox: null });
+      expect(r).toEqual({ userId: null, confidence: 0, bbox: null, threshold: service.operatingPoint("bbt").threshold });
     }
   });
 

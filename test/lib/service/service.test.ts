@@ -13,7 +13,7 @@ import { bboxIou as iou } from "../../../lib/core/vectors.ts";
 import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
 import type { BBox } from "../../../lib/core/schemas.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
-import { LocalFaceService, SqliteGalleryStore } from "../../../lib/service/mod.ts";
+import { DEFAULT_PAIR_THRESHOLD, LocalFaceService, SqliteGalleryStore } from "../../../lib/service/mod.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
 
 let engine: FaceEngine;
@@ -259,9 +259,11 @@ describe("recognition", () => {
   });
 
   test("no face or unknown company → {userId: null, confidence: 0, bbox: null}", async () => {
-    expect(await service.recognizeFace({ companyId: "rec", image: blank })).toEqual({ userId: null, confidence: 0, bbox: null });
-    expect(await service.recognizeFace({ companyId: "unknown-co", image: crops1[0] })).toEqual({ userId: null, confidence: 0, bbox: null });
-    expect(await service.recognizeFaces({ companyId: "unknown-co", image: crops1[0] })).toEqual({ faces: [] });
+    const threshold = service.operatingPoint("rec").threshold;
+    expect(await service.recognizeFace({ companyId: "rec", image: blank })).toEqual({ userId: null, confidence: 0, bbox: null, threshold });
+    const none = service.operatingPoint("unknown-co").threshold;
+    expect(await service.recognizeFace({ companyId: "unknown-co", image: crops1[0] })).toEqual({ userId: null, confidence: 0, bbox: null, threshold: none });
+    expect(await service.recognizeFaces({ companyId: "unknown-co", image: crops1[0] })).toEqual({ faces: [], threshold: none });
   });
 
   test("below the threshold → userId null with the score and bbox; empty company → confidence 0 with bbox", async () => {
@@ -269,7 +271,8 @@ describe("recognition", () => {
     const r = await service.recognizeFace({ companyId: "rec", image: group2 });
     expect(r.userId).toBeNull();
     expect(r.confidence).toBeGreaterThan(-1);
-    expect(r.confidence).toBeLessThan(service.config.recognitionThreshold);
+    expect(r.confidence).toBeLessThan(service.operatingPoint("rec").threshold);
+    expect(r.threshold).toBe(service.operatingPoint("rec").threshold);
     expect(r.confidence).not.toBe(0);
     expect(r.bbox).not.toBeNull();
     // a per-call threshold above the genuine score
@@ -358,7 +361,7 @@ describe("stateless operations", () => {
     expect(match.isMatch).toBe(true);
     expect(match.metrics.cosineSimilarity).toBeGreaterThan(0.9);
     expect(match.metrics.euclideanDistance).toBeCloseTo(Math.sqrt(2 - 2 * match.metrics.cosineSimilarity), 4);
-    expect(match.threshold).toBe(service.config.recognitionThreshold);
+    expect(match.threshold).toBe(DEFAULT_PAIR_THRESHOLD);
     expect(match.processingMs).toBeGreaterThan(0);
     expect(typeof same.isMatch).toBe("boolean");
     const diff = await service.verify({ image1: crops1[0], image2: crops1[1] });

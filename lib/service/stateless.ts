@@ -1,0 +1,95 @@
+/**
+ * The stateless operations (no gallery): detect, embed, compare, verify. Functions of the engine and
+ * the validated request, so the service class only composes them.
+ */
+import { FaceError } from "../core/errors.ts";
+import type {
+  CompareMatch,
+  CompareRequestSchema,
+  CompareResult,
+  DetectResult,
+  EmbedResult,
+  VerifyRequest,
+  VerifyResult,
+} from "../core/schemas.ts";
+import { cosineSimilarity, normalize } from "../core/vectors.ts";
+import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
+import type { z } from "zod";
+
+/** Engine failures that are not FaceErrors are the image's fault (decoding, empty, corrupt). */
+export async function analyzeImage(engine: FaceEngine, image: unknown, maxFaces?: number): Promise<AnalyzedFace[]> {
+  try {
+    return await engine.analyze(image as Uint8Array, maxFaces === undefined ? undefined : { maxFaces });
+  } catch (error) {
+    if (error instanceof FaceError) throw error;
+    throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
+  }
+}
+
+/** The engine's preferred face (score, then size); NO_FACE if none. */
+export async function bestFace(engine: FaceEngine, image: unknown, which?: string): Promise<AnalyzedFace> {
+  const faces = await analyzeImage(engine, image, 1);
+  if (faces.length === 0) {
+    throw new FaceError("NO_FACE", `no face detected in ${which ?? "the image"}`, which ? { details: { image: which } } : {});
+  }
+  return faces[0];
+}
+
+export function euclidean(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+export async function detectFaces(engine: FaceEngine, image: unknown): Promise<DetectResult> {
+  let faces;
+  try {
+    faces = await engine.detect(image as Uint8Array);
+  } catch (error) {
+    if (error instanceof FaceError) throw error;
+    throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
+  }
+  return { facesCount: faces.length, faces };
+}
+
+export async function generateEmbedding(engine: FaceEngine, image: unknown, modelId: string): Promise<EmbedResult> {
+  const face = await bestFace(engine, image);
+  return { embedding: Array.from(normalize(face.embedding)), detectionScore: face.score, bbox: face.bbox, model: modelId };
+}
+
+export function compare(r: z.output<typeof CompareRequestSchema>): CompareResult {
+  const dim = r.queryEmbedding.length;
+  const bad = r.referenceEmbeddings.findIndex((e) => e.embedding.length !== dim);
+  if (bad >= 0) {
+    throw new FaceError(
+      "INVALID_ARGUMENT",
+      `reference ${JSON.stringify(r.referenceEmbeddings[bad].id)} has ${r.referenceEmbeddings[bad].embedding.length} dimensions; the query has ${dim}`,
+      { details: { index: bad, id: r.referenceEmbeddings[bad].id } },
+    );
+  }
+  const matches: CompareMatch[] = r.referenceEmbeddings.map(({ id, embedding }) => {
+    const similarity = cosineSimilarity(r.queryEmbedding, embedding);
+    const distance = r.distanceMetric === "cosine" ? 1 - similarity : euclidean(r.queryEmbedding, embedding);
+    return { id, distance, similarity };
+  });
+  // best first: smallest distance; ties keep the given order (stable sort)
+  matches.sort((a, b) => a.distance - b.distance);
+  return { bestMatch: matches[0] ?? null, matches };
+}
+
+/** Pair verification uses the fixed pair threshold (1:1: no gallery size to account for). */
+export async function verify(engine: FaceEngine, r: VerifyRequest, threshold: number): Promise<VerifyResult> {
+  const t0 = performance.now();
+  const [a, b] = await Promise.all([bestFace(engine, r.image1, "image1"), bestFace(engine, r.image2, "image2")]);
+  const cos = cosineSimilarity(a.embedding, b.embedding);
+  return {
+    isMatch: cos >= threshold,
+    confidence: cos,
+    threshold,
+    metrics: { cosineSimilarity: cos, euclideanDistance: euclidean(normalize(a.embedding), normalize(b.embedding)) },
+    processingMs: performance.now() - t0,
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Status of a service: cache statistics (with each company's operating point) and health. Functions
+ * of what the service holds, so the service class only composes them.
+ */
+import type { Gallery } from "../core/gallery.ts";
+import type { CacheStats, EngineInfo, Health } from "../core/schemas.ts";
+import type { GalleryStore } from "../core/store.ts";
+
+export interface StatusSource {
+  gallery: Gallery;
+  store: GalleryStore;
+  engineInfo: EngineInfo;
+  workerId: string;
+  uptimeSeconds: number;
+  tasks: number;
+  /** FACE_RECOGNITION_THRESHOLD when set explicitly, else null (thresholds are per company). */
+  explicitThreshold: number | null;
+  /** Per company: the threshold in force and the false-positive identification rate expected at it. */
+  operatingPoint(companyId: string): { threshold: number; source: string; expectedFpir: number | null };
+}
+
+export function cacheStats(s: StatusSource): CacheStats {
+  const g = s.gallery.stats();
+  const companies: CacheStats["companies"] = {};
+  const operatingPoints: Record<string, { threshold: number; source: string; expectedFpir: number | null }> = {};
+  for (const [id, c] of Object.entries(g.perCompany)) {
+    companies[id] = { users: c.users, faces: c.faces };
+    operatingPoints[id] = s.operatingPoint(id);
+  }
+  return {
+    companiesCount: g.companies,
+    usersCount: g.users,
+    facesCount: g.faces,
+    embeddingsCount: g.embeddings,
+    uptimeSeconds: s.uptimeSeconds,
+    totalTasksProcessed: s.tasks,
+    workerId: s.workerId,
+    revision: g.revision,
+    companies,
+    cacheInfo: {
+      store: s.store.kind,
+      memoryBytes: g.bytes,
+      recognitionThreshold: s.explicitThreshold,
+      model: s.engineInfo.modelId,
+      models: Object.fromEntries(Object.entries(g.perCompany).map(([id, c]) => [id, c.model])),
+      operatingPoints,
+      skippedEvents: s.gallery.skipped,
+    },
+  };
+}
+
+export async function health(s: StatusSource): Promise<Health> {
+  const t0 = performance.now();
+  let storeRevision = -1;
+  let storeError: string | undefined;
+  try {
+    storeRevision = await s.store.revision();
+  } catch (error) {
+    storeError = (error as Error).message;
+  }
+  const status: Health["status"] = storeError ? "degraded" : "ok";
+  return {
+    status,
+    responseTimeMs: performance.now() - t0,
+    workerInfo: { workerId: s.workerId, uptimeSeconds: s.uptimeSeconds, tasksProcessed: s.tasks },
+    engine: s.engineInfo,
+    store: {
+      kind: s.store.kind,
+      revision: Math.max(0, storeRevision),
+      galleryRevision: s.gallery.revision,
+      ...(storeError ? { error: storeError } : {}),
+    },
+  };
+}

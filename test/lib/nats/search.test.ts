@@ -1,0 +1,62 @@
+/**
+ * searchEmbedding and recognizeFaces' returnEmbeddings over NATS: a real nats-server, a FaceWorker
+ * (KV store, real engine) and FaceClient give what the embedded service gives, errors included.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { FaceError } from "../../../lib/core/errors.ts";
+import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
+import { FaceClient } from "../../../lib/nats/client.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { faceApiSample } from "../../helpers/datasets.ts";
+import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
+
+let server: NatsServer;
+let engine: FaceEngine;
+let client: FaceClient;
+let worker: RunningWorker;
+
+describeWithTools(["nats-server"], "searchEmbedding over NATS", () => {
+  beforeAll(async () => {
+    server = await startTestNatsServer();
+    engine = await createEngine({ ortThreads: 1 });
+    worker = await startFaceWorker({ engine, env: { NATS_URL: server.url }, service: { workerId: "sw1" }, nats: { concurrency: 2 }, log: () => {} });
+    client = await FaceClient.connect({ servers: server.url, timeoutMs: 10_000 });
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    await worker?.close().catch(() => undefined);
+    await engine?.dispose();
+    await server?.cleanup();
+  });
+
+  test("enroll, recognize with embeddings, search with them: the worker's decision, threshold and best face", async () => {
+    await client.createCompany({ companyId: "acme" });
+    const enrolled = await client.createUser({ companyId: "acme", userId: "alice", faceId: "a1", image: faceApiSample(1) });
+    const r = await client.recognizeFaces({ companyId: "acme", image: faceApiSample(1), returnEmbeddings: true }, { minRevision: enrolled.revision });
+    expect(typeof r.threshold).toBe("number");
+    const alice = r.faces.find((f) => f.userId === "alice")!;
+    expect(alice.embedding).toHaveLength(512);
+    expect(alice.threshold).toBe(r.threshold!);
+    const s = await client.searchEmbedding({ companyId: "acme", embedding: alice.embedding!, topK: 2 });
+    expect(client.lastWorker).toBe("sw1");
+    expect(s).toMatchObject({ userId: "alice", faceId: "a1", threshold: r.threshold });
+    expect(s.confidence).toBeCloseTo(alice.confidence, 5);
+    expect(s.matches).toEqual([{ userId: "alice", faceId: "a1", confidence: s.confidence }]);
+    // the same as the worker's own service answers
+    expect(await worker.service.searchEmbedding({ companyId: "acme", embedding: alice.embedding!, topK: 2 })).toEqual(s);
+  }, 60_000);
+
+  test("errors keep their codes across NATS: unknown company, wrong dimension, non-finite values (refused by the client)", async () => {
+    const code = async (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (e: unknown) => (e instanceof FaceError ? e.code : String(e)),
+      );
+    const v = new Array(512).fill(0.04);
+    expect(await code(client.searchEmbedding({ companyId: "nobody", embedding: v }))).toBe("COMPANY_NOT_FOUND");
+    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v.slice(0, 128) }))).toBe("INVALID_ARGUMENT");
+    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: [...v.slice(1), Number.NaN] }))).toBe("INVALID_ARGUMENT");
+    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v, topK: 0 }))).toBe("INVALID_ARGUMENT");
+  }, 30_000);
+});
