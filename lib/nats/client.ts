@@ -18,7 +18,7 @@
  * - getCacheStats / healthCheck ask every worker (`facegate.v1.stats`) and aggregate; the
  *   per-worker view is in `cacheInfo.workers` / `store.workers`, or from `workers()`.
  */
-import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors as natsErrors, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
 import { FaceError, TimeoutError, UnavailableError } from "../core/errors.ts";
@@ -48,7 +48,10 @@ import type {
   VerifyResult,
 } from "../core/schemas.ts";
 import { CallOptionsSchema } from "../core/schemas.ts";
+import type { ImageInput } from "../core/schemas.ts";
+import type { ImageLimits } from "../engine/mod.ts";
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
+import { prepareImage, scaleResult } from "./image-prep.ts";
 import {
   HDR_WORKER,
   OPERATION_SPECS,
@@ -58,6 +61,11 @@ import {
   encodeRequest,
   type WorkerStats,
 } from "./protocol.ts";
+
+/** Bytes the headers add to a message (what the client library counts against max_payload). */
+function encodedHeaderBytes(h: MsgHdrs): number {
+  return (h as unknown as { encode(): Uint8Array }).encode().byteLength;
+}
 
 export interface FaceClientOptions {
   /** Per-attempt timeout in ms (default 10 000); `CallOptions.timeoutMs` overrides it per call. */
@@ -73,6 +81,13 @@ export interface FaceClientOptions {
   statsStallMs?: number;
   /** Subject prefix (default facegate.v1). */
   subjectPrefix?: string;
+  /** The engine's image limits (default: MAX_IMAGE_BYTES / MAX_IMAGE_PIXELS / MAX_IMAGE_SIDE defaults, working size 1920). */
+  imageLimits?: ImageLimits;
+  /**
+   * Largest image sent as it is (default 4 MiB, never more than the server's max_payload allows);
+   * larger ones, and any over the working size, are downscaled and re-encoded first (image-prep.ts).
+   */
+  imageByteBudget?: number;
 }
 
 export interface FaceClientConnectOptions extends FaceClientOptions {
@@ -120,6 +135,12 @@ export interface WorkerSummary {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Room left in a message for the JSON envelope and headers next to the images. */
+const ENVELOPE_ROOM = 16 * 1024;
+const IMAGE_FIELDS = ["image", "image1", "image2"] as const;
+/** Per-company revisions remembered for read-your-writes; older entries fold into one floor. */
+const MAX_COMPANY_REVISIONS = 10_000;
+
 function summary(w: WorkerStats): WorkerSummary {
   return {
     workerId: w.workerId,
@@ -136,21 +157,43 @@ function summary(w: WorkerStats): WorkerSummary {
   };
 }
 
-/** Maps a transport failure to our errors; `retryAll`: nothing reached a worker, safe to retry any op. */
-function transportError(err: unknown, subject: string): { error: FaceError; retryAll: boolean } {
-  if (err instanceof FaceError) return { error: err, retryAll: false };
-  if (err instanceof natsErrors.TimeoutError) return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retryAll: false };
+/**
+ * How a failed attempt may be retried: "all" (nothing reached a worker: any operation), "idempotent"
+ * (outcome unknown or transient: reads and idempotent writes only), "never" (the same request would
+ * fail the same way: the worker's own verdict, a request NATS refuses, a closed client).
+ */
+type Retry = "all" | "idempotent" | "never";
+
+/** Maps a transport failure to our errors. Only transient failures are retried. */
+export function transportError(err: unknown, subject: string, payloadBytes?: number, maxPayload?: number): { error: FaceError; retry: Retry } {
+  if (err instanceof FaceError) {
+    return { error: err, retry: err.code === "TIMEOUT" || err.code === "UNAVAILABLE" ? "idempotent" : "never" };
+  }
+  if (err instanceof natsErrors.TimeoutError) return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retry: "idempotent" };
   if (err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders())) {
-    return { error: new UnavailableError(`no worker serves ${subject}`, { cause: err }), retryAll: true };
+    return { error: new UnavailableError(`no worker serves ${subject}`, { cause: err }), retry: "all" };
   }
   if (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError) {
-    return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retryAll: false };
+    return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retry: "idempotent" };
   }
-  if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError) {
-    return { error: new UnavailableError("NATS connection closed", { cause: err }), retryAll: false };
+  const inner = err instanceof natsErrors.RequestError && err.cause instanceof Error ? err.cause : err;
+  if (inner instanceof natsErrors.InvalidArgumentError && /max_payload/.test(inner.message)) {
+    // The client library refuses to publish more than the server's max_payload: permanent, 413.
+    const size = payloadBytes !== undefined ? `request of ${payloadBytes} bytes (with headers)` : "request";
+    const limit = maxPayload !== undefined ? ` of ${maxPayload} bytes` : "";
+    return { error: new FaceError("PAYLOAD_TOO_LARGE", `${size} exceeds the NATS server's max_payload${limit}`, { cause: err }), retry: "never" };
+  }
+  if (inner instanceof natsErrors.InvalidArgumentError || inner instanceof natsErrors.InvalidSubjectError) {
+    return { error: new FaceError("INVALID_ARGUMENT", `NATS refused the request: ${inner.message}`, { cause: err }), retry: "never" };
+  }
+  if (inner instanceof natsErrors.PermissionViolationError || inner instanceof natsErrors.AuthorizationError) {
+    return { error: new UnavailableError(`NATS refused the request: ${inner.message}`, { cause: err }), retry: "never" };
+  }
+  if (inner instanceof natsErrors.ClosedConnectionError || inner instanceof natsErrors.DrainingConnectionError) {
+    return { error: new UnavailableError("NATS connection closed", { cause: err }), retry: "never" };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { error: new UnavailableError(`NATS request failed: ${message}`, { cause: err }), retryAll: false };
+  return { error: new UnavailableError(`NATS request failed: ${message}`, { cause: err }), retry: "idempotent" };
 }
 
 export class FaceClient implements FaceApi {
@@ -163,6 +206,12 @@ export class FaceClient implements FaceApi {
   private readonly readYourWrites: boolean;
   private readonly statsStallMs: number;
   private readonly prefix: string;
+  private readonly imageLimits: ImageLimits | undefined;
+  private readonly imageByteBudget: number;
+  /** Read-your-writes per company: the newest revision this client's writes to it returned. */
+  private readonly companyRevisions = new Map<string, number>();
+  /** Revisions of companies evicted from companyRevisions (a safe, if pessimistic, floor). */
+  private revisionFloor = 0;
   private revisionSeen = 0;
   private closed = false;
   /** Worker that answered the last call (for tests and diagnostics). */
@@ -178,6 +227,8 @@ export class FaceClient implements FaceApi {
     this.readYourWrites = opts.readYourWrites ?? true;
     this.statsStallMs = opts.statsStallMs ?? 150;
     this.prefix = opts.subjectPrefix ?? SUBJECT_PREFIX;
+    this.imageLimits = opts.imageLimits;
+    this.imageByteBudget = opts.imageByteBudget ?? 4 * 1024 * 1024;
   }
 
   /** Connects to NATS; the client owns (and `close()` closes) the connection. */
@@ -211,6 +262,27 @@ export class FaceClient implements FaceApi {
   /** Highest store revision returned by this client's writes. */
   get lastRevision(): number {
     return this.revisionSeen;
+  }
+
+  /** The revision a read of `companyId` waits for: this client's newest write to that company. */
+  revisionFor(companyId: string): number {
+    return Math.max(this.companyRevisions.get(companyId) ?? 0, this.revisionFloor);
+  }
+
+  private noteWrite(companyId: string | undefined, revision: number): void {
+    this.revisionSeen = Math.max(this.revisionSeen, revision);
+    if (companyId === undefined) {
+      this.revisionFloor = Math.max(this.revisionFloor, revision);
+      return;
+    }
+    const prev = this.companyRevisions.get(companyId) ?? 0;
+    this.companyRevisions.delete(companyId); // re-inserted last: the Map's order is least recently written first
+    this.companyRevisions.set(companyId, Math.max(prev, revision));
+    if (this.companyRevisions.size > MAX_COMPANY_REVISIONS) {
+      const [oldest, rev] = this.companyRevisions.entries().next().value as [string, number];
+      this.companyRevisions.delete(oldest);
+      this.revisionFloor = Math.max(this.revisionFloor, rev);
+    }
   }
 
   async close(): Promise<void> {
@@ -372,23 +444,42 @@ export class FaceClient implements FaceApi {
     const o = CallOptionsSchema.safeParse(opts ?? {});
     if (!o.success) throw new FaceError("INVALID_ARGUMENT", `invalid call options: ${o.error.message}`, { details: o.error.issues });
     const timeoutMs = o.data.timeoutMs ?? this.timeoutMs;
+    // Read-your-writes per company: a read of one company never waits for another company's writes.
+    const companyId = typeof args?.companyId === "string" ? args.companyId : undefined;
     let minRevision = o.data.minRevision;
-    if (this.readYourWrites && this.revisionSeen > 0) minRevision = Math.max(minRevision ?? 0, this.revisionSeen);
+    if (this.readYourWrites && companyId !== undefined) {
+      const own = this.revisionFor(companyId);
+      if (own > 0) minRevision = Math.max(minRevision ?? 0, own);
+    }
+    this.assertOpen();
+    const maxPayload = this.nc.info?.max_payload;
+
+    // Images: binary, and no larger than the engine will use or the message can carry.
+    let scale = 1;
+    if (args) {
+      const fields = IMAGE_FIELDS.filter((k) => args![k] !== undefined);
+      if (fields.length > 0) {
+        const room = maxPayload !== undefined ? Math.max(0, maxPayload - ENVELOPE_ROOM) : Infinity;
+        const byteBudget = Math.floor(Math.min(this.imageByteBudget, room) / fields.length);
+        args = { ...args };
+        for (const k of fields) {
+          const prepared = await prepareImage(args[k] as ImageInput, { byteBudget, ...(this.imageLimits ? { limits: this.imageLimits } : {}) });
+          args[k] = prepared.bytes;
+          if (k === "image") scale = prepared.scale;
+        }
+      }
+    }
 
     const { payload, headers } = encodeRequest(args, {
       ...(minRevision !== undefined ? { minRevision } : {}),
       timeoutMs,
     });
-    this.assertOpen();
-    const max = this.nc.info?.max_payload;
-    if (max !== undefined && payload.byteLength > max) {
-      const code = args && ("image" in args || "image1" in args) ? "IMAGE_TOO_LARGE" : "PAYLOAD_TOO_LARGE";
-      throw new FaceError(code, `request of ${payload.byteLength} bytes exceeds the NATS max_payload of ${max} bytes`);
-    }
-
+    const hasImage = args !== undefined && IMAGE_FIELDS.some((k) => args![k] !== undefined);
+    // What still exceeds max_payload is refused by the client library before anything is sent
+    // (InvalidArgumentError "'payload' max_payload size exceeded"): mapped to 413, never retried.
     const subject = `${this.prefix}.${OPERATIONS[op]}`;
     for (let attempt = 0; ; attempt++) {
-      let failure: { error: FaceError; retryAll: boolean };
+      let failure: { error: FaceError; retry: Retry };
       try {
         this.assertOpen();
         const msg = await this.nc.request(subject, payload, { timeout: timeoutMs, ...(headers ? { headers } : {}) });
@@ -397,13 +488,14 @@ export class FaceClient implements FaceApi {
         const checked = (spec.result as z.ZodType).safeParse(result);
         if (!checked.success) throw new FaceError("INTERNAL", `bad ${OPERATIONS[op]} result from worker: ${checked.error.message}`);
         const value = checked.data as R & { revision?: number };
-        if (spec.write && typeof value.revision === "number") this.revisionSeen = Math.max(this.revisionSeen, value.revision);
-        return value;
+        if (spec.write && typeof value.revision === "number") this.noteWrite(companyId, value.revision);
+        return scaleResult(value, scale);
       } catch (err) {
-        failure = transportError(err, subject);
+        failure = transportError(err, subject, payload.byteLength + (headers ? encodedHeaderBytes(headers) : 0), maxPayload);
       }
-      const { error, retryAll } = failure;
-      const retryable = retryAll || (spec.idempotent && (error.code === "TIMEOUT" || error.code === "UNAVAILABLE"));
+      const { error, retry } = failure;
+      if (error.code === "PAYLOAD_TOO_LARGE" && hasImage) throw new FaceError("IMAGE_TOO_LARGE", error.message, { cause: error });
+      const retryable = retry === "all" || (retry === "idempotent" && spec.idempotent);
       if (!retryable || attempt >= this.retries || this.closed) throw error;
       const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
       await sleep(delay / 2 + Math.random() * (delay / 2));

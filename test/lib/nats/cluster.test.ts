@@ -217,7 +217,7 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     expect(after).toBe(before);
 
     // Larger than the server's max_payload: refused before sending.
-    await rejectsWith(client.detectFaces({ image: new Uint8Array(9 * 1024 * 1024) }), "IMAGE_TOO_LARGE");
+    await rejectsWith(client.detectFaces({ image: new Uint8Array(11 * 1024 * 1024) }), "IMAGE_TOO_LARGE");
 
     // Worker processing timeout (WORKER_TIMEOUT_MS) → TimeoutError with the worker's TIMEOUT code.
     const slowPrefix = "slow.v1";
