@@ -177,7 +177,14 @@ export function createApp(options: CreateAppOptions): FacegateApp {
 
   /** Authentication, rate limit and (without a company) the admin check. */
   function guard(c: Context<AppEnv>, scope: AnyRoute["scope"]): Principal | undefined {
-    if (scope === "public") return undefined;
+    if (scope === "public") {
+      // Public routes answer everyone; a valid key (or open mode) may see more (health details).
+      try {
+        return keys.open || c.req.header("x-api-key") ? keys.authenticate(c.req.header("x-api-key")) : undefined;
+      } catch {
+        return undefined;
+      }
+    }
     const principal = keys.authenticate(c.req.header("x-api-key"));
     c.set("principal", principal);
     const bucket = keys.open ? `ip:${options.clientIp?.(c) ?? "unknown"}` : principal.id;

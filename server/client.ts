@@ -224,6 +224,10 @@ export class HttpFaceClient implements FaceApi {
   }
   async healthCheck(opts?: CallOptions): Promise<Health> {
     const r = await this.call(HealthBody, "GET", "/v1/health", undefined, opts);
+    if (r.response_time_ms === undefined || !r.worker_info || !r.engine || !r.store) {
+      // The public health says only up or not; the details need an admin key.
+      throw new FaceError("FORBIDDEN", `the server reports "${r.status}"; health details need an admin key`);
+    }
     return {
       status: r.status,
       responseTimeMs: r.response_time_ms,

@@ -347,12 +347,13 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "GET",
       path: "/v1/health",
       operationId: "health_check",
-      summary: "Health: engine, backend, model, store, uptime, response time (503 when not ready)",
+      summary:
+        "Health: public callers get only the status; admin keys also get engine, backend, model, store, uptime, response time (503 when not ready)",
       tag: "operations",
       scope: "public",
-      ok: { status: 200, schema: HealthBody, description: "ok or degraded (503 with the same body when unavailable)" },
+      ok: { status: 200, schema: HealthBody, description: "ok or degraded (503 with the same body when unavailable); details for admin keys" },
       errors: [],
-      async run({ api, opts, ready }) {
+      async run({ api, opts, ready, principal }) {
         if (!ready()) throw new FaceError("UNAVAILABLE", "the server is not ready (starting or shutting down)");
         let health;
         try {
@@ -361,7 +362,9 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           const e = FaceError.from(error);
           throw e.code === "INTERNAL" ? new FaceError("UNAVAILABLE", "health check failed", { cause: error }) : e;
         }
-        return { status: health.status === "unavailable" ? 503 : 200, body: toWire.health(health) };
+        const status = health.status === "unavailable" ? 503 : 200;
+        // Counts, worker ids and versions are for operators: the public learns only up or not.
+        return { status, body: principal.admin ? toWire.health(health) : { status: health.status } };
       },
     }),
     route({

@@ -124,18 +124,21 @@ export const VerifyBatchResponseBody = z.object({
     ]),
   ),
 });
+/** Public callers get `status` only; admin keys (and open mode) get the details too. */
 export const HealthBody = z.object({
   status: z.enum(["ok", "degraded", "unavailable"]),
-  response_time_ms: z.number(),
-  worker_info: z.object({ worker_id: z.string(), uptime_seconds: z.number(), tasks_processed: z.number().int() }),
-  engine: z.object({
-    engine: z.string(),
-    backend: z.string(),
-    model_id: z.string(),
-    embedding_dim: z.number().int(),
-    models: z.array(z.string()),
-  }),
-  store: z.record(z.string(), z.unknown()),
+  response_time_ms: z.number().optional(),
+  worker_info: z.object({ worker_id: z.string(), uptime_seconds: z.number(), tasks_processed: z.number().int() }).optional(),
+  engine: z
+    .object({
+      engine: z.string(),
+      backend: z.string(),
+      model_id: z.string(),
+      embedding_dim: z.number().int(),
+      models: z.array(z.string()),
+    })
+    .optional(),
+  store: z.record(z.string(), z.unknown()).optional(),
 });
 /** GET /v1/me: what the calling key may reach (the admin console signs in with it). */
 export const WhoAmIBody = z.object({

@@ -88,6 +88,11 @@ export interface FaceClientOptions {
    * larger ones, and any over the working size, are downscaled and re-encoded first (image-prep.ts).
    */
   imageByteBudget?: number;
+  /**
+   * healthCheck answers from a cache this young (default 1000 ms; 0 = always ask): a public health
+   * endpoint polled by load balancers must not fan out to every worker on each call.
+   */
+  healthCacheMs?: number;
 }
 
 export interface FaceClientConnectOptions extends FaceClientOptions {
@@ -213,6 +218,8 @@ export class FaceClient implements FaceApi {
   /** Revisions of companies evicted from companyRevisions (a safe, if pessimistic, floor). */
   private revisionFloor = 0;
   private revisionSeen = 0;
+  private readonly healthCacheMs: number;
+  private healthCache: { at: number; value: Promise<Health> } | undefined;
   private closed = false;
   /** Worker that answered the last call (for tests and diagnostics). */
   lastWorker: string | null = null;
@@ -229,6 +236,7 @@ export class FaceClient implements FaceApi {
     this.prefix = opts.subjectPrefix ?? SUBJECT_PREFIX;
     this.imageLimits = opts.imageLimits;
     this.imageByteBudget = opts.imageByteBudget ?? 4 * 1024 * 1024;
+    this.healthCacheMs = opts.healthCacheMs ?? 1000;
   }
 
   /** Connects to NATS; the client owns (and `close()` closes) the connection. */
@@ -358,8 +366,20 @@ export class FaceClient implements FaceApi {
     };
   }
 
-  /** ok: every worker ok; degraded: some worker not ok, draining, or behind the newest revision. */
-  async healthCheck(opts?: CallOptions): Promise<Health> {
+  /**
+   * ok: every worker ok; degraded: some worker not ok, draining, or behind the newest revision.
+   * Answered from a cache of `healthCacheMs` (one fan-out at a time, failures cached alike).
+   */
+  healthCheck(opts?: CallOptions): Promise<Health> {
+    const now = performance.now();
+    if (this.healthCache && now - this.healthCache.at < this.healthCacheMs && !this.closed) return this.healthCache.value;
+    const value = this.freshHealth(opts);
+    value.catch(() => undefined);
+    if (this.healthCacheMs > 0) this.healthCache = { at: now, value };
+    return value;
+  }
+
+  private async freshHealth(opts?: CallOptions): Promise<Health> {
     const started = performance.now();
     const workers = await this.workerStats(opts);
     const withHealth = workers.filter((w) => w.health);

@@ -49,6 +49,17 @@ describe("missing and wrong keys", () => {
     expect((await srv.call("GET", "/openapi.json")).status).toBe(200);
     expect((await srv.call("GET", "/docs")).status).toBe(200);
   });
+  test("public health says only whether the service is up; an admin key gets the details", async () => {
+    for (const key of [undefined, ACME, "wrong-key-0001"]) {
+      const r = await srv.call("GET", "/v1/health", key ? { key } : {});
+      expect({ key, status: r.status, body: r.body }).toEqual({ key, status: 200, body: { status: "ok" } });
+    }
+    const admin = await srv.call("GET", "/v1/health", { key: ADMIN });
+    expect(admin.body.status).toBe("ok");
+    expect(admin.body.engine.embedding_dim).toBe(512);
+    expect(admin.body.store).toHaveProperty("kind");
+    expect(admin.body.worker_info).toHaveProperty("worker_id");
+  });
 });
 
 describe("admin key", () => {

@@ -195,6 +195,56 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     await reader.close();
   }, 30_000);
 
+  test("read-your-writes is per company: a read of one company never waits for another company's writes", async () => {
+    const gateway = await FaceClient.connect({ servers: server.url });
+    // Watch what the gateway sends (a plain subscription sees every request next to the queue group).
+    const spy = await connect({ servers: server.url });
+    const seen: Array<{ companyId?: string; minRevision?: number }> = [];
+    spy.subscribe("facegate.v1.get_user_faces", {
+      callback: (_e, m) => {
+        const env = JSON.parse(new TextDecoder().decode(m.data)) as { args: { companyId: string }; opts?: { minRevision?: number } };
+        seen.push({ companyId: env.args.companyId, minRevision: env.opts?.minRevision });
+      },
+    });
+    await spy.flush();
+    await gateway.createCompany({ companyId: "ryw-a" });
+    const b = await gateway.createCompany({ companyId: "ryw-b" });
+    const a = await gateway.createUser({ companyId: "ryw-a", userId: "u", faceId: "f", image: lfw("Zhu_Rongji", 0) });
+    expect(a.revision!).toBeGreaterThan(b.revision!);
+    expect(await gateway.getUserFaces({ companyId: "ryw-a", userId: "u" })).toEqual({ faceIds: ["f"] });
+    expect(await gateway.getUserFaces({ companyId: "ryw-b", userId: "u" })).toEqual({ faceIds: [] });
+    await gateway.getUserFaces({ companyId: "ryw-c", userId: "u" }).catch(() => undefined);
+    await spy.flush();
+    await Bun.sleep(50);
+    expect(seen).toEqual([
+      { companyId: "ryw-a", minRevision: a.revision! },
+      { companyId: "ryw-b", minRevision: b.revision! },
+      { companyId: "ryw-c", minRevision: undefined },
+    ]);
+    expect(gateway.lastRevision).toBe(a.revision!);
+    await spy.close();
+    await gateway.close();
+  }, 30_000);
+
+  test("health is answered from a cache of about a second: one fan-out to the workers, not one per call", async () => {
+    const gateway = await FaceClient.connect({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    let fanouts = 0;
+    spy.subscribe("facegate.v1.stats", { callback: () => void fanouts++ });
+    await spy.flush();
+    const first = await gateway.healthCheck();
+    const again = await Promise.all(Array.from({ length: 50 }, () => gateway.healthCheck()));
+    expect(again.every((h) => h.status === first.status)).toBe(true);
+    await spy.flush();
+    expect(fanouts).toBe(1);
+    await Bun.sleep(1100);
+    await gateway.healthCheck();
+    await spy.flush();
+    expect(fanouts).toBe(2);
+    await spy.close();
+    await gateway.close();
+  }, 30_000);
+
   test("error kinds: worker codes, validation before sending, timeouts, unavailability, size limit", async () => {
     // FaceError codes from the worker.
     await rejectsWith(client.createUser({ companyId: "nope", userId: "u", faceId: "f", image: lfw("Ricardo_Lagos", 0) }), "COMPANY_NOT_FOUND");
@@ -256,7 +306,7 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
 
     // No responders → UnavailableError (retried with backoff for every operation, then raised).
     const nobody = await FaceClient.connect({ servers: server.url, subjectPrefix: "nobody.v1", retries: 1, backoffMs: 10 });
-    await rejectsWith(nobody.createUser({ companyId: "a", userId: "b", faceId: "c", image: "AAAA" }), "UNAVAILABLE", UnavailableError);
+    await rejectsWith(nobody.createUser({ companyId: "a", userId: "b", faceId: "c", image: lfw("Ricardo_Lagos", 0) }), "UNAVAILABLE", UnavailableError);
     await rejectsWith(nobody.getCacheStats(), "UNAVAILABLE", UnavailableError);
     await rejectsWith(nobody.healthCheck({ timeoutMs: 200 }), "UNAVAILABLE", UnavailableError);
     await nobody.close();
