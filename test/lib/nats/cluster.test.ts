@@ -280,7 +280,8 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     });
     workers.push(slow);
     const slowClient = await FaceClient.connect({ servers: server.url, subjectPrefix: slowPrefix, retries: 0 });
-    const big = readDataset("scenes/group", listDataset("scenes/group")[0]!);
+    // Six faces: detection + six embeddings, well past 100 ms.
+    const big = readDataset("scenes/group", "facenetpytorch_multiface.jpg");
     const e = await rejectsWith(slowClient.recognizeFaces({ companyId: "acme", image: big }), "TIMEOUT", TimeoutError);
     expect(e.message).toContain("slow");
     await slowClient.close();
