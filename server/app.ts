@@ -2,9 +2,11 @@
  * createApp: the Hono app over any FaceApi (LocalFaceService in-process, FaceClient over NATS).
  * Runtime-agnostic: no Bun APIs here; server/serve.ts is the Bun adapter.
  *
- * Per request: request id → CORS → (route) auth → rate limit → company scope → body (limit,
- * encoding) → zod → the FaceApi call under a deadline → snake_case JSON. Every failure becomes
- * `{ "error": { "code", "message" } }` with the status of its code; stacks go to the log only.
+ * Per request: request id → CORS → Host and Origin checks (open mode) → (route) requireScope:
+ * failed-key back-off, key, rate limit, scope on the company → body budget → body (limit,
+ * encoding) → zod → threshold floor → the FaceApi call under a deadline → snake_case JSON. Every
+ * failure becomes `{ "error": { "code", "message" } }` with the status of its code; stacks go to
+ * the log only. Each middleware is its own file under server/middleware/.
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
@@ -18,7 +20,8 @@ import {
   type FaceApi,
   type OperationName,
 } from "../lib/core/mod.ts";
-import { ApiKeys, type Principal } from "./auth.ts";
+import { ApiKeys, checkThreshold, PUBLIC_PRINCIPAL, type Principal } from "./auth.ts";
+import { AuthThrottle } from "./auth-throttle.ts";
 import { parseBody } from "./body.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "./config.ts";
 import { AdmissionLimiter, RateLimiter, withDeadline, type AdmissionSnapshot, type Release } from "./limits.ts";
@@ -27,12 +30,18 @@ import { ServerMetrics, type MetricFamily } from "./metrics.ts";
 import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
 import { buildRoutes, type AnyRoute, type Reply } from "./routes.ts";
 import { describeIssues, toWire } from "./wire.ts";
+import { BodyBudget, bodyBudget, type BodyBudgetSnapshot } from "./middleware/body-budget.ts";
+import { hostCheck } from "./middleware/host.ts";
+import { originCheck } from "./middleware/origin.ts";
+import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 
 export type AppEnv = {
   Variables: {
     requestId: string;
     route: string;
     principal: Principal;
+    /** Who the rate limits count against: the key, or the client address in open mode. */
+    client: string;
   };
 };
 export type FacegateApp = Hono<AppEnv>;
@@ -45,6 +54,10 @@ export interface PluginContext {
   logger: Logger;
   /** Counters and histograms, and `addSource(() => families)` for a plugin's own /metrics lines. */
   metrics: ServerMetrics;
+  /** Route middleware: `app.get(path, ctx.requireScope("manage"), handler)` (server/middleware/scope.ts). */
+  requireScope: RequireScope;
+  /** Failed-key back-off per client address, shared with the kiosk WebSocket. */
+  authThrottle: AuthThrottle;
 }
 export type Plugin = (app: FacegateApp, ctx: PluginContext) => void;
 
@@ -72,7 +85,12 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics ?? new ServerMetrics();
   const api = instrument(options.api, metrics);
-  const limiter = new RateLimiter(config.rateLimitPerMinute);
+  const limiter = new RateLimiter(config.rateLimitPerMinute, config.rateLimitBurst);
+  const authThrottle = new AuthThrottle({ limit: config.authFailLimit });
+  const budget = new BodyBudget(config.bodyBudgetBytes, config.maxBodyBytes);
+  const clientIp = (c: Context<AppEnv>): string | undefined => options.clientIp?.(c);
+  const requireScope = scopeMiddleware({ keys, limiter, throttle: authThrottle, clientIp, onRateLimited: () => metrics.rateLimited.inc() });
+  metrics.addSource(() => securityFamilies(authThrottle, budget.snapshot()));
   const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
   metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
@@ -125,16 +143,25 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     );
   }
 
-  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics });
+  // DNS rebinding and cross-site forms: the risks of a server that asks for no key.
+  if (keys.open || config.allowedHosts.length > 0) app.use("*", hostCheck({ allowedHosts: config.allowedHosts, open: keys.open }));
+  if (keys.open) app.use("*", originCheck({ corsOrigins: config.corsOrigins }));
 
+  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics, requireScope, authThrottle });
+
+  /** Names the route for logs and metrics before anything can refuse the request. */
+  const named = (route: string) => async (c: Context<AppEnv>, next: () => Promise<void>) => {
+    c.set("route", route);
+    await next();
+  };
   for (const r of routes) {
     const method = r.method.toLowerCase() as "get" | "post" | "delete";
-    app[method](r.path, (c) => handle(c, r));
+    const name = named(r.path);
+    if (r.body) app[method](r.path, name, requireScope(r.scope, { companyInBody: r.company !== undefined }), bodyBudget(budget), (c) => handle(c, r));
+    else app[method](r.path, name, requireScope(r.scope), (c) => handle(c, r));
   }
 
-  app.get("/metrics", async (c) => {
-    c.set("route", "/metrics");
-    guard(c, "admin");
+  app.get("/metrics", named("/metrics"), requireScope("admin"), async (c) => {
     let gauges: MetricFamily[] = [];
     try {
       gauges = galleryGauges(await withDeadline(options.api.getCacheStats(), 5_000, "stats"));
@@ -175,33 +202,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     return errorResponse(c, e);
   });
 
-  /** Authentication, rate limit and (without a company) the admin check. */
-  function guard(c: Context<AppEnv>, scope: AnyRoute["scope"]): Principal | undefined {
-    if (scope === "public") {
-      // Public routes answer everyone; a valid key (or open mode) may see more (health details).
-      try {
-        return keys.open || c.req.header("x-api-key") ? keys.authenticate(c.req.header("x-api-key")) : undefined;
-      } catch {
-        return undefined;
-      }
-    }
-    const principal = keys.authenticate(c.req.header("x-api-key"));
-    c.set("principal", principal);
-    const bucket = keys.open ? `ip:${options.clientIp?.(c) ?? "unknown"}` : principal.id;
-    const decision = limiter.take(bucket);
-    if (!decision.ok) {
-      metrics.rateLimited.inc();
-      c.header("Retry-After", String(decision.retryAfterSeconds));
-      throw new FaceError("RATE_LIMITED", `rate limit of ${config.rateLimitPerMinute} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`);
-    }
-    if (Number.isFinite(decision.remaining)) c.header("X-RateLimit-Remaining", String(decision.remaining));
-    if (scope === "admin") keys.authorize(principal);
-    return principal;
-  }
-
   async function handle(c: Context<AppEnv>, r: AnyRoute): Promise<Response> {
-    c.set("route", r.path);
-    const principal = guard(c, r.scope) ?? { id: "public", admin: false, companies: new Set<string>() };
+    const principal = c.get("principal") ?? PUBLIC_PRINCIPAL;
 
     const params: Record<string, string> = {};
     for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
@@ -209,9 +211,6 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       if (!parsed.success) throw new FaceError("INVALID_ARGUMENT", `${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
       params[name] = parsed.data;
     }
-    // Company from the path: refuse before reading a possibly large body.
-    if (r.scope === "company" && !r.company) keys.authorize(principal, params.company);
-
     const opts: CallOptions = {};
     const minRevision = c.req.header("x-min-revision");
     if (minRevision !== undefined) {
@@ -232,7 +231,9 @@ export function createApp(options: CreateAppOptions): FacegateApp {
         if (!checked.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(checked.error), { details: checked.error.issues });
         body = checked.data;
       }
-      if (r.scope === "company" && r.company) keys.authorize(principal, r.company(params, body));
+      const company = r.company ? r.company(params, body) : params.company;
+      if (r.company && r.scope !== "public" && r.scope !== "any") keys.authorize(principal, r.scope, company);
+      for (const threshold of thresholdsIn(body)) checkThreshold(principal, company, threshold, config.thresholdFloor);
       const ctx = { api, body, params, query: c.req.query(), opts, principal, config, ready: isReady };
       if (!r.engine) return r.run(ctx);
       // The slot is taken after the body is read (a slow upload holds no engine slot) and kept
@@ -261,6 +262,22 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   }
 
   return app;
+}
+
+/** Every `threshold` a body asks for: at the top level and in arrays of objects (verify/batch pairs). */
+export function thresholdsIn(body: unknown): number[] {
+  if (typeof body !== "object" || body === null) return [];
+  const out: number[] = [];
+  for (const [name, value] of Object.entries(body)) {
+    if (name === "threshold" && typeof value === "number") out.push(value);
+    else if (Array.isArray(value)) {
+      for (const item of value) {
+        const t = (item as { threshold?: unknown } | null)?.threshold;
+        if (typeof t === "number") out.push(t);
+      }
+    }
+  }
+  return out;
 }
 
 function errorResponse(c: Context<AppEnv>, e: FaceError): Response {
@@ -331,6 +348,24 @@ function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): Me
     },
     { name: "facegate_store_revision", help: "Store revision applied by the gallery.", values: [{ value: stats.revision }] },
     { name: "facegate_tasks_processed_total", help: "Operations processed by the service.", values: [{ value: stats.totalTasksProcessed }] },
+  ];
+}
+
+function securityFamilies(throttle: AuthThrottle, b: BodyBudgetSnapshot): MetricFamily[] {
+  return [
+    { name: "facegate_auth_failures_total", help: "Requests and kiosk connections with a wrong API key.", type: "counter", values: [{ value: throttle.failures }] },
+    { name: "facegate_auth_throttled_total", help: "Key checks refused (429) while the client address backed off after wrong keys.", type: "counter", values: [{ value: throttle.throttled }] },
+    { name: "facegate_body_budget_bytes", help: "BODY_BUDGET_BYTES: bytes of request bodies the server reads and holds at once.", values: [{ value: b.capacity }] },
+    { name: "facegate_body_budget_held_bytes", help: "Bytes of the body budget reserved by requests in progress.", values: [{ value: b.held }] },
+    {
+      name: "facegate_body_budget_refused_total",
+      help: "Requests refused before their body was read: budget full (reason=full, 503) or the key's share held (reason=key_share, 429).",
+      type: "counter",
+      values: [
+        { labels: { reason: "full" }, value: b.refused - b.refusedPerKey },
+        { labels: { reason: "key_share" }, value: b.refusedPerKey },
+      ],
+    },
   ];
 }
 

@@ -1,26 +1,61 @@
 /**
- * API keys scoped to companies. Independent of Hono so the kiosk WebSocket (key as a query
- * parameter) and any other transport use the same rules.
+ * API keys with scopes by operation, per company. Independent of Hono so the kiosk WebSocket and
+ * any other transport use the same rules (docs/server.md, "Auth").
  *
- * Scopes (docs/server.md):
- * - admin (`["*"]`): everything.
- * - company key (`["acme", ...]`): its companies' routes (create/delete of those companies
- *   included), and the stateless routes (detect, embed, compare, verify). Not stats or metrics,
- *   which show every company.
- * - open mode (no keys, AUTH_MODE=open): every caller is admin.
+ * Scopes, each including the ones before it:
+ * - `recognize`: recognition (HTTP recognize, search, the kiosk WebSocket): what a kiosk needs;
+ * - `enroll`: + create users, add faces, list a user's faces;
+ * - `manage`: + deletes, company create/delete, company settings (webhooks, operating point);
+ * - `admin`: + thresholds below THRESHOLD_FLOOR; on `"*"` also the cross-company routes
+ *   (stats, metrics, listing companies).
+ * A grant names companies or `"*"` (every company). The original format still works: a list of
+ * companies means every operation on them (`manage`), `["*"]` means admin everywhere.
+ * Routes that touch no gallery (detect, embed, compare, verify) take any valid key.
+ * Open mode (no keys, AUTH_MODE=open): every caller is admin.
  */
 import { FaceError } from "../lib/core/mod.ts";
 import type { ApiKeysMap, ServerConfig } from "./config.ts";
 
+export const KEY_SCOPES = ["recognize", "enroll", "manage", "admin"] as const;
+/** What a key may do on a company. */
+export type KeyScope = (typeof KEY_SCOPES)[number];
+/** What a route needs: nothing (public), any valid key, or a key scope (on the route's company, or on "*" without one). */
+export type Scope = "public" | "any" | KeyScope;
+
+/** Every company. */
+export const ALL_COMPANIES = "*";
+
 export interface Principal {
   /** Stable, non-secret label for logs and rate limiting ("open" or "key:<hash>"). */
   readonly id: string;
+  /** Admin on every company (stats, metrics, company lists, any threshold). */
   readonly admin: boolean;
-  /** Companies this key may touch (empty for admin: it reaches all). */
-  readonly companies: ReadonlySet<string>;
+  /** The highest scope per company ("*": every company). */
+  readonly grants: ReadonlyMap<string, KeyScope>;
 }
 
-export const OPEN_PRINCIPAL: Principal = Object.freeze({ id: "open", admin: true, companies: new Set<string>() });
+export const OPEN_PRINCIPAL: Principal = Object.freeze({
+  id: "open",
+  admin: true,
+  grants: new Map<string, KeyScope>([[ALL_COMPANIES, "admin"]]),
+});
+
+const rank = (scope: KeyScope): number => KEY_SCOPES.indexOf(scope);
+
+/** The scope a principal holds on a company (a grant on "*" counts for every company); undefined: none. */
+export function scopeOn(principal: Principal, companyId?: string): KeyScope | undefined {
+  const all = principal.grants.get(ALL_COMPANIES);
+  const own = companyId === undefined ? undefined : principal.grants.get(companyId);
+  if (all === undefined) return own;
+  if (own === undefined) return all;
+  return rank(own) > rank(all) ? own : all;
+}
+
+/** True when the principal may do `scope` on `companyId` (without a company: on every company). */
+export function can(principal: Principal, scope: KeyScope, companyId?: string): boolean {
+  const held = scopeOn(principal, companyId);
+  return held !== undefined && rank(held) >= rank(scope);
+}
 
 export class ApiKeys {
   readonly open: boolean;
@@ -29,12 +64,12 @@ export class ApiKeys {
   constructor(keys: ApiKeysMap, open = Object.keys(keys).length === 0) {
     this.open = open;
     this.principals = new Map();
-    for (const [key, scopes] of Object.entries(keys)) {
-      const admin = scopes.includes("*");
+    for (const [key, spec] of Object.entries(keys)) {
+      const grants = grantsOf(spec);
       this.principals.set(key, {
         id: `key:${fingerprint(key)}`,
-        admin,
-        companies: new Set(admin ? [] : scopes),
+        admin: grants.get(ALL_COMPANIES) === "admin",
+        grants,
       });
     }
   }
@@ -58,26 +93,61 @@ export class ApiKeys {
     return principal;
   }
 
-  /** Company routes: the key must be admin or scoped to the company. Without a company: admin only. */
-  authorize(principal: Principal, companyId?: string): void {
-    if (principal.admin) return;
-    if (companyId === undefined) throw new FaceError("FORBIDDEN", "this route needs an admin key");
-    if (!principal.companies.has(companyId)) {
-      throw new FaceError("FORBIDDEN", `this API key has no access to company ${JSON.stringify(companyId)}`);
+  /**
+   * Throws FORBIDDEN unless the principal holds `scope` on `companyId`; without a company the
+   * scope must be held on every company ("*"), which for "admin" is the cross-company routes.
+   */
+  authorize(principal: Principal, scope: KeyScope, companyId?: string): void {
+    if (can(principal, scope, companyId)) return;
+    if (companyId === undefined) {
+      throw new FaceError("FORBIDDEN", scope === "admin" ? "this route needs an admin key" : `this route needs the ${scope} scope on every company`);
     }
+    const held = scopeOn(principal, companyId);
+    throw new FaceError(
+      "FORBIDDEN",
+      held === undefined
+        ? `this API key has no access to company ${JSON.stringify(companyId)}`
+        : `this API key has the ${held} scope on company ${JSON.stringify(companyId)}; this needs ${scope}`,
+    );
   }
 
-  /** Both steps; what a transport calls per request. */
+  /** Both steps; what a transport calls per request. "any" needs a valid key, "public" nothing. */
   check(key: string | undefined | null, scope: Scope, companyId?: string): Principal {
+    if (scope === "public") return this.open ? OPEN_PRINCIPAL : PUBLIC_PRINCIPAL;
     const principal = this.authenticate(key);
-    if (scope === "admin") this.authorize(principal);
-    else if (scope === "company") this.authorize(principal, companyId);
+    if (scope !== "any") this.authorize(principal, scope, companyId);
     return principal;
   }
 }
 
-/** What a route needs: none (public), any valid key, a key for the route's company, or admin. */
-export type Scope = "public" | "any" | "company" | "admin";
+/** The caller of a public route (no key looked at). */
+export const PUBLIC_PRINCIPAL: Principal = Object.freeze({ id: "public", admin: false, grants: new Map<string, KeyScope>() });
+
+/**
+ * THRESHOLD_FLOOR: a key below admin on the company may not ask for a recognition threshold under
+ * the floor (a key lifted from a kiosk must not turn recognition into "everyone is someone").
+ */
+export function checkThreshold(principal: Principal, companyId: string | undefined, threshold: number | null | undefined, floor: number): void {
+  if (threshold === undefined || threshold === null || threshold >= floor) return;
+  if (can(principal, "admin", companyId)) return;
+  throw new FaceError("FORBIDDEN", `threshold ${threshold} is below the floor ${floor}; only an admin key may go lower`);
+}
+
+function grantsOf(spec: ApiKeysMap[string]): Map<string, KeyScope> {
+  const grants = new Map<string, KeyScope>();
+  const give = (company: string, scope: KeyScope): void => {
+    const had = grants.get(company);
+    if (had === undefined || rank(scope) > rank(had)) grants.set(company, scope);
+  };
+  if (Array.isArray(spec)) {
+    // The original format: ["*"] = admin everywhere; a list of companies = every operation on them.
+    for (const company of spec) give(company, company === ALL_COMPANIES ? "admin" : "manage");
+  } else {
+    const top = spec.scopes.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+    for (const company of spec.companies) give(company, top);
+  }
+  return grants;
+}
 
 /** FNV-1a of the key: a short label that identifies a key in logs without revealing it. */
 function fingerprint(key: string): string {

@@ -11,10 +11,26 @@ import { z } from "zod";
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** `{"<key>": ["*"]}` for admin, `{"<key>": ["acme", "beta"]}` for company keys. */
+/** The scopes of server/auth.ts, each including the ones before it. */
+export const KeyScopeSchema = z.enum(["recognize", "enroll", "manage", "admin"]);
+const CompanyOrAll = z.string().min(1).max(128);
+
+/** `{"companies": ["acme"], "scopes": ["recognize"]}`: the extended form of one key. */
+export const KeyGrantSchema = z
+  .object({
+    companies: z.array(CompanyOrAll).min(1, "list at least one company or \"*\""),
+    scopes: z.array(KeyScopeSchema).min(1, "list at least one scope: recognize, enroll, manage or admin"),
+  })
+  .strict();
+export type KeyGrant = z.infer<typeof KeyGrantSchema>;
+
+/**
+ * `{"<key>": ["*"]}` for admin, `{"<key>": ["acme", "beta"]}` for every operation on those
+ * companies (the original format), or `{"<key>": {"companies": ["acme"], "scopes": ["recognize"]}}`.
+ */
 export const ApiKeysMapSchema = z.record(
   z.string().min(8, "API keys must be at least 8 characters").max(512),
-  z.array(z.string().min(1).max(128)).min(1, "each key needs at least one company or \"*\""),
+  z.union([z.array(CompanyOrAll).min(1, "each key needs at least one company or \"*\""), KeyGrantSchema]),
 );
 export type ApiKeysMap = z.infer<typeof ApiKeysMapSchema>;
 
@@ -30,6 +46,16 @@ export const ServerConfigSchema = z.object({
   maxBodyBytes: z.number().int().positive(),
   /** Requests per minute per key (per client IP in open mode); 0 disables the limit. */
   rateLimitPerMinute: z.number().int().nonnegative(),
+  /** Token-bucket capacity: requests a key may send at once before the steady rate applies (capped at the per-minute rate). */
+  rateLimitBurst: z.number().int().positive(),
+  /** Bytes of request bodies being read and held at once, all requests together (reserved before reading). */
+  bodyBudgetBytes: z.number().int().positive(),
+  /** Failed keys per client address before back-off (429 + Retry-After, doubling, at most 5 min); 0 disables. */
+  authFailLimit: z.number().int().nonnegative(),
+  /** Non-admin keys may not ask for a recognition threshold below this (403). */
+  thresholdFloor: z.number().min(-1).max(1),
+  /** Host header allow-list (DNS rebinding); empty: in open mode localhost and IP literals only, with keys no check. */
+  allowedHosts: z.array(z.string().min(1)),
   /** Allowed CORS origins; empty: no CORS headers; ["*"]: any origin. */
   corsOrigins: z.array(z.string().min(1)),
   /** Per request; 0 disables. Expired requests get 503 TIMEOUT. */
@@ -76,6 +102,11 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   apiKeys: {},
   maxBodyBytes: 10 * 1024 * 1024,
   rateLimitPerMinute: 1200,
+  rateLimitBurst: 240,
+  bodyBudgetBytes: 64 * 1024 * 1024,
+  authFailLimit: 10,
+  thresholdFloor: 0.3,
+  allowedHosts: [],
   corsOrigins: [],
   requestTimeoutMs: 30_000,
   logLevel: "info",
@@ -100,6 +131,8 @@ export interface LoadConfigOptions {
 }
 
 type Env = Record<string, string | undefined>;
+
+const KEYS_FORMAT = 'expected {"<key>": ["*"]}, {"<key>": ["acme", "beta"]} or {"<key>": {"companies": ["acme"], "scopes": ["recognize"]}}';
 
 /** Builds the configuration; throws ConfigError listing every bad variable. */
 export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): ServerConfig {
@@ -151,12 +184,12 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
       try {
         json = JSON.parse(text);
       } catch {
-        problems.push(`${name}: not valid JSON; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
+        problems.push(`${name}: not valid JSON; ${KEYS_FORMAT}`);
       }
       if (json !== undefined) {
         const parsed = ApiKeysMapSchema.safeParse(json);
         if (parsed.success) apiKeys = parsed.data;
-        else problems.push(`${name}: ${describeKeyIssues(json, parsed.error)}; expected {"<key>": ["*"]} or {"<key>": ["acme", "beta"]}`);
+        else problems.push(`${name}: ${describeKeyIssues(json, parsed.error)}; ${KEYS_FORMAT}`);
       }
     }
   }
@@ -190,6 +223,24 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     }
   }
 
+  const allowedHosts = (get("ALLOWED_HOSTS") ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s.length > 0);
+  for (const host of allowedHosts) {
+    if (!/^(\*\.)?[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/.test(host)) {
+      problems.push(`ALLOWED_HOSTS: ${JSON.stringify(host)} is not a host name (e.g. kiosk.example.com, *.example.com, 10.0.0.5:8080)`);
+    }
+  }
+
+  const floorRaw = get("THRESHOLD_FLOOR");
+  let thresholdFloor = DEFAULT_SERVER_CONFIG.thresholdFloor;
+  if (floorRaw !== undefined) {
+    const value = Number(floorRaw);
+    if (!Number.isFinite(value) || value < -1 || value > 1) problems.push(`THRESHOLD_FLOOR=${JSON.stringify(floorRaw)}: expected a number from -1 to 1`);
+    else thresholdFloor = value;
+  }
+
   const natsUrl = get("NATS_URL");
   if (natsUrl !== undefined) {
     for (const server of natsUrl.split(",")) {
@@ -199,13 +250,20 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     }
   }
 
+  const maxBodyBytes = bytes("MAX_BODY_BYTES", DEFAULT_SERVER_CONFIG.maxBodyBytes);
   const config: ServerConfig = {
     port: int("PORT", DEFAULT_SERVER_CONFIG.port, 0, 65535),
     host: get("HOST") ?? (authMode === "open" ? "127.0.0.1" : "0.0.0.0"),
     authMode,
     apiKeys,
-    maxBodyBytes: bytes("MAX_BODY_BYTES", DEFAULT_SERVER_CONFIG.maxBodyBytes),
+    maxBodyBytes,
     rateLimitPerMinute: int("RATE_LIMIT_PER_MINUTE", DEFAULT_SERVER_CONFIG.rateLimitPerMinute, 0, 10_000_000),
+    rateLimitBurst: int("RATE_LIMIT_BURST", DEFAULT_SERVER_CONFIG.rateLimitBurst, 1, 10_000_000),
+    // Default: 64 MiB, or room for 4 bodies of the maximum size when MAX_BODY_BYTES is larger.
+    bodyBudgetBytes: bytes("BODY_BUDGET_BYTES", Math.max(DEFAULT_SERVER_CONFIG.bodyBudgetBytes, 4 * maxBodyBytes)),
+    authFailLimit: int("AUTH_FAIL_LIMIT", DEFAULT_SERVER_CONFIG.authFailLimit, 0, 1_000_000),
+    thresholdFloor,
+    allowedHosts,
     corsOrigins,
     requestTimeoutMs: int("REQUEST_TIMEOUT_MS", DEFAULT_SERVER_CONFIG.requestTimeoutMs, 0, 3_600_000),
     logLevel: logLevel as LogLevel,
@@ -216,6 +274,9 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
   };
   if (config.maxInflight === 0 && get("MAX_QUEUE") !== undefined && get("MAX_INFLIGHT") !== undefined) {
     problems.push("MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them");
+  }
+  if (config.bodyBudgetBytes < config.maxBodyBytes) {
+    problems.push(`BODY_BUDGET_BYTES (${config.bodyBudgetBytes}) is below MAX_BODY_BYTES (${config.maxBodyBytes}): no request of the maximum size could ever be read`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return ServerConfigSchema.parse(config);

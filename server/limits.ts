@@ -12,15 +12,22 @@ export interface RateDecision {
 }
 
 /**
- * Token bucket per id: `perMinute` tokens of capacity, refilled continuously, so a burst of
- * `perMinute` requests passes and then one every 60/perMinute seconds.
+ * Token bucket per id: `burst` tokens of capacity (at most `perMinute`), refilled continuously at
+ * `perMinute`, so a burst of `burst` requests passes and then one every 60/perMinute seconds.
+ * The burst used to be the whole minute (1,200): a key could start that many uploads at once.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly perMs: number;
+  readonly burst: number;
 
-  constructor(readonly perMinute: number, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly perMinute: number,
+    burst: number = perMinute,
+    private readonly now: () => number = Date.now,
+  ) {
     this.perMs = perMinute / 60_000;
+    this.burst = Math.max(1, Math.min(burst, perMinute));
   }
 
   take(id: string): RateDecision {
@@ -29,10 +36,10 @@ export class RateLimiter {
     let bucket = this.buckets.get(id);
     if (!bucket) {
       if (this.buckets.size > 10_000) this.prune(now);
-      bucket = { tokens: this.perMinute, at: now };
+      bucket = { tokens: this.burst, at: now };
       this.buckets.set(id, bucket);
     } else {
-      bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * this.perMs);
+      bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.perMs);
       bucket.at = now;
     }
     if (bucket.tokens >= 1) {
@@ -45,7 +52,7 @@ export class RateLimiter {
   /** Drops buckets that have refilled completely (they equal a fresh one). */
   private prune(now: number): void {
     for (const [id, b] of this.buckets) {
-      if (b.tokens + (now - b.at) * this.perMs >= this.perMinute) this.buckets.delete(id);
+      if (b.tokens + (now - b.at) * this.perMs >= this.burst) this.buckets.delete(id);
     }
   }
 }

@@ -50,7 +50,8 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
     }));
     const errors = new Set<ErrorCode>([...COMMON_ERRORS, ...r.errors]);
     if (r.scope !== "public") errors.add("UNAUTHORIZED").add("RATE_LIMITED");
-    if (r.scope === "company" || r.scope === "admin") errors.add("FORBIDDEN");
+    if (r.scope !== "public" && r.scope !== "any") errors.add("FORBIDDEN");
+    if (r.body && r.scope !== "public") errors.add("UNAVAILABLE");
     const responses: Record<string, unknown> = {
       [String(r.ok.status)]: {
         description: r.ok.description,

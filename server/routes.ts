@@ -59,9 +59,15 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
   operationId: string;
   summary: string;
   tag: string;
+  /**
+   * What the caller's key needs (server/auth.ts): "public", "any" valid key, or a key scope
+   * ("recognize" | "enroll" | "manage" | "admin") on the route's company (the `:company`
+   * parameter, or `company` below); without a company the scope must be held on every company.
+   * Checked before the body is read; a body `threshold` below THRESHOLD_FLOOR needs "admin".
+   */
   scope: Scope;
   body?: BodySpec & { schema: S };
-  /** For scope "company": the company the request touches (default: the `:company` path parameter). */
+  /** When the company is not the `:company` path parameter: where to find it (checked once the body is parsed). */
   company?: (params: Record<string, string>, body: z.output<S>) => string;
   ok: { status: number; schema: z.ZodType; description: string };
   /**
@@ -107,7 +113,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       operationId: "create_company",
       summary: "Create a company (idempotent: 201 when created, 200 when it already existed)",
       tag: "companies",
-      scope: "company",
+      scope: "manage",
       body: { schema: CreateCompanyBody, kinds: ["json", "multipart"] },
       company: (_p, b) => b.company_id,
       ok: { status: 201, schema: CompanyCreatedBody, description: "created (201) or already there (200)" },
@@ -123,7 +129,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       operationId: "delete_company",
       summary: "Delete a company with its users and faces",
       tag: "companies",
-      scope: "company",
+      scope: "manage",
       ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when it did not exist" },
       errors: [],
       async run({ api, params, opts }) {
@@ -137,7 +143,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       engine: true,
       summary: "Create a user with a first face; returns its embedding",
       tag: "users",
-      scope: "company",
+      scope: "enroll",
       body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image" },
       ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
       errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_EXISTS"],
@@ -155,7 +161,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       operationId: "delete_user",
       summary: "Delete a user and their faces",
       tag: "users",
-      scope: "company",
+      scope: "manage",
       ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when absent" },
       errors: [],
       async run({ api, params, opts }) {
@@ -168,7 +174,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       operationId: "get_user_faces",
       summary: "List a user's face ids ([] when the company or user is unknown)",
       tag: "faces",
-      scope: "company",
+      scope: "enroll",
       ok: { status: 200, schema: FaceIdsBody, description: "face ids" },
       errors: [],
       async run({ api, params, opts }) {
@@ -182,7 +188,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       engine: true,
       summary: "Add a face to an existing user; returns its embedding",
       tag: "faces",
-      scope: "company",
+      scope: "enroll",
       body: { schema: AddFaceBody, kinds: ALL_KINDS, rawImageField: "image" },
       ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
       errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_NOT_FOUND", "FACE_EXISTS"],
@@ -200,7 +206,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       operationId: "delete_face",
       summary: "Delete one face (deleting the last face keeps the user)",
       tag: "faces",
-      scope: "company",
+      scope: "manage",
       ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when absent" },
       errors: [],
       async run({ api, params, opts }) {
@@ -216,7 +222,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       summary:
         "Recognize the best-matching face (no face or unknown company: user_id null, confidence 0, bbox null; below threshold: user_id null with the score)",
       tag: "recognition",
-      scope: "company",
+      scope: "recognize",
       body: {
         schema: RecognizeBody,
         kinds: ALL_KINDS,
@@ -240,7 +246,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       summary:
         "1:N search by an embedding (as CompreFace's embeddings recognition): the decided user or null, the threshold used, the top-k users with their best faces",
       tag: "recognition",
-      scope: "company",
+      scope: "recognize",
       body: { schema: SearchBody, kinds: ["json"] },
       ok: { status: 200, schema: SearchResponseBody, description: "decision and top matches" },
       errors: ["COMPANY_NOT_FOUND", "MODEL_MISMATCH"],

@@ -209,7 +209,7 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
               events,
               cooldowns: cooldownsFor(companyId, kioskId),
               authorize: (k) => {
-                keys.check(k, "company", companyId);
+                keys.check(k, "recognize", companyId);
               },
               transport: {
                 send: (message) => {

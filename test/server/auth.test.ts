@@ -152,13 +152,13 @@ describe("ApiKeys (transport-independent, used by the kiosk WebSocket)", () => {
     expect(keys.open).toBe(false);
     const admin = keys.authenticate(ADMIN);
     expect(admin.admin).toBe(true);
-    keys.authorize(admin, "anything");
-    keys.authorize(admin);
+    keys.authorize(admin, "admin", "anything");
+    keys.authorize(admin, "admin");
     const acme = keys.authenticate(ACME);
     expect(acme.admin).toBe(false);
-    keys.authorize(acme, "acme");
-    expect(() => keys.authorize(acme, "beta")).toThrow(FaceError);
-    expect(() => keys.authorize(acme)).toThrow(/admin/);
+    keys.authorize(acme, "manage", "acme");
+    expect(() => keys.authorize(acme, "recognize", "beta")).toThrow(FaceError);
+    expect(() => keys.authorize(acme, "admin")).toThrow(/admin/);
     expect(() => keys.authenticate(undefined)).toThrow(/missing/);
     expect(() => keys.authenticate("nope")).toThrow(/invalid/);
     try {
@@ -167,13 +167,13 @@ describe("ApiKeys (transport-independent, used by the kiosk WebSocket)", () => {
       expect(FaceError.is(e, "UNAUTHORIZED")).toBe(true);
     }
     expect(acme.id).not.toContain(ACME);
-    expect(keys.check(ACME, "company", "acme")).toBe(acme);
+    expect(keys.check(ACME, "recognize", "acme")).toBe(acme);
     expect(() => keys.check(ACME, "admin")).toThrow(/admin/);
   });
   test("open mode authenticates everyone as admin", () => {
     const open = ApiKeys.fromConfig(loadServerConfig({}));
     expect(open.open).toBe(true);
     expect(open.authenticate(undefined)).toBe(OPEN_PRINCIPAL);
-    open.authorize(open.authenticate("whatever"), "any-company");
+    open.authorize(open.authenticate("whatever"), "admin", "any-company");
   });
 });

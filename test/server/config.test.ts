@@ -35,6 +35,33 @@ describe("loadServerConfig", () => {
     expect(c.apiKeys["acme-key-0001"]).toEqual(["acme", "beta"]);
     expect(loadServerConfig({ API_KEYS: '{"admin-key-0001": ["*"]}', HOST: "10.0.0.5" }).host).toBe("10.0.0.5");
   });
+  test("keys by operation: {companies, scopes} next to the original lists", () => {
+    const c = loadServerConfig({
+      API_KEYS: JSON.stringify({
+        "admin-key-0001": ["*"],
+        "acme-key-0001": ["acme"],
+        "kiosk-key-0001": { companies: ["acme"], scopes: ["recognize"] },
+        "ops-key-0001": { companies: ["*"], scopes: ["manage"] },
+      }),
+    });
+    expect(c.apiKeys["kiosk-key-0001"]).toEqual({ companies: ["acme"], scopes: ["recognize"] });
+    expect(problems({ API_KEYS: '{"kiosk-key-0001": {"companies": ["acme"], "scopes": ["read"]}}' })[0]).toMatch(/^API_KEYS: key #1/);
+    expect(problems({ API_KEYS: '{"kiosk-key-0001": {"companies": [], "scopes": ["recognize"]}}' })[0]).toMatch(/^API_KEYS: key #1/);
+    expect(problems({ API_KEYS: '{"kiosk-key-0001": {"companies": ["acme"]}}' })[0]).toMatch(/^API_KEYS: key #1/);
+    expect(problems({ API_KEYS: '{"kiosk-key-0001": {"companies": ["acme"], "scopes": ["recognize"], "extra": 1}}' })[0]).toMatch(/^API_KEYS: key #1/);
+    expect(problems({ API_KEYS: '{"kiosk-key-0001": {"companies": ["acme"], "scopes": ["read"]}}' })[0]).not.toContain("kiosk-key-0001");
+  });
+  test("security settings: burst, body budget, failed-key back-off, threshold floor, allowed hosts", () => {
+    const d = loadServerConfig({});
+    expect(d).toMatchObject({ rateLimitBurst: 240, bodyBudgetBytes: 64 * 1024 * 1024, authFailLimit: 10, thresholdFloor: 0.3, allowedHosts: [] });
+    expect(loadServerConfig({ MAX_BODY_BYTES: "100mb" }).bodyBudgetBytes).toBe(400 * 1024 * 1024);
+    const c = loadServerConfig({ RATE_LIMIT_BURST: "20", BODY_BUDGET_BYTES: "32mb", AUTH_FAIL_LIMIT: "0", THRESHOLD_FLOOR: "0.45", ALLOWED_HOSTS: "kiosk.example.com, *.corp.example:8080" });
+    expect(c).toMatchObject({ rateLimitBurst: 20, bodyBudgetBytes: 32 * 1024 * 1024, authFailLimit: 0, thresholdFloor: 0.45, allowedHosts: ["kiosk.example.com", "*.corp.example:8080"] });
+    expect(problems({ RATE_LIMIT_BURST: "0" })[0]).toMatch(/^RATE_LIMIT_BURST/);
+    expect(problems({ THRESHOLD_FLOOR: "2" })[0]).toMatch(/^THRESHOLD_FLOOR/);
+    expect(problems({ ALLOWED_HOSTS: "http://x.example" })[0]).toMatch(/^ALLOWED_HOSTS/);
+    expect(problems({ BODY_BUDGET_BYTES: "1mb" })[0]).toMatch(/^BODY_BUDGET_BYTES .* below MAX_BODY_BYTES/);
+  });
   test("API_KEYS_FILE", () => {
     const file = join(tmp, "keys.json");
     writeFileSync(file, '{"file-key-0001": ["*"]}');

@@ -172,7 +172,7 @@ describe("CORS", () => {
 describe("RateLimiter and withDeadline (units)", () => {
   test("token bucket: a burst of the full minute, then refills continuously", () => {
     let now = 0;
-    const limiter = new RateLimiter(60, () => now); // one per second
+    const limiter = new RateLimiter(60, 60, () => now); // one per second
     for (let i = 0; i < 60; i++) expect(limiter.take("k").ok).toBe(true);
     const refused = limiter.take("k");
     expect(refused).toMatchObject({ ok: false, retryAfterSeconds: 1 });
