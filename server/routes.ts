@@ -383,7 +383,8 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       ok: { status: 200, schema: WhoAmIBody, description: "the key's reach" },
       errors: [],
       async run({ principal }) {
-        return { body: { key_id: principal.id, admin: principal.admin, companies: [...principal.companies].sort() } };
+        const companies = principal.admin ? [] : [...principal.grants.keys()].filter((c) => c !== "*").sort();
+        return { body: { key_id: principal.id, admin: principal.admin, companies, scopes: Object.fromEntries(principal.grants) } };
       },
     }),
     route({

@@ -147,6 +147,8 @@ export const WhoAmIBody = z.object({
   admin: z.boolean(),
   /** The companies a company key reaches; [] for admin (it reaches all). */
   companies: z.array(z.string()),
+  /** The key's scope per company ("*": every company): recognize, enroll, manage or admin (server/auth.ts). */
+  scopes: z.record(z.string(), z.enum(["recognize", "enroll", "manage", "admin"])),
 });
 export const StatsBody = z.object({
   companies_count: z.number().int(),

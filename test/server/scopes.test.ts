@@ -5,7 +5,7 @@
  * the routes of the original API must also keep the scope they are documented with.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ApiKeys } from "../../server/auth.ts";
+import { ApiKeys, type Scope } from "../../server/auth.ts";
 import { DEFAULT_SERVER_CONFIG, loadServerConfig } from "../../server/config.ts";
 import { buildRoutes } from "../../server/routes.ts";
 import { b64, blankJpeg, startTestServer, type TestServer } from "./harness.ts";
@@ -45,7 +45,7 @@ const HOLDS: Record<KeyName, { acme?: KeyScope; all?: KeyScope }> = {
 };
 
 /** The scopes the original routes are documented with (docs/server.md). */
-const DOCUMENTED: Record<string, string> = {
+const DOCUMENTED: Record<string, Scope> = {
   create_company: "manage",
   delete_company: "manage",
   create_user: "enroll",
@@ -61,6 +61,7 @@ const DOCUMENTED: Record<string, string> = {
   verify_batch: "any",
   health_check: "public",
   get_cache_stats: "admin",
+  whoami: "any",
 };
 
 const allowed = (key: KeyName, scope: string, company: "acme" | "beta" | null): boolean => {
@@ -130,7 +131,7 @@ describe("every route's scope", () => {
 });
 
 describe("threshold floor (THRESHOLD_FLOOR, default 0.3)", () => {
-  let blank: Uint8Array;
+  let blank: Uint8Array<ArrayBuffer>;
   beforeAll(async () => {
     blank = await blankJpeg(64, 64);
     await srv.call("POST", "/v1/companies", { key: KEYS.admin, json: { company_id: "acme" } });
