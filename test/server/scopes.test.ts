@@ -62,6 +62,7 @@ const DOCUMENTED: Record<string, Scope> = {
   health_check: "public",
   get_cache_stats: "admin",
   whoami: "any",
+  search_embedding: "recognize",
 };
 
 const allowed = (key: KeyName, scope: string, company: "acme" | "beta" | null): boolean => {
