@@ -28,12 +28,13 @@ import { AdmissionLimiter, RateLimiter, withDeadline, type AdmissionSnapshot, ty
 import { silentLogger, type Logger } from "./logger.ts";
 import { ServerMetrics, type MetricFamily } from "./metrics.ts";
 import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
-import { buildRoutes, type AnyRoute, type Reply } from "./routes.ts";
+import { buildRoutes, type AnyRoute, type Reply, type RouteContext } from "./routes.ts";
 import { describeIssues, toWire } from "./wire.ts";
 import { BodyBudget, bodyBudget, type BodyBudgetSnapshot } from "./middleware/body-budget.ts";
 import { hostCheck } from "./middleware/host.ts";
 import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
+import { integrationRoutes, type IntegrationSource } from "./events/mod.ts";
 
 export type AppEnv = {
   Variables: {
@@ -75,6 +76,8 @@ export interface CreateAppOptions {
   /** False while starting or draining: /v1/health answers 503. Default: always ready. */
   isReady?: () => boolean;
   version?: string;
+  /** Event log, webhooks (server/events): the object, or a getter while it is being built. */
+  integration?: IntegrationSource;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -94,7 +97,9 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
   metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
-  const routes = buildRoutes(config);
+  const routes = [...buildRoutes(config), ...integrationRoutes(options.integration)];
+  const integration = () => (typeof options.integration === "function" ? options.integration() : options.integration);
+  metrics.addSource(() => integration()?.metrics() ?? []);
   let openapi: Record<string, unknown> | undefined;
 
   const app = new Hono<AppEnv>();
@@ -135,9 +140,9 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       "*",
       cors({
         origin: config.corsOrigins.includes("*") ? "*" : config.corsOrigins,
-        allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
-        allowHeaders: ["Content-Type", "X-API-Key", "X-Request-Id", "X-Min-Revision"],
-        exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining"],
+        allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allowHeaders: ["Content-Type", "X-API-Key", "X-Request-Id", "X-Min-Revision", "Last-Event-ID"],
+        exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining", "X-Next-Cursor"],
         maxAge: 600,
       }),
     );
@@ -155,10 +160,10 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     await next();
   };
   for (const r of routes) {
-    const method = r.method.toLowerCase() as "get" | "post" | "delete";
+    const method = r.method.toLowerCase() as "get" | "post" | "put" | "delete";
     const name = named(r.path);
     if (r.body) app[method](r.path, name, requireScope(r.scope, { companyInBody: r.company !== undefined }), bodyBudget(budget), (c) => handle(c, r));
-    else app[method](r.path, name, requireScope(r.scope), (c) => handle(c, r));
+    else app[method](r.path, name, requireScope(r.scope, { keyInQuery: r.keyInQuery }), (c) => handle(c, r));
   }
 
   app.get("/metrics", named("/metrics"), requireScope("admin"), async (c) => {
@@ -234,7 +239,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       const company = r.company ? r.company(params, body) : params.company;
       if (r.company && r.scope !== "public" && r.scope !== "any") keys.authorize(principal, r.scope, company);
       for (const threshold of thresholdsIn(body)) checkThreshold(principal, company, threshold, config.thresholdFloor);
-      const ctx = { api, body, params, query: c.req.query(), opts, principal, config, ready: isReady };
+      const record = integration() ? (e: Parameters<NonNullable<RouteContext<unknown>["record"]>>[0]) => integration()!.recorder.record(e) : undefined;
+      const ctx = { api, body, params, query: c.req.query(), opts, principal, config, ready: isReady, req: c.req.raw, record };
       if (!r.engine) return r.run(ctx);
       // The slot is taken after the body is read (a slow upload holds no engine slot) and kept
       // until the engine work ends, even past the deadline: the inference still runs.
@@ -257,6 +263,11 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     } catch (error) {
       // A request that expired in the queue says so (nothing ran), rather than a plain TIMEOUT.
       throw notStarted ?? error;
+    }
+    if (reply.response) {
+      // an endless stream must not be cut by Bun's idle timeout (c.env is the Bun server there)
+      if (reply.stream) (c.env as { timeout?: (req: Request, seconds: number) => void } | undefined)?.timeout?.(c.req.raw, 0);
+      return reply.response;
     }
     return c.json(reply.body as object, (reply.status ?? r.ok.status) as 200);
   }

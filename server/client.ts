@@ -32,7 +32,12 @@ import {
   type UserRequest,
   type VerifyRequest,
   type VerifyResult,
+  type ListCompaniesRequest,
+  type ListCompaniesResult,
+  type ListUsersRequest,
+  type ListUsersResult,
 } from "../lib/core/mod.ts";
+import { AttendanceBody, CompaniesPageBody, EventsPageBody, RequeuedBody, UsersPageBody, WebhookBody } from "./events/wire.ts";
 import {
   CompanyCreatedBody,
   CompareResponseBody,
@@ -242,7 +247,51 @@ export class HttpFaceClient implements FaceApi {
       store: { kind: String(r.store.kind ?? "unknown"), revision: Number(r.store.revision ?? 0), ...r.store },
     };
   }
+  async listCompanies(req: ListCompaniesRequest = {}, opts?: CallOptions): Promise<ListCompaniesResult> {
+    const r = await this.call(CompaniesPageBody, "GET", `/v1/companies${qs({ cursor: req.cursor, limit: req.limit })}`, undefined, opts);
+    return { companies: r.companies.map((c) => ({ companyId: c.company_id, users: c.users, faces: c.faces })), total: r.total, nextCursor: r.next_cursor };
+  }
+  async listUsers(req: ListUsersRequest, opts?: CallOptions): Promise<ListUsersResult> {
+    const path = `/v1/companies/${enc(req.companyId)}/users${qs({ cursor: req.cursor, limit: req.limit })}`;
+    const r = await this.call(UsersPageBody, "GET", path, undefined, opts);
+    return { companyId: r.company_id, users: r.users.map((u) => ({ userId: u.user_id, faces: u.faces })), total: r.total, nextCursor: r.next_cursor };
+  }
+
+  // ---------------------------------------------------------------- events and webhooks (wire shapes)
+
+  /** A page of the company's events (`since`/`until`: ISO 8601 or ms; newest first unless order "asc"). */
+  async listEvents(
+    companyId: string,
+    query: { since?: string | number; until?: string | number; userId?: string; limit?: number; cursor?: string; order?: "asc" | "desc" } = {},
+  ): Promise<z.output<typeof EventsPageBody>> {
+    const q = qs({ since: query.since, until: query.until, user_id: query.userId, limit: query.limit, cursor: query.cursor, order: query.order });
+    return this.call(EventsPageBody, "GET", `/v1/companies/${enc(companyId)}/events${q}`);
+  }
+  /** First and last event per user on `date` (YYYY-MM-DD) at `utcOffset` (+HH:MM, default UTC). */
+  async attendance(companyId: string, date: string, utcOffset?: string): Promise<z.output<typeof AttendanceBody>> {
+    return this.call(AttendanceBody, "GET", `/v1/companies/${enc(companyId)}/attendance${qs({ date, utc_offset: utcOffset })}`);
+  }
+  /** Sets the webhook; without a secret the server generates one and returns it (only this once). */
+  async putWebhook(companyId: string, url: string, secret?: string): Promise<z.output<typeof WebhookBody>> {
+    return this.call(WebhookBody, "PUT", `/v1/companies/${enc(companyId)}/webhook`, { url, secret });
+  }
+  async getWebhook(companyId: string): Promise<z.output<typeof WebhookBody>> {
+    return this.call(WebhookBody, "GET", `/v1/companies/${enc(companyId)}/webhook`);
+  }
+  async deleteWebhook(companyId: string): Promise<boolean> {
+    return (await this.call(DeletedBody, "DELETE", `/v1/companies/${enc(companyId)}/webhook`)).deleted;
+  }
+  async retryWebhook(companyId: string): Promise<number> {
+    return (await this.call(RequeuedBody, "POST", `/v1/companies/${enc(companyId)}/webhook/retry`)).requeued;
+  }
   async close(): Promise<void> {}
+}
+
+function qs(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) search.set(k, String(v));
+  const text = search.toString();
+  return text ? `?${text}` : "";
 }
 
 function image(input: ImageInput): string | Uint8Array {

@@ -19,14 +19,22 @@ import { createLogger } from "./logger.ts";
 import { startServer } from "./serve.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./pages.ts";
+import { fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
 // Every setting is checked before listening: the server's, the service's and the engine's.
 let config: ServerConfig | undefined;
+let integrationConfig: IntegrationConfig | undefined;
 const problems: string[] = [];
 try {
   config = loadServerConfig(process.env, { readFile: (path) => readFileSync(path, "utf8") });
+} catch (error) {
+  if (error instanceof ConfigError) problems.push(...error.problems);
+  else throw error;
+}
+try {
+  integrationConfig = loadIntegrationConfig(process.env);
 } catch (error) {
   if (error instanceof ConfigError) problems.push(...error.problems);
   else throw error;
@@ -59,9 +67,26 @@ const facade = new Proxy({} as FaceApi, {
   },
 });
 
+// The event log and webhooks (server/events), built once the service is up.
+let integration: Integration | undefined;
+const recordIdentified = {
+  async publish(event: Parameters<typeof fromIdentified>[0]): Promise<void> {
+    if (!integration) throw new UnavailableError("the event log is starting");
+    await integration.recorder.record(fromIdentified(event));
+  },
+};
+
 const plugins: Plugin[] = [];
 // The kiosk WebSocket (/v1/kiosk/ws) and page (/kiosk); KIOSK_* settings, exits 2 when invalid.
-const kiosk = createKioskOrExit({ api: facade, keys, upgradeWebSocket, logger, env: process.env });
+// Embedded: identifications go to the event log; NATS: to the JetStream events stream.
+const kiosk = createKioskOrExit({
+  api: facade,
+  keys,
+  upgradeWebSocket,
+  logger,
+  env: process.env,
+  ...(config.natsUrl ? {} : { events: recordIdentified }),
+});
 plugins.push(kiosk);
 // The kiosk page (/kiosk) and the admin console (/admin), built by `bun run build:pages`.
 plugins.push(pagesPlugin());
@@ -74,6 +99,7 @@ const running = startServer({
   plugins,
   ready: false,
   version: packageVersion(),
+  integration: () => integration,
   websocketOptions: kioskWebSocketOptions(kiosk.config),
 });
 
@@ -103,7 +129,18 @@ try {
     // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the
     // calling thread, and the event loop must stay free for HTTP and kiosk WebSockets.
     const env = { FACE_ENGINE_WORKERS: String(availableParallelism()), ...process.env };
-    api = await LocalFaceService.create({ env, log: (level, message) => logger[level](message) });
+    const service = await LocalFaceService.create({ env, log: (level, message) => logger[level](message) });
+    api = service;
+    // Events and the webhook outbox live in the gallery's SQLite database (memory with STORE=memory).
+    const { eventStoreFor } = await import("../lib/service/mod.ts");
+    const events = eventStoreFor(service.store);
+    integration = new Integration({
+      log: events,
+      outbox: events,
+      config: integrationConfig,
+      defaultThreshold: () => service.config.recognitionThreshold,
+      logger: (level, msg, fields) => logger[level](msg, fields),
+    });
   }
   running.setReady(true);
   try {
@@ -135,7 +172,9 @@ async function shutdown(signal: string): Promise<void> {
   shuttingDown = true;
   logger.info("shutting down", { signal });
   kiosk.closeAll(); // WebSockets would otherwise hold the drain open until its grace period ends
+  integration?.endStreams(); // so would live event streams
   await running.stop(10_000);
+  await integration?.close().catch((error: unknown) => logger.warn("event log close failed", { error }));
   await api?.close().catch((error: unknown) => logger.warn("service close failed", { error }));
   logger.info("stopped");
   process.exit(0);

@@ -80,6 +80,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       tags: [r.tag],
       parameters: [
         ...params,
+        ...queryParams(r),
         ...(r.method === "GET"
           ? []
           : [{ name: "X-Min-Revision", in: "header", required: false, schema: { type: "integer", minimum: 0 }, description: "wait until this store revision is applied (read your writes)" }]),
@@ -142,9 +143,25 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       { name: "faces" },
       { name: "recognition" },
       { name: "stateless", description: "no gallery: any valid key" },
+      { name: "events", description: "the event log (identifications), attendance, live feed" },
+      { name: "webhooks", description: "signed, at-least-once delivery of every event to the company's URL" },
       { name: "operations" },
     ],
   };
+}
+
+/** The route's query parameters, from its zod object (optional unless the schema requires them). */
+function queryParams(r: AnyRoute): JsonSchema[] {
+  if (!r.query) return [];
+  const js = jsonSchema(r.query, "input");
+  const required = new Set((js.required as string[] | undefined) ?? []);
+  return Object.entries((js.properties ?? {}) as Record<string, JsonSchema>).map(([name, schema]) => ({
+    name,
+    in: "query",
+    required: required.has(name),
+    schema,
+    ...(typeof schema.description === "string" ? { description: schema.description } : {}),
+  }));
 }
 
 /** A self-contained docs page (no CDN: the machine may be offline) that renders /openapi.json. */
@@ -156,7 +173,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:1
 h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;text-transform:capitalize}
 details{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.4rem .7rem}
 summary{cursor:pointer}code,pre{font:13px ui-monospace,monospace}pre{background:#f6f6f6;padding:.6rem;overflow:auto;border-radius:4px}
-.m{display:inline-block;min-width:4.2rem;font-weight:700}.GET{color:#0a7}.POST{color:#06c}.DELETE{color:#c33}
+.m{display:inline-block;min-width:4.2rem;font-weight:700}.GET{color:#0a7}.POST{color:#06c}.PUT{color:#a60}.DELETE{color:#c33}
 .scope{float:right;color:#777;font-size:12px}
 </style></head><body>
 <h1>facegate API</h1><p id="desc">Loading <a href="openapi.json">openapi.json</a>…</p><div id="out"></div>

@@ -4,7 +4,7 @@
  * document cannot drift from what is served.
  */
 import type { z } from "zod";
-import { FaceError, type CallOptions, type ErrorCode, type FaceApi, type Recognition } from "../lib/core/mod.ts";
+import { FaceError, type CallOptions, type ErrorCode, type EventRecord, type FaceApi, type NewEvent, type Recognition } from "../lib/core/mod.ts";
 import type { Principal, Scope } from "./auth.ts";
 import type { BodySpec } from "./body.ts";
 import type { ServerConfig } from "./config.ts";
@@ -45,15 +45,22 @@ export interface RouteContext<B> {
   config: ServerConfig;
   /** False while starting or draining: health answers 503. */
   ready: () => boolean;
+  req: Request;
+  /** Records an event in the event log (undefined: the server has none). */
+  record?: (event: NewEvent) => Promise<EventRecord>;
 }
 
 export interface Reply {
   status?: number;
-  body: unknown;
+  body?: unknown;
+  /** A ready response instead of JSON (CSV, server-sent events). */
+  response?: Response;
+  /** The response is an endless stream (no idle timeout). */
+  stream?: boolean;
 }
 
 export interface RouteDef<S extends z.ZodType = z.ZodType> {
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "DELETE";
   /** Hono pattern (`:param`); openapi.ts converts it to `{param}`. */
   path: string;
   operationId: string;
@@ -67,6 +74,10 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
    */
   scope: Scope;
   body?: BodySpec & { schema: S };
+  /** Query parameters (documented in OpenAPI; the route parses them). */
+  query?: z.ZodObject;
+  /** The key may come as ?key= (EventSource cannot set headers). */
+  keyInQuery?: true;
   /** When the company is not the `:company` path parameter: where to find it (checked once the body is parsed). */
   company?: (params: Record<string, string>, body: z.output<S>) => string;
   ok: { status: number; schema: z.ZodType; description: string };
@@ -85,6 +96,8 @@ export type AnyRoute = RouteDef<z.ZodType>;
 function route<S extends z.ZodType>(def: RouteDef<S>): AnyRoute {
   return def as unknown as AnyRoute;
 }
+
+type RecognizeReply = z.input<typeof RecognizeResponseBody>;
 
 const IMAGE_ERRORS: ErrorCode[] = ["INVALID_IMAGE", "IMAGE_TOO_LARGE"];
 const ENROLL_ERRORS: ErrorCode[] = [...IMAGE_ERRORS, "NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "MODEL_MISMATCH"];
@@ -227,16 +240,37 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         schema: RecognizeBody,
         kinds: ALL_KINDS,
         rawImageField: "image",
-        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean" },
+        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean", record: "boolean" },
       },
       ok: { status: 200, schema: RecognizeResponseBody, description: "best match, and every face with all_faces" },
       errors: IMAGE_ERRORS,
-      async run({ api, params, body, opts }) {
+      async run({ api, params, body, opts, record }) {
         const req = { companyId: params.company, image: body.image, threshold: body.threshold, returnEmbeddings: body.return_embeddings };
-        if (!body.all_faces) return { body: toWire.recognition(await api.recognizeFace(req, opts)) };
-        const { faces, threshold } = await api.recognizeFaces(req, opts);
-        const best = faces.length > 0 ? bestRecognition(faces) : { userId: null, confidence: 0, bbox: null, threshold };
-        return { body: { ...toWire.recognition(best), faces: faces.map(toWire.recognition) } };
+        let out: RecognizeReply;
+        let best: Recognition;
+        if (!body.all_faces) {
+          best = await api.recognizeFace(req, opts);
+          out = toWire.recognition(best);
+        } else {
+          const { faces, threshold } = await api.recognizeFaces(req, opts);
+          best = faces.length > 0 ? bestRecognition(faces) : { userId: null, confidence: 0, bbox: null, threshold };
+          out = { ...toWire.recognition(best), faces: faces.map(toWire.recognition) };
+        }
+        // record: true → a successful identification goes to the event log (and its webhook)
+        if (body.record && best.userId !== null) {
+          if (!record) throw new FaceError("UNAVAILABLE", "this server has no event log");
+          const e = await record({
+            companyId: params.company,
+            userId: best.userId,
+            confidence: best.confidence,
+            threshold: best.threshold ?? body.threshold ?? null,
+            kioskId: body.kiosk_id ?? null,
+            source: body.source ?? "api",
+            frames: null,
+          });
+          out.event_id = e.id;
+        }
+        return { body: out };
       },
     }),
     route({

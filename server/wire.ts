@@ -8,6 +8,7 @@ import {
   DistanceMetricSchema,
   EmbeddingSchema,
   ERROR_CODES,
+  EventSourceSchema,
   IdSchema,
   PointSchema,
   type CacheStats,
@@ -45,6 +46,9 @@ export const RecognizeBody = z.object({
   all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
   threshold: Threshold.optional(),
   return_embeddings: z.boolean().optional().describe("Also return each face's L2-normalised embedding (for POST .../search)"),
+  record: z.boolean().optional().describe("Record a successful identification in the event log (and deliver it to the webhook)"),
+  source: EventSourceSchema.optional().describe('Event source label (default "api")'),
+  kiosk_id: z.string().min(1).max(128).optional().describe("Kiosk or device name stored with the event"),
 });
 export const SearchBody = z.object({
   embedding: EmbeddingSchema.describe("The query embedding: finite numbers, the company's model dimension (512 for the default model)"),
@@ -99,7 +103,10 @@ export const SearchResponseBody = z.object({
   threshold: z.number(),
   matches: z.array(SearchMatchBody).describe("Top-k users, best first, whatever their score"),
 });
-export const RecognizeResponseBody = RecognitionBody.extend({ faces: z.array(RecognitionBody).optional() });
+export const RecognizeResponseBody = RecognitionBody.extend({
+  faces: z.array(RecognitionBody).optional(),
+  event_id: z.string().optional().describe("The recorded event (record: true and a user identified)"),
+});
 export const DetectBody = z.object({
   faces_count: z.number().int(),
   bboxes: z.array(BBoxSchema),

@@ -28,6 +28,7 @@ import type {
   VerifyRequest,
   VerifyResult,
 } from "./schemas.ts";
+import type { ListCompaniesRequest, ListCompaniesResult, ListUsersRequest, ListUsersResult } from "./listing.ts";
 
 export interface FaceApi {
   /** Idempotent: `created` is false when it already existed. Empty id → INVALID_ARGUMENT. */
@@ -60,6 +61,10 @@ export interface FaceApi {
   verify(req: VerifyRequest, opts?: CallOptions): Promise<VerifyResult>;
   getCacheStats(opts?: CallOptions): Promise<CacheStats>;
   healthCheck(opts?: CallOptions): Promise<Health>;
+  /** Companies by id with their user and face counts, paginated. */
+  listCompanies(req?: ListCompaniesRequest, opts?: CallOptions): Promise<ListCompaniesResult>;
+  /** A company's users by id with their face counts, paginated; COMPANY_NOT_FOUND when unknown. */
+  listUsers(req: ListUsersRequest, opts?: CallOptions): Promise<ListUsersResult>;
 }
 
 /** Operation names, snake_case as in the old system; used for NATS subjects and metrics. */
@@ -80,6 +85,8 @@ export const OPERATIONS = {
   verify: "verify",
   getCacheStats: "get_cache_stats",
   healthCheck: "health_check",
+  listCompanies: "list_companies",
+  listUsers: "list_users",
 } as const satisfies Record<keyof FaceApi, string>;
 
 export type OperationName = keyof FaceApi;

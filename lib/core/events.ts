@@ -18,6 +18,12 @@ export const IdentifiedEventSchema = z.object({
   sessionId: z.string(),
   /** Free-form kiosk name given by the client (e.g. "front-door"). */
   kioskId: z.string().max(128).optional(),
+  /** The recognition threshold the session used (absent: the service's default). */
+  threshold: z.number().optional(),
+  /** Frames that voted for the person. */
+  frames: z.number().int().nonnegative().optional(),
+  /** Liveness evidence behind the decision (the kiosk's liveness check). */
+  liveness: z.record(z.string(), z.unknown()).optional(),
 });
 export type IdentifiedEvent = z.infer<typeof IdentifiedEventSchema>;
 

@@ -50,6 +50,7 @@ import type {
 import { CallOptionsSchema } from "../core/schemas.ts";
 import type { ImageInput } from "../core/schemas.ts";
 import type { ImageLimits } from "../engine/mod.ts";
+import type { ListCompaniesRequest, ListCompaniesResult, ListUsersRequest, ListUsersResult } from "../core/listing.ts";
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
 import { prepareImage, scaleResult } from "./image-prep.ts";
 import {
@@ -342,6 +343,12 @@ export class FaceClient implements FaceApi {
   }
   verify(req: VerifyRequest, opts?: CallOptions): Promise<VerifyResult> {
     return this.call("verify", req, opts);
+  }
+  listCompanies(req: ListCompaniesRequest = {}, opts?: CallOptions): Promise<ListCompaniesResult> {
+    return this.call("listCompanies", req, opts);
+  }
+  listUsers(req: ListUsersRequest, opts?: CallOptions): Promise<ListUsersResult> {
+    return this.call("listUsers", req, opts);
   }
 
   /** Cluster view: counts from the most up-to-date worker, tasks summed, every worker in cacheInfo.workers. */

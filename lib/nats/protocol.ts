@@ -43,6 +43,7 @@ import {
   VerifyRequestSchema,
   VerifyResultSchema,
 } from "../core/schemas.ts";
+import { ListCompaniesRequestSchema, ListCompaniesResultSchema, ListUsersRequestSchema, ListUsersResultSchema } from "../core/listing.ts";
 
 export const SUBJECT_PREFIX = "facegate.v1";
 export const QUEUE_GROUP = "facegate";
@@ -76,6 +77,8 @@ export const OPERATION_SPECS = {
   verify: { request: VerifyRequestSchema, result: VerifyResultSchema, idempotent: true, write: false },
   getCacheStats: { request: null, result: CacheStatsSchema, idempotent: true, write: false },
   healthCheck: { request: null, result: HealthSchema, idempotent: true, write: false },
+  listCompanies: { request: ListCompaniesRequestSchema, result: ListCompaniesResultSchema, idempotent: true, write: false },
+  listUsers: { request: ListUsersRequestSchema, result: ListUsersResultSchema, idempotent: true, write: false },
 } as const satisfies Record<OperationName, { request: z.ZodType | null; result: z.ZodType; idempotent: boolean; write: boolean }>;
 
 export const OPERATION_BY_NAME: ReadonlyMap<string, OperationName> = new Map(

@@ -49,6 +49,17 @@ import {
   type VerifyResult,
 } from "../core/schemas.ts";
 import type { GalleryStore } from "../core/store.ts";
+import { decodeCursor, encodeCursor, IdCursorAnySchema } from "../core/event-log.ts";
+import {
+  DEFAULT_LIST_LIMIT,
+  ListCompaniesRequestSchema,
+  ListUsersRequestSchema,
+  pageOf,
+  type ListCompaniesRequest,
+  type ListCompaniesResult,
+  type ListUsersRequest,
+  type ListUsersResult,
+} from "../core/listing.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
@@ -419,6 +430,39 @@ export class LocalFaceService implements FaceApi {
     return this.run(opts, async () => {
       const r = parse(VerifyRequestSchema, req, "verify request");
       return stateless.verify(this.engine, r, r.threshold ?? this.config.recognitionThreshold ?? DEFAULT_PAIR_THRESHOLD);
+    });
+  }
+
+  // ------------------------------------------------------------------ listing
+
+  listCompanies(req: ListCompaniesRequest = {}, opts?: CallOptions): Promise<ListCompaniesResult> {
+    return this.run(opts, async () => {
+      const r = parse(ListCompaniesRequestSchema, req, "list_companies request");
+      const after = r.cursor === undefined ? undefined : decodeCursor(r.cursor, IdCursorAnySchema).after;
+      const ids = this.gallery.companyIds();
+      const { page, last } = pageOf(ids, after, r.limit ?? DEFAULT_LIST_LIMIT);
+      const stats = this.gallery.stats().perCompany;
+      return {
+        companies: page.map((companyId) => ({ companyId, users: stats[companyId]?.users ?? 0, faces: stats[companyId]?.faces ?? 0 })),
+        total: ids.length,
+        nextCursor: last === null ? null : encodeCursor({ after: last }),
+      };
+    });
+  }
+
+  listUsers(req: ListUsersRequest, opts?: CallOptions): Promise<ListUsersResult> {
+    return this.run(opts, async () => {
+      const r = parse(ListUsersRequestSchema, req, "list_users request");
+      this.requireCompany(r.companyId);
+      const after = r.cursor === undefined ? undefined : decodeCursor(r.cursor, IdCursorAnySchema).after;
+      const users = this.gallery.index(r.companyId)?.users ?? new Map<string, { faces: Map<string, number> }>();
+      const { page, last } = pageOf([...users.keys()], after, r.limit ?? DEFAULT_LIST_LIMIT);
+      return {
+        companyId: r.companyId,
+        users: page.map((userId) => ({ userId, faces: users.get(userId)?.faces.size ?? 0 })),
+        total: users.size,
+        nextCursor: last === null ? null : encodeCursor({ after: last }),
+      };
     });
   }
 

@@ -88,6 +88,12 @@ export class SqliteGalleryStore implements GalleryStore {
     return new Date().toISOString();
   }
 
+  /** The open handle, for tables kept beside the gallery (the event log: sqlite-events.ts). */
+  get database(): Database {
+    this.assertOpen();
+    return this.db;
+  }
+
   private current(): number {
     return (this.db.query("SELECT value FROM meta WHERE key = 'revision'").get() as { value: number }).value;
   }

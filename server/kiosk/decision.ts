@@ -28,6 +28,8 @@ export interface Identification {
   confidence: number;
   bbox: BBox;
   track: number;
+  /** Frames of the window that voted for the user. */
+  frames: number;
 }
 
 export interface FrameDecision {
@@ -111,7 +113,7 @@ export class DecisionEngine {
         if (last === undefined || now - last >= this.settings.cooldownMs) {
           this.remember(userId, now);
           const confidence = votes.reduce((sum, o) => sum + o.confidence, 0) / votes.length;
-          identified.push({ userId, confidence, bbox: face.bbox, track: track.id });
+          identified.push({ userId, confidence, bbox: face.bbox, track: track.id, frames: votes.length });
         }
       }
     });

@@ -375,7 +375,7 @@ export class KioskSession {
     }
   }
 
-  private identify(seq: number, id: { userId: string; confidence: number; bbox: [number, number, number, number] }, now: number): void {
+  private identify(seq: number, id: { userId: string; confidence: number; bbox: [number, number, number, number]; frames?: number }, now: number): void {
     this.stats_.identified++;
     const at = new Date(now).toISOString();
     this.send({ type: "identified", seq, userId: id.userId, confidence: id.confidence, bbox: id.bbox, at });
@@ -388,6 +388,8 @@ export class KioskSession {
       at,
       sessionId: this.id,
       ...(this.settings.kioskId !== null ? { kioskId: this.settings.kioskId } : {}),
+      ...(this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
+      ...(id.frames !== undefined ? { frames: id.frames } : {}),
     };
     this.opts.onIdentified?.(event);
     this.opts.events?.publish(event).catch((error: unknown) => {

@@ -18,6 +18,8 @@ import type { RateLimiter } from "../limits.ts";
 export interface ScopeOptions {
   /** The company comes from the body (checked by the handler with `keys.authorize` once parsed). */
   companyInBody?: boolean;
+  /** The key may also come as ?key= (server-sent events: EventSource cannot set headers). */
+  keyInQuery?: boolean;
 }
 
 export type RequireScope = (scope: Scope, options?: ScopeOptions) => MiddlewareHandler<AppEnv>;
@@ -55,7 +57,7 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       if (keys.open) principal = keys.authenticate(undefined);
       else {
         throttle.check(address);
-        const key = c.req.header("x-api-key");
+        const key = c.req.header("x-api-key") ?? (options.keyInQuery ? c.req.query("key") : undefined);
         try {
           principal = keys.authenticate(key);
         } catch (error) {

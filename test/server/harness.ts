@@ -10,7 +10,8 @@ import sharp from "sharp";
 import { faceApiSample } from "../helpers/datasets.ts";
 import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
-import { LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
+import { eventStoreFor, LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
+import { Integration, type IntegrationConfig } from "../../server/events/mod.ts";
 import type { ApiKeys } from "../../server/auth.ts";
 import type { ServerConfig } from "../../server/config.ts";
 import { createLogger, type Logger } from "../../server/logger.ts";
@@ -35,12 +36,15 @@ export interface TestServerOptions {
   /** Wraps the real service (only where a behaviour cannot be produced otherwise). */
   wrap?: (api: FaceApi) => FaceApi;
   ready?: boolean;
+  /** Event log and webhooks beside the store (SQLite or memory); settings override the defaults. */
+  integration?: boolean | Partial<IntegrationConfig>;
 }
 
 export interface TestServer {
   url: string;
   service: LocalFaceService;
   running: RunningServer;
+  integration?: Integration;
   logs: Array<Record<string, unknown>>;
   call(method: string, path: string, init?: CallInit): Promise<Reply>;
   stop(): Promise<void>;
@@ -74,22 +78,36 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const logs: Array<Record<string, unknown>> = [];
   const logger: Logger = createLogger("debug", (line) => logs.push(JSON.parse(line)));
   const api = options.wrap ? options.wrap(service) : service;
+  let integration: Integration | undefined;
+  if (options.integration) {
+    const events = eventStoreFor(service.store);
+    integration = new Integration({
+      log: events,
+      outbox: events,
+      config: typeof options.integration === "object" ? options.integration : {},
+      defaultThreshold: () => service.config.recognitionThreshold,
+    });
+  }
   const running = startServer({
     api,
     config: { port: 0, host: "127.0.0.1", rateLimitPerMinute: 0, ...options.config },
     keys: options.keys,
     logger,
     ready: options.ready,
+    integration,
   });
   const url = running.url;
   return {
     url,
     service,
     running,
+    integration,
     logs,
     call: (method, path, init = {}) => call(url, method, path, init),
     async stop() {
+      integration?.endStreams();
       await running.stop(1000);
+      await integration?.close();
       await service.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
