@@ -4,7 +4,7 @@
  * transaction, so an event that is in the log is also queued for its company's webhook, across a
  * crash (synchronous=FULL, as the gallery). No images are stored: only ids, scores and times.
  */
-import type { Database } from "bun:sqlite";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import {
   decodeCursor,
   deliveryKey,
@@ -73,7 +73,7 @@ export class SqliteEventStore implements EventStore {
   private readonly tx: <T>(fn: () => T) => T;
 
   /** `db`: the gallery store's handle (SqliteGalleryStore.database); this class never closes it. */
-  constructor(private readonly db: Database) {
+  constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
     this.tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
   }

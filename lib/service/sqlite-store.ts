@@ -89,7 +89,7 @@ export class SqliteGalleryStore implements GalleryStore {
   }
 
   /** The open handle, for tables kept beside the gallery (the event log: sqlite-events.ts). */
-  get database(): Database {
+  get database(): SqliteDatabase {
     this.assertOpen();
     return this.db;
   }
