@@ -138,7 +138,7 @@ try {
       log: events,
       outbox: events,
       config: integrationConfig,
-      defaultThreshold: () => service.config.recognitionThreshold,
+      defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
       logger: (level, msg, fields) => logger[level](msg, fields),
     });
   }

@@ -16,7 +16,7 @@ export interface IntegrationOptions {
   /** Webhooks need a durable outbox; without one the webhook routes answer 501-like UNAVAILABLE. */
   outbox?: WebhookOutbox;
   config?: Partial<IntegrationConfig>;
-  defaultThreshold?: () => number | null;
+  defaultThreshold?: (companyId: string) => number | null;
   logger?: Log;
   /** Start delivering at once (default true). */
   start?: boolean;

@@ -9,7 +9,7 @@ import type { MetricFamily } from "../metrics.ts";
 export interface EventRecorderOptions {
   log: EventLog;
   /** The threshold recorded when a producer did not say (the service's FACE_RECOGNITION_THRESHOLD). */
-  defaultThreshold?: () => number | null;
+  defaultThreshold?: (companyId: string) => number | null;
   /** Called after each recorded event (the webhook deliverer's kick). */
   onRecorded?: (event: EventRecord) => void;
   warn?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -25,7 +25,7 @@ export class EventRecorder {
   }
 
   async record(event: NewEvent): Promise<EventRecord> {
-    const threshold = event.threshold ?? this.opts.defaultThreshold?.() ?? null;
+    const threshold = event.threshold ?? this.opts.defaultThreshold?.(event.companyId) ?? null;
     let record: EventRecord;
     try {
       record = await this.log.append({ ...event, threshold });

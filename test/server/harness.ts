@@ -85,7 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       log: events,
       outbox: events,
       config: typeof options.integration === "object" ? options.integration : {},
-      defaultThreshold: () => service.config.recognitionThreshold,
+      defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
     });
   }
   const running = startServer({

@@ -50,7 +50,7 @@ describe("recording", () => {
     const e = list.body.events[0];
     expect(e).toMatchObject({ id: rec.body.event_id, company_id: "acme", user_id: "ann", kiosk_id: "front-door", source: "door-api", frames: null });
     expect(e.confidence).toBeCloseTo(rec.body.confidence, 6);
-    expect(e.threshold).toBe(srv.service.config.recognitionThreshold);
+    expect(e.threshold).toBe(srv.service.operatingPoint("acme").threshold);
     expect(Math.abs(Date.parse(e.at) - Date.now())).toBeLessThan(10_000);
   });
 
