@@ -32,8 +32,11 @@ export async function startServerProcess(env: Record<string, string>, opts: { cw
   void (async () => {
     const decoder = new TextDecoder();
     let buffer = "";
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      buffer += decoder.decode(chunk);
+    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value);
       let i: number;
       while ((i = buffer.indexOf("\n")) >= 0) {
         const line = buffer.slice(0, i);
