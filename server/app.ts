@@ -59,6 +59,8 @@ export interface PluginContext {
   requireScope: RequireScope;
   /** Failed-key back-off per client address, shared with the kiosk WebSocket. */
   authThrottle: AuthThrottle;
+  /** The client's address (runtime-specific; undefined when unknown). */
+  clientIp: (c: Context) => string | undefined;
 }
 export type Plugin = (app: FacegateApp, ctx: PluginContext) => void;
 
@@ -152,7 +154,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   if (keys.open || config.allowedHosts.length > 0) app.use("*", hostCheck({ allowedHosts: config.allowedHosts, open: keys.open }));
   if (keys.open) app.use("*", originCheck({ corsOrigins: config.corsOrigins }));
 
-  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics, requireScope, authThrottle });
+  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics, requireScope, authThrottle, clientIp });
 
   /** Names the route for logs and metrics before anything can refuse the request. */
   const named = (route: string) => async (c: Context<AppEnv>, next: () => Promise<void>) => {

@@ -10,9 +10,9 @@
  * | KIOSK_MAX_FACES | 5 | faces per frame reported and tracked |
  * | KIOSK_MAX_FRAME_BYTES | 2097152 | larger frames are refused (error, session stays open) |
  * | KIOSK_IDLE_TIMEOUT_MS | 30000 | a session with no message for this long is closed (4408) |
- * | KIOSK_AUTH_TIMEOUT_MS | 10000 | time to send the `auth` message when no key was in the URL |
  * | KIOSK_FRAME_TIMEOUT_MS | 10000 | bound on one frame's recognition call |
- * | KIOSK_MAX_SESSIONS | 64 | concurrent sessions per server; more are closed with 1013 |
+ * | KIOSK_MAX_SESSIONS | 64 | concurrent (authenticated) sessions per server; more are closed with 1013 |
+ * | KIOSK_MAX_SESSIONS_PER_ADDRESS | 16 | concurrent sessions from one client address; more are closed with 1013 |
  */
 import { z } from "zod";
 import { FaceError } from "../../lib/core/mod.ts";
@@ -29,9 +29,9 @@ export const KioskConfigSchema = z
     maxFaces: intIn(SETTINGS_BOUNDS.maxFaces).default(5),
     maxFrameBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(2 * 1024 * 1024),
     idleTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
-    authTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
     frameTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
     maxSessions: z.coerce.number().int().min(1).max(100_000).default(64),
+    maxSessionsPerAddress: z.coerce.number().int().min(1).max(100_000).default(16),
   })
   .refine((c) => c.confirmFrames <= c.windowFrames, {
     message: "KIOSK_CONFIRM_FRAMES must not exceed KIOSK_WINDOW_FRAMES",
@@ -48,9 +48,9 @@ const ENV: Record<string, keyof KioskConfig> = {
   KIOSK_MAX_FACES: "maxFaces",
   KIOSK_MAX_FRAME_BYTES: "maxFrameBytes",
   KIOSK_IDLE_TIMEOUT_MS: "idleTimeoutMs",
-  KIOSK_AUTH_TIMEOUT_MS: "authTimeoutMs",
   KIOSK_FRAME_TIMEOUT_MS: "frameTimeoutMs",
   KIOSK_MAX_SESSIONS: "maxSessions",
+  KIOSK_MAX_SESSIONS_PER_ADDRESS: "maxSessionsPerAddress",
 };
 
 /** Validates a config (explicit values win over the environment); INVALID_ARGUMENT names the variable. */

@@ -7,13 +7,16 @@
  *
  * Routes:
  * - `GET /v1/kiosk/ws?company=<id>[&key=<key>][&kiosk=<name>]`: the WebSocket (protocol in
- *   ./protocol.ts). The key may instead come in the first message (`{type:"auth", key}`); a key
- *   for another company is refused (error FORBIDDEN, close 4403) before any frame is processed.
- *   `kiosk=<name>` tags identification events and shares the cooldown across reconnects.
+ *   ./protocol.ts). The key is checked during the upgrade (./auth.ts: query, X-API-Key header or
+ *   subprotocol `facegate.key.<key>`); a wrong key or one without the recognize scope on the
+ *   company is refused (error + close 4401/4403) before a session exists, an address backing off
+ *   after wrong keys gets HTTP 429. Only sessions count toward KIOSK_MAX_SESSIONS and
+ *   KIOSK_MAX_SESSIONS_PER_ADDRESS. `kiosk=<name>` tags identification events and shares the
+ *   cooldown across reconnects.
  *
  * The kiosk page itself (`/kiosk`) is a static build served by server/pages.ts.
  */
-import type { Env, Hono } from "hono";
+import type { Context, Env, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import {
   CompanyIdSchema,
@@ -22,7 +25,9 @@ import {
   type FaceApi,
   type IdentifiedEvent,
 } from "../../lib/core/mod.ts";
-import type { ApiKeys } from "../auth.ts";
+import type { ApiKeys, Principal } from "../auth.ts";
+import type { AuthThrottle } from "../auth-throttle.ts";
+import { AddressCounter, authenticateKiosk, kioskKey } from "./auth.ts";
 import type { MetricFamily, MetricsRegistry } from "../metrics.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
@@ -33,9 +38,11 @@ export * from "./protocol.ts";
 export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
 export { eventSinkFromEnv, LazyNatsEventSink } from "./events.ts";
 export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
+export { AddressCounter, authenticateKiosk, kioskKey, KEY_SUBPROTOCOL_PREFIX, KIOSK_SUBPROTOCOL } from "./auth.ts";
+export { checkFrame, sniffImage, type FrameProblem } from "./frame-check.ts";
+export { LatestSlot } from "./latest-slot.ts";
 export {
   KioskSession,
-  type Authorizer,
   type KioskSessionOptions,
   type SessionState,
   type SessionStats,
@@ -80,6 +87,12 @@ export interface KioskMountContext {
   logger?: LogSink;
   /** The server's registry: the kiosk adds its gauges and counters to /metrics. */
   metrics?: MetricsRegistry;
+  /** The server's failed-key back-off (shared with HTTP, so guessing over either path counts). */
+  authThrottle?: AuthThrottle;
+  /** The client's address (per-address session cap, back-off). */
+  clientIp?: (c: Context) => string | undefined;
+  /** THRESHOLD_FLOOR for `settings` thresholds of non-admin keys. */
+  config?: { thresholdFloor: number };
 }
 
 export interface KioskPlugin {
@@ -139,6 +152,9 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     return out;
   };
   let unregisterMetrics: (() => void) | undefined;
+  const perAddress = new AddressCounter(config.maxSessionsPerAddress);
+  /** What the upgrade middleware decided, handed to the socket's handlers (keyed by the request). */
+  const decisions = new WeakMap<Request, UpgradeDecision>();
 
   const cooldownsFor = (companyId: string, kioskId: string | null): Map<string, number> | undefined => {
     if (kioskId === null) return undefined;
@@ -169,18 +185,42 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
         if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
           return c.json({ error: { code: "INVALID_ARGUMENT", message: "this route needs a WebSocket upgrade" } }, 426);
         }
+        const address = ctx.clientIp?.(c) ?? "unknown";
+        const company = CompanyIdSchema.safeParse(c.req.query("company"));
+        let decision: UpgradeDecision;
+        if (!company.success) {
+          decision = { refuse: { code: "INVALID_ARGUMENT", message: "query parameter company=<id> is required", closeCode: CLOSE_CODES.badRequest }, address };
+        } else {
+          try {
+            const principal = authenticateKiosk(keys, ctx.authThrottle, address, company.data, kioskKey({ query: (n) => c.req.query(n), header: (n) => c.req.header(n) }));
+            decision = { companyId: company.data, principal, address };
+          } catch (error) {
+            const e = FaceError.from(error);
+            if (e.code === "RATE_LIMITED") {
+              // Backing off after wrong keys: refused before upgrading, like HTTP.
+              totals.sessionsRefused++;
+              const retryAfter = (e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1;
+              return c.json({ error: { code: e.code, message: e.message } }, 429, { "Retry-After": String(retryAfter) });
+            }
+            const closeCode = e.code === "FORBIDDEN" ? CLOSE_CODES.forbidden : e.code === "UNAUTHORIZED" ? CLOSE_CODES.unauthorized : CLOSE_CODES.internal;
+            decision = { refuse: { code: e.code, message: e.message, closeCode }, address };
+          }
+        }
+        decisions.set(c.req.raw, decision);
         await next();
       },
       upgradeWebSocket((c) => {
-        const companyParam = c.req.query("company");
-        const key = c.req.query("key") || undefined;
+        const decision = decisions.get(c.req.raw) ?? { refuse: { code: "INTERNAL", message: "no upgrade decision", closeCode: CLOSE_CODES.internal }, address: "unknown" };
+        decisions.delete(c.req.raw);
         const kioskParam = c.req.query("kiosk");
         const kioskId = kioskParam && kioskParam.length <= 128 ? kioskParam : null;
         let session: KioskSession | null = null;
         let socket: WSContext | null = null;
+        let counted = false;
 
         const sendRaw = (ws: WSContext, message: ServerMessage): void => ws.send(JSON.stringify(message));
         const refuse = (ws: WSContext, code: FaceError["code"], message: string, closeCode: number): void => {
+          totals.sessionsRefused++;
           sendRaw(ws, { type: "error", code, message });
           ws.close(closeCode, message.slice(0, 120));
         };
@@ -188,29 +228,29 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
         return {
           onOpen(_event, ws) {
             socket = ws;
-            const company = CompanyIdSchema.safeParse(companyParam);
-            if (!company.success) {
-              totals.sessionsRefused++;
-              refuse(ws, "INVALID_ARGUMENT", "query parameter company=<id> is required", CLOSE_CODES.badRequest);
+            if ("refuse" in decision) {
+              refuse(ws, decision.refuse.code, decision.refuse.message, decision.refuse.closeCode);
               return;
             }
             if (sessions.size >= config.maxSessions) {
-              totals.sessionsRefused++;
               refuse(ws, "UNAVAILABLE", "too many kiosk sessions; try again later", CLOSE_CODES.tryAgainLater);
               return;
             }
-            const companyId = company.data;
+            if (!perAddress.tryAdd(decision.address)) {
+              refuse(ws, "UNAVAILABLE", `too many kiosk sessions from this address (${perAddress.max}); try again later`, CLOSE_CODES.tryAgainLater);
+              return;
+            }
+            counted = true;
+            const { companyId, principal } = decision;
             const s: KioskSession = new KioskSession({
               api,
               companyId,
               config,
-              key,
+              principal,
+              thresholdFloor: ctx.config?.thresholdFloor,
               kioskId,
               events,
               cooldowns: cooldownsFor(companyId, kioskId),
-              authorize: (k) => {
-                keys.check(k, "recognize", companyId);
-              },
               transport: {
                 send: (message) => {
                   if (socket) sendRaw(socket, message);
@@ -251,6 +291,8 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
             session?.handleClose();
             session = null;
             socket = null;
+            if (counted) perAddress.remove(decision.address);
+            counted = false;
           },
           onError() {
             session?.handleClose();
@@ -275,6 +317,10 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
   });
 }
 
+type UpgradeDecision =
+  | { companyId: string; principal: Principal; address: string }
+  | { refuse: { code: FaceError["code"]; message: string; closeCode: number }; address: string };
+
 /** The kiosk's /metrics families: counters only grow (ended sessions are folded into the totals). */
 function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): MetricFamily[] {
   const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", values: [{ value }] });
@@ -282,7 +328,7 @@ function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): Metric
     { name: "facegate_kiosk_sessions", help: "Open kiosk WebSocket sessions.", values: [{ value: open }] },
     { name: "facegate_kiosk_sessions_max", help: "KIOSK_MAX_SESSIONS.", values: [{ value: maxSessions }] },
     counter("facegate_kiosk_sessions_started_total", "Kiosk sessions started.", t.sessionsStarted),
-    counter("facegate_kiosk_sessions_refused_total", "Kiosk connections refused before a session (no company, too many sessions).", t.sessionsRefused),
+    counter("facegate_kiosk_sessions_refused_total", "Kiosk connections refused before a session (no company, missing/wrong key or scope, backing off, too many sessions).", t.sessionsRefused),
     counter("facegate_kiosk_frames_received_total", "Frames received from kiosks (after authentication).", t.framesReceived),
     counter("facegate_kiosk_frames_processed_total", "Frames recognized and answered with a result.", t.framesProcessed),
     counter("facegate_kiosk_frames_dropped_total", "Frames replaced by a newer one while the session was busy (backpressure).", t.framesDropped),

@@ -1,11 +1,12 @@
 /**
- * One kiosk session per WebSocket connection. Runtime-agnostic: the transport is two callbacks
- * (send a message, close), so sessions are tested without sockets and run the same behind any
- * WebSocket server, in embedded and NATS mode alike (they only talk to a `FaceApi`).
+ * One kiosk session per authenticated WebSocket connection (the key is checked during the
+ * upgrade: ./auth.ts). Runtime-agnostic: the transport is two callbacks (send a message, close),
+ * so sessions are tested without sockets and run the same behind any WebSocket server, in
+ * embedded and NATS mode alike (they only talk to a `FaceApi`).
  *
- * Backpressure: one frame is recognized at a time; while it runs, only the newest arriving frame
- * waits (a newer one replaces it and the older counts as dropped). So a session holds at most two
- * frames (in flight + waiting), each at most `maxFrameBytes`, whatever the client sends.
+ * Frames pass ./frame-check.ts, then a latest-wins slot (./latest-slot.ts): one frame is
+ * recognized at a time and only the newest waits, so a session holds at most two frames, each at
+ * most `maxFrameBytes`, whatever the client sends. Decisions across frames: ./decision.ts.
  */
 import {
   FaceError,
@@ -14,8 +15,11 @@ import {
   type FaceApi,
   type IdentifiedEvent,
 } from "../../lib/core/mod.ts";
+import { checkThreshold, type Principal } from "../auth.ts";
 import { defaultSettings, type KioskConfig } from "./config.ts";
 import { DecisionEngine } from "./decision.ts";
+import { checkFrame } from "./frame-check.ts";
+import { LatestSlot } from "./latest-slot.ts";
 import {
   CLOSE_CODES,
   ClientMessageSchema,
@@ -31,21 +35,15 @@ export interface SessionTransport {
   close(code: number, reason: string): void;
 }
 
-/**
- * Checks a key for the session's company: returns when allowed, throws FaceError UNAUTHORIZED
- * (missing/unknown key) or FORBIDDEN (key for another company). `undefined` = no key given: an
- * open server (no keys configured) allows it.
- */
-export type Authorizer = (key: string | undefined) => void | Promise<void>;
-
 export interface KioskSessionOptions {
   api: FaceApi;
   companyId: string;
   config: KioskConfig;
   transport: SessionTransport;
-  authorize: Authorizer;
-  /** Key from the URL; without it the first message must be `auth` (unless the server is open). */
-  key?: string;
+  /** Who opened the session (authenticated during the upgrade); absent: trusted caller (tests, embedding). */
+  principal?: Principal;
+  /** THRESHOLD_FLOOR: a `settings` threshold below it needs an admin key (default: no floor beyond the settings bounds). */
+  thresholdFloor?: number;
   kioskId?: string | null;
   events?: EventSink;
   /** Shared cooldown table (userId → last identification time), e.g. per company and kiosk. */
@@ -57,7 +55,7 @@ export interface KioskSessionOptions {
   now?: () => number;
 }
 
-export type SessionState = "auth" | "ready" | "closed";
+export type SessionState = "ready" | "closed";
 
 export interface SessionStats {
   received: number;
@@ -77,29 +75,14 @@ interface Frame {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
-/** JPEG (FF D8 FF), PNG, WebP (RIFF....WEBP): the formats the engine decodes. */
-function sniffImage(b: Uint8Array): "jpeg" | "png" | "webp" | null {
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return "png";
-  if (b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[8] === 0x57 && b[9] === 0x45) return "webp";
-  return null;
-}
-
-/** A complete JPEG ends with the EOI marker (FF D9), possibly followed by a little padding. */
-function jpegComplete(b: Uint8Array): boolean {
-  for (let i = b.length - 2; i >= Math.max(2, b.length - 64); i--) {
-    if (b[i] === 0xff && b[i + 1] === 0xd9) return true;
-  }
-  return false;
-}
-
 let sessionCounter = 0;
 
 export class KioskSession {
   readonly id: string;
   readonly companyId: string;
   readonly startedAt: number;
-  private _state: SessionState = "auth";
+  private _state: SessionState = "ready";
+  private started = false;
   private settings: Settings;
   private readonly decision: DecisionEngine;
   private readonly stats_: SessionStats = {
@@ -112,11 +95,9 @@ export class KioskSession {
     heldBytes: 0,
     maxHeldBytes: 0,
   };
-  private busy = false;
-  private pending: Frame | null = null;
+  private readonly slot: LatestSlot<Frame>;
   private lastActivity: number;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
-  private authTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly now: () => number;
 
   constructor(private readonly opts: KioskSessionOptions) {
@@ -127,6 +108,17 @@ export class KioskSession {
     this.lastActivity = this.startedAt;
     this.settings = defaultSettings(opts.config, opts.kioskId ?? null);
     this.decision = new DecisionEngine(this.settings, opts.cooldowns);
+    this.slot = new LatestSlot<Frame>({
+      hold: (frame) => {
+        this.stats_.heldBytes += frame.bytes.byteLength;
+        if (this.stats_.heldBytes > this.stats_.maxHeldBytes) this.stats_.maxHeldBytes = this.stats_.heldBytes;
+      },
+      run: (frame) => this.process(frame),
+      release: (frame, how) => {
+        this.stats_.heldBytes -= frame.bytes.byteLength;
+        if (how === "dropped") this.stats_.dropped++;
+      },
+    });
   }
 
   get state(): SessionState {
@@ -141,29 +133,12 @@ export class KioskSession {
     return this.settings;
   }
 
-  /** Call once the connection is open: authenticates with the URL key (or as an open server) or waits for `auth`. */
+  /** Call once the connection is open (already authenticated): sends `ready` and starts the idle timer. */
   async start(): Promise<void> {
+    if (this.started || this._state === "closed") return;
+    this.started = true;
     this.scheduleIdleCheck();
-    if (this.opts.key !== undefined) {
-      await this.authenticate(this.opts.key);
-      return;
-    }
-    try {
-      await this.opts.authorize(undefined);
-    } catch (error) {
-      if (this._state === "closed") return;
-      if (FaceError.is(error, "UNAUTHORIZED")) {
-        // Keys are configured: the first message must be `auth`.
-        this.authTimer = setTimeout(
-          () => this.fail("TIMEOUT", "no auth message in time", CLOSE_CODES.timeout),
-          this.opts.config.authTimeoutMs,
-        );
-        return;
-      }
-      this.failAuth(error);
-      return;
-    }
-    this.becomeReady();
+    this.sendReady();
   }
 
   /** A text message from the client. */
@@ -194,17 +169,10 @@ export class KioskSession {
         this.send({ type: "pong", ...(message.t !== undefined ? { t: message.t } : {}) });
         return;
       case "auth":
-        if (this._state === "ready") {
-          this.sendError("INVALID_ARGUMENT", "already authenticated");
-          return;
-        }
-        await this.authenticate(message.key);
+        // The key is checked during the upgrade; a session is authenticated from its first message.
+        this.sendError("INVALID_ARGUMENT", "already authenticated (the key is checked when the WebSocket opens)");
         return;
       case "settings": {
-        if (this._state !== "ready") {
-          this.fail("UNAUTHORIZED", "authenticate first: send {type:\"auth\", key}", CLOSE_CODES.unauthorized);
-          return;
-        }
         const { type: _type, ...patch } = message;
         this.applySettings(patch);
         return;
@@ -216,43 +184,17 @@ export class KioskSession {
   handleBinary(bytes: Uint8Array): void {
     if (this._state === "closed") return;
     this.touch();
-    if (this._state !== "ready") {
-      // Nothing is processed before authentication.
-      this.fail("UNAUTHORIZED", "authenticate before sending frames", CLOSE_CODES.unauthorized);
-      return;
-    }
     const seq = ++this.stats_.received;
-    const { maxFrameBytes } = this.opts.config;
-    if (bytes.byteLength > maxFrameBytes) {
+    const problem = checkFrame(bytes, this.opts.config.maxFrameBytes);
+    if (problem) {
       this.stats_.rejected++;
-      this.sendError("IMAGE_TOO_LARGE", `frame is ${bytes.byteLength} bytes; the limit is ${maxFrameBytes}`, seq);
-      return;
-    }
-    const kind = sniffImage(bytes);
-    if (kind === null) {
-      this.stats_.rejected++;
-      this.sendError("INVALID_IMAGE", "frame is not a JPEG, PNG or WebP image", seq);
-      return;
-    }
-    if (kind === "jpeg" && !jpegComplete(bytes)) {
-      this.stats_.rejected++;
-      this.sendError("INVALID_IMAGE", "frame is a truncated JPEG (no end-of-image marker)", seq);
+      this.sendError(problem.code, problem.message, seq);
       return;
     }
     // Shared memory is copied: the engine takes plain ArrayBuffer-backed bytes.
     const owned = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
     const frame = { seq, bytes: owned };
-    if (this.busy) {
-      if (this.pending) {
-        this.stats_.dropped++;
-        this.release(this.pending);
-      }
-      this.pending = frame;
-      this.hold(frame);
-      return;
-    }
-    this.hold(frame);
-    void this.run(frame);
+    this.slot.offer(frame);
   }
 
   /** The transport closed (client left): stop timers and drop frames. */
@@ -276,37 +218,21 @@ export class KioskSession {
 
   // ---------------------------------------------------------------- internals
 
-  private async authenticate(key: string): Promise<void> {
-    try {
-      await this.opts.authorize(key);
-    } catch (error) {
-      this.failAuth(error);
-      return;
-    }
-    if (this._state === "closed") return;
-    this.becomeReady();
-  }
-
-  private becomeReady(): void {
-    if (this._state !== "auth") return;
-    if (this.authTimer) clearTimeout(this.authTimer);
-    this.authTimer = null;
-    this._state = "ready";
-    this.sendReady();
-  }
-
-  private failAuth(error: unknown): void {
-    const err = FaceError.from(error);
-    if (err.code === "FORBIDDEN") this.fail("FORBIDDEN", err.message, CLOSE_CODES.forbidden);
-    else if (err.code === "UNAUTHORIZED") this.fail("UNAUTHORIZED", err.message, CLOSE_CODES.unauthorized);
-    else this.fail(err.code, err.message, CLOSE_CODES.internal);
-  }
-
   private applySettings(patch: SettingsPatch): void {
     const merged = SettingsSchema.safeParse({ ...this.settings, ...patch });
     if (!merged.success) {
       this.sendError("INVALID_ARGUMENT", `invalid settings: ${merged.error.issues[0]?.message ?? "invalid"}`);
       return;
+    }
+    // Within the bounds, a threshold below THRESHOLD_FLOOR still needs an admin key.
+    if (this.opts.principal && this.opts.thresholdFloor !== undefined) {
+      try {
+        checkThreshold(this.opts.principal, this.companyId, patch.threshold, this.opts.thresholdFloor);
+      } catch (error) {
+        const e = FaceError.from(error);
+        this.sendError(e.code, e.message);
+        return;
+      }
     }
     this.settings = merged.data;
     this.decision.update(this.settings);
@@ -322,21 +248,6 @@ export class KioskSession {
       settings: this.settings,
       limits: { maxFrameBytes: this.opts.config.maxFrameBytes, idleTimeoutMs: this.opts.config.idleTimeoutMs },
     });
-  }
-
-  private async run(first: Frame): Promise<void> {
-    this.busy = true;
-    let frame: Frame | null = first;
-    try {
-      while (frame && this._state === "ready") {
-        await this.process(frame);
-        this.release(frame);
-        frame = this.pending;
-        this.pending = null;
-      }
-    } finally {
-      this.busy = false;
-    }
   }
 
   private async process(frame: Frame): Promise<void> {
@@ -397,15 +308,6 @@ export class KioskSession {
     });
   }
 
-  private hold(frame: Frame): void {
-    this.stats_.heldBytes += frame.bytes.byteLength;
-    if (this.stats_.heldBytes > this.stats_.maxHeldBytes) this.stats_.maxHeldBytes = this.stats_.heldBytes;
-  }
-
-  private release(frame: Frame): void {
-    this.stats_.heldBytes -= frame.bytes.byteLength;
-  }
-
   private send(message: ServerMessage): void {
     if (this._state === "closed") return;
     try {
@@ -419,7 +321,7 @@ export class KioskSession {
     this.send({ type: "error", code, message, ...(seq !== undefined ? { seq } : {}) });
   }
 
-  /** Error message, then close: for auth failures and timeouts. */
+  /** Error message, then close: for timeouts. */
   private fail(code: ErrorCode, message: string, closeCode: number): void {
     this.sendError(code, message);
     this.close(closeCode, message.slice(0, 120));
@@ -445,11 +347,8 @@ export class KioskSession {
 
   private cleanup(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (this.authTimer) clearTimeout(this.authTimer);
     this.idleTimer = null;
-    this.authTimer = null;
-    if (this.pending) this.release(this.pending);
-    this.pending = null;
+    this.slot.stop();
     this.opts.onEnd?.(this);
   }
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { upgradeWebSocket } from "hono/bun";
 import { LocalEventSink, type EventSink, type FaceApi, type IdentifiedEvent } from "../../lib/core/mod.ts";
 import { LocalFaceService } from "../../lib/service/mod.ts";
-import type { ApiKeysMap } from "../../server/config.ts";
+import type { ApiKeysMap, ServerConfig } from "../../server/config.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type KioskConfigInput, type KioskPlugin, type ServerMessage } from "../../server/kiosk/mod.ts";
 import { startServer, type RunningServer } from "../../server/serve.ts";
 import { pagesPlugin } from "../../server/pages.ts";
@@ -18,11 +18,14 @@ export const ADMIN_KEY = "admin-key-0123456789";
 export const HAM_KEY = "ham-key-0123456789";
 export const OTHER_KEY = "other-key-0123456789";
 export const STAGE_KEY = "stage-key-0123456789";
+/** Only the recognize scope on "ham": what a kiosk is given. */
+export const KIOSK_KEY = "kiosk-key-0123456789";
 export const TEST_KEYS: ApiKeysMap = {
   [ADMIN_KEY]: ["*"],
   [HAM_KEY]: ["ham"],
   [OTHER_KEY]: ["other"],
   [STAGE_KEY]: ["stage", "stage-enroll"],
+  [KIOSK_KEY]: { companies: ["ham"], scopes: ["recognize"] },
 };
 export const PERFORMER = "Lin-Manuel Miranda";
 
@@ -60,7 +63,7 @@ export interface KioskStack {
 }
 
 export async function startKioskStack(
-  opts: { kiosk?: Partial<KioskConfigInput>; apiKeys?: ApiKeysMap; api?: FaceApi; sink?: EventSink } = {},
+  opts: { kiosk?: Partial<KioskConfigInput>; apiKeys?: ApiKeysMap; api?: FaceApi; sink?: EventSink; server?: Partial<ServerConfig> } = {},
 ): Promise<KioskStack> {
   const service = await sharedService();
   // The server serves built pages only; build them when missing or stale (as `bun run start` does).
@@ -81,6 +84,7 @@ export async function startKioskStack(
       authMode: Object.keys(apiKeys).length ? "keys" : "open",
       logLevel: "silent",
       rateLimitPerMinute: 0,
+      ...opts.server,
     },
     plugins: [kiosk, pagesPlugin()],
     websocketOptions: kioskWebSocketOptions(config),
@@ -127,8 +131,9 @@ export class TestClient {
   private cursor = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `init`: headers (X-API-Key) and subprotocols (Bun's WebSocket client takes both). */
+  constructor(url: string, init?: { headers?: Record<string, string>; protocols?: string[] }) {
+    this.ws = init ? new WebSocket(url, init as unknown as string[]) : new WebSocket(url);
     this.ws.binaryType = "arraybuffer";
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve(), { once: true });

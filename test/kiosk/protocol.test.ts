@@ -4,11 +4,12 @@
  * decisions across frames and the `identified` event.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CLOSE_CODES } from "../../server/kiosk/mod.ts";
+import { CLOSE_CODES, KEY_SUBPROTOCOL_PREFIX, KIOSK_SUBPROTOCOL } from "../../server/kiosk/mod.ts";
 import { describeDatasets } from "../helpers/datasets.ts";
 import {
   ADMIN_KEY,
   HAM_KEY,
+  KIOSK_KEY,
   OTHER_KEY,
   PERFORMER,
   TestClient,
@@ -26,7 +27,7 @@ describeDatasets("kiosk websocket", () => {
 
   beforeAll(async () => {
     await sharedService();
-    stack = await startKioskStack({ kiosk: { authTimeoutMs: 400, maxFrameBytes: 256 * 1024, cooldownMs: 60_000 } });
+    stack = await startKioskStack({ kiosk: { maxFrameBytes: 256 * 1024, cooldownMs: 60_000 } });
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
@@ -44,60 +45,65 @@ describeDatasets("kiosk websocket", () => {
     c.close();
   }, 60_000);
 
-  test("an admin key and a key in the first message work too", async () => {
+  test("an admin key, a recognize-only key, the X-API-Key header and the subprotocol work too", async () => {
     const admin = await readyClient(stack.wsUrl({ company: "ham", key: ADMIN_KEY }));
     admin.close();
-    const c = new TestClient(stack.wsUrl({ company: "ham" }));
-    await c.opened;
-    c.sendJson({ type: "auth", key: HAM_KEY });
-    const ready = await c.next("ready");
-    expect(ready.companyId).toBe("ham");
-    c.sendJson({ type: "auth", key: HAM_KEY });
-    expect((await c.next("error")).code).toBe("INVALID_ARGUMENT"); // already authenticated; stays open
-    c.sendJson({ type: "ping", t: 42 });
-    expect((await c.next("pong")).t).toBe(42);
-    c.close();
+    const kiosk = await readyClient(stack.wsUrl({ company: "ham", key: KIOSK_KEY }));
+    kiosk.close();
+
+    const header = new TestClient(stack.wsUrl({ company: "ham" }), { headers: { "X-API-Key": HAM_KEY } });
+    expect((await header.next("ready")).companyId).toBe("ham");
+    header.close();
+
+    // Browsers cannot set headers: the key rides in the subprotocol list; the server answers facegate.v1.
+    const proto = new TestClient(stack.wsUrl({ company: "ham" }), { protocols: [KIOSK_SUBPROTOCOL, `${KEY_SUBPROTOCOL_PREFIX}${KIOSK_KEY}`] });
+    expect((await proto.next("ready")).companyId).toBe("ham");
+    expect(proto.ws.protocol).toBe(KIOSK_SUBPROTOCOL);
+    // The old first-message auth is answered, not needed: the session is authenticated from the start.
+    proto.sendJson({ type: "auth", key: HAM_KEY });
+    expect((await proto.next("error")).code).toBe("INVALID_ARGUMENT");
+    proto.sendJson({ type: "ping", t: 42 });
+    expect((await proto.next("pong")).t).toBe(42);
+    proto.close();
   }, 60_000);
 
-  test("another company's key is refused before any frame is processed (URL and first message)", async () => {
+  test("another company's key is refused at the upgrade, before any frame is processed", async () => {
     const before = stack.kiosk.totals().framesProcessed;
+    const started = stack.kiosk.totals().sessionsStarted;
     const tasksBefore = (await stack.service.getCacheStats()).totalTasksProcessed;
 
-    const viaUrl = new TestClient(stack.wsUrl({ company: "ham", key: OTHER_KEY }));
-    viaUrl.ws.addEventListener("open", () => viaUrl.sendFrame(hamiltonFrame(25)));
-    expect((await viaUrl.closed).code).toBe(CLOSE_CODES.forbidden);
-    expect(viaUrl.of("error")[0]?.code).toBe("FORBIDDEN");
-
-    const viaMessage = new TestClient(stack.wsUrl({ company: "ham" }));
-    await viaMessage.opened;
-    viaMessage.sendJson({ type: "auth", key: OTHER_KEY });
-    viaMessage.sendFrame(hamiltonFrame(25));
-    expect((await viaMessage.closed).code).toBe(CLOSE_CODES.forbidden);
-    expect(viaMessage.of("result")).toHaveLength(0);
+    for (const client of [
+      new TestClient(stack.wsUrl({ company: "ham", key: OTHER_KEY })),
+      new TestClient(stack.wsUrl({ company: "ham" }), { headers: { "X-API-Key": OTHER_KEY } }),
+      new TestClient(stack.wsUrl({ company: "ham" }), { protocols: [KIOSK_SUBPROTOCOL, `${KEY_SUBPROTOCOL_PREFIX}${OTHER_KEY}`] }),
+    ]) {
+      client.ws.addEventListener("open", () => client.sendFrame(hamiltonFrame(25)));
+      expect((await client.closed).code).toBe(CLOSE_CODES.forbidden);
+      expect(client.of("error")[0]?.code).toBe("FORBIDDEN");
+      expect(client.of("result")).toHaveLength(0);
+    }
 
     expect(stack.kiosk.totals().framesProcessed).toBe(before);
+    expect(stack.kiosk.totals().sessionsStarted).toBe(started); // never a session
     // The service saw no recognition: only the first getCacheStats call itself was counted.
     expect((await stack.service.getCacheStats()).totalTasksProcessed).toBe(tasksBefore + 1);
   }, 60_000);
 
-  test("missing or wrong keys, frames before auth, and no auth in time are refused", async () => {
+  test("missing or wrong keys are refused at the upgrade (4401), no company 4400, plain GET 426", async () => {
+    const started = stack.kiosk.totals().sessionsStarted;
     const wrong = new TestClient(stack.wsUrl({ company: "ham", key: "not-a-key-at-all" }));
     expect((await wrong.closed).code).toBe(CLOSE_CODES.unauthorized);
     expect(wrong.of("error")[0]?.code).toBe("UNAUTHORIZED");
 
-    const frameFirst = new TestClient(stack.wsUrl({ company: "ham" }));
-    await frameFirst.opened;
-    frameFirst.sendFrame(hamiltonFrame(25));
-    expect((await frameFirst.closed).code).toBe(CLOSE_CODES.unauthorized);
-    expect(frameFirst.of("result")).toHaveLength(0);
-
-    const silent = new TestClient(stack.wsUrl({ company: "ham" }));
-    const closed = await silent.closed;
-    expect(closed.code).toBe(CLOSE_CODES.timeout);
-    expect(silent.of("error")[0]?.code).toBe("TIMEOUT");
+    const missing = new TestClient(stack.wsUrl({ company: "ham" }));
+    missing.ws.addEventListener("open", () => missing.sendFrame(hamiltonFrame(25)));
+    expect((await missing.closed).code).toBe(CLOSE_CODES.unauthorized);
+    expect(missing.of("error")[0]?.message).toMatch(/missing API key/);
+    expect(missing.of("result")).toHaveLength(0);
 
     const noCompany = new TestClient(stack.wsUrl({ key: HAM_KEY }));
     expect((await noCompany.closed).code).toBe(CLOSE_CODES.badRequest);
+    expect(stack.kiosk.totals().sessionsStarted).toBe(started);
 
     const plain = await fetch(`${stack.url}/v1/kiosk/ws?company=ham`);
     expect(plain.status).toBe(426);
@@ -321,6 +327,88 @@ describeDatasets("kiosk websocket limits", () => {
       expect(stack.kiosk.sessions.size).toBe(2);
       b.close();
       d.close();
+    } finally {
+      await stack.stop();
+    }
+  }, 60_000);
+
+  test("only authenticated sessions count toward KIOSK_MAX_SESSIONS; a per-address cap", async () => {
+    const stack = await startKioskStack({ kiosk: { maxSessions: 2, maxSessionsPerAddress: 16 }, server: { authFailLimit: 0 } });
+    try {
+      // A crowd of unauthenticated connections (missing and wrong keys), held open as long as the server lets them.
+      const crowd = Array.from({ length: 20 }, (_, i) => new TestClient(stack.wsUrl(i % 2 ? { company: "ham" } : { company: "ham", key: `wrong-key-${i}-0000` })));
+      const a = await readyClient(stack.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      const b = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+      for (const c of crowd) expect((await c.closed).code).toBe(CLOSE_CODES.unauthorized);
+      expect(stack.kiosk.sessions.size).toBe(2);
+      const c = new TestClient(stack.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      expect((await c.closed).code).toBe(CLOSE_CODES.tryAgainLater);
+      a.close();
+      b.close();
+    } finally {
+      await stack.stop();
+    }
+    const perAddress = await startKioskStack({ kiosk: { maxSessions: 10, maxSessionsPerAddress: 2 } });
+    try {
+      const a = await readyClient(perAddress.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      const b = await readyClient(perAddress.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      const c = new TestClient(perAddress.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      expect((await c.closed).code).toBe(CLOSE_CODES.tryAgainLater);
+      expect(c.of("error")[0]?.message).toMatch(/from this address/);
+      a.close();
+      await a.closed;
+      await sleep(50);
+      const d = await readyClient(perAddress.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      b.close();
+      d.close();
+    } finally {
+      await perAddress.stop();
+    }
+  }, 60_000);
+
+  test("wrong keys back off per address, over the WebSocket and HTTP alike (429 + Retry-After)", async () => {
+    const stack = await startKioskStack({ server: { authFailLimit: 3 } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const wrong = new TestClient(stack.wsUrl({ company: "ham", key: `wrong-key-${i}-0000` }));
+        expect((await wrong.closed).code).toBe(CLOSE_CODES.unauthorized);
+      }
+      // The 4th wrong key is still answered 4401, and starts the back-off (1 s, doubling).
+      const fourth = new TestClient(stack.wsUrl({ company: "ham", key: "wrong-key-4-0000" }));
+      expect((await fourth.closed).code).toBe(CLOSE_CODES.unauthorized);
+      // Now every key check from this address is refused before upgrading, a right key included.
+      const upgrade = await fetch(stack.wsUrl({ company: "ham", key: KIOSK_KEY }).replace(/^ws/, "http"), {
+        headers: { Upgrade: "websocket", Connection: "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13" },
+      });
+      expect(upgrade.status).toBe(429);
+      expect(Number(upgrade.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(((await upgrade.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
+      const http = await fetch(`${stack.url}/v1/companies/ham/users/x/faces`, { headers: { "X-API-Key": HAM_KEY } });
+      expect(http.status).toBe(429);
+      expect(http.headers.get("retry-after")).toBe("1");
+      await sleep(1100);
+      const again = await readyClient(stack.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      again.close();
+    } finally {
+      await stack.stop();
+    }
+  }, 60_000);
+
+  test("a kiosk key may not set a threshold below THRESHOLD_FLOOR; an admin key may", async () => {
+    const stack = await startKioskStack({ server: { thresholdFloor: 0.5 } });
+    try {
+      const kiosk = await readyClient(stack.wsUrl({ company: "ham", key: KIOSK_KEY }));
+      kiosk.sendJson({ type: "settings", threshold: 0.45 });
+      const refused = await kiosk.next("error");
+      expect(refused.code).toBe("FORBIDDEN");
+      expect(refused.message).toMatch(/below the floor 0.5/);
+      kiosk.sendJson({ type: "settings", threshold: 0.6 });
+      expect((await kiosk.next("ready")).settings.threshold).toBe(0.6);
+      kiosk.close();
+      const admin = await readyClient(stack.wsUrl({ company: "ham", key: ADMIN_KEY }));
+      admin.sendJson({ type: "settings", threshold: 0.45 });
+      expect((await admin.next("ready")).settings.threshold).toBe(0.45);
+      admin.close();
     } finally {
       await stack.stop();
     }

@@ -3,9 +3,10 @@
  * LocalFaceService. Backpressure here is deterministic (every frame arrives while the first runs).
  */
 import { beforeAll, expect, test } from "bun:test";
-import { FaceError, LocalEventSink, type IdentifiedEvent } from "../../lib/core/mod.ts";
+import { LocalEventSink, type IdentifiedEvent } from "../../lib/core/mod.ts";
+import { ApiKeys } from "../../server/auth.ts";
 import type { LocalFaceService } from "../../lib/service/mod.ts";
-import { CLOSE_CODES, KioskSession, loadKioskConfig, type ServerMessage } from "../../server/kiosk/mod.ts";
+import { KioskSession, loadKioskConfig, type ServerMessage } from "../../server/kiosk/mod.ts";
 import { describeDatasets } from "../helpers/datasets.ts";
 import { PERFORMER, hamiltonFrame, sharedService } from "./harness.ts";
 
@@ -16,7 +17,6 @@ function makeSession(api: LocalFaceService, overrides: Partial<ConstructorParame
     api,
     companyId: "ham",
     config: loadKioskConfig({}, { idleTimeoutMs: 60_000 }),
-    authorize: () => {},
     transport: { send: (m) => sent.push(m), close: (code, reason) => closes.push({ code, reason }) },
     ...overrides,
   });
@@ -74,26 +74,29 @@ describeDatasets("KioskSession", () => {
     session.close();
   }, 60_000);
 
-  test("auth: an UNAUTHORIZED open attempt waits for `auth`; FORBIDDEN closes before any frame", async () => {
-    const keys: Record<string, "ok" | "forbidden"> = { good: "ok", bad: "forbidden" };
-    const authorize = (key: string | undefined) => {
-      if (key === undefined) throw new FaceError("UNAUTHORIZED", "missing API key");
-      if (keys[key] === "forbidden") throw new FaceError("FORBIDDEN", "other company");
-      if (keys[key] !== "ok") throw new FaceError("UNAUTHORIZED", "invalid API key");
-    };
-    const a = makeSession(api, { authorize });
-    await a.session.start();
-    expect(a.session.state).toBe("auth");
-    await a.session.handleText(JSON.stringify({ type: "auth", key: "good" }));
-    expect(a.session.state).toBe("ready");
-    a.session.close();
+  test("a session is authenticated from the start; `auth` messages are answered, frames processed", async () => {
+    const { session, sent, closes } = makeSession(api);
+    await session.start();
+    expect(session.state).toBe("ready");
+    expect(sent[0]?.type).toBe("ready");
+    await session.handleText(JSON.stringify({ type: "auth", key: "anything-at-all" }));
+    expect(sent.at(-1)).toMatchObject({ type: "error", code: "INVALID_ARGUMENT" });
+    expect(closes).toHaveLength(0);
+    session.close();
+  });
 
-    const b = makeSession(api, { authorize });
-    await b.session.start();
-    await b.session.handleText(JSON.stringify({ type: "auth", key: "bad" }));
-    b.session.handleBinary(hamiltonFrame(25));
-    expect(b.session.state).toBe("closed");
-    expect(b.closes[0]?.code).toBe(CLOSE_CODES.forbidden);
-    expect(b.session.stats.received).toBe(0);
+  test("settings: the threshold floor applies to the session's principal", async () => {
+    const keys = new ApiKeys({ "kiosk-key-0001": { companies: ["ham"], scopes: ["recognize"] }, "admin-key-0001": ["*"] });
+    const kiosk = makeSession(api, { principal: keys.authenticate("kiosk-key-0001"), thresholdFloor: 0.5 });
+    await kiosk.session.start();
+    await kiosk.session.handleText(JSON.stringify({ type: "settings", threshold: 0.4 }));
+    expect(kiosk.sent.at(-1)).toMatchObject({ type: "error", code: "FORBIDDEN" });
+    expect(kiosk.session.currentSettings.threshold).toBeNull();
+    kiosk.session.close();
+    const admin = makeSession(api, { principal: keys.authenticate("admin-key-0001"), thresholdFloor: 0.5 });
+    await admin.session.start();
+    await admin.session.handleText(JSON.stringify({ type: "settings", threshold: 0.4 }));
+    expect(admin.session.currentSettings.threshold).toBe(0.4);
+    admin.session.close();
   });
 });
