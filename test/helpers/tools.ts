@@ -1,5 +1,5 @@
 /**
- * System programs some tests need (nats-server, chromium, ffmpeg, openssl). A fresh machine with
+ * System programs some tests need (nats-server, chromium, ffmpeg, openssl, python3). A fresh machine with
  * only Node, npm and Bun lacks them: there such suites skip with a one-line reason (which program,
  * which Debian package). In CI (CI=true) a missing program is a failure at import, so nothing
  * skips there (.ci/run installs them).
@@ -13,6 +13,7 @@ export const TOOLS = {
   chromium: { pkg: "chromium", env: undefined },
   ffmpeg: { pkg: "ffmpeg", env: undefined },
   openssl: { pkg: "openssl", env: undefined },
+  python3: { pkg: "python3", env: undefined },
 } as const;
 export type Tool = keyof typeof TOOLS;
 
