@@ -1,16 +1,23 @@
 /**
- * The initial-data format of the old system (companies / users / faces / embeddings), its validation
- * and its export. Runtime-free: reading files and calling APIs lives in lib/service.
+ * Initial data: two formats, told apart by shape, validated into one report.
+ * - The old system's `initial_db.json` (sections are maps keyed by id; embeddings keyed by face id):
+ *   initial-data-old.ts.
+ * - facegate's own (sections are lists of records, each naming its company/user/face; an optional
+ *   `model`): this file. Face ids only need to be unique per user here.
+ * Runtime-free: reading files and calling APIs lives in lib/service.
  *
  * Validation never throws for a bad record: each inconsistency becomes a warning that names it and the
- * record is skipped (or, for an embedding without a face entry, loaded). Only a file that cannot be
- * read as this format at all (invalid JSON, not an object, a section that is not a list) is an error.
- * The rules are listed in docs/core.md.
+ * record is skipped (or, where nothing is ambiguous, loaded). Only a document that cannot be read at all
+ * (invalid JSON, not an object, a section of the wrong kind) is an error. The log lines are the old
+ * workers' (initialDataLogLines); the rules are listed in docs/core.md.
  */
 import { z } from "zod";
 import type { GalleryExport } from "./gallery.ts";
+import { commonDimension, exportOldFormat, isOldFormat, parseOldFormat, unitVector } from "./initial-data-old.ts";
 import { IdSchema } from "./schemas.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
+
+export { exportOldFormat, isOldFormat, OldInitialDataSchema } from "./initial-data-old.ts";
 
 export const INITIAL_DATA_FORMAT = "facegate-initial-data";
 
@@ -50,12 +57,17 @@ export interface InitialDataCounts {
 }
 
 export interface InitialDataReport {
+  /** Which format the document was in. */
+  format: "old" | "facegate";
   /** What is loaded: valid, consistent records only. */
   data: BulkLoad;
   /** Model id the faces are stored with. */
   model: string | null;
   dim: number | null;
+  /** Issues, at most `maxWarnings` of them listed (then one "... and N more" line). */
   warnings: string[];
+  /** How many issues there were in all (listed or not). */
+  warningCount: number;
   /** Fatal: nothing is loaded when there is one. */
   errors: string[];
   stats: { file: InitialDataCounts; loaded: InitialDataCounts };
@@ -74,10 +86,12 @@ const emptyCounts = (): InitialDataCounts => ({ companies: 0, users: 0, faces: 0
 
 function emptyReport(errors: string[]): InitialDataReport {
   return {
+    format: "facegate",
     data: { companies: [], users: [], faces: [] },
     model: null,
     dim: null,
     warnings: [],
+    warningCount: 0,
     errors,
     stats: { file: emptyCounts(), loaded: emptyCounts() },
   };
@@ -110,8 +124,12 @@ function issueText(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "entry"}: ${i.message}`).join("; ");
 }
 
-/** Parsed JSON → report (see the module comment and docs/core.md for the rules). */
+/** Parsed JSON (either format) → report (see the module comment and docs/core.md for the rules). */
 export function parseInitialData(input: unknown, options: ParseOptions = {}): InitialDataReport {
+  return isOldFormat(input) ? parseOldFormat(input, options) : parseOwnFormat(input, options);
+}
+
+function parseOwnFormat(input: unknown, options: ParseOptions): InitialDataReport {
   const top = InitialDataFileSchema.safeParse(input);
   if (!top.success) return emptyReport([`not an initial-data document: ${issueText(top.error)}`]);
   const file = top.data;
@@ -169,12 +187,7 @@ export function parseInitialData(input: unknown, options: ParseOptions = {}): In
     if (!r.success) return warn(`embeddings[${i}]: invalid (${issueText(r.error)}); skipped`);
     parsed.push({ i, e: r.data });
   });
-  let dim = options.expectedDim ?? null;
-  if (dim === null && parsed.length > 0) {
-    const byLength = new Map<number, number>();
-    for (const { e } of parsed) byLength.set(e.embedding.length, (byLength.get(e.embedding.length) ?? 0) + 1);
-    dim = [...byLength.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0][0];
-  }
+  const dim = options.expectedDim ?? commonDimension(parsed.map(({ e }) => e.embedding.length));
   const fileModel = file.model ?? null;
   const model = fileModel ?? options.engineModel ?? "unknown";
   const modelOf = new Map<string, string>();
@@ -201,19 +214,12 @@ export function parseInitialData(input: unknown, options: ParseOptions = {}): In
       warn(`${where}: wrong dimension ${e.embedding.length}, expected ${dim}; skipped`);
       continue;
     }
-    const bad = e.embedding.findIndex((x) => x === null || !Number.isFinite(x));
-    if (bad >= 0) {
-      warn(`${where}: non-finite value at index ${bad}; skipped`);
+    const unit = unitVector(e.embedding, dim);
+    if (typeof unit === "string") {
+      // "has a non-finite value at index 17" → "non-finite value at index 17"
+      warn(`${where}: ${unit.replace(/^(has a |is a )/, "")}; skipped`);
       continue;
     }
-    const values = e.embedding as number[];
-    let norm = 0;
-    for (const x of values) norm += x * x;
-    if (!(norm > 0)) {
-      warn(`${where}: zero vector; skipped`);
-      continue;
-    }
-    const inv = 1 / Math.sqrt(norm);
     // one model per company (the gallery refuses mixing): the first embedding of a company fixes it
     const faceModel = e.model ?? model;
     const companyModel = modelOf.get(c);
@@ -231,43 +237,89 @@ export function parseInitialData(input: unknown, options: ParseOptions = {}): In
     }
     if (!faces.has(k)) warn(`${where}: embedding without a face entry; loaded as face ${idText(f)}`);
     withEmbedding.add(k);
-    loadedFaces.push({ companyId: c, userId: u, faceId: f, model: faceModel, embedding: Float32Array.from(values, (x) => x * inv) });
+    loadedFaces.push({ companyId: c, userId: u, faceId: f, model: faceModel, embedding: unit });
   }
   for (const face of faces.values()) {
     if (!withEmbedding.has(k3(face.companyId, face.userId, face.faceId))) {
       warn(`faces[${face.index}]: face ${idText(face.companyId, face.userId, face.faceId)} has no embedding; skipped`);
     }
   }
+  const warningCount = warnings.length + dropped;
   if (dropped > 0) warnings.push(`... and ${dropped} more warnings`);
 
   const data: BulkLoad = { companies: [...companies], users: [...users.values()], faces: loadedFaces };
   stats.loaded = { companies: data.companies.length, users: data.users.length, faces: loadedFaces.length, embeddings: loadedFaces.length };
-  return { data, model: loadedFaces.length > 0 ? model : fileModel, dim, warnings, errors: [], stats };
+  return { format: "facegate", data, model: loadedFaces.length > 0 ? model : fileModel, dim, warnings, warningCount, errors: [], stats };
 }
 
-/** The statistics block logged at start and printed by check-data. */
-export function formatInitialDataStats(report: InitialDataReport, source: string): string {
+export interface InitialDataLogLine {
+  level: "info" | "warn";
+  message: string;
+}
+
+const RULE = "=".repeat(60);
+
+/**
+ * What the old workers logged after reading their initial data, in their words (operators grep for
+ * them): the counts loaded per kind, "Data consistency validation passed" or "Data consistency issues
+ * found: N" with one "  - ..." line per issue, then the "Initial Data Statistics:" block.
+ */
+export function initialDataLogLines(report: InitialDataReport): InitialDataLogLine[] {
+  const { loaded } = report.stats;
+  const across = (items: Array<{ companyId: string }>) => new Set(items.map((i) => i.companyId)).size;
+  const info = (message: string): InitialDataLogLine => ({ level: "info", message });
+  const lines: InitialDataLogLine[] = [
+    info(`Loaded ${loaded.companies} companies`),
+    info(`Loaded ${loaded.users} users across ${across(report.data.users)} companies`),
+    info(`Loaded ${loaded.faces} faces across ${across(report.data.faces)} companies`),
+    info(`Loaded ${loaded.embeddings} embeddings`),
+  ];
+  if (report.warningCount === 0) lines.push(info("Data consistency validation passed"));
+  else {
+    lines.push({ level: "warn", message: `Data consistency issues found: ${report.warningCount}` });
+    for (const w of report.warnings) lines.push({ level: "warn", message: `  - ${w}` });
+  }
+  lines.push(...formatStatistics(report).map(info));
+  return lines;
+}
+
+function formatStatistics(report: InitialDataReport): string[] {
   const { file, loaded } = report.stats;
-  const row = (name: keyof InitialDataCounts) => `  ${name.padEnd(11)} ${String(loaded[name]).padStart(8)} (${file[name]} in the source)`;
   return [
-    `initial data from ${source}:`,
-    row("companies"),
-    row("users"),
-    row("faces"),
-    row("embeddings"),
-    `  model       ${report.model ?? "-"}${report.dim ? ` (${report.dim}-d)` : ""}`,
-    `  warnings    ${String(report.warnings.length).padStart(8)}`,
-    `  errors      ${String(report.errors.length).padStart(8)}`,
-  ].join("\n");
+    RULE,
+    "Initial Data Statistics:",
+    `  Companies: ${loaded.companies}`,
+    `  Total Users: ${loaded.users}`,
+    `  Total Faces: ${loaded.faces}`,
+    `  Total Embeddings: ${loaded.embeddings}`,
+    `  Format: ${report.format === "old" ? "old system (maps keyed by id)" : "facegate (lists of records)"}; ` +
+      `in the source: ${file.companies} companies, ${file.users} users, ${file.faces} faces, ${file.embeddings} embeddings`,
+    `  Model: ${report.model ?? "-"}${report.dim ? ` (${report.dim}-d)` : ""}`,
+    RULE,
+  ];
+}
+
+/** The statistics block alone, after a line naming the source (the CLI's import prints it). */
+export function formatInitialDataStats(report: InitialDataReport, source: string): string {
+  return [`Initial data from ${source}:`, ...formatStatistics(report)].join("\n");
 }
 
 export interface ExportOptions {
-  /** Written as `exported_at` (ISO 8601); default now. */
+  /** Written as `exported_at` (ISO 8601); default now. facegate's format only. */
   exportedAt?: string;
+  /**
+   * "facegate" (default: lists of records, any ids) or "old" (the old system's maps: what its
+   * workers load; INVALID_ARGUMENT when a face id is used by two faces, see exportOldFormat).
+   */
+  format?: "facegate" | "old";
 }
 
-/** Gallery contents → the same format (one model per file: the first face's; per-embedding `model` otherwise). */
+/**
+ * Gallery contents → initial data that loads back to the same gallery. facegate's format: one model
+ * per file (the first face's), a per-embedding `model` where it differs.
+ */
 export function exportInitialData(data: GalleryExport | BulkLoad, options: ExportOptions = {}): Record<string, unknown> {
+  if (options.format === "old") return exportOldFormat(data);
   const model = data.faces[0]?.model;
   const companies = data.companies.map((c) => (typeof c === "string" ? c : String(c)));
   return {

@@ -4,7 +4,7 @@
  * delivered to listeners after the write, in revision order.
  */
 import { UnavailableError } from "./errors.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
 
 type Listener = (event: StoreEvent) => void;
 
@@ -52,6 +52,7 @@ export class MemoryGalleryStore implements GalleryStore {
   private readonly faces = new Map<string, FaceRow>();
   private readonly hub = new EventHub();
   private closed = false;
+  private initialised = false;
 
   async watch(listener: Listener): Promise<() => void> {
     this.assertOpen();
@@ -137,8 +138,13 @@ export class MemoryGalleryStore implements GalleryStore {
     return { revision, deleted: true };
   }
 
-  async bulkLoad(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }> {
+  async isInitialised(): Promise<boolean> {
+    return this.initialised;
+  }
+
+  async bulkLoad(data: BulkLoad, options: BulkLoadOptions = {}): Promise<WriteResult & { companies: number; users: number; faces: number }> {
     this.assertOpen();
+    if (options.markInitialised) this.initialised = true;
     const events: StoreEvent[] = [];
     let companies = 0;
     let users = 0;

@@ -58,6 +58,14 @@ export interface BulkLoad {
   faces: FaceRecord[];
 }
 
+export interface BulkLoadOptions {
+  /**
+   * Also record that this store was initialised (with the records: one transaction where the store
+   * has them), so a store emptied later is not taken for a new one and given the initial data again.
+   */
+  markInitialised?: boolean;
+}
+
 export interface WriteResult {
   /** Store revision after this write (the last one, for cascades). */
   revision: number;
@@ -88,6 +96,8 @@ export interface GalleryStore {
    * Callers pass a consistent tree (parents listed before, or already stored); memory and SQLite
    * skip (and do not count) a record whose parent is missing, so even bad input cannot add an orphan.
    */
-  bulkLoad?(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }>;
+  bulkLoad?(data: BulkLoad, options?: BulkLoadOptions): Promise<WriteResult & { companies: number; users: number; faces: number }>;
+  /** Optional: whether `bulkLoad(..., { markInitialised: true })` ever ran on this store. */
+  isInitialised?(): Promise<boolean>;
   close(): Awaitable<void>;
 }

@@ -18,12 +18,16 @@ export const userKey = (companyId: string, userId: string) => `u.${encodeId(comp
 export const faceKey = (companyId: string, userId: string, faceId: string) =>
   `f.${encodeId(companyId)}.${encodeId(userId)}.${encodeId(faceId)}`;
 
+/** Store metadata (`m.<name>`, e.g. the initialised marker): not gallery records. */
+export const metaKey = (name: string) => `m.${name}`;
+
 /** Filters for the children of a company or user (for cascades). */
 export const usersOfCompany = (companyId: string) => `u.${encodeId(companyId)}.>`;
 export const facesOfCompany = (companyId: string) => `f.${encodeId(companyId)}.>`;
 export const facesOfUser = (companyId: string, userId: string) => `f.${encodeId(companyId)}.${encodeId(userId)}.>`;
 
 export type ParsedKey =
+  | { kind: "meta"; name: string }
   | { kind: "company"; companyId: string }
   | { kind: "user"; companyId: string; userId: string }
   | { kind: "face"; companyId: string; userId: string; faceId: string };
@@ -33,6 +37,7 @@ export function parseKey(key: string): ParsedKey | null {
   const parts = key.split(".");
   const valid = parts.slice(1).every((p) => /^[A-Za-z0-9_-]+$/.test(p));
   if (!valid) return null;
+  if (parts[0] === "m" && parts.length === 2) return { kind: "meta", name: parts[1]! };
   if (parts[0] === "c" && parts.length === 2) return { kind: "company", companyId: decodeId(parts[1]!) };
   if (parts[0] === "u" && parts.length === 3) {
     return { kind: "user", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!) };

@@ -35,12 +35,13 @@ import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 import {
   companyKey,
   faceKey,
   facesOfCompany,
   facesOfUser,
+  metaKey,
   parseKey,
   userKey,
   usersOfCompany,
@@ -77,6 +78,9 @@ const FaceValueSchema = z.object({
   /** Little-endian float32, base64. */
   embedding: z.string(),
 });
+
+/** The marker key written with the initial data (`m.initialised`). */
+const INITIALISED = "initialised";
 
 const enc = new TextEncoder();
 const json = (value: unknown) => enc.encode(JSON.stringify(value));
@@ -319,6 +323,9 @@ export class KvGalleryStore implements GalleryStore {
     const revision = entry.revision;
     const deleted = entry.operation !== "PUT";
     switch (parsed.kind) {
+      case "meta":
+        // store metadata (the initialised marker): no gallery change, but the revision is passed
+        return { revision, type: "sync" };
       case "company": {
         const { companyId } = parsed;
         if (deleted) {
@@ -491,7 +498,11 @@ export class KvGalleryStore implements GalleryStore {
    * flight. Not one transaction (KV has none across keys), but each record is atomic and a retry
    * after a failure only creates what is still missing.
    */
-  async bulkLoad(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }> {
+  async isInitialised(): Promise<boolean> {
+    return this.exists(metaKey(INITIALISED));
+  }
+
+  async bulkLoad(data: BulkLoad, options: BulkLoadOptions = {}): Promise<WriteResult & { companies: number; users: number; faces: number }> {
     let revision = 0;
     const run = async <T>(items: T[], write: (item: T) => Promise<WriteResult & { created: boolean }>) => {
       let created = 0;
@@ -512,6 +523,11 @@ export class KvGalleryStore implements GalleryStore {
         json({ companyId: f.companyId, userId: f.userId, faceId: f.faceId, model: f.model, dim: f.embedding.length, embedding: encodeEmbedding(f.embedding) }),
       ),
     );
+    // after the records (KV has no transaction across keys): a load cut short is retried at the next start
+    if (options.markInitialised) {
+      const marked = await this.createKey(metaKey(INITIALISED), json({ at: new Date().toISOString() }));
+      revision = Math.max(revision, marked.revision);
+    }
     return { revision, companies, users, faces };
   }
 

@@ -41,7 +41,7 @@ export const ServiceConfigSchema = z
     workerId: z.string().min(1).max(200).default(() => `${hostname()}-${process.pid}`),
     /** DATA_SOURCE: initial data applied to an empty store at start. */
     dataSource: z.enum(["LOCAL_FILE", "API", "NONE"]).default("NONE"),
-    /** DATA_FILE: the initial-data JSON for DATA_SOURCE=LOCAL_FILE (default DATA_DIR/initial_data.json). */
+    /** DATA_FILE: the initial-data JSON for DATA_SOURCE=LOCAL_FILE (default DATA_DIR/initial_db.json, the old system's name). */
     dataFile: z.string().min(1).optional(),
     /** API_URL: GET returns the initial-data JSON (DATA_SOURCE=API). */
     apiUrl: z.url().optional(),
@@ -127,5 +127,5 @@ export function databasePath(config: ServiceConfig): string {
 }
 
 export function dataFilePath(config: ServiceConfig): string {
-  return config.dataFile ?? join(config.dataDir, "initial_data.json");
+  return config.dataFile ?? join(config.dataDir, "initial_db.json");
 }

@@ -15,7 +15,7 @@ import { dirname } from "node:path";
 import { UnavailableError } from "../core/errors.ts";
 import { EventHub } from "../core/memory-store.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 
 export interface SqliteGalleryStoreOptions {
   /** Database file (created with its directory); ":memory:" for a throwaway one. */
@@ -242,11 +242,18 @@ export class SqliteGalleryStore implements GalleryStore {
   }
 
   /** Everything in one transaction (one fsync), events after commit. */
-  async bulkLoad(data: BulkLoad): Promise<WriteResult & { companies: number; users: number; faces: number }> {
+  async isInitialised(): Promise<boolean> {
+    this.assertOpen();
+    return this.db.query("SELECT 1 FROM meta WHERE key = 'initialised_at'").get() != null;
+  }
+
+  async bulkLoad(data: BulkLoad, options: BulkLoadOptions = {}): Promise<WriteResult & { companies: number; users: number; faces: number }> {
     this.assertOpen();
     const events: StoreEvent[] = [];
     const now = this.now();
     const counts = this.tx(() => {
+      // the marker commits with the records (or neither does)
+      if (options.markInitialised) this.db.query("INSERT OR IGNORE INTO meta (key, value) VALUES ('initialised_at', ?)").run(Date.now());
       let companies = 0;
       let users = 0;
       let faces = 0;

@@ -323,6 +323,33 @@ export function runGalleryStoreContract(
       expect([...tree.companies, ...tree.users, ...tree.faces]).toEqual([]);
     });
 
+    test("bulkLoad with markInitialised: the store stays initialised when emptied; the marker is no record", async () => {
+      const store = await make();
+      if (!store.bulkLoad || !store.isInitialised) return;
+      expect(await store.isInitialised()).toBe(false);
+      const w = await follow(store);
+      await store.bulkLoad({ companies: ["x"], users: [], faces: [] }); // an import without the marker
+      expect(await store.isInitialised()).toBe(false);
+      const r = await store.bulkLoad(
+        { companies: ["a"], users: [{ companyId: "a", userId: "u" }], faces: [face("a", "u", "f")] },
+        { markInitialised: true },
+      );
+      // the gallery reaches the load's revision (the marker included)
+      await w.gallery.waitForRevision(r.revision, waitMs);
+      expect(w.gallery.stats()).toMatchObject({ companies: 2, users: 1, faces: 1 });
+      expect(await store.isInitialised()).toBe(true);
+      await store.deleteCompany("a");
+      const last = (await store.deleteCompany("x")).revision;
+      expect(await store.isInitialised()).toBe(true);
+      await w.gallery.waitForRevision(last, waitMs);
+      // a fresh replay: no records, and it ends at the store's revision
+      const w2 = await follow(store);
+      expect(w2.gallery.stats()).toMatchObject({ companies: 0, users: 0, faces: 0 });
+      expect(w2.gallery.revision).toBe(await store.revision());
+      w.stop();
+      w2.stop();
+    });
+
     const rounds = options.raceRounds ?? 40;
     test(`deletes racing adds and creates (${rounds} rounds each): a deleted user or company stays deleted, no orphan`, async () => {
       const store = await make();
@@ -385,6 +412,15 @@ export function runGalleryStoreContract(
         expect(Array.from(w.gallery.getEmbedding("acme", "u1", "f1")!)).toEqual(Array.from(f.embedding));
         expect((await again.createCompany("beta")).revision).toBeGreaterThan(last);
         w.stop();
+      });
+
+      test("the initialised marker survives close and reopen", async () => {
+        const store = await make();
+        if (!store.bulkLoad || !store.isInitialised) return;
+        await store.bulkLoad({ companies: [], users: [], faces: [] }, { markInitialised: true });
+        const again = await reopen(store);
+        open.push(again);
+        expect(await again.isInitialised!()).toBe(true);
       });
     }
   });

@@ -38,6 +38,8 @@ export interface TestServerOptions {
   ready?: boolean;
   /** Event log and webhooks beside the store (SQLite or memory); settings override the defaults. */
   integration?: boolean | Partial<IntegrationConfig>;
+  /** The service's log lines (start-up, initial data); default: dropped. */
+  log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 export interface TestServer {
@@ -73,7 +75,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     engine,
     env: {},
     config: { store: dir ? "sqlite" : "memory", dataDir: dir ?? "./data", dataSource: "NONE", ...options.service },
-    log: () => {},
+    log: options.log ?? (() => {}),
   });
   const logs: Array<Record<string, unknown>> = [];
   const logger: Logger = createLogger("debug", (line) => logs.push(JSON.parse(line)));

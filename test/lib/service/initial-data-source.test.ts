@@ -12,7 +12,7 @@ import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { checkData } from "../../../lib/service/check-data.ts";
 import { exportStore } from "../../../lib/service/export-data.ts";
 import { LocalFaceService, SqliteGalleryStore } from "../../../lib/service/mod.ts";
-import { validDocument } from "../../helpers/initial-data.ts";
+import { oldDocument, validDocument } from "../../helpers/initial-data.ts";
 
 let engine: FaceEngine;
 const dir = mkdtempSync(join(tmpdir(), "facegate-initial-"));
@@ -39,6 +39,7 @@ beforeAll(async () => {
     async fetch(req) {
       const path = new URL(req.url).pathname;
       if (path === "/data") return Response.json(docWithEngineModel());
+      if (path === "/old") return Response.json(oldDocument());
       if (path === "/slow") {
         await Bun.sleep(1500);
         return Response.json(docWithEngineModel());
@@ -71,9 +72,26 @@ describe("DATA_SOURCE at start", () => {
       expect(s).toMatchObject({ companiesCount: 2, usersCount: 3, facesCount: 3, embeddingsCount: 3 });
       expect(s.companies.acme).toEqual({ users: 2, faces: 2 });
       expect((await service.getUserFaces({ companyId: "acme", userId: "alice" })).faceIds).toEqual(["a1", "a2"]);
-      expect(text).toMatch(/initial data from LOCAL_FILE .*good\.json/);
-      expect(text).toMatch(/companies\s+2/);
-      expect(text).toMatch(/embeddings\s+3/);
+      // the old workers' lines, in their order
+      const want = [
+        /^info: Loading initial data from local file: .*good\.json$/m,
+        /^info: Loaded 2 companies$/m,
+        /^info: Loaded 3 users across 2 companies$/m,
+        /^info: Loaded 3 faces across 2 companies$/m,
+        /^info: Loaded 3 embeddings$/m,
+        /^info: Data consistency validation passed$/m,
+        /^info: Initial Data Statistics:$/m,
+        /^info: {3}Companies: 2$/m,
+        /^info: {3}Total Users: 3$/m,
+        /^info: {3}Total Faces: 3$/m,
+        /^info: {3}Total Embeddings: 3$/m,
+      ];
+      let at = 0;
+      for (const re of want) {
+        const m = re.exec(text.slice(at));
+        expect(m?.[0] ?? `missing after ${at}: ${re}`).toBe(m?.[0] ?? "");
+        at += (m?.index ?? 0) + (m?.[0].length ?? 0);
+      }
       expect(service.initialData).toMatchObject({ applied: true });
       // the loaded embeddings are searchable: compare against one of them
       expect(service.gallery.search("acme", service.gallery.getEmbedding("acme", "alice", "a2")!)[0]).toMatchObject({ userId: "alice", faceId: "a2" });
@@ -85,33 +103,36 @@ describe("DATA_SOURCE at start", () => {
   test("LOCAL_FILE with inconsistencies: warnings are logged, the valid part is loaded", async () => {
     const { service, lines } = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: inconsistentFile });
     try {
-      expect(lines.some(([l, m]) => l === "warn" && m.includes('"acme"/"bob"/"b1" has no embedding'))).toBe(true);
+      expect(lines.some(([l, m]) => l === "warn" && m === "Data consistency issues found: 1")).toBe(true);
+      expect(lines.some(([l, m]) => l === "warn" && m.startsWith("  - ") && m.includes('"acme"/"bob"/"b1" has no embedding'))).toBe(true);
       expect((await service.getCacheStats()).facesCount).toBe(3);
     } finally {
       await service.close();
     }
   });
 
-  for (const [name, env, pattern] of [
-    ["missing file", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: join(dir, "nope.json") }, /file not found: .*nope\.json/],
-    ["invalid JSON", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: badJsonFile }, /invalid JSON/],
-    ["API answering HTTP 500", { DATA_SOURCE: "API", API_URL: "" }, /HTTP 500/],
-    ["API down", { DATA_SOURCE: "API", API_URL: "http://127.0.0.1:9/data", API_TIMEOUT: "2" }, /API unreachable/],
-    ["API slower than API_TIMEOUT", { DATA_SOURCE: "API", API_URL: "/slow", API_TIMEOUT: "0.3" }, /did not answer within API_TIMEOUT=0.3 s/],
-    ["API answering invalid JSON", { DATA_SOURCE: "API", API_URL: "/invalid" }, /invalid JSON/],
+  // the old workers' words: a missing file is a warning, the rest errors
+  for (const [name, env, pattern, level] of [
+    ["missing file", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: join(dir, "nope.json") }, /^Data file not found: .*nope\.json, starting with empty data$/, "warn"],
+    ["invalid JSON", { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: badJsonFile }, /^Invalid JSON in data file: .+, starting with empty data$/, "error"],
+    ["API answering HTTP 500", { DATA_SOURCE: "API", API_URL: "" }, /^API request failed: HTTP 500/, "error"],
+    ["API down", { DATA_SOURCE: "API", API_URL: "http://127.0.0.1:9/data", API_TIMEOUT: "2" }, /^API request failed: /, "error"],
+    ["API slower than API_TIMEOUT", { DATA_SOURCE: "API", API_URL: "/slow", API_TIMEOUT: "0.3" }, /^API request timed out after 0.3 seconds/, "error"],
+    ["API answering invalid JSON", { DATA_SOURCE: "API", API_URL: "/invalid" }, /^Invalid JSON from API: /, "error"],
   ] as const) {
-    test(`${name}: one clear error line, the service starts without initial data`, async () => {
+    test(`${name}: one clear ${level} line, the service starts without initial data`, async () => {
       const e: Record<string, string> = { ...env };
       if (e.API_URL !== undefined && !e.API_URL.startsWith("http")) e.API_URL = `http://127.0.0.1:${server.port}${e.API_URL || "/error"}`;
       const t0 = performance.now();
       const { service, lines } = await start(e);
       try {
-        const errors = lines.filter(([l]) => l === "error");
-        expect(errors.length).toBe(1);
-        expect(errors[0][1]).toMatch(pattern);
-        expect(errors[0][1]).toContain("starting without initial data");
+        const problems = lines.filter(([l]) => l !== "info");
+        expect(problems.length).toBe(1);
+        expect(problems[0][0]).toBe(level);
+        expect(problems[0][1]).toMatch(pattern);
+        expect(problems[0][1]).toEndWith(", starting with empty data");
         expect((await service.getCacheStats()).companiesCount).toBe(0);
-        expect((await service.healthCheck()).status).toBe("ok");
+        expect(service.initialData).toMatchObject({ applied: false });
         if (name.includes("slower")) expect(performance.now() - t0).toBeLessThan(1400);
       } finally {
         await service.close();
@@ -123,9 +144,65 @@ describe("DATA_SOURCE at start", () => {
     const { service, text } = await start({ DATA_SOURCE: "API", API_URL: `http://127.0.0.1:${server.port}/data`, API_TIMEOUT: "5" });
     try {
       expect((await service.getCacheStats()).facesCount).toBe(3);
-      expect(text).toContain(`initial data from API http://127.0.0.1:${server.port}/data`);
+      expect(text).toContain(`info: Loading initial data from API: http://127.0.0.1:${server.port}/data`);
+      expect(text).toMatch(/Loaded 3 embeddings\ninfo: Successfully loaded data from API\ninfo: Data consistency validation passed/);
     } finally {
       await service.close();
+    }
+  });
+
+  test("API answering the old system's format: loaded, with the old log lines", async () => {
+    const url = `http://127.0.0.1:${server.port}/old`;
+    const { service, lines } = await start({ DATA_SOURCE: "API", API_URL: url });
+    try {
+      const s = await service.getCacheStats();
+      expect(s).toMatchObject({ companiesCount: 3, usersCount: 3, facesCount: 3 });
+      expect(s.companies.company_123).toEqual({ users: 2, faces: 2 });
+      expect(lines.map(([, m]) => m).slice(0, 7)).toEqual([
+        `Loading initial data from API: ${url}`,
+        "Loaded 3 companies",
+        "Loaded 3 users across 2 companies",
+        "Loaded 3 faces across 2 companies",
+        "Loaded 3 embeddings",
+        "Successfully loaded data from API",
+        "Data consistency validation passed",
+      ]);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("applied once: a store emptied after its initial data stays empty at the next start", async () => {
+    const store = new MemoryGalleryStore();
+    const env = { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: goodFile };
+    const first = await start(env, store);
+    expect(first.service.initialData).toMatchObject({ applied: true });
+    for (const companyId of first.service.gallery.companyIds()) await first.service.deleteCompany({ companyId });
+    await first.service.close();
+    const second = await start(env, store);
+    try {
+      expect(second.service.initialData).toMatchObject({ applied: false });
+      expect(second.service.gallery.companyIds()).toEqual([]);
+      expect(second.text).toMatch(/skipped: the store was initialised before/);
+    } finally {
+      await second.service.close();
+    }
+  });
+
+  test("a failed load does not mark the store: the next start loads the file once it is there", async () => {
+    const store = new MemoryGalleryStore();
+    const later = join(dir, "later.json");
+    const env = { DATA_SOURCE: "LOCAL_FILE", DATA_FILE: later };
+    const first = await start(env, store);
+    await first.service.close();
+    expect(await store.isInitialised()).toBe(false);
+    writeFileSync(later, JSON.stringify(docWithEngineModel()));
+    const second = await start(env, store);
+    try {
+      expect(second.service.initialData).toMatchObject({ applied: true });
+      expect(await store.isInitialised()).toBe(true);
+    } finally {
+      await second.service.close();
     }
   });
 
@@ -177,12 +254,10 @@ describe("check-data", () => {
   test("a valid file: statistics block, exit 0", async () => {
     const r = await checkData(["--file", goodFile], {});
     expect(r.code).toBe(0);
-    const out = r.output.join("\n");
-    expect(out).toMatch(/companies\s+2/);
-    expect(out).toMatch(/users\s+3/);
-    expect(out).toMatch(/faces\s+3/);
-    expect(out).toMatch(/embeddings\s+3/);
-    expect(out).toContain("check-data: OK");
+    for (const line of ["INFO - Loaded 2 companies", "INFO - Data consistency validation passed", "INFO -   Companies: 2", "INFO -   Total Users: 3", "INFO -   Total Faces: 3", "INFO -   Total Embeddings: 3"]) {
+      expect(r.output).toContain(line);
+    }
+    expect(r.output.at(-1)).toBe("check-data: OK");
   });
 
   test("warnings are printed; --strict turns them into a failure", async () => {
@@ -206,6 +281,6 @@ describe("check-data", () => {
     expect(ok.stdout.toString()).toContain("check-data: OK");
     const bad = Bun.spawnSync(["bun", "run", "check-data", "--", "--file", badJsonFile], { cwd: join(import.meta.dir, "../../..") });
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.toString()).toContain("invalid JSON");
+    expect(bad.stderr.toString()).toContain("ERROR - Invalid JSON in data file");
   });
 });

@@ -1,0 +1,308 @@
+/**
+ * The old system's initial-data document, exactly as its workers read `initial_db.json` (and the
+ * body of `API_URL`), ARCHITECTURE §4:
+ *
+ *   { "companies":  { "<company>": {} },
+ *     "users":      { "<company>": { "<user>": { "user_id": "<user>", "faces": ["<face>", ...] } } },
+ *     "faces":      { "<company>": [ { "face_id": "<face>", "user_id": "<user>" } ] },
+ *     "embeddings": { "<face>": [ 512 numbers ] } }
+ *
+ * Face ids are global keys of `embeddings`, so they are unique across companies there. Told apart from
+ * facegate's own format (lists of records) by shape: a section that is a map means this format.
+ * Validation never throws: each inconsistency is one issue line worded like the old workers' ("Face
+ * face_006 has no embedding") and the record is skipped, or loaded where nothing is ambiguous.
+ * Runtime-free.
+ */
+import { z } from "zod";
+import { FaceError } from "./errors.ts";
+import type { GalleryExport } from "./gallery.ts";
+import type { InitialDataReport, ParseOptions } from "./initial-data.ts";
+import { IdSchema } from "./schemas.ts";
+import type { BulkLoad, FaceRecord } from "./store.ts";
+
+const ModelId = z.string().min(1).max(200);
+const Section = z.record(z.string(), z.unknown());
+
+/** The document. Unknown top-level keys are ignored; `model`/`models` are facegate's (the old workers ignore them). */
+export const OldInitialDataSchema = z.looseObject({
+  /** Model id of every embedding (facegate's export writes it; absent in the old system's files: the engine's). */
+  model: ModelId.optional(),
+  /** Model id per company, where companies differ. */
+  models: z.record(z.string(), ModelId).optional(),
+  companies: Section.default({}),
+  users: Section.default({}),
+  faces: Section.default({}),
+  embeddings: Section.default({}),
+});
+
+const UserEntry = z.looseObject({
+  user_id: z.union([z.string(), z.number()]).optional(),
+  faces: z.array(z.union([z.string(), z.number()])).default([]),
+});
+const FaceEntry = z.looseObject({ face_id: z.union([z.string(), z.number()]), user_id: z.union([z.string(), z.number()]) });
+/** null stands for Python's NaN / Infinity tokens (see parseInitialDataText). */
+const Vector = z.array(z.number().nullable()).min(1).max(4096);
+
+const SECTIONS = ["companies", "users", "faces", "embeddings"] as const;
+
+const isMap = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** True when the document is in the old format: one of its sections is a map (facegate's are lists). */
+export function isOldFormat(value: unknown): boolean {
+  if (!isMap(value)) return false;
+  const doc = value as Record<string, unknown>;
+  return SECTIONS.some((s) => isMap(doc[s]));
+}
+
+const validId = (id: string): boolean => IdSchema.safeParse(id).success;
+const k2 = (a: string, b: string) => `${a}\u0000${b}`;
+
+/**
+ * The vector as a unit Float32Array, or why it cannot be loaded. Shared by both formats: the checks
+ * (dimension, non-finite values, zero vector) are the same.
+ */
+export function unitVector(values: ReadonlyArray<number | null>, dim: number | null): Float32Array | string {
+  if (dim !== null && values.length !== dim) return `has dimension ${values.length}, expected ${dim}`;
+  const bad = values.findIndex((x) => x === null || !Number.isFinite(x));
+  if (bad >= 0) return `has a non-finite value at index ${bad}`;
+  let norm = 0;
+  for (const x of values as number[]) norm += x * x;
+  if (!(norm > 0)) return "is a zero vector";
+  const inv = 1 / Math.sqrt(norm);
+  return Float32Array.from(values as number[], (x) => x * inv);
+}
+
+/** The most common vector length (ties: the longer), null when there are none. */
+export function commonDimension(lengths: Iterable<number>): number | null {
+  const byLength = new Map<number, number>();
+  for (const n of lengths) byLength.set(n, (byLength.get(n) ?? 0) + 1);
+  const sorted = [...byLength.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]);
+  return sorted[0]?.[0] ?? null;
+}
+
+function zodText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
+}
+
+/** Parsed JSON in the old format → report (the same report as facegate's format). */
+export function parseOldFormat(input: unknown, options: ParseOptions = {}): InitialDataReport {
+  const counts = { companies: 0, users: 0, faces: 0, embeddings: 0 };
+  const top = OldInitialDataSchema.safeParse(input);
+  if (!top.success) {
+    return {
+      format: "old",
+      data: { companies: [], users: [], faces: [] },
+      model: null,
+      dim: null,
+      warnings: [],
+      warningCount: 0,
+      errors: [`not an initial-data document (old format): ${zodText(top.error)}`],
+      stats: { file: counts, loaded: { ...counts } },
+    };
+  }
+  const doc = top.data;
+  const maxWarnings = options.maxWarnings ?? 1000;
+  const warnings: string[] = [];
+  let dropped = 0;
+  const issue = (message: string) => {
+    if (warnings.length < maxWarnings) warnings.push(message);
+    else dropped++;
+  };
+  const file = {
+    companies: Object.keys(doc.companies).length,
+    users: 0,
+    faces: 0,
+    embeddings: Object.keys(doc.embeddings).length,
+  };
+
+  // companies
+  const companies: string[] = [];
+  for (const c of Object.keys(doc.companies)) {
+    if (validId(c)) companies.push(c);
+    else issue(`Company ${JSON.stringify(c)} has an invalid id (skipped)`);
+  }
+  const companySet = new Set(companies);
+
+  // users: company → user → { user_id, faces }
+  const users = new Map<string, { companyId: string; userId: string; listed: string[] }>();
+  for (const [c, byUser] of Object.entries(doc.users)) {
+    if (!isMap(byUser)) {
+      issue(`Users of company ${c} are not a map of user id to user (skipped)`);
+      continue;
+    }
+    const entries = Object.entries(byUser as Record<string, unknown>);
+    file.users += entries.length;
+    if (!companySet.has(c)) {
+      issue(`Company ${c} referenced in users does not exist (${entries.length} users skipped)`);
+      continue;
+    }
+    for (const [u, raw] of entries) {
+      const entry = UserEntry.safeParse(raw ?? {});
+      if (!validId(u) || !entry.success) {
+        issue(`User ${u} in company ${c} is invalid${entry.success ? " (id)" : `: ${zodText(entry.error)}`} (skipped)`);
+        continue;
+      }
+      if (entry.data.user_id !== undefined && String(entry.data.user_id) !== u) {
+        issue(`User ${u} in company ${c} has user_id ${String(entry.data.user_id)} (the key ${u} is used)`);
+      }
+      users.set(k2(c, u), { companyId: c, userId: u, listed: entry.data.faces.map(String) });
+    }
+  }
+
+  // faces: company → [{ face_id, user_id }]; face ids are global
+  const owner = new Map<string, { companyId: string; userId: string }>();
+  /** user → the face ids the `faces` section gives it */
+  const fromFaces = new Map<string, string[]>();
+  for (const [c, list] of Object.entries(doc.faces)) {
+    if (!Array.isArray(list)) {
+      issue(`Faces of company ${c} are not a list (skipped)`);
+      continue;
+    }
+    file.faces += list.length;
+    if (!companySet.has(c)) {
+      issue(`Company ${c} referenced in faces does not exist (${list.length} faces skipped)`);
+      continue;
+    }
+    list.forEach((raw, i) => {
+      const entry = FaceEntry.safeParse(raw);
+      if (!entry.success) return issue(`Face entry ${i} of company ${c} is invalid: ${zodText(entry.error)} (skipped)`);
+      const f = String(entry.data.face_id);
+      const u = String(entry.data.user_id);
+      if (!validId(f)) return issue(`Face ${JSON.stringify(f)} of company ${c} has an invalid id (skipped)`);
+      if (!users.has(k2(c, u))) return issue(`Face ${f} references unknown user ${u} in company ${c} (skipped)`);
+      const first = owner.get(f);
+      if (first) {
+        return issue(
+          first.companyId === c && first.userId === u
+            ? `Face ${f} is listed twice in company ${c}`
+            : `Face ${f} is used by ${first.companyId}/${first.userId} and ${c}/${u}; face ids are unique (the second is skipped)`,
+        );
+      }
+      owner.set(f, { companyId: c, userId: u });
+      let list = fromFaces.get(k2(c, u));
+      if (!list) fromFaces.set(k2(c, u), (list = []));
+      list.push(f);
+    });
+  }
+  // the users' own face lists: a face listed there but missing from `faces` still loads (nothing is ambiguous)
+  for (const user of users.values()) {
+    const listed = new Set(user.listed);
+    for (const f of listed) {
+      const o = owner.get(f);
+      if (!o) {
+        if (!validId(f)) {
+          issue(`Face ${JSON.stringify(f)} of user ${user.userId} has an invalid id (skipped)`);
+          continue;
+        }
+        issue(`Face ${f} of user ${user.userId} is not in the faces of company ${user.companyId} (loaded)`);
+        owner.set(f, { companyId: user.companyId, userId: user.userId });
+      } else if (o.companyId !== user.companyId || o.userId !== user.userId) {
+        issue(`Face ${f} is listed for user ${user.companyId}/${user.userId} but belongs to ${o.companyId}/${o.userId}`);
+      }
+    }
+    for (const f of fromFaces.get(k2(user.companyId, user.userId)) ?? []) {
+      if (!listed.has(f)) issue(`Face ${f} is not in the faces list of user ${user.userId} in company ${user.companyId} (loaded)`);
+    }
+  }
+
+  // embeddings: face id → vector
+  const vectors = new Map<string, ReadonlyArray<number | null>>();
+  for (const [f, raw] of Object.entries(doc.embeddings)) {
+    const v = Vector.safeParse(raw);
+    if (!v.success) {
+      if (owner.has(f)) issue(`Face ${f} has an invalid embedding: ${zodText(v.error)} (skipped)`);
+      else issue(`Embedding ${f} is invalid and belongs to no face`);
+      continue;
+    }
+    vectors.set(f, v.data);
+  }
+  const dim = options.expectedDim ?? commonDimension([...vectors.values()].map((v) => v.length));
+  const modelOf = (companyId: string) => doc.models?.[companyId] ?? doc.model ?? options.engineModel ?? "unknown";
+  const faces: FaceRecord[] = [];
+  const mismatched = new Set<string>();
+  for (const [f, o] of owner) {
+    const values = vectors.get(f);
+    if (values === undefined) {
+      if (!Object.hasOwn(doc.embeddings, f)) issue(`Face ${f} has no embedding`);
+      continue;
+    }
+    const unit = unitVector(values, dim);
+    if (typeof unit === "string") {
+      issue(`Face ${f} embedding ${unit} (skipped)`);
+      continue;
+    }
+    const model = modelOf(o.companyId);
+    if (options.engineModel && model !== options.engineModel && !mismatched.has(model)) {
+      mismatched.add(model);
+      issue(
+        `Embeddings of model ${model} but the engine produces ${options.engineModel}: recognition in these companies ` +
+          "fails with MODEL_MISMATCH until their users are re-enrolled",
+      );
+    }
+    faces.push({ companyId: o.companyId, userId: o.userId, faceId: f, model, embedding: unit });
+  }
+  for (const f of vectors.keys()) if (!owner.has(f)) issue(`Embedding ${f} belongs to no face (not loaded)`);
+  const warningCount = warnings.length + dropped;
+  if (dropped > 0) warnings.push(`... and ${dropped} more issues`);
+
+  const data: BulkLoad = {
+    companies,
+    users: [...users.values()].map(({ companyId, userId }) => ({ companyId, userId })),
+    faces,
+  };
+  const models = new Set(faces.map((f) => f.model));
+  return {
+    format: "old",
+    data,
+    model: models.size === 1 ? [...models][0]! : models.size > 1 ? "mixed" : (doc.model ?? null),
+    dim,
+    warnings,
+    warningCount,
+    errors: [],
+    stats: {
+      file,
+      loaded: { companies: companies.length, users: data.users.length, faces: faces.length, embeddings: faces.length },
+    },
+  };
+}
+
+/**
+ * Gallery contents → the old format. Lossless: companies without users and users without faces are
+ * kept; the model id goes in `model` (or `models` per company where they differ), which the old
+ * workers ignore. The old format keys embeddings by face id alone, so face ids used by two faces
+ * cannot be written: INVALID_ARGUMENT naming them (export facegate's format instead).
+ */
+export function exportOldFormat(data: GalleryExport | BulkLoad): Record<string, unknown> {
+  const owners = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const f of data.faces) {
+    const who = `${f.companyId}/${f.userId}`;
+    const first = owners.get(f.faceId);
+    if (first !== undefined) clashes.push(`${JSON.stringify(f.faceId)} (${first} and ${who})`);
+    else owners.set(f.faceId, who);
+  }
+  if (clashes.length > 0) {
+    throw new FaceError(
+      "INVALID_ARGUMENT",
+      `the old format keys embeddings by face id, and ${clashes.length} face ids are used more than once: ` +
+        `${clashes.slice(0, 5).join(", ")}${clashes.length > 5 ? ", ..." : ""}; export facegate's format instead`,
+      { details: { clashes: clashes.slice(0, 100) } },
+    );
+  }
+  const companies: Record<string, Record<string, never>> = {};
+  const users: Record<string, Record<string, { user_id: string; faces: string[] }>> = {};
+  const faces: Record<string, Array<{ face_id: string; user_id: string }>> = {};
+  const embeddings: Record<string, number[]> = {};
+  for (const c of data.companies) companies[c] = {};
+  for (const u of data.users) (users[u.companyId] ??= {})[u.userId] = { user_id: u.userId, faces: [] };
+  const modelOf = new Map<string, string>();
+  for (const f of data.faces) {
+    users[f.companyId]?.[f.userId]?.faces.push(f.faceId);
+    (faces[f.companyId] ??= []).push({ face_id: f.faceId, user_id: f.userId });
+    embeddings[f.faceId] = Array.from(f.embedding);
+    if (!modelOf.has(f.companyId)) modelOf.set(f.companyId, f.model);
+  }
+  const models = new Set(modelOf.values());
+  const model = models.size === 1 ? { model: [...models][0] } : models.size > 1 ? { models: Object.fromEntries(modelOf) } : {};
+  return { ...model, companies, users, faces, embeddings };
+}
