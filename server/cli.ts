@@ -35,7 +35,8 @@ const USAGE = `usage: bun run facegate <command> [options]
 commands:
   enroll <company> <folder>          enroll <folder>/<user>/<images> (first image creates the user)
   recognize <company> <image>        recognize the best face (--all: every face)
-  export <file>                      write the gallery as initial-data JSON ("-": stdout)
+  export <file>                      write the gallery as initial-data JSON ("-": stdout; --format old:
+                                     the old system's initial_db.json)
   import <file>                      load initial-data JSON into the gallery (merges)
   calibrate <folder | pairs-file>    FAR/FRR/EER table, suggested threshold, plot
 
@@ -49,6 +50,7 @@ options:
   --plot FILE        calibrate: plot image (.png or .svg; default calibration.png)
   --json FILE        calibrate: write the full curve as JSON
   --limit N          calibrate: use at most N pairs (pairs file) or N images per person (folder)
+  --format F         export: facegate (default, any ids) or old (the old workers' format)
 `;
 
 class UsageError extends Error {}
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       plot: { type: "string" },
       json: { type: "string" },
       limit: { type: "string" },
+      format: { type: "string", default: "facegate" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -120,8 +123,10 @@ async function main(argv: string[]): Promise<number> {
     case "export": {
       need(1, "<file>");
       if (values.url) throw new UsageError("export reads the local store; --url is not supported (the HTTP API has no bulk export)");
+      const format = values.format;
+      if (format !== "facegate" && format !== "old") throw new UsageError(`--format must be facegate or old, not ${JSON.stringify(format)}`);
       return withService(async (service) => {
-        const data = exportInitialData(service.gallery.export());
+        const data = exportInitialData(service.gallery.export(), { format });
         const text = `${JSON.stringify(data)}\n`;
         if (args[0] === "-") process.stdout.write(text);
         else {

@@ -100,6 +100,25 @@ describe("in-process (embedded service on DATA_DIR)", () => {
     expect(r.user_id).toBe("ben");
   });
 
+  test("export --format old writes the old workers' initial_db.json; it imports back to the same recognition", async () => {
+    const file = join(tmp, "initial_db.json");
+    const ex = await cli(["export", file, "--format", "old"], { DATA_DIR: dataA });
+    expect(ex.code).toBe(0);
+    const data = JSON.parse(readFileSync(file, "utf8"));
+    expect(Object.keys(data.companies)).toEqual(["acme"]);
+    expect(Object.keys(data.users.acme).sort()).toEqual(["ann", "ben"]);
+    expect(data.users.acme.ann.user_id).toBe("ann");
+    expect(data.faces.acme).toHaveLength(3);
+    expect(Object.values(data.embeddings).every((e) => (e as number[]).length === 512)).toBe(true);
+    const dataC = join(tmp, "data-c");
+    const im = await cli(["import", file], { DATA_DIR: dataC });
+    expect(im.code).toBe(0);
+    expect(im.out).toContain("imported: 1 companies, 2 users, 3 faces added");
+    const r = JSON.parse((await cli(["recognize", "acme", join(FACE_API_DEMO, "sample2.jpg")], { DATA_DIR: dataC })).out);
+    expect(r.user_id).toBe("ben");
+    expect((await cli(["export", file, "--format", "xml"], { DATA_DIR: dataA })).code).toBe(2);
+  });
+
   test("import of a broken file fails with its errors", async () => {
     const bad = join(tmp, "bad.json");
     writeFileSync(bad, "{ not json");
