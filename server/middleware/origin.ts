@@ -2,8 +2,10 @@
  * Cross-site request forgery in open mode: with no keys, a web page the kiosk's browser visits
  * could POST a form to http://127.0.0.1:8080 and enroll or delete people. Hono's `csrf` refuses
  * unsafe requests whose Content-Type a form can send (form-urlencoded, multipart, text/plain, or
- * none) unless Origin or Sec-Fetch-Site says same origin; other types (JSON, image/*) need a CORS
- * preflight that only CORS_ORIGINS pass. Requests with neither header are not from a browser
+ * none) unless Origin or Sec-Fetch-Site says same origin; on top of it any unsafe request (or
+ * WebSocket upgrade) whose Origin is another origin is refused, whatever its type (JSON and raw
+ * images would need a preflight in a browser, but need not rely on it). Origins in CORS_ORIGINS
+ * are allowed. Requests with neither header are not from a browser
  * (curl, backends, the CLI) and pass. The kiosk WebSocket upgrade is checked too: browsers do not
  * apply the same-origin policy to WebSockets.
  */
@@ -20,9 +22,9 @@ export function originCheck(options: { corsOrigins: readonly string[] }): Middle
   return async function originCheck(c, next) {
     const origin = c.req.header("origin");
     if (origin === undefined && c.req.header("sec-fetch-site") === undefined) return next();
-    if (c.req.header("upgrade")?.toLowerCase() === "websocket" && origin !== undefined && !allowed(origin, c)) {
-      throw refused(origin);
-    }
+    // Unsafe methods of any content type (JSON, raw images too) and WebSocket upgrades from another origin.
+    const unsafe = !/^(GET|HEAD|OPTIONS)$/.test(c.req.method) || c.req.header("upgrade")?.toLowerCase() === "websocket";
+    if (unsafe && origin !== undefined && !allowed(origin, c)) throw refused(origin);
     try {
       await forms(c, next);
     } catch (error) {
