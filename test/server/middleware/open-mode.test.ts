@@ -39,7 +39,7 @@ describe("cross-origin requests in open mode (Hono csrf + Origin check)", () => 
     const site = await srv.call("POST", "/v1/companies/acme/users", { body: enrollForm("mallory"), headers: { "Sec-Fetch-Site": "cross-site" } });
     expect(site.status).toBe(403);
     // text/plain and no Content-Type at all: what a page can send without a preflight
-    for (const headers of [{ "Content-Type": "text/plain" }, {}]) {
+    for (const headers of [{ "Content-Type": "text/plain" }, {}] as Record<string, string>[]) {
       const res = await fetch(`${own}/v1/companies/acme`, { method: "DELETE", headers: { ...headers, Origin: "http://evil.example" } });
       expect(res.status).toBe(403);
       const post = await fetch(`${own}/v1/companies`, { method: "POST", body: new Blob(['{"company_id":"evil"}']), headers: { ...headers, Origin: "http://evil.example" } });
