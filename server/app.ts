@@ -35,6 +35,7 @@ import { hostCheck } from "./middleware/host.ts";
 import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 import { integrationRoutes, type IntegrationSource } from "./events/mod.ts";
+import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";
 
 export type AppEnv = {
   Variables: {
@@ -99,7 +100,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
   metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
-  const routes = [...buildRoutes(config), ...integrationRoutes(options.integration)];
+  const routes = [...buildRoutes(config), ...integrationRoutes(options.integration), ...compatRoutes()];
   const integration = () => (typeof options.integration === "function" ? options.integration() : options.integration);
   metrics.addSource(() => integration()?.metrics() ?? []);
   let openapi: Record<string, unknown> | undefined;
@@ -206,6 +207,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     // Overload refusals (admission limiter) say when to come back.
     const retryAfter = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (typeof retryAfter === "number") c.header("Retry-After", String(retryAfter));
+    // the embed/compare service's routes keep its flat error body
+    if (c.get("route")?.startsWith(COMPAT_PREFIX)) return c.json(compatError(e), HTTP_STATUS[e.code] as 400);
     return errorResponse(c, e);
   });
 

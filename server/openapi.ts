@@ -145,6 +145,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       { name: "stateless", description: "no gallery: any valid key" },
       { name: "events", description: "the event log (identifications), attendance, live feed" },
       { name: "webhooks", description: "signed, at-least-once delivery of every event to the company's URL" },
+      { name: "compatibility", description: "the stateless embed/compare service's routes (/api/v1): errors {error, error_code}" },
       { name: "operations" },
     ],
   };
