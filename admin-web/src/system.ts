@@ -1,0 +1,133 @@
+/**
+ * System: health of the engine, the store and (NATS mode) each worker; queue depth, request rate
+ * and recent latency from /metrics (admin key), as small charts over the last five minutes.
+ */
+import { ApiError, describeError } from "./api.ts";
+import { sparkChart } from "./charts.ts";
+import type { ViewContext } from "./context.ts";
+import { fmt, h, replace } from "./dom.ts";
+import { histogram, interval, parseMetrics, total, type Histogram } from "./prom.ts";
+import { Health, Stats } from "./schemas.ts";
+
+const POLL_MS = 2000;
+const WINDOW_MS = 5 * 60 * 1000;
+
+function entries(record: Record<string, unknown> | undefined): Array<[string, string]> {
+  return Object.entries(record ?? {})
+    .filter(([, v]) => v === null || typeof v !== "object")
+    .map(([k, v]) => [k.replaceAll("_", " "), String(v)]);
+}
+
+function block(title: string, status: string | null, rows: Array<[string, string]>, id: string): HTMLElement {
+  return h(
+    "section",
+    { class: "card health", id, "aria-label": title },
+    h("h2", {}, title, " ", status ? h("span", { class: "pill", "data-status": status === "ok" || status === "healthy" ? "live" : "error" }, status) : null),
+    h("dl", { class: "kv" }, ...rows.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
+  );
+}
+
+export async function systemView(ctx: ViewContext, main: HTMLElement): Promise<void> {
+  const healthBox = h("div", { class: "grid", id: "health" });
+  const workersBox = h("div", { id: "workers" });
+  const charts = h("div", { class: "grid charts", id: "metrics" });
+  const status = h("p", { class: "status", role: "status" });
+  replace(main, h("h1", {}, "System"), status, healthBox, workersBox, h("h2", {}, "Load"), charts);
+
+  const loadHealth = async (): Promise<void> => {
+    try {
+      // 503 carries the same body: read it either way.
+      const res = await fetch("/v1/health", { cache: "no-store", signal: ctx.signal });
+      const checked = Health.safeParse(await res.json());
+      if (!checked.success) throw new Error(`unexpected health answer (${res.status})`);
+      const hl = checked.data;
+      replace(
+        healthBox,
+        block("Server", hl.status, [["response time", `${hl.response_time_ms ?? "–"} ms`], ...entries(hl.worker_info as Record<string, unknown>)], "health-server"),
+        block("Engine", null, entries(hl.engine), "health-engine"),
+        block("Store", typeof hl.store?.status === "string" ? String(hl.store.status) : null, entries(hl.store), "health-store"),
+      );
+    } catch (error) {
+      if (!ctx.signal.aborted) replace(healthBox, h("p", { class: "status error" }, `Health: ${describeError(error)}`));
+    }
+    if (!ctx.me.admin) return;
+    try {
+      // NATS mode: every worker answers the stats request; cache_info lists them.
+      const stats = await ctx.api.get("/v1/stats", Stats, { signal: ctx.signal });
+      const workers = Object.entries(stats.cache_info ?? {}).filter(([, v]) => v && typeof v === "object" && "worker_id" in (v as object));
+      replace(
+        workersBox,
+        workers.length
+          ? h(
+              "section",
+              { class: "card", "aria-label": "workers" },
+              h("h2", {}, `Workers (${workers.length})`),
+              h(
+                "table",
+                { class: "list" },
+                h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", {}, "Details"))),
+                h("tbody", {}, ...workers.map(([id, v]) => h("tr", {}, h("td", {}, id), h("td", { class: "small" }, entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${x}`).join(" · "))))),
+              ),
+            )
+          : null,
+      );
+    } catch {
+      // stats are optional here
+    }
+  };
+
+  await loadHealth();
+  if (!ctx.me.admin) {
+    replace(charts, h("p", { class: "muted" }, "Queue depth and latency come from /metrics, which needs an admin key."));
+    return;
+  }
+
+  const queue: Array<[number, number]> = [];
+  const rate: Array<[number, number]> = [];
+  const latency: Array<[number, number]> = [];
+  const p95: Array<[number, number]> = [];
+  let prev: { at: number; requests: number; ops: Histogram } | null = null;
+
+  const scrape = async (): Promise<void> => {
+    try {
+      const res = await ctx.api.fetch("GET", "/metrics", { accept: "text/plain", signal: ctx.signal });
+      const samples = parseMetrics(await res.text());
+      const now = Date.now();
+      const queued = total(samples, "facegate_admission_queued");
+      const inFlight = total(samples, "facegate_admission_in_flight");
+      queue.push([now, (queued || 0) + (inFlight || 0)]);
+      const requests = total(samples, "facegate_http_requests_total", (l) => l.route !== "/metrics");
+      const ops = histogram(samples, "facegate_operation_duration_seconds");
+      if (prev) {
+        const dt = (now - prev.at) / 1000;
+        rate.push([now, Math.max(0, (requests - prev.requests) / dt)]);
+        const iv = interval(prev.ops, ops);
+        latency.push([now, iv.mean]);
+        p95.push([now, iv.p95]);
+      }
+      prev = { at: now, requests, ops };
+      for (const list of [queue, rate, latency, p95]) while (list.length && list[0][0] < now - WINDOW_MS) list.shift();
+      const last = (list: Array<[number, number]>) => list[list.length - 1]?.[1] ?? Number.NaN;
+      replace(
+        charts,
+        h("figure", { id: "chart-queue" }, sparkChart("engine requests running + queued", queue, { unit: (v) => String(Math.round(v * 10) / 10), cls: "c1", windowMs: WINDOW_MS }), h("figcaption", {}, `Queue depth: ${fmt.int(queued || 0)} waiting, ${fmt.int(inFlight || 0)} running`)),
+        h("figure", { id: "chart-latency" }, sparkChart("mean operation time", latency, { unit: fmt.ms, cls: "c2", windowMs: WINDOW_MS }), h("figcaption", {}, `Recent latency: mean ${fmt.ms(last(latency))}, p95 ≤ ${fmt.ms(last(p95))} per operation`)),
+        h("figure", { id: "chart-rate" }, sparkChart("requests per second", rate, { unit: (v) => v.toFixed(1), cls: "c3", windowMs: WINDOW_MS }), h("figcaption", {}, `Requests: ${Number.isFinite(last(rate)) ? last(rate).toFixed(1) : "–"} /s`)),
+      );
+      status.textContent = "";
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      status.className = "status error";
+      status.textContent = error instanceof ApiError && error.code === "FORBIDDEN" ? "Metrics need an admin key." : `Metrics: ${describeError(error)}`;
+    }
+  };
+  await scrape();
+  const timer = setInterval(() => {
+    void scrape();
+  }, POLL_MS);
+  const healthTimer = setInterval(() => void loadHealth(), 10_000);
+  ctx.signal.addEventListener("abort", () => {
+    clearInterval(timer);
+    clearInterval(healthTimer);
+  });
+}
