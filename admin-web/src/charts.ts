@@ -108,10 +108,11 @@ export function lineChart(series: Series[], o: ChartOptions): SVGSVGElement {
 }
 
 /** A small time series chart (System view): the last values, newest on the right. */
-export function sparkChart(title: string, values: Array<[number, number]>, o: { unit: (v: number) => string; cls: string; windowMs: number }): SVGSVGElement {
+export function sparkChart(title: string, values: Array<[number, number]>, o: { unit: (v: number) => string; cls: string; windowMs: number; floor: number }): SVGSVGElement {
   const now = values.length ? values[values.length - 1][0] : Date.now();
   const finite = values.filter(([, v]) => Number.isFinite(v)).map(([, v]) => v);
-  const max = Math.max(1e-9, ...finite) * 1.15;
+  // An idle server draws a flat line at the bottom of a readable scale, not a scale of zeros.
+  const max = Math.max(o.floor, Math.max(0, ...finite) * 1.15);
   return lineChart([{ name: title, points: values.map(([t, v]) => [(t - now) / 1000, v]), cls: o.cls }], {
     title,
     width: 360,

@@ -61,7 +61,7 @@ export const fmt = {
     const d = new Date(iso);
     return Number.isNaN(d.getTime()) ? iso : d.toLocaleString("en-GB", { hour12: false });
   },
-  ms: (seconds: number): string => (Number.isFinite(seconds) ? `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms` : "–"),
+  ms: (seconds: number): string => (Number.isFinite(seconds) ? `${(seconds * 1000).toFixed(seconds < 0.01 && seconds > 0 ? 1 : 0)} ms` : "–"),
 };
 
 /** A path segment for the hash router (user and company ids may hold any printable character). */

@@ -12,10 +12,24 @@ import { Health, Stats } from "./schemas.ts";
 const POLL_MS = 2000;
 const WINDOW_MS = 5 * 60 * 1000;
 
+function duration(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
+
+function show(key: string, v: unknown): string {
+  if (typeof v !== "number") return String(v);
+  if (/seconds$/.test(key)) return duration(v);
+  if (/_ms$/.test(key)) return `${v < 10 ? v.toFixed(2) : Math.round(v)} ms`;
+  return Number.isInteger(v) ? fmt.int(v) : String(Number(v.toPrecision(4)));
+}
+
 function entries(record: Record<string, unknown> | undefined): Array<[string, string]> {
   return Object.entries(record ?? {})
     .filter(([, v]) => v === null || typeof v !== "object")
-    .map(([k, v]) => [k.replaceAll("_", " "), String(v)]);
+    .map(([k, v]) => [k.replace(/_(ms|seconds)$/, "").replaceAll("_", " "), show(k, v)]);
 }
 
 function block(title: string, status: string | null, rows: Array<[string, string]>, id: string): HTMLElement {
@@ -37,15 +51,17 @@ export async function systemView(ctx: ViewContext, main: HTMLElement): Promise<v
   const loadHealth = async (): Promise<void> => {
     try {
       // 503 carries the same body: read it either way.
-      const res = await fetch("/v1/health", { cache: "no-store", signal: ctx.signal });
+      // With the key: admin keys get the details (engine, store, worker), others only the status.
+      const res = await fetch("/v1/health", { cache: "no-store", signal: ctx.signal, headers: { "X-API-Key": ctx.api.key } });
       const checked = Health.safeParse(await res.json());
       if (!checked.success) throw new Error(`unexpected health answer (${res.status})`);
       const hl = checked.data;
       replace(
         healthBox,
-        block("Server", hl.status, [["response time", `${hl.response_time_ms ?? "–"} ms`], ...entries(hl.worker_info as Record<string, unknown>)], "health-server"),
-        block("Engine", null, entries(hl.engine), "health-engine"),
-        block("Store", typeof hl.store?.status === "string" ? String(hl.store.status) : null, entries(hl.store), "health-store"),
+        block("Server", hl.status, [...entries({ response_time_ms: hl.response_time_ms }), ...entries(hl.worker_info as Record<string, unknown>)], "health-server"),
+        hl.engine ? block("Engine", null, entries(hl.engine), "health-engine") : null,
+        hl.store ? block("Store", typeof hl.store.status === "string" ? String(hl.store.status) : null, entries(hl.store), "health-store") : null,
+        hl.engine ? null : h("p", { class: "muted" }, "Engine, store and worker details need an admin key."),
       );
     } catch (error) {
       if (!ctx.signal.aborted) replace(healthBox, h("p", { class: "status error" }, `Health: ${describeError(error)}`));
@@ -110,9 +126,9 @@ export async function systemView(ctx: ViewContext, main: HTMLElement): Promise<v
       const last = (list: Array<[number, number]>) => list[list.length - 1]?.[1] ?? Number.NaN;
       replace(
         charts,
-        h("figure", { id: "chart-queue" }, sparkChart("engine requests running + queued", queue, { unit: (v) => String(Math.round(v * 10) / 10), cls: "c1", windowMs: WINDOW_MS }), h("figcaption", {}, `Queue depth: ${fmt.int(queued || 0)} waiting, ${fmt.int(inFlight || 0)} running`)),
-        h("figure", { id: "chart-latency" }, sparkChart("mean operation time", latency, { unit: fmt.ms, cls: "c2", windowMs: WINDOW_MS }), h("figcaption", {}, `Recent latency: mean ${fmt.ms(last(latency))}, p95 ≤ ${fmt.ms(last(p95))} per operation`)),
-        h("figure", { id: "chart-rate" }, sparkChart("requests per second", rate, { unit: (v) => v.toFixed(1), cls: "c3", windowMs: WINDOW_MS }), h("figcaption", {}, `Requests: ${Number.isFinite(last(rate)) ? last(rate).toFixed(1) : "–"} /s`)),
+        h("figure", { id: "chart-queue" }, sparkChart("engine requests running + queued", queue, { unit: (v) => String(Math.round(v * 10) / 10), cls: "c1", windowMs: WINDOW_MS, floor: 2 }), h("figcaption", {}, `Queue depth: ${fmt.int(queued || 0)} waiting, ${fmt.int(inFlight || 0)} running`)),
+        h("figure", { id: "chart-latency" }, sparkChart("mean operation time", latency, { unit: fmt.ms, cls: "c2", windowMs: WINDOW_MS, floor: 0.05 }), h("figcaption", {}, `Recent latency: mean ${fmt.ms(last(latency))}, p95 ≤ ${fmt.ms(last(p95))} per operation`)),
+        h("figure", { id: "chart-rate" }, sparkChart("requests per second", rate, { unit: (v) => v.toFixed(1), cls: "c3", windowMs: WINDOW_MS, floor: 1 }), h("figcaption", {}, `Requests: ${Number.isFinite(last(rate)) ? last(rate).toFixed(1) : "–"} /s`)),
       );
       status.textContent = "";
     } catch (error) {

@@ -217,6 +217,7 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     await shot("person");
     // Delete the added face again (confirmation first).
     await page.locator("#faces li[data-face='obama3'] button").click();
+    await page.waitForSelector("#confirm[open]");
     await expect(page.locator("#confirm-body").innerText()).resolves.toContain("obama3");
     await page.locator("#confirm-go").click();
     await page.waitForFunction(() => !document.querySelector("#faces li[data-face='obama3']"));
@@ -302,6 +303,7 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     await page.goto(`${server.url}/admin#/c/${COMPANY}/people/${encodeURIComponent(BIDEN)}`);
     await page.waitForSelector("#faces li[data-face]");
     await page.locator("#delete-person").click();
+    await page.waitForSelector("#confirm[open]");
     expect(await page.locator("#confirm-body").innerText()).toBe(`This removes ${BIDEN} and 1 face from ${COMPANY}. It cannot be undone.`);
     await page.locator("#confirm-go").click();
     await page.waitForFunction(() => location.hash === "#/c/acme/people" && document.querySelectorAll("#people tbody tr[data-user]").length === 2, null, { timeout: 15_000 });
@@ -315,6 +317,7 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     await page.goto(`${server.url}/admin#/companies`);
     const row = page.locator("#companies tr[data-company='globex']");
     await row.locator("button[data-action=delete]").click();
+    await page.waitForSelector("#confirm[open]");
     await expect(page.locator("#confirm-body").innerText()).resolves.toBe("This removes 1 person and 1 face enrolled in globex. It cannot be undone.");
     await page.locator("#confirm-cancel").click();
     expect((await api("GET", "/v1/companies/globex/users/Kit%20Harington/faces", ADMIN_KEY)).json.face_ids).toEqual(["k1"]);
