@@ -7,6 +7,7 @@ import type { ViewContext } from "./context.ts";
 import { fmt, h, replace, seg } from "./dom.ts";
 import { EventItem, EventsPage } from "./schemas.ts";
 import { follow } from "./sse.ts";
+import { csvCell } from "./csv.ts";
 
 /** Rows kept on screen (older ones are in the log: CSV or the API). */
 const MAX_ROWS = 500;
@@ -27,12 +28,6 @@ function matches(e: EventItem, f: Filters): boolean {
   return true;
 }
 
-function csvCell(v: unknown): string {
-  const text = v === null || v === undefined ? "" : String(v);
-  // Quote when needed; a leading = + - @ would run as a formula in a spreadsheet.
-  const safe = /^[=+\-@]/.test(text) && !/^-?\d/.test(text) ? `'${text}` : text;
-  return /[",\n\r]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
 
 export async function liveView(ctx: ViewContext, main: HTMLElement, company: string): Promise<void> {
   const base = `/v1/companies/${seg(company)}/events`;

@@ -39,6 +39,14 @@ export function thresholdForTarget(curve: CurvePoint[], n: number, target: numbe
 
 const FLOOR = 1e-5;
 
+const SOURCES: Record<string, string> = {
+  explicit: "the server's FACE_RECOGNITION_THRESHOLD (it wins over company settings)",
+  company_threshold: "this company's fixed threshold",
+  company_fpir_target: "this company's false-accept target",
+  fpir_target: "the server's false-accept target (FACE_FPIR_TARGET)",
+  uncalibrated_default: "the default threshold (no calibration for this model)",
+};
+
 export async function operatingView(ctx: ViewContext, main: HTMLElement, company: string): Promise<void> {
   const path = `/v1/companies/${seg(company)}/operating-point`;
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
@@ -68,7 +76,7 @@ export async function operatingView(ctx: ViewContext, main: HTMLElement, company
       { class: "facts", id: "op-facts" },
       h("div", {}, h("dt", {}, "Gallery size"), h("dd", { id: "op-gallery" }, `${fmt.int(n)} people`)),
       h("div", {}, h("dt", {}, "Threshold"), h("dd", { id: "op-threshold" }, fmt.score(p.threshold))),
-      h("div", {}, h("dt", {}, "Set by"), h("dd", { id: "op-source" }, p.source || "–")),
+      h("div", {}, h("dt", {}, "Set by"), h("dd", { id: "op-source", "data-source": p.source }, SOURCES[p.source] ?? (p.source || "–"))),
       h("div", {}, h("dt", {}, "False-accept target"), h("dd", { id: "op-target" }, p.fpirTarget !== null ? fmt.pct(p.fpirTarget) : "–")),
       h(
         "div",
@@ -134,6 +142,25 @@ export async function operatingView(ctx: ViewContext, main: HTMLElement, company
     const hint = h("p", { id: "op-hint", class: "muted small" });
     const preview = h("p", { id: "op-preview", role: "status", "aria-live": "polite" });
     const save = h("button", { type: "submit", class: "primary", id: "op-save" }, "Save the operating point");
+    const reset = h("button", { type: "button", id: "op-reset", hidden: !p.hasSetting }, "Back to the server's default");
+    const put = async (body: Record<string, number | null>, what: string): Promise<void> => {
+      save.disabled = true;
+      reset.disabled = true;
+      try {
+        const next = await ctx.api.call("PUT", path, OperatingPointBody, { json: body });
+        ctx.toast(`${what}: threshold now ${fmt.score(next.threshold)}.`, "ok");
+        replace(main, main.firstElementChild, status);
+        status.textContent = "";
+        status.className = "status";
+        draw(next);
+      } catch (error) {
+        status.className = "status error";
+        status.textContent = describeError(error, "Changing the operating point");
+        save.disabled = false;
+        reset.disabled = false;
+      }
+    };
+    reset.addEventListener("click", () => void put({ fpir_target: null, threshold: null }, "Back to the default"));
     const isTarget = () => mode.target.checked;
     // The slider runs in log space for a target (1e-4 … 1e-1), linear for a threshold.
     const configure = (): void => {
@@ -208,24 +235,13 @@ export async function operatingView(ctx: ViewContext, main: HTMLElement, company
       h("div", { class: "row" }, value, slider),
       hint,
       preview,
-      h("div", { class: "row" }, save),
+      p.source === "explicit" ? h("p", { class: "error" }, "FACE_RECOGNITION_THRESHOLD is set on the server: it wins over what is saved here.") : null,
+      h("div", { class: "row" }, save, reset),
     );
-    form.addEventListener("submit", async (e) => {
+    form.addEventListener("submit", (e) => {
       e.preventDefault();
       const v = Number(value.value);
-      const body = isTarget() ? { fpir_target: v } : { threshold: v };
-      save.disabled = true;
-      try {
-        const next = await ctx.api.call("PUT", path, OperatingPointBody, { json: body });
-        ctx.toast(`Operating point saved: threshold ${fmt.score(next.threshold)}.`, "ok");
-        op = next;
-        replace(main, main.firstElementChild, status);
-        draw(next);
-      } catch (error) {
-        status.className = "status error";
-        status.textContent = describeError(error, "Changing the operating point");
-        save.disabled = false;
-      }
+      void put(isTarget() ? { fpir_target: v } : { threshold: v }, "Operating point saved");
     });
 
     main.append(facts, plots, form);

@@ -72,6 +72,9 @@ export interface OperatingPoint {
   fpirTarget: number | null;
   expectedFpir: number | null;
   expectedFnir: number | null;
+  /** The company has its own setting (PUT with both null returns it to the defaults). */
+  hasSetting: boolean;
+  calibrationSource: string | null;
   curve: CurvePoint[];
   bounds: { threshold: [number, number]; fpirTarget: [number, number] };
   raw: Record<string, unknown>;
@@ -94,16 +97,28 @@ const ArraysCurve = z.object({
 });
 const Range = z.union([z.tuple([num, num]), z.object({ min: num, max: num }).transform((r): [number, number] => [r.min, r.max])]);
 
+/**
+ * GET/PUT /v1/companies/:company/operating-point: `users` (the gallery size N), the threshold in
+ * force and its source, the target, expected FPIR/FRR, bounds, and the calibration curve (FAR, FRR
+ * and the FPIR expected at this company's size, per threshold). `gallery_size` and flat curves are
+ * read as well.
+ */
 export const OperatingPointBody = z
   .object({
-    gallery_size: num,
+    users: num.optional(),
+    gallery_size: num.optional(),
     threshold: num,
     source: z.string().optional(),
     fpir_target: numOrNull,
     expected_fpir: numOrNull,
     expected_fnir: numOrNull,
+    expected_frr: numOrNull,
+    settings: z.object({ fpir_target: num.optional(), threshold: num.optional() }).nullable().optional(),
     curve: z.union([z.array(PointObject), ArraysCurve]).optional(),
-    calibration: z.union([z.array(PointObject), ArraysCurve, z.object({ curve: z.union([z.array(PointObject), ArraysCurve]) }).transform((c) => c.curve)]).optional(),
+    calibration: z
+      .union([z.array(PointObject), ArraysCurve, z.object({ curve: z.union([z.array(PointObject), ArraysCurve]), source: z.string().optional(), model: z.string().optional() }).loose()])
+      .nullable()
+      .optional(),
     points: z.array(PointObject).optional(),
     bounds: z
       .object({ threshold: Range.optional(), fpir_target: Range.optional() })
@@ -111,18 +126,21 @@ export const OperatingPointBody = z
   })
   .loose()
   .transform((b): OperatingPoint => {
-    const source = b.curve ?? b.calibration ?? b.points ?? [];
+    const cal = b.calibration && !Array.isArray(b.calibration) && "curve" in b.calibration ? b.calibration.curve : b.calibration;
+    const source = b.curve ?? cal ?? b.points ?? [];
     const curve: CurvePoint[] = Array.isArray(source)
       ? source.map((p) => ({ threshold: p.threshold, far: p.far, frr: p.frr ?? null, fpir: p.fpir ?? p.expected_fpir ?? null }))
       : source.thresholds.map((t, i) => ({ threshold: t, far: source.far[i], frr: source.frr?.[i] ?? null, fpir: source.fpir?.[i] ?? null }));
     curve.sort((a, b2) => a.threshold - b2.threshold);
     return {
-      gallerySize: b.gallery_size,
+      gallerySize: b.users ?? b.gallery_size ?? 0,
       threshold: b.threshold,
       source: b.source ?? "",
       fpirTarget: b.fpir_target ?? null,
       expectedFpir: b.expected_fpir ?? null,
-      expectedFnir: b.expected_fnir ?? null,
+      expectedFnir: b.expected_fnir ?? b.expected_frr ?? null,
+      hasSetting: !!b.settings && (b.settings.fpir_target !== undefined || b.settings.threshold !== undefined),
+      calibrationSource: b.calibration && !Array.isArray(b.calibration) && "curve" in b.calibration ? (b.calibration.source ?? null) : null,
       curve,
       bounds: {
         threshold: b.bounds?.threshold ?? [0.3, 0.99],

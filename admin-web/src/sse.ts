@@ -24,15 +24,22 @@ export class SseParser {
   private buffer = "";
   private data: string[] = [];
   private event = "";
+  /** The last line ended with CR: an LF starting the next chunk belongs to it (CRLF split across chunks). */
+  private afterCR = false;
   id = "";
   retryMs: number | null = null;
 
   push(chunk: string, emit: (m: SseMessage) => void): void {
     this.buffer += chunk;
+    if (this.afterCR && this.buffer.startsWith("\n")) this.buffer = this.buffer.slice(1);
+    this.afterCR = false;
     let nl: number;
     while ((nl = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
       const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(nl + (this.buffer.startsWith("\r\n", nl) ? 2 : 1));
+      const crlf = this.buffer.startsWith("\r\n", nl);
+      // A CR that ends the chunk may be the first half of a CRLF.
+      this.afterCR = !crlf && this.buffer[nl] === "\r" && nl === this.buffer.length - 1;
+      this.buffer = this.buffer.slice(nl + (crlf ? 2 : 1));
       if (line === "") {
         if (this.data.length > 0) emit({ id: this.id, event: this.event || "message", data: this.data.join("\n") });
         this.data = [];
