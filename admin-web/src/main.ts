@@ -127,12 +127,30 @@ async function route(): Promise<void> {
   if (document.activeElement === document.body || !document.activeElement) main.focus({ preventScroll: true });
 }
 
-/** What the key reaches: GET /v1/me; on a server without it, /v1/stats tells an admin key apart. */
+const MANAGE = new Set(["manage", "admin"]);
+
+/**
+ * What the key reaches: GET /v1/me. The console is for keys that may manage a company: a kiosk's
+ * key (recognize) or an enrollment key is refused here, and a company key keeps only the companies
+ * it manages. On a server without /v1/me, /v1/stats tells an admin key apart.
+ */
 async function whoAmI(api: Api, companyHint: string): Promise<WhoAmI> {
+  let me: WhoAmI | undefined;
   try {
-    return await api.get("/v1/me", WhoAmI);
+    me = await api.get("/v1/me", WhoAmI);
   } catch (error) {
     if (!(error instanceof ApiError && error.missingRoute)) throw error;
+  }
+  if (me) {
+    if (me.admin || !me.scopes) return me;
+    const managed = Object.entries(me.scopes).filter(([, scope]) => MANAGE.has(scope)).map(([company]) => company);
+    // A manage grant on every company ("*") cannot list them: the company id comes from the form.
+    const companies = managed.includes("*") ? (companyHint ? [companyHint] : []) : managed.sort();
+    if (companies.length === 0) {
+      const held = [...new Set(Object.values(me.scopes))].join(", ") || "no scope";
+      throw new ApiError(403, "FORBIDDEN", managed.includes("*") ? "this key manages every company but cannot list them: enter the company id as well" : `this key may only ${held}: the console needs a key with manage scope (or an admin key)`);
+    }
+    return { ...me, companies };
   }
   try {
     await api.get("/v1/stats", Stats);
@@ -175,7 +193,12 @@ function showSignIn(message = ""): void {
       if (!me.admin && me.companies.length > 0) sessionStorage.setItem(COMPANY_ITEM, me.companies[0]);
       await start(api, me);
     } catch (error) {
-      status.textContent = error instanceof ApiError && error.code === "UNAUTHORIZED" ? "This key was not accepted." : describeError(error);
+      status.textContent =
+        error instanceof ApiError && error.code === "UNAUTHORIZED"
+          ? "This key was not accepted."
+          : error instanceof ApiError && error.code === "FORBIDDEN"
+            ? `This key cannot sign in here: ${error.message}.`
+            : describeError(error);
     }
   });
   replace(main, form);

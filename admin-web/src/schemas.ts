@@ -7,7 +7,13 @@ import { z } from "zod";
 
 const Box = z.array(z.number()).length(4);
 
-export const WhoAmI = z.object({ key_id: z.string(), admin: z.boolean(), companies: z.array(z.string()) });
+/** GET /v1/me: the key's reach; `scopes` (company or "*" → recognize | enroll | manage | admin) where the server has scopes. */
+export const WhoAmI = z.object({
+  key_id: z.string(),
+  admin: z.boolean(),
+  companies: z.array(z.string()),
+  scopes: z.record(z.string(), z.string()).optional(),
+});
 export type WhoAmI = z.infer<typeof WhoAmI>;
 
 export const CompaniesPage = z.object({

@@ -9,6 +9,7 @@ import type { Subprocess } from "bun";
 import { freePort } from "../../lib/nats/server-process.ts";
 import { ensurePagesBuilt } from "../../scripts/build-pages.ts";
 import { ROOT } from "../helpers/datasets.ts";
+import type { ApiKeysMap } from "../../server/config.ts";
 
 export interface ServerProcess {
   url: string;
@@ -18,7 +19,7 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(apiKeys: Record<string, string[]>, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(apiKeys: ApiKeysMap, env: Record<string, string> = {}): Promise<ServerProcess> {
   await ensurePagesBuilt();
   const dataDir = mkdtempSync(join(tmpdir(), "facegate-admin-data-"));
   const port = await freePort();
