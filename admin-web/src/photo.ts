@@ -159,7 +159,7 @@ export function outcomeCard(api: Api, photo: Photo, outcome: Outcome): HTMLEleme
     const hgt = img.naturalHeight;
     if (!w || !hgt) return;
     overlay.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
-    const stroke = Math.max(2, Math.round(Math.min(w, hgt) / 150));
+    const stroke = Math.max(3, Math.round(Math.min(w, hgt) / 60));
     for (const [x, y, bw, bh] of boxes) overlay.append(s("rect", { x, y, width: bw, height: bh, class: cls, "stroke-width": stroke }));
   };
   const loaded = new Promise<void>((resolve) => {
