@@ -7,6 +7,9 @@
  * - Deletes are KV delete markers published through JetStream directly, so the write's sequence
  *   (its revision) comes back; the parent's marker carries the expected last sequence, so two
  *   concurrent deletes of one key give exactly one `deleted: true`.
+ * - Erasure: a face's value (its embedding) is erased from the stream on disk before its delete
+ *   marker is written (kv-erase.ts); for a single face the successful erase is the atomic test of who
+ *   deleted it.
  * - Cascade order: children first (faces, then users, then the company). At every instant the
  *   bucket is a tree (no face without its user, no user without its company), so a worker that
  *   replays the bucket mid-cascade never sees an orphan. After the parent's marker the children
@@ -29,11 +32,12 @@
  */
 import { Buffer } from "node:buffer";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
+import { eraseEntry, type EraseOutcome } from "./kv-erase.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
 import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 import {
@@ -81,6 +85,8 @@ const FaceValueSchema = z.object({
 
 /** The marker key written with the initial data (`m.initialised`). */
 const INITIALISED = "initialised";
+
+const isFaceKey = (key: string) => key.startsWith("f.");
 
 const enc = new TextEncoder();
 const json = (value: unknown) => enc.encode(JSON.stringify(value));
@@ -130,6 +136,7 @@ export class KvGalleryStore implements GalleryStore {
   readonly markerRetentionMs: number;
   private housekeepingTimer: ReturnType<typeof setTimeout> | undefined;
   private housekeeping: Promise<unknown> | undefined;
+  private jsm: Promise<JetStreamManager> | undefined;
 
   private constructor(kv: KV, js: JetStreamClient, bucket: string, opts: KvGalleryStoreOptions) {
     this.kv = kv;
@@ -413,7 +420,10 @@ export class KvGalleryStore implements GalleryStore {
     for (const filter of filters) {
       const keys = await this.listKeys(filter);
       for (let i = 0; i < keys.length; i += 256) {
-        const seqs = await Promise.all(keys.slice(i, i + 256).map((k) => this.deleteMarker(k)));
+        const seqs = await Promise.all(keys.slice(i, i + 256).map(async (k) => {
+          if (isFaceKey(k)) await this.erase(k);
+          return this.deleteMarker(k);
+        }));
         last = Math.max(last, ...seqs);
       }
     }
@@ -428,6 +438,12 @@ export class KvGalleryStore implements GalleryStore {
     try {
       const entry = await this.get(parent);
       if (!entry || entry.operation !== "PUT") return { deleted: false, revision: entry?.revision ?? 0 };
+      if (isFaceKey(parent)) {
+        // a face: its value is erased first (see kv-erase.ts); the erase that succeeds is the delete that counts
+        const erased = await this.erase(parent, entry);
+        if (erased === "gone") return { deleted: false, revision: (await this.get(parent))?.revision ?? entry.revision };
+        if (erased === "erased") return { deleted: true, revision: await this.deleteMarker(parent) };
+      }
       let revision = await this.deleteAll(children);
       try {
         revision = Math.max(revision, await this.deleteMarker(parent, entry.revision));
@@ -441,6 +457,14 @@ export class KvGalleryStore implements GalleryStore {
     } catch (err) {
       throw storeError(`delete ${parent}`, err);
     }
+  }
+
+  /** Erases the face value at `key` (its current entry unless given) from the stream on disk. */
+  private async erase(key: string, entry?: KvEntry | null): Promise<EraseOutcome> {
+    const current = entry ?? (await this.get(key));
+    if (!current || current.operation !== "PUT") return "gone";
+    this.jsm ??= this.js.jetstreamManager();
+    return eraseEntry(await this.jsm, `KV_${this.bucket}`, current, this.warn);
   }
 
   /** After creating a child: if its parent vanished meanwhile, roll the child back and fail. */
@@ -493,15 +517,15 @@ export class KvGalleryStore implements GalleryStore {
     return this.cascadeDelete(faceKey(companyId, userId, faceId), []);
   }
 
+  async isInitialised(): Promise<boolean> {
+    return this.exists(metaKey(INITIALISED));
+  }
+
   /**
    * Initial data: create-if-absent for every record, parents before children, up to 256 writes in
    * flight. Not one transaction (KV has none across keys), but each record is atomic and a retry
    * after a failure only creates what is still missing.
    */
-  async isInitialised(): Promise<boolean> {
-    return this.exists(metaKey(INITIALISED));
-  }
-
   async bulkLoad(data: BulkLoad, options: BulkLoadOptions = {}): Promise<WriteResult & { companies: number; users: number; faces: number }> {
     let revision = 0;
     const run = async <T>(items: T[], write: (item: T) => Promise<WriteResult & { created: boolean }>) => {

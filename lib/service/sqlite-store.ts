@@ -9,6 +9,11 @@
  *   so revisions are strictly increasing even with several processes on one file.
  * - Events are emitted after commit, in revision order, to the listeners of this process. (Writes by
  *   another process on the same file are not watched: one process per database.)
+ * - Erasure erases: `secure_delete` overwrites deleted rows with zeros, and after a delete the WAL is
+ *   checkpointed and truncated (`wal_checkpoint(TRUNCATE)`), because the WAL still holds the page
+ *   images written when the face was added. After `deleteUser` returns, the embedding's bytes are in
+ *   neither file (tested by reading them). What the filesystem or the disk keeps of freed blocks is
+ *   beyond a database's reach.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -78,6 +83,7 @@ export class SqliteGalleryStore implements GalleryStore {
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.exec("PRAGMA busy_timeout = 5000");
+    this.db.exec("PRAGMA secure_delete = ON");
     this.db.exec(SCHEMA);
     const bump = this.db.query("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value");
     this.bump = () => (bump.get() as { value: number }).value;
@@ -158,6 +164,7 @@ export class SqliteGalleryStore implements GalleryStore {
       this.db.query("DELETE FROM faces WHERE company_id = ?").run(companyId);
       return { revision: this.bump(), deleted: true };
     });
+    if (result.deleted) this.eraseWal();
     if (result.deleted) this.hub.emit([{ revision: result.revision, type: "company.delete", companyId }]);
     return result;
   }
@@ -187,6 +194,7 @@ export class SqliteGalleryStore implements GalleryStore {
       this.db.query("DELETE FROM faces WHERE company_id = ? AND user_id = ?").run(companyId, userId);
       return { revision: this.bump(), deleted: true };
     });
+    if (result.deleted) this.eraseWal();
     if (result.deleted) this.hub.emit([{ revision: result.revision, type: "user.delete", companyId, userId }]);
     return result;
   }
@@ -237,6 +245,7 @@ export class SqliteGalleryStore implements GalleryStore {
           .run(companyId, userId, faceId).changes > 0;
       return gone ? { revision: this.bump(), deleted: true } : { revision: this.current(), deleted: false };
     });
+    if (result.deleted) this.eraseWal();
     if (result.deleted) this.hub.emit([{ revision: result.revision, type: "face.delete", companyId, userId, faceId }]);
     return result;
   }
@@ -285,6 +294,17 @@ export class SqliteGalleryStore implements GalleryStore {
     });
     this.hub.emit(events);
     return counts;
+  }
+
+  /**
+   * Moves every committed page into the database file (where secure_delete has zeroed the deleted
+   * rows) and truncates the WAL, which otherwise keeps the old page images until they are overwritten.
+   * A reader in another connection can hold the checkpoint back: then it is retried at the next
+   * delete and at close (SQLite checkpoints and removes the WAL when the last connection closes).
+   */
+  private eraseWal(): void {
+    if (this.path === ":memory:") return;
+    this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
   }
 
   close(): void {

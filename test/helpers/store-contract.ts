@@ -421,7 +421,7 @@ export function runGalleryStoreContract(
         const again = await reopen(store);
         open.push(again);
         expect(await again.isInitialised!()).toBe(true);
-      });
+      }, 30_000);
     }
   });
 }
