@@ -4,6 +4,7 @@
  * `fps` frames per second; the server drops stale frames anyway, the page just avoids sending them.
  */
 import type { FaceResult, ServerMessage, Settings } from "../../server/kiosk/protocol.ts";
+import type { ChallengeAction } from "../../server/kiosk/liveness/challenge.ts";
 import { Camera, listCameras } from "./camera.ts";
 import { KioskConnection, type ConnectionStatus } from "./connection.ts";
 import { enroll } from "./enroll.ts";
@@ -80,6 +81,16 @@ const latencies: number[] = [];
 const serverMs: number[] = [];
 let dropped = 0;
 let welcome: { userId: string; confidence: number; until: number } | null = null;
+/** The action the server asked for (challenge mode), shown in large letters until it is met or expires. */
+let challenge: { action: ChallengeAction; track: number; until: number } | null = null;
+let challengeOutcome: { passed: boolean; until: number } | null = null;
+
+const CHALLENGE_TEXT: Record<ChallengeAction, string> = {
+  turn_left: "Turn your head a little to your left",
+  turn_right: "Turn your head a little to your right",
+  blink: "Please blink",
+  smile: "Please smile",
+};
 let transientError: { text: string; until: number } | null = null;
 
 // ---------------------------------------------------------------- state display
@@ -132,7 +143,16 @@ function renderState(): void {
     setState("identified", "Welcome, ", `identified · ${pct(welcome.confidence)}`, welcome.userId);
     return;
   }
-  const order = ["recognized", "verifying", "unknown", "detecting"] as const;
+  if (challenge && challenge.until > now && lastFaces.some((f) => f.track === challenge?.track && f.state === "challenge")) {
+    const left = Math.max(0, Math.ceil((challenge.until - now) / 1000));
+    setState("challenge", CHALLENGE_TEXT[challenge.action], `to check you are here in person · ${left} s`);
+    return;
+  }
+  if (challengeOutcome && challengeOutcome.until > now && !challengeOutcome.passed) {
+    setState("unknown", "Not done in time", "let's try again");
+    return;
+  }
+  const order = ["recognized", "challenge", "checking_liveness", "verifying", "not_live", "unknown", "detecting"] as const;
   const face = order.map((s) => lastFaces.find((f) => f.state === s)).find(Boolean);
   const errorLine = transientError && transientError.until > now ? transientError.text : "";
   if (!connection?.isReady) {
@@ -142,6 +162,10 @@ function renderState(): void {
   if (!face) setState("idle", "Please look at the camera", errorLine || "step closer until your face is in the frame");
   else if (face.state === "recognized") setState("identified", "Welcome, ", `recognized · ${pct(face.confidence)}`, face.userId ?? "");
   else if (face.state === "verifying") setState("verifying", "Verifying…", "hold still for a moment");
+  else if (face.state === "checking_liveness" || face.state === "challenge")
+    setState("verifying", "Checking you are here in person…", "blink or say hello");
+  else if (face.state === "not_live")
+    setState("unknown", "Photo or screen detected", "not accepted · step out of view, then back in person");
   else if (face.state === "unknown") setState("unknown", "Not recognized", "please ask staff to enroll you");
   else setState("detecting", "Looking…", errorLine || "face found, checking");
 }
@@ -235,6 +259,18 @@ function onMessage(message: ServerMessage): void {
       addRecent(message.userId, message.confidence);
       renderState();
       break;
+    case "challenge":
+      challenge = { action: message.action, track: message.track, until: performance.now() + message.timeoutMs };
+      challengeOutcome = null;
+      document.body.dataset.challenge = message.action;
+      renderState();
+      break;
+    case "challenge_result":
+      challenge = null;
+      challengeOutcome = { passed: message.passed, until: performance.now() + 2000 };
+      delete document.body.dataset.challenge;
+      renderState();
+      break;
     case "error":
       if (message.seq !== undefined) for (const seq of [...inFlight.keys()]) if (seq <= message.seq) inFlight.delete(seq);
       transientError = { text: `${message.code}: ${message.message}`, until: performance.now() + 4000 };
@@ -268,9 +304,11 @@ function connect(): void {
     onStatus: renderConnection,
     onMessage,
     initialMessages: () => {
-      const patch: Record<string, number> = {};
+      const patch: Record<string, unknown> = {};
       if (settings.window !== null) patch.windowFrames = settings.window;
       if (settings.confirm !== null) patch.confirmFrames = settings.confirm;
+      if (settings.liveness === "challenge") patch.liveness = "challenge";
+      if (settings.challenge.length > 0) patch.challengeActions = settings.challenge;
       return Object.keys(patch).length ? [{ type: "settings", ...patch }] : [];
     },
   });

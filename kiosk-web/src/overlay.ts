@@ -4,14 +4,20 @@ import type { FaceResult, FaceState } from "../../server/kiosk/protocol.ts";
 export const STATE_COLORS: Record<FaceState, string> = {
   detecting: "#38bdf8",
   verifying: "#f59e0b",
+  checking_liveness: "#f59e0b",
+  challenge: "#a78bfa",
   recognized: "#22c55e",
+  not_live: "#ef4444",
   unknown: "#ef4444",
 };
 
 const STATE_LABELS: Record<FaceState, string> = {
   detecting: "…",
   verifying: "verifying",
+  checking_liveness: "checking",
+  challenge: "action?",
   recognized: "",
+  not_live: "not live",
   unknown: "unknown",
 };
 

@@ -18,7 +18,13 @@ export interface PageSettings {
   mirror: boolean;
   /** Enrollment: cosine similarity a frame needs with the person's other frames (URL `same=`, 0.3–0.95). */
   same: number;
+  /** `challenge` asks the server for challenge mode on this kiosk (URL `liveness=challenge`); "" = the server's mode. */
+  liveness: "" | "challenge";
+  /** Challenge actions to pick from (URL `challenge=blink,smile`); empty = the server's. */
+  challenge: string[];
 }
+
+const ACTIONS = ["turn_left", "turn_right", "blink", "smile"];
 
 const STORAGE_KEY = "facegate.kiosk.settings";
 
@@ -32,6 +38,8 @@ export const DEFAULTS: PageSettings = {
   window: null,
   mirror: true,
   same: DEFAULT_SAME_PERSON_THRESHOLD,
+  liveness: "",
+  challenge: [],
 };
 
 function clampInt(value: unknown, min: number, max: number): number | null {
@@ -58,6 +66,11 @@ function sanitize(raw: Partial<Record<keyof PageSettings, unknown>>): Partial<Pa
     const n = Number.parseFloat(String(raw.same));
     out.same = Number.isFinite(n) ? Math.min(0.95, Math.max(0.3, n)) : DEFAULTS.same;
   }
+  if (raw.liveness !== undefined) out.liveness = raw.liveness === "challenge" ? "challenge" : "";
+  if (raw.challenge !== undefined) {
+    const list = Array.isArray(raw.challenge) ? raw.challenge : String(raw.challenge ?? "").split(",");
+    out.challenge = [...new Set(list.map((a) => String(a).trim()).filter((a) => ACTIONS.includes(a)))];
+  }
   if (raw.mirror !== undefined) out.mirror = raw.mirror === true || raw.mirror === "1" || raw.mirror === "true";
   return out;
 }
@@ -70,7 +83,7 @@ export function loadSettings(url: URL = new URL(location.href)): PageSettings {
     // unreadable storage: defaults
   }
   const fromUrl: Record<string, unknown> = {};
-  for (const name of ["company", "key", "kiosk", "camera", "fps", "confirm", "window", "mirror", "same"] as const) {
+  for (const name of ["company", "key", "kiosk", "camera", "fps", "confirm", "window", "mirror", "same", "liveness", "challenge"] as const) {
     const value = url.searchParams.get(name);
     if (value !== null) fromUrl[name] = value;
   }

@@ -13,10 +13,19 @@
  * | KIOSK_FRAME_TIMEOUT_MS | 10000 | bound on one frame's recognition call |
  * | KIOSK_MAX_SESSIONS | 64 | concurrent (authenticated) sessions per server; more are closed with 1013 |
  * | KIOSK_MAX_SESSIONS_PER_ADDRESS | 16 | concurrent sessions from one client address; more are closed with 1013 |
+ * | KIOSK_LIVENESS | passive | off, passive or challenge (sessions may raise it, never lower it) |
+ * | KIOSK_LIVENESS_EVIDENCE_FRAMES | 2 | frames with signs of a live face needed before `identified` |
+ * | KIOSK_LIVENESS_WINDOW_MS | 6000 | a face without them for this long is `not_live` |
+ * | KIOSK_CHALLENGE_ACTIONS | turn_left,turn_right,blink,smile | what challenge mode asks for |
+ * | KIOSK_CHALLENGE_TIMEOUT_MS | 5000 | time to perform the action |
+ * | KIOSK_CHALLENGE_COMPANIES | (none) | companies whose kiosks always run challenge mode (comma-separated) |
  */
 import { z } from "zod";
 import { FaceError } from "../../lib/core/mod.ts";
-import { SETTINGS_BOUNDS, SettingsSchema, type Settings } from "./protocol.ts";
+import { CHALLENGE_ACTIONS } from "./liveness/mod.ts";
+import { ChallengeActionSchema, LivenessModeSchema, SETTINGS_BOUNDS, SettingsSchema, type Settings } from "./protocol.ts";
+
+const commaList = (v: unknown) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v);
 
 const intIn = (b: { min: number; max: number }) => z.coerce.number().int().min(b.min).max(b.max);
 
@@ -32,6 +41,12 @@ export const KioskConfigSchema = z
     frameTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
     maxSessions: z.coerce.number().int().min(1).max(100_000).default(64),
     maxSessionsPerAddress: z.coerce.number().int().min(1).max(100_000).default(16),
+    liveness: LivenessModeSchema.default("passive"),
+    livenessEvidenceFrames: intIn(SETTINGS_BOUNDS.livenessEvidenceFrames).default(2),
+    livenessWindowMs: intIn(SETTINGS_BOUNDS.livenessWindowMs).default(6000),
+    challengeActions: z.preprocess(commaList, z.array(ChallengeActionSchema).min(1)).default([...CHALLENGE_ACTIONS]),
+    challengeTimeoutMs: intIn(SETTINGS_BOUNDS.challengeTimeoutMs).default(5000),
+    challengeCompanies: z.preprocess(commaList, z.array(z.string().min(1))).default([]),
   })
   .refine((c) => c.confirmFrames <= c.windowFrames, {
     message: "KIOSK_CONFIRM_FRAMES must not exceed KIOSK_WINDOW_FRAMES",
@@ -51,6 +66,12 @@ const ENV: Record<string, keyof KioskConfig> = {
   KIOSK_FRAME_TIMEOUT_MS: "frameTimeoutMs",
   KIOSK_MAX_SESSIONS: "maxSessions",
   KIOSK_MAX_SESSIONS_PER_ADDRESS: "maxSessionsPerAddress",
+  KIOSK_LIVENESS: "liveness",
+  KIOSK_LIVENESS_EVIDENCE_FRAMES: "livenessEvidenceFrames",
+  KIOSK_LIVENESS_WINDOW_MS: "livenessWindowMs",
+  KIOSK_CHALLENGE_ACTIONS: "challengeActions",
+  KIOSK_CHALLENGE_TIMEOUT_MS: "challengeTimeoutMs",
+  KIOSK_CHALLENGE_COMPANIES: "challengeCompanies",
 };
 
 /** Validates a config (explicit values win over the environment); INVALID_ARGUMENT names the variable. */
@@ -75,8 +96,15 @@ export function loadKioskConfig(
   return parsed.data;
 }
 
+/** The liveness mode a session of this company starts with (the floor its settings cannot go below). */
+export function livenessFloor(config: KioskConfig, companyId: string | null): Settings["liveness"] {
+  return companyId !== null && config.liveness !== "off" && config.challengeCompanies.includes(companyId)
+    ? "challenge"
+    : config.liveness;
+}
+
 /** The initial settings of a session, from the config. */
-export function defaultSettings(config: KioskConfig, kioskId: string | null = null): Settings {
+export function defaultSettings(config: KioskConfig, kioskId: string | null = null, companyId: string | null = null): Settings {
   return SettingsSchema.parse({
     confirmFrames: config.confirmFrames,
     windowFrames: config.windowFrames,
@@ -84,5 +112,10 @@ export function defaultSettings(config: KioskConfig, kioskId: string | null = nu
     threshold: config.threshold,
     maxFaces: config.maxFaces,
     kioskId,
+    liveness: livenessFloor(config, companyId),
+    livenessEvidenceFrames: config.livenessEvidenceFrames,
+    livenessWindowMs: config.livenessWindowMs,
+    challengeActions: [...new Set(config.challengeActions)],
+    challengeTimeoutMs: config.challengeTimeoutMs,
   });
 }

@@ -9,10 +9,21 @@
  * - `verifying` when some matched but no user has K votes yet;
  * - `unknown` when the track has N frames and none of them matched;
  * - `detecting` otherwise (fewer than N frames, no match yet).
- * When a track becomes `recognized` as a user who was not identified within the cooldown, an
- * identification is emitted (once per track and user).
+ * With liveness on, a track with the votes is `checking_liveness` (or `challenge`) until its
+ * landmarks show a live face (./liveness/), `not_live` when they do not in time; only then is it
+ * `recognized`. When a track becomes `recognized` as a user who was not identified within the
+ * cooldown, an identification is emitted (once per track and user).
  */
 import { bboxIou, type BBox, type Recognition } from "../../lib/core/mod.ts";
+import {
+  TrackLiveness,
+  type ChallengeAction,
+  type LivenessMode,
+  type LivenessReport,
+  type LivenessSettings,
+  type LivenessState,
+  type LivenessTransition,
+} from "./liveness/mod.ts";
 import type { FaceResult, FaceState } from "./protocol.ts";
 
 export interface DecisionSettings {
@@ -20,6 +31,43 @@ export interface DecisionSettings {
   windowFrames: number;
   cooldownMs: number;
   maxFaces: number;
+  /** Default: off (the session passes its settings' mode). */
+  liveness?: LivenessMode;
+  livenessEvidenceFrames?: number;
+  livenessWindowMs?: number;
+  challengeActions?: readonly ChallengeAction[];
+  challengeTimeoutMs?: number;
+}
+
+/** Usable frames a face must have been seen in before it can be judged flat (a slow server is not a photo). */
+export const LIVENESS_MIN_FRAMES = 6;
+/** Challenges a face gets before it is `not_live`. */
+export const CHALLENGE_ATTEMPTS = 3;
+
+function livenessSettings(s: DecisionSettings): LivenessSettings {
+  return {
+    mode: s.liveness ?? "off",
+    evidenceFrames: s.livenessEvidenceFrames ?? 2,
+    windowMs: s.livenessWindowMs ?? 6000,
+    minFrames: LIVENESS_MIN_FRAMES,
+    challengeActions: s.challengeActions ?? ["turn_left", "turn_right", "blink", "smile"],
+    challengeTimeoutMs: s.challengeTimeoutMs ?? 5000,
+    challengeAttempts: CHALLENGE_ATTEMPTS,
+  };
+}
+
+/** A challenge issued in this frame, for the client to show. */
+export interface IssuedChallenge {
+  track: number;
+  action: ChallengeAction;
+  timeoutMs: number;
+  attempt: number;
+}
+
+export interface ChallengeOutcome {
+  track: number;
+  action: ChallengeAction;
+  passed: boolean;
 }
 
 export interface Identification {
@@ -30,11 +78,19 @@ export interface Identification {
   track: number;
   /** Frames of the window that voted for the user. */
   frames: number;
+  /** The liveness evidence (absent when liveness is off). */
+  liveness?: LivenessReport;
 }
 
 export interface FrameDecision {
   faces: FaceResult[];
   identified: Identification[];
+  /** Challenges issued in this frame (challenge mode). */
+  challenges: IssuedChallenge[];
+  /** Challenges met or failed in this frame. */
+  challengeOutcomes: ChallengeOutcome[];
+  /** Liveness decisions in this frame (for the counters). */
+  livenessTransitions: LivenessTransition[];
 }
 
 interface Observation {
@@ -50,6 +106,9 @@ interface Track {
   missing: number;
   /** Users this track has already produced an identification for. */
   identified: Set<string>;
+  liveness: TrackLiveness;
+  /** Challenges issued to this track so far. */
+  challenges: number;
 }
 
 /** Minimum overlap (IoU) to continue a track; frames at kiosk rates move faces little. */
@@ -69,12 +128,17 @@ export class DecisionEngine {
   constructor(
     private settings: DecisionSettings,
     private readonly lastIdentified: Map<string, number> = new Map(),
+    /** Picks challenge actions (tests pass a fixed one). */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /** New settings apply from the next frame; histories longer than the new window are trimmed. */
   update(settings: DecisionSettings): void {
     this.settings = settings;
-    for (const track of this.tracks) track.history = track.history.slice(-settings.windowFrames);
+    for (const track of this.tracks) {
+      track.history = track.history.slice(-settings.windowFrames);
+      track.liveness.setSettings(livenessSettings(settings));
+    }
   }
 
   /** Number of live tracks (bounded by maxFaces + what is still fading out). */
@@ -91,11 +155,23 @@ export class DecisionEngine {
     const seen = new Set<Track>();
     const results: FaceResult[] = [];
     const identified: Identification[] = [];
+    const challenges: IssuedChallenge[] = [];
+    const challengeOutcomes: ChallengeOutcome[] = [];
+    const livenessTransitions: LivenessTransition[] = [];
+    const live = livenessSettings(this.settings);
 
     faces.forEach((face, i) => {
       let track = assigned[i];
       if (!track) {
-        track = { id: this.nextTrackId++, bbox: face.bbox, history: [], missing: 0, identified: new Set() };
+        track = {
+          id: this.nextTrackId++,
+          bbox: face.bbox,
+          history: [],
+          missing: 0,
+          identified: new Set(),
+          liveness: new TrackLiveness(live, this.random),
+          challenges: 0,
+        };
         this.tracks.push(track);
       }
       seen.add(track);
@@ -104,8 +180,31 @@ export class DecisionEngine {
       track.history.push({ userId: face.userId, confidence: face.confidence });
       if (track.history.length > windowFrames) track.history.splice(0, track.history.length - windowFrames);
 
-      const { state, userId, votes } = this.classify(track, face.userId);
-      results.push({ bbox: face.bbox, userId, confidence: face.confidence, state, track: track.id });
+      const voted = this.classify(track, face.userId);
+      const { userId, votes } = voted;
+      const pendingBefore = track.liveness.pending;
+      const lv = track.liveness.observe(face, now, voted.state === "verifying" || voted.state === "recognized");
+      livenessTransitions.push(...lv.transitions);
+      if (lv.transitions.includes("challenge_passed") || lv.transitions.includes("challenge_failed")) {
+        if (pendingBefore) {
+          challengeOutcomes.push({ track: track.id, action: pendingBefore.action, passed: lv.transitions.includes("challenge_passed") });
+        }
+      }
+      const pending = track.liveness.pending;
+      if (lv.transitions.includes("challenge_issued") && pending) {
+        challenges.push({ track: track.id, action: pending.action, timeoutMs: pending.timeoutMs, attempt: ++track.challenges });
+      }
+      const state = withLiveness(voted.state, lv.state);
+      const result: FaceResult = { bbox: face.bbox, userId: state === "not_live" ? null : userId, confidence: face.confidence, state, track: track.id };
+      if (lv.state !== "off") {
+        result.liveness = {
+          state: lv.state,
+          evidence: track.liveness.report(now).passive.evidenceFrames,
+          needed: live.evidenceFrames,
+          ...(pending ? { challenge: { action: pending.action, remainingMs: Math.max(0, pending.deadline - now) } } : {}),
+        };
+      }
+      results.push(result);
 
       if (state === "recognized" && userId !== null && !track.identified.has(userId)) {
         track.identified.add(userId);
@@ -113,7 +212,14 @@ export class DecisionEngine {
         if (last === undefined || now - last >= this.settings.cooldownMs) {
           this.remember(userId, now);
           const confidence = votes.reduce((sum, o) => sum + o.confidence, 0) / votes.length;
-          identified.push({ userId, confidence, bbox: face.bbox, track: track.id, frames: votes.length });
+          identified.push({
+            userId,
+            confidence,
+            bbox: face.bbox,
+            track: track.id,
+            frames: votes.length,
+            ...(lv.state !== "off" ? { liveness: track.liveness.report(now) } : {}),
+          });
         }
       }
     });
@@ -126,7 +232,7 @@ export class DecisionEngine {
       this.tracks.sort((a, b) => a.missing - b.missing);
       this.tracks.length = maxFaces * 2;
     }
-    return { faces: results, identified };
+    return { faces: results, identified, challenges, challengeOutcomes, livenessTransitions };
   }
 
   private classify(track: Track, current: string | null): { state: FaceState; userId: string | null; votes: Observation[] } {
@@ -184,4 +290,12 @@ export class DecisionEngine {
       this.lastIdentified.delete(id);
     }
   }
+}
+
+/** The face's state once liveness is taken into account: the votes alone never identify. */
+function withLiveness(voted: FaceState, liveness: LivenessState): FaceState {
+  if (liveness === "off" || liveness === "live") return voted;
+  if (liveness === "flat" || liveness === "challenge_failed") return "not_live";
+  if (voted !== "recognized") return voted;
+  return liveness === "challenge" ? "challenge" : "checking_liveness";
 }

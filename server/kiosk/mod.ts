@@ -76,6 +76,11 @@ export interface KioskTotals {
   identified: number;
   /** Connections refused before a session started (no company, too many sessions). */
   sessionsRefused: number;
+  livenessPassed: number;
+  livenessFlat: number;
+  challengesIssued: number;
+  challengesPassed: number;
+  challengesFailed: number;
 }
 
 type LogSink = { info(msg: string, fields?: Record<string, unknown>): void; warn(msg: string, fields?: Record<string, unknown>): void };
@@ -135,6 +140,11 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     frameErrors: 0,
     identified: 0,
     sessionsRefused: 0,
+    livenessPassed: 0,
+    livenessFlat: 0,
+    challengesIssued: 0,
+    challengesPassed: 0,
+    challengesFailed: 0,
   };
   const add = (into: KioskTotals, s: KioskSession): void => {
     const st = s.stats;
@@ -144,6 +154,11 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     into.framesRejected += st.rejected;
     into.frameErrors += st.errors;
     into.identified += st.identified;
+    into.livenessPassed += st.livenessPassed;
+    into.livenessFlat += st.livenessFlat;
+    into.challengesIssued += st.challengesIssued;
+    into.challengesPassed += st.challengesPassed;
+    into.challengesFailed += st.challengesFailed;
   };
   const addEnded = (s: KioskSession): void => add(totals, s);
   const currentTotals = (): KioskTotals => {
@@ -335,6 +350,25 @@ function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): Metric
     counter("facegate_kiosk_frames_rejected_total", "Frames refused before recognition (not an image, truncated, too large).", t.framesRejected),
     counter("facegate_kiosk_frame_errors_total", "Frames whose recognition failed (timeout, unavailable, invalid image, internal).", t.frameErrors),
     counter("facegate_kiosk_identified_total", "Identifications (a person confirmed over K of N frames).", t.identified),
+    {
+      name: "facegate_kiosk_liveness_total",
+      help: "Tracked faces by liveness outcome: live (passed the passive check) or flat (no sign of a live face in time: a photo or screen).",
+      type: "counter",
+      values: [
+        { labels: { result: "live" }, value: t.livenessPassed },
+        { labels: { result: "flat" }, value: t.livenessFlat },
+      ],
+    },
+    {
+      name: "facegate_kiosk_challenges_total",
+      help: "Challenge-mode actions asked, passed and failed (not done in time).",
+      type: "counter",
+      values: [
+        { labels: { result: "issued" }, value: t.challengesIssued },
+        { labels: { result: "passed" }, value: t.challengesPassed },
+        { labels: { result: "failed" }, value: t.challengesFailed },
+      ],
+    },
   ];
 }
 

@@ -24,6 +24,7 @@
  */
 import { z } from "zod";
 import { BBoxSchema, ERROR_CODES, UserIdSchema } from "../../lib/core/mod.ts";
+import { CHALLENGE_ACTIONS } from "./liveness/mod.ts";
 
 // ---------------------------------------------------------------- settings
 
@@ -35,7 +36,18 @@ export const SETTINGS_BOUNDS = {
   /** Clients may raise the match threshold, never lower it below 0.3 (about 9/3000 false accepts on LFW). */
   threshold: { min: 0.3, max: 0.99 },
   maxFaces: { min: 1, max: 10 },
+  /** Frames with signs of a live face needed before `identified` (fewer than 2: one jittery frame could pass a photo). */
+  livenessEvidenceFrames: { min: 2, max: 10 },
+  /** Time a face has to show them before it is judged flat. */
+  livenessWindowMs: { min: 2000, max: 30_000 },
+  /** Time to perform a challenge's action. */
+  challengeTimeoutMs: { min: 2000, max: 15_000 },
 } as const;
+
+/** Liveness modes, weakest first: a session may move up this list, never down (see session.ts). */
+export const LIVENESS_MODES = ["off", "passive", "challenge"] as const;
+export const LivenessModeSchema = z.enum(LIVENESS_MODES);
+export const ChallengeActionSchema = z.enum(CHALLENGE_ACTIONS);
 
 const int = (b: { min: number; max: number }) => z.number().int().min(b.min).max(b.max);
 
@@ -52,6 +64,18 @@ const settingsFields = z.object({
   maxFaces: int(SETTINGS_BOUNDS.maxFaces),
   /** Free-form name of the kiosk, copied into `identified` events. */
   kioskId: z.string().max(128).nullable(),
+  /**
+   * Liveness before `identified`: `passive` (default) needs signs of a live face in the landmarks
+   * of the tracked face; `challenge` also asks for one random action. A client can raise the
+   * server's mode, never lower it (`off` only from the server's configuration).
+   */
+  liveness: LivenessModeSchema,
+  livenessEvidenceFrames: int(SETTINGS_BOUNDS.livenessEvidenceFrames),
+  livenessWindowMs: int(SETTINGS_BOUNDS.livenessWindowMs),
+  /** The actions challenge mode picks from (at random). */
+  challengeActions: z.array(ChallengeActionSchema).min(1).max(CHALLENGE_ACTIONS.length)
+    .refine((a) => new Set(a).size === a.length, { message: "challengeActions must not repeat" }),
+  challengeTimeoutMs: int(SETTINGS_BOUNDS.challengeTimeoutMs),
 });
 
 /** The decision settings of one session (defaults in ./config.ts). */
@@ -83,12 +107,25 @@ export const MAX_CONTROL_MESSAGE_BYTES = 4096;
 
 // ---------------------------------------------------------------- server → client
 
-export const FaceStateSchema = z.enum(["detecting", "verifying", "recognized", "unknown"]);
+export const FaceStateSchema = z.enum([
+  "detecting",
+  "verifying",
+  "checking_liveness",
+  "challenge",
+  "recognized",
+  "not_live",
+  "unknown",
+]);
 /**
  * - `detecting`: a face is seen, fewer than N frames of it, no match yet.
  * - `verifying`: at least one frame matched a user, fewer than K agree yet.
- * - `recognized`: K of the last N frames of this face matched the same user (`userId`), and one of
- *   the last two did (one bad frame is tolerated; a different person in the same place is not).
+ * - `checking_liveness`: the votes are there, the signs of a live face not yet.
+ * - `challenge`: waiting for the asked action (challenge mode; see the `challenge` message).
+ * - `recognized`: K of the last N frames of this face matched the same user (`userId`), one of
+ *   the last two did (one bad frame is tolerated; a different person in the same place is not),
+ *   and the face passed the liveness check.
+ * - `not_live`: the face showed no sign of life within the window (a photo or a screen), or failed
+ *   every challenge; it is never identified while it stays in view.
  * - `unknown`: N frames of this face and none matched anyone.
  */
 export type FaceState = z.infer<typeof FaceStateSchema>;
@@ -103,6 +140,17 @@ export const FaceResultSchema = z.object({
   state: FaceStateSchema,
   /** Session-local id of the tracked face (stable across frames while the face stays in view). */
   track: z.number().int().nonnegative(),
+  /** The face's liveness so far (absent when liveness is off). */
+  liveness: z
+    .object({
+      state: z.enum(["checking", "live", "flat", "challenge", "challenge_failed"]),
+      /** Frames that showed signs of a live face, and how many are needed. */
+      evidence: z.number().int().nonnegative(),
+      needed: z.number().int().positive(),
+      /** The pending challenge's action and the time left for it. */
+      challenge: z.object({ action: ChallengeActionSchema, remainingMs: z.number().nonnegative() }).optional(),
+    })
+    .optional(),
 });
 export type FaceResult = z.infer<typeof FaceResultSchema>;
 
@@ -139,6 +187,28 @@ export const IdentifiedMessageSchema = z.object({
   bbox: BBoxSchema,
   /** ISO 8601 time of the decision. */
   at: z.string(),
+  /** The liveness evidence behind the decision (./liveness/track.ts LivenessReport); absent when off. */
+  liveness: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Challenge mode: the page shows the action in large letters; the same face must perform it in time. */
+export const ChallengeMessageSchema = z.object({
+  type: z.literal("challenge"),
+  seq: z.number().int().positive(),
+  track: z.number().int().nonnegative(),
+  action: ChallengeActionSchema,
+  timeoutMs: z.number().int().positive(),
+  /** 1 for the first challenge of this face, then 2, 3… after a failed one. */
+  attempt: z.number().int().positive(),
+});
+
+/** The outcome of a challenge (the page says "Thank you" or asks again). */
+export const ChallengeResultMessageSchema = z.object({
+  type: z.literal("challenge_result"),
+  seq: z.number().int().positive(),
+  track: z.number().int().nonnegative(),
+  action: ChallengeActionSchema,
+  passed: z.boolean(),
 });
 
 export const ErrorMessageSchema = z.object({
@@ -155,6 +225,8 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
   ReadyMessageSchema,
   ResultMessageSchema,
   IdentifiedMessageSchema,
+  ChallengeMessageSchema,
+  ChallengeResultMessageSchema,
   ErrorMessageSchema,
   PongMessageSchema,
 ]);
@@ -163,6 +235,7 @@ export type ReadyMessage = z.infer<typeof ReadyMessageSchema>;
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
 export type IdentifiedMessage = z.infer<typeof IdentifiedMessageSchema>;
 export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
+export type ChallengeMessage = z.infer<typeof ChallengeMessageSchema>;
 
 export const CLOSE_CODES = {
   goingAway: 1001,

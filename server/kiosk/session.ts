@@ -16,12 +16,13 @@ import {
   type IdentifiedEvent,
 } from "../../lib/core/mod.ts";
 import { checkThreshold, type Principal } from "../auth.ts";
-import { defaultSettings, type KioskConfig } from "./config.ts";
-import { DecisionEngine } from "./decision.ts";
+import { defaultSettings, livenessFloor, type KioskConfig } from "./config.ts";
+import { DecisionEngine, type Identification } from "./decision.ts";
 import { checkFrame } from "./frame-check.ts";
 import { LatestSlot } from "./latest-slot.ts";
 import {
   CLOSE_CODES,
+  LIVENESS_MODES,
   ClientMessageSchema,
   MAX_CONTROL_MESSAGE_BYTES,
   SettingsSchema,
@@ -53,6 +54,8 @@ export interface KioskSessionOptions {
   onIdentified?: (event: IdentifiedEvent) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
+  /** Picks challenge actions (default Math.random). */
+  random?: () => number;
 }
 
 export type SessionState = "ready" | "closed";
@@ -64,6 +67,12 @@ export interface SessionStats {
   rejected: number;
   errors: number;
   identified: number;
+  /** Faces that passed the liveness check / were judged flat (a photo or screen). */
+  livenessPassed: number;
+  livenessFlat: number;
+  challengesIssued: number;
+  challengesPassed: number;
+  challengesFailed: number;
   /** Bytes of frames held right now (in flight + waiting). */
   heldBytes: number;
   /** High-water mark of heldBytes. */
@@ -92,6 +101,11 @@ export class KioskSession {
     rejected: 0,
     errors: 0,
     identified: 0,
+    livenessPassed: 0,
+    livenessFlat: 0,
+    challengesIssued: 0,
+    challengesPassed: 0,
+    challengesFailed: 0,
     heldBytes: 0,
     maxHeldBytes: 0,
   };
@@ -106,8 +120,8 @@ export class KioskSession {
     this.companyId = opts.companyId;
     this.startedAt = this.now();
     this.lastActivity = this.startedAt;
-    this.settings = defaultSettings(opts.config, opts.kioskId ?? null);
-    this.decision = new DecisionEngine(this.settings, opts.cooldowns);
+    this.settings = defaultSettings(opts.config, opts.kioskId ?? null, opts.companyId);
+    this.decision = new DecisionEngine(this.settings, opts.cooldowns, opts.random);
     this.slot = new LatestSlot<Frame>({
       hold: (frame) => {
         this.stats_.heldBytes += frame.bytes.byteLength;
@@ -221,7 +235,15 @@ export class KioskSession {
   private applySettings(patch: SettingsPatch): void {
     const merged = SettingsSchema.safeParse({ ...this.settings, ...patch });
     if (!merged.success) {
-      this.sendError("INVALID_ARGUMENT", `invalid settings: ${merged.error.issues[0]?.message ?? "invalid"}`);
+      const issue = merged.error.issues[0];
+      const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+      this.sendError("INVALID_ARGUMENT", `invalid settings: ${where}${issue?.message ?? "invalid"}`);
+      return;
+    }
+    // A kiosk can ask for more liveness checking, never for less than the server's (or company's) mode.
+    const floor = livenessFloor(this.opts.config, this.companyId);
+    if (LIVENESS_MODES.indexOf(merged.data.liveness) < LIVENESS_MODES.indexOf(floor)) {
+      this.sendError("FORBIDDEN", `liveness cannot be lowered below "${floor}" by a kiosk (server setting KIOSK_LIVENESS)`);
       return;
     }
     // Within the bounds, a threshold below THRESHOLD_FLOOR still needs an admin key.
@@ -257,7 +279,12 @@ export class KioskSession {
     try {
       const threshold = this.settings.threshold;
       const call = api.recognizeFaces(
-        { companyId, image: frame.bytes, ...(threshold !== null ? { threshold } : {}) },
+        {
+          companyId,
+          image: frame.bytes,
+          ...(threshold !== null ? { threshold } : {}),
+          ...(this.settings.liveness !== "off" ? { landmarks: true } : {}),
+        },
         { timeoutMs: config.frameTimeoutMs },
       );
       // Our own bound too: a stuck call must not stall the session forever.
@@ -273,6 +300,15 @@ export class KioskSession {
       this.stats_.processed++;
       const now = this.now();
       const decision = this.decision.observe(result.faces, now);
+      for (const t of decision.livenessTransitions) {
+        if (t === "live") this.stats_.livenessPassed++;
+        else if (t === "flat") this.stats_.livenessFlat++;
+        else if (t === "challenge_issued") this.stats_.challengesIssued++;
+        else if (t === "challenge_passed") this.stats_.challengesPassed++;
+        else this.stats_.challengesFailed++;
+      }
+      for (const c of decision.challengeOutcomes) this.send({ type: "challenge_result", seq: frame.seq, ...c });
+      for (const c of decision.challenges) this.send({ type: "challenge", seq: frame.seq, ...c });
       this.send({ type: "result", seq: frame.seq, faces: decision.faces, ms, dropped: this.stats_.dropped });
       for (const id of decision.identified) this.identify(frame.seq, id, now);
     } catch (error) {
@@ -286,10 +322,11 @@ export class KioskSession {
     }
   }
 
-  private identify(seq: number, id: { userId: string; confidence: number; bbox: [number, number, number, number]; frames?: number }, now: number): void {
+  private identify(seq: number, id: Identification, now: number): void {
     this.stats_.identified++;
     const at = new Date(now).toISOString();
-    this.send({ type: "identified", seq, userId: id.userId, confidence: id.confidence, bbox: id.bbox, at });
+    const liveness = id.liveness ? { liveness: { ...id.liveness } as Record<string, unknown> } : {};
+    this.send({ type: "identified", seq, userId: id.userId, confidence: id.confidence, bbox: id.bbox, at, ...liveness });
     const event: IdentifiedEvent = {
       type: "identified",
       companyId: this.companyId,
@@ -301,6 +338,7 @@ export class KioskSession {
       ...(this.settings.kioskId !== null ? { kioskId: this.settings.kioskId } : {}),
       ...(this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
       ...(id.frames !== undefined ? { frames: id.frames } : {}),
+      ...liveness,
     };
     this.opts.onIdentified?.(event);
     this.opts.events?.publish(event).catch((error: unknown) => {

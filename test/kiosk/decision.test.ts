@@ -4,6 +4,7 @@ import type { BBox, Recognition } from "../../lib/core/mod.ts";
 import { bboxIou as iou } from "../../lib/core/vectors.ts";
 import { DecisionEngine } from "../../server/kiosk/decision.ts";
 import { loadKioskConfig } from "../../server/kiosk/config.ts";
+import { blink, FACE, five, openMouth } from "./liveness/face.ts";
 
 const BOX: BBox = [100, 100, 80, 100];
 const FAR: BBox = [400, 100, 80, 100];
@@ -121,5 +122,55 @@ describe("kiosk config", () => {
     expect(() => loadKioskConfig({ KIOSK_WINDOW_FRAMES: "abc" })).toThrow(/KIOSK_WINDOW_FRAMES/);
     expect(() => loadKioskConfig({ KIOSK_THRESHOLD: "0.1" })).toThrow(/KIOSK_THRESHOLD/);
     expect(() => loadKioskConfig({ KIOSK_MAX_FRAME_BYTES: "-5" })).toThrow(/KIOSK_MAX_FRAME_BYTES/);
+  });
+});
+
+describe("DecisionEngine with liveness", () => {
+  const live = { ...settings, liveness: "passive" as const, livenessEvidenceFrames: 2, livenessWindowMs: 2000 };
+  const withPoints = (userId: string | null, p: readonly (readonly [number, number])[]): Recognition => ({
+    ...face(userId),
+    landmarks: five(p).map(([x, y]) => [x, y] as [number, number]),
+    landmarks68: p.map(([x, y]) => [x, y] as [number, number]),
+  });
+
+  test("a matching photo (landmarks that never change) is checking_liveness, then not_live; never identified", () => {
+    const d = new DecisionEngine(live);
+    const out = Array.from({ length: 14 }, (_, i) => d.observe([withPoints("ada", FACE)], i * 200));
+    const states = out.map((o) => o.faces[0].state);
+    expect(states.slice(0, 3)).toEqual(["verifying", "verifying", "checking_liveness"]);
+    expect(states.at(-1)).toBe("not_live");
+    expect(out.at(-1)?.faces[0].userId).toBeNull();
+    expect(out.flatMap((o) => o.identified)).toHaveLength(0);
+    expect(out.flatMap((o) => o.livenessTransitions)).toEqual(["flat"]);
+    expect(out.at(-1)?.faces[0].liveness).toMatchObject({ state: "flat", evidence: 0, needed: 2 });
+  });
+
+  test("a talking face is identified once live, with the evidence in the identification", () => {
+    const d = new DecisionEngine(live);
+    const out = Array.from({ length: 8 }, (_, i) => d.observe([withPoints("ada", openMouth(FACE, i % 2 ? 25 : 0))], i * 200));
+    const ids = out.flatMap((o) => o.identified);
+    expect(ids).toHaveLength(1);
+    expect(ids[0].liveness).toMatchObject({ mode: "passive", state: "live", passive: { state: "live", evidenceFrames: 2 } });
+    expect(out.map((o) => o.faces[0].state)).toContain("recognized");
+  });
+
+  test("without landmarks (an engine that has none) nobody is identified: liveness fails closed", () => {
+    const d = new DecisionEngine(live);
+    const out = Array.from({ length: 20 }, (_, i) => d.observe([face("ada")], i * 200));
+    expect(out.flatMap((o) => o.identified)).toHaveLength(0);
+    expect(out.at(-1)?.faces[0].state).toBe("checking_liveness");
+  });
+
+  test("challenge mode: identified only after the asked action, on the same track", () => {
+    const d = new DecisionEngine({ ...live, liveness: "challenge", challengeActions: ["blink"], challengeTimeoutMs: 3000 }, new Map(), () => 0);
+    const out = Array.from({ length: 6 }, (_, i) => d.observe([withPoints("ada", openMouth(FACE, i % 2 ? 25 : 0))], i * 200));
+    const issued = out.flatMap((o) => o.challenges);
+    expect(issued).toEqual([{ track: 1, action: "blink", timeoutMs: 3000, attempt: 1 }]);
+    expect(out.flatMap((o) => o.identified)).toHaveLength(0);
+    expect(out.at(-1)?.faces[0].state).toBe("challenge");
+    expect(out.at(-1)?.faces[0].liveness?.challenge?.action).toBe("blink");
+    const later = [FACE, FACE, blink(FACE, 0.8)].map((p, i) => d.observe([withPoints("ada", p)], 1400 + i * 200));
+    expect(later.flatMap((o) => o.challengeOutcomes)).toEqual([{ track: 1, action: "blink", passed: true }]);
+    expect(later.flatMap((o) => o.identified).map((i) => i.userId)).toEqual(["ada"]);
   });
 });

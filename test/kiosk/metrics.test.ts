@@ -12,7 +12,7 @@ async function kioskMetrics(stack: KioskStack): Promise<Record<string, number>> 
   expect(res.status).toBe(200);
   const out: Record<string, number> = {};
   for (const line of (await res.text()).split("\n")) {
-    const m = /^(facegate_kiosk_\w+) (\S+)$/.exec(line);
+    const m = /^(facegate_kiosk_\w+(?:\{[^}]*\})?) (\S+)$/.exec(line);
     if (m) out[m[1]] = Number(m[2]);
   }
   return out;
@@ -47,8 +47,8 @@ describeDatasets("kiosk metrics", () => {
     const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
     expect((await kioskMetrics(stack)).facegate_kiosk_sessions).toBe(1);
 
-    // The performer, one frame at a time: processed, then identified once.
-    for (let n = 20; n <= 26; n++) {
+    // The performer, one frame at a time: processed, then identified once (after the liveness check).
+    for (let n = 20; n <= 30; n++) {
       c.sendFrame(hamiltonFrame(n));
       await c.next("result");
     }
@@ -64,9 +64,9 @@ describeDatasets("kiosk metrics", () => {
     expect((await c.next("error")).code).toBe("INVALID_IMAGE");
 
     // A burst while busy: the waiting frame is replaced, the replaced ones are dropped.
-    const burst = [27, 28, 29, 30, 31, 32];
+    const burst = [31, 32, 33, 34, 35, 36];
     for (const n of burst) c.sendFrame(hamiltonFrame(n));
-    const lastSeq = 7 + 2 + burst.length;
+    const lastSeq = 11 + 2 + burst.length;
     for (;;) if ((await c.next("result")).seq === lastSeq) break;
 
     const live = await kioskMetrics(stack);
@@ -77,6 +77,9 @@ describeDatasets("kiosk metrics", () => {
       facegate_kiosk_frames_rejected_total: 1,
       facegate_kiosk_frame_errors_total: 1,
       facegate_kiosk_identified_total: 1,
+      'facegate_kiosk_liveness_total{result="live"}': 1,
+      'facegate_kiosk_liveness_total{result="flat"}': 0,
+      'facegate_kiosk_challenges_total{result="issued"}': 0,
     });
     expect(live.facegate_kiosk_frames_dropped_total).toBeGreaterThan(0);
     expect(live.facegate_kiosk_frames_processed_total).toBe(c.of("result").length);

@@ -60,7 +60,8 @@ describeDatasets("KioskSession", () => {
     const fromCallback: IdentifiedEvent[] = [];
     const { session, sent } = makeSession(api, { events: sink, onIdentified: (e) => fromCallback.push(e), kioskId: "k1" });
     await session.start();
-    for (const n of [20, 21, 22, 23]) {
+    // K=3 votes from frame 22 on; passive liveness (default) a few frames later: the performer sings.
+    for (let n = 20; n <= 30; n++) {
       const before = sent.length;
       session.handleBinary(hamiltonFrame(n));
       await until(() => sent.slice(before).some((m) => m.type === "result"));

@@ -88,6 +88,10 @@ export class Challenge {
   /** One frame of the challenged face. */
   observe(pose: FacePose | null, now: number): ChallengeOutcome {
     if (this.outcome !== "pending") return this.outcome;
+    if (now >= this.deadline) {
+      this.outcome = "failed";
+      return this.outcome;
+    }
     if (pose && now - this.issuedAt >= REACTION_MS) {
       const p = this.progressOf(pose);
       if (p > this.best) this.best = p;
@@ -97,7 +101,6 @@ export class Challenge {
         return this.outcome;
       }
     }
-    if (now >= this.deadline) this.outcome = "failed";
     return this.outcome;
   }
 
