@@ -55,12 +55,15 @@ describeWithTools(["nats-server"], "kiosk in NATS mode", () => {
     try {
       const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY, kiosk: "nats-door" }));
       const states: string[] = [];
-      for (const n of [20, 21, 22, 23, 24]) {
+      for (let n = 20; n <= 30; n++) {
         c.sendFrame(hamiltonFrame(n));
         states.push((await c.next("result")).faces[0]?.state ?? "none");
       }
-      expect(states.slice(0, 3)).toEqual(["verifying", "verifying", "recognized"]);
+      // The votes at the third frame, then the liveness check (landmarks come through the worker too).
+      expect(states.slice(0, 2)).toEqual(["verifying", "verifying"]);
+      expect(states).toContain("recognized");
       expect(c.of("identified").map((m) => m.userId)).toEqual([PERFORMER]);
+      expect(c.of("identified")[0].liveness).toMatchObject({ state: "live" });
       // A bad frame over NATS: the same error, the session stays open.
       c.sendFrame(new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3, 0xff, 0xd9]));
       expect((await c.next("error")).code).toBe("INVALID_IMAGE");
@@ -70,6 +73,7 @@ describeWithTools(["nats-server"], "kiosk in NATS mode", () => {
       expect(received).toHaveLength(1);
       expect(received[0]).toMatchObject({ type: "identified", companyId: "ham", userId: PERFORMER, kioskId: "nats-door" });
       expect(received[0].sessionId).toBe(c.of("ready")[0].sessionId);
+      expect(received[0].liveness).toMatchObject({ mode: "passive", state: "live" });
     } finally {
       await consumer.stop();
     }
