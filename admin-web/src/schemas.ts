@@ -63,6 +63,21 @@ export const Health = z.object({
 });
 export type Health = z.infer<typeof Health>;
 
+/** NATS mode: /v1/stats `cache_info.workers`, one entry per worker that answered. */
+export const WorkerList = z.array(
+  z.object({
+    worker_id: z.string(),
+    status: z.string().optional(),
+    draining: z.boolean().optional(),
+    in_flight: z.number().optional(),
+    backlog: z.number().optional(),
+    processed: z.number().optional(),
+    failed: z.number().optional(),
+    revision: z.number().optional(),
+    uptime_seconds: z.number().optional(),
+  }),
+);
+
 /** One point of the calibration: threshold, per-comparison false accepts, false rejects, and FPIR for this company when given. */
 export interface CurvePoint {
   threshold: number;

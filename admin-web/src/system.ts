@@ -7,7 +7,7 @@ import { sparkChart } from "./charts.ts";
 import type { ViewContext } from "./context.ts";
 import { fmt, h, replace } from "./dom.ts";
 import { histogram, interval, parseMetrics, total, type Histogram } from "./prom.ts";
-import { Health, Stats } from "./schemas.ts";
+import { Health, Stats, WorkerList } from "./schemas.ts";
 
 const POLL_MS = 2000;
 const WINDOW_MS = 5 * 60 * 1000;
@@ -68,21 +68,48 @@ export async function systemView(ctx: ViewContext, main: HTMLElement): Promise<v
     }
     if (!ctx.me.admin) return;
     try {
-      // NATS mode: every worker answers the stats request; cache_info lists them.
+      // NATS mode: every worker answers the stats request; cache_info.workers lists them.
       const stats = await ctx.api.get("/v1/stats", Stats, { signal: ctx.signal });
-      const workers = Object.entries(stats.cache_info ?? {}).filter(([, v]) => v && typeof v === "object" && "worker_id" in (v as object));
+      const parsed = WorkerList.safeParse(stats.cache_info?.workers);
+      const workers = parsed.success ? parsed.data : [];
+      const cell = (v: unknown, cls = "num") => h("td", { class: cls }, v === undefined || v === null ? "–" : typeof v === "number" ? fmt.int(v) : String(v));
       replace(
         workersBox,
         workers.length
           ? h(
               "section",
               { class: "card", "aria-label": "workers" },
-              h("h2", {}, `Workers (${workers.length})`),
+              h("h2", {}, `NATS workers (${workers.length})`),
               h(
-                "table",
-                { class: "list" },
-                h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", {}, "Details"))),
-                h("tbody", {}, ...workers.map(([id, v]) => h("tr", {}, h("td", {}, id), h("td", { class: "small" }, entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${x}`).join(" · "))))),
+                "div",
+                { class: "scroll" },
+                h(
+                  "table",
+                  { class: "list", id: "workers-table" },
+                  h(
+                    "thead",
+                    {},
+                    h("tr", {}, ...["Worker", "Status", "Running", "Backlog", "Processed", "Failed", "Revision", "Up"].map((t, i) => h("th", { scope: "col", class: i > 1 && i < 7 ? "num" : "" }, t))),
+                  ),
+                  h(
+                    "tbody",
+                    {},
+                    ...workers.map((w) =>
+                      h(
+                        "tr",
+                        { "data-worker": w.worker_id },
+                        h("td", {}, w.worker_id),
+                        h("td", {}, h("span", { class: "pill", "data-status": w.draining ? "connecting" : (w.status ?? "ok") === "ok" ? "live" : "error" }, w.draining ? "draining" : (w.status ?? "ok"))),
+                        cell(w.in_flight),
+                        cell(w.backlog),
+                        cell(w.processed),
+                        cell(w.failed),
+                        cell(w.revision),
+                        cell(w.uptime_seconds === undefined ? undefined : duration(w.uptime_seconds), ""),
+                      ),
+                    ),
+                  ),
+                ),
               ),
             )
           : null,
