@@ -318,6 +318,40 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
+  test("people are paginated (25, 50 or 100 a page) and searchable by id across pages", async () => {
+    expect((await api("POST", "/v1/companies", ADMIN_KEY, { company_id: "crowd" })).status).toBe(201);
+    const face = readFileSync(photo("obama", "obama_small.jpg")).toString("base64");
+    for (let i = 1; i <= 27; i++) {
+      const r = await api("POST", "/v1/companies/crowd/users", ADMIN_KEY, { user_id: `person-${String(i).padStart(2, "0")}`, face_id: "f", image: face });
+      expect(r.status).toBe(201);
+    }
+    await page.goto(`${server.url}/admin#/c/crowd/people`);
+    await page.waitForFunction(() => document.querySelectorAll("#people tbody tr[data-user]").length === 25, null, { timeout: 15_000 });
+    expect(await page.locator("#people-summary").innerText()).toBe("1–25 of 27 people.");
+    expect(await page.locator("#page-prev").isDisabled()).toBe(true);
+    await page.locator("#page-next").click();
+    await page.waitForFunction(() => document.querySelectorAll("#people tbody tr[data-user]").length === 2);
+    expect(await peopleRows().evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.user))).toEqual(["person-26", "person-27"]);
+    expect(await page.locator("#people-summary").innerText()).toBe("26–27 of 27 people.");
+    expect(await page.locator("#page-next").isDisabled()).toBe(true);
+    await page.locator("#page-prev").click();
+    await page.waitForFunction(() => document.querySelectorAll("#people tbody tr[data-user]").length === 25);
+    expect(await peopleRows().first().getAttribute("data-user")).toBe("person-01");
+    await page.locator("#page-size").selectOption("50");
+    await page.waitForFunction(() => document.querySelectorAll("#people tbody tr[data-user]").length === 27);
+    // Search: every id containing "person-2" (20 to 27), case-insensitive, across the whole list.
+    await page.locator("#people-search").fill("PERSON-2");
+    await page.locator("#people-search").press("Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#people tbody tr[data-user]").length === 8, null, { timeout: 15_000 });
+    expect(await peopleRows().evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.user))).toEqual(["person-20", "person-21", "person-22", "person-23", "person-24", "person-25", "person-26", "person-27"]);
+    // An exact id comes first.
+    await page.locator("#people-search").fill("person-02");
+    await page.locator("#people-search").press("Enter");
+    await page.waitForFunction(() => document.querySelector("#people tbody tr[data-user]")?.getAttribute("data-user") === "person-02");
+    expect(await page.locator("#people-summary").innerText()).toBe("1 match for “person-02”.");
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
   test("sign out: the key is gone from the tab; a reload asks for it again", async () => {
     await page.locator("#sign-out").click();
     await page.waitForSelector("#signin");
