@@ -78,14 +78,14 @@ const recordIdentified = {
 
 const plugins: Plugin[] = [];
 // The kiosk WebSocket (/v1/kiosk/ws) and page (/kiosk); KIOSK_* settings, exits 2 when invalid.
-// Embedded: identifications go to the event log; NATS: to the JetStream events stream.
+// Identifications go to the event log (embedded: SQLite; NATS: the JetStream events stream).
 const kiosk = createKioskOrExit({
   api: facade,
   keys,
   upgradeWebSocket,
   logger,
   env: process.env,
-  ...(config.natsUrl ? {} : { events: recordIdentified }),
+  events: recordIdentified,
 });
 plugins.push(kiosk);
 // The kiosk page (/kiosk) and the admin console (/admin), built by `bun run build:pages`.
@@ -123,7 +123,25 @@ try {
   if (config.natsUrl) {
     // Loaded only in gateway mode; NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS etc. come from the env.
     const { FaceClient } = await import("../lib/nats/mod.ts");
-    api = await FaceClient.connect({ servers: config.natsUrl, name: `facegate-gateway-${process.pid}`, env: process.env });
+    const client = await FaceClient.connect({ servers: config.natsUrl, name: `facegate-gateway-${process.pid}`, env: process.env });
+    api = client;
+    // The event log is the JetStream events stream, read and written through the client's connection.
+    const { NatsEventLog, loadNatsConfig } = await import("../lib/nats/mod.ts");
+    const nats = loadNatsConfig(process.env);
+    const days = process.env.EVENTS_RETENTION_DAYS ? integrationConfig?.retentionDays : undefined;
+    const log = await NatsEventLog.open({
+      nc: client.nc,
+      stream: nats.eventsStream,
+      subjectPrefix: nats.subjectPrefix,
+      maxAgeSeconds: nats.eventsMaxAgeSeconds,
+      ...(days !== undefined ? { enforceMaxAgeSeconds: days * 86_400 } : {}),
+    });
+    integration = new Integration({
+      log,
+      // retention is the stream's max_age (NATS_EVENTS_MAX_AGE_S, or EVENTS_RETENTION_DAYS when set)
+      config: { ...integrationConfig, retentionDays: 0 },
+      logger: (level, msg, fields) => logger[level](msg, fields),
+    });
   } else {
     const { LocalFaceService } = await import("../lib/service/mod.ts");
     // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the

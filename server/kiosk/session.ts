@@ -310,7 +310,7 @@ export class KioskSession {
       for (const c of decision.challengeOutcomes) this.send({ type: "challenge_result", seq: frame.seq, ...c });
       for (const c of decision.challenges) this.send({ type: "challenge", seq: frame.seq, ...c });
       this.send({ type: "result", seq: frame.seq, faces: decision.faces, ms, dropped: this.stats_.dropped });
-      for (const id of decision.identified) this.identify(frame.seq, id, now);
+      for (const id of decision.identified) this.identify(frame.seq, { ...id, threshold: result.threshold }, now);
     } catch (error) {
       if (this._state !== "ready") return;
       this.stats_.errors++;
@@ -322,7 +322,7 @@ export class KioskSession {
     }
   }
 
-  private identify(seq: number, id: Identification, now: number): void {
+  private identify(seq: number, id: Identification & { threshold?: number }, now: number): void {
     this.stats_.identified++;
     const at = new Date(now).toISOString();
     const liveness = id.liveness ? { liveness: { ...id.liveness } as Record<string, unknown> } : {};
@@ -336,7 +336,8 @@ export class KioskSession {
       at,
       sessionId: this.id,
       ...(this.settings.kioskId !== null ? { kioskId: this.settings.kioskId } : {}),
-      ...(this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
+      // the threshold the service decided with (the company's operating point, or the session's)
+      ...(id.threshold !== undefined ? { threshold: id.threshold } : this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
       ...(id.frames !== undefined ? { frames: id.frames } : {}),
       ...liveness,
     };
