@@ -283,5 +283,5 @@ describe("webhooks across a SIGKILL of the server process", () => {
     } finally {
       await r.stop();
     }
-  });
+  }, 120_000);
 });
