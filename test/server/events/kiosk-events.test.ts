@@ -65,6 +65,9 @@ describeDatasets("kiosk identifications in the event log (server process, embedd
     expect(e.frames).toBeGreaterThanOrEqual(3);
     expect(typeof e.threshold).toBe("number");
     expect(e.session_id).toBe(c.of("ready")[0].sessionId);
+    // the kiosk's liveness evidence travels with the event
+    const evidence = (identified[0] as { liveness?: unknown }).liveness;
+    if (evidence !== undefined) expect(e.liveness).toEqual(evidence);
 
     expect(await server.stop("SIGKILL")).not.toBe(0);
     server = await startServerProcess(env);
