@@ -3,19 +3,21 @@
  * LFW verification benchmark.
  *
  *   bun run bench:lfw -- --pairs FILE --images DIR [--engine onnx|human] [--json OUT] [--scores OUT]
- *                        [--pick first|center]
+ *                        [--pick first|center] [--profile] [--limit N]
  *
  * Embeds every image the pairs file references (one face per image: by default the face nearest the
  * image centre, as the LFW protocol labels it; --pick first takes the engine's preferred face, which
  * some background faces beat), scores pairs by cosine similarity and
  * prints 10-fold accuracy, AUC, TAR@FAR, EER, failures to detect and ms per image (decode + detect
- * + embed of one face, one image at a time).
+ * + embed of one face, one image at a time). --profile adds the median per pipeline stage (decode,
+ * detector resize / run / post-processing, each landmark pass, align, recognizer run) and "js", the
+ * rest of the time (the JS between stages: face order, coordinates, tensors, promises).
  */
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { createEngine, decodeImage } from "../lib/engine/mod.ts";
+import { createEngine, decodeImage, recordStages, STAGES, type Stage } from "../lib/engine/mod.ts";
 import type { DetectedFace } from "../lib/core/mod.ts";
 import { auc, eer, parsePairs, quantile, tarAtFar, tenFoldAccuracy, type Scored } from "./lfw-metrics.ts";
 
@@ -26,6 +28,8 @@ const ArgsSchema = z.object({
   json: z.string().optional(),
   scores: z.string().optional(),
   pick: z.enum(["first", "center"]).default("center"),
+  profile: z.boolean().default(false),
+  limit: z.coerce.number().int().positive().optional(),
 });
 
 const { values } = parseArgs({
@@ -37,19 +41,23 @@ const { values } = parseArgs({
     json: { type: "string" },
     scores: { type: "string" },
     pick: { type: "string" },
+    profile: { type: "boolean" },
+    limit: { type: "string" },
   },
   strict: true,
 });
 const parsed = ArgsSchema.safeParse(values);
 if (!parsed.success) {
   console.error(parsed.error.issues.map((i) => i.message).join("\n"));
-  console.error("usage: bun run bench:lfw -- --pairs FILE --images DIR [--engine onnx|human] [--json OUT] [--scores OUT] [--pick first|center]");
+  console.error("usage: bun run bench:lfw -- --pairs FILE --images DIR [--engine onnx|human] [--json OUT] [--scores OUT] [--pick first|center] [--profile] [--limit N]");
   process.exit(2);
 }
 const args = parsed.data;
 
 const pairs = parsePairs(readFileSync(args.pairs, "utf8"));
-const files = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+const allFiles = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+// --limit: a timing smoke run on the first N images (accuracy then counts only pairs with both).
+const files = args.limit ? allFiles.slice(0, args.limit) : allFiles;
 
 const engine = await createEngine({ engine: args.engine });
 const info = engine.info();
@@ -83,18 +91,34 @@ function pickFace(faces: DetectedFace[], width: number, height: number): Detecte
 
 const embeddings = new Map<string, Float32Array | null>();
 const ms: number[] = [];
+// --profile: per image, the time of each stage (summed over faces and passes).
+const stageMs = new Map<Stage | "js", number[]>([...STAGES, "js" as const].map((s) => [s, []]));
+const current = new Map<Stage, number>();
+if (args.profile) recordStages((stage, t) => current.set(stage, (current.get(stage) ?? 0) + t));
 const started = performance.now();
 for (let i = 0; i < files.length; i++) {
   const bytes = new Uint8Array(readFileSync(join(args.images, files[i])));
+  current.clear();
   const t0 = performance.now();
   const img = await decodeImage(bytes);
   const faces = await engine.detect(img);
   const face = pickFace(faces, img.originalWidth, img.originalHeight);
   const emb = face ? await engine.embed(img, face) : null;
-  ms.push(performance.now() - t0);
+  const total = performance.now() - t0;
+  ms.push(total);
+  if (args.profile) {
+    let staged = 0;
+    for (const s of STAGES) {
+      const v = current.get(s) ?? 0;
+      staged += v;
+      stageMs.get(s)!.push(v);
+    }
+    stageMs.get("js")!.push(total - staged);
+  }
   embeddings.set(files[i], emb);
   if (i % 10 === 9 || i === files.length - 1) progress(i + 1, files.length, started);
 }
+recordStages(undefined);
 await engine.dispose();
 
 const dot = (a: Float32Array, b: Float32Array) => {
@@ -102,7 +126,7 @@ const dot = (a: Float32Array, b: Float32Array) => {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 };
-const scored: Scored[] = pairs.map((p) => {
+const scored: Scored[] = pairs.filter((p) => embeddings.has(p.a) && embeddings.has(p.b)).map((p) => {
   const a = embeddings.get(p.a);
   const b = embeddings.get(p.b);
   return { same: p.same, fold: p.fold, score: a && b ? dot(a, b) : null };
@@ -117,6 +141,8 @@ const result = {
   eer: eer(scored),
   noFace: scored.filter((s) => s.score === null).length,
   msPerImage: { median: quantile(ms, 0.5), p95: quantile(ms, 0.95) },
+  ...(args.profile ? { stageMedianMs: Object.fromEntries([...stageMs].map(([k, v]) => [k, quantile(v.sort((a, b) => a - b), 0.5)])) } : {}),
+  images: files.length,
   engine: info,
 };
 
@@ -132,6 +158,10 @@ const rows: [string, string][] = [
   ["pairs without a face", String(result.noFace)],
   ["ms per image", `median ${result.msPerImage.median.toFixed(1)}, p95 ${result.msPerImage.p95.toFixed(1)}`],
 ];
+if (result.stageMedianMs) {
+  const stages = Object.entries(result.stageMedianMs).map(([k, v]) => `${k} ${v.toFixed(2)}`);
+  rows.push(["stage medians, ms", stages.join(", ")]);
+}
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(`| ${"metric".padEnd(w)} | value |\n|${"-".repeat(w + 2)}|-------|`);
 for (const [k, v] of rows) console.log(`| ${k.padEnd(w)} | ${v} |`);

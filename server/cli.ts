@@ -259,6 +259,8 @@ async function runCalibrate(
     if (o.plot.endsWith(".svg")) writeFileSync(o.plot, svg);
     else {
       const sharp = (await import("sharp")).default;
+      // The engine leaves only the JPEG/PNG/WebP loaders reachable; this SVG is our own plot.
+      sharp.unblock({ operation: ["VipsForeignLoadSvgBuffer"] });
       await sharp(Buffer.from(svg)).png().toFile(o.plot);
     }
     console.log(`plot: ${o.plot}`);

@@ -145,6 +145,16 @@ export const HealthBody = z.object({
       models: z.array(z.string()),
     })
     .optional(),
+  /** The engine probe (a tiny image through the pipeline, cached 10 s); absent where no engine runs. */
+  engine_check: z
+    .object({
+      ok: z.boolean(),
+      ms: z.number(),
+      checked_at: z.string(),
+      error: z.string().optional(),
+      workers: z.object({ size: z.number(), ready: z.number(), restarts: z.number(), failed_calls: z.number() }).optional(),
+    })
+    .optional(),
   store: z.record(z.string(), z.unknown()).optional(),
 });
 /** GET /v1/me: what the calling key may reach (the admin console signs in with it). */
@@ -245,6 +255,7 @@ export const toWire = {
         embedding_dim: h.engine.embeddingDim,
         models: h.engine.models,
       },
+      ...(h.engineCheck ? { engine_check: snakeKeys(h.engineCheck) as NonNullable<Out<typeof HealthBody>["engine_check"]> } : {}),
       store,
     };
   },

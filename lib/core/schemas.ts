@@ -253,6 +253,21 @@ export const CacheStatsSchema = z.object({
 });
 export type CacheStats = z.infer<typeof CacheStatsSchema>;
 
+/** The engine's health probe: a tiny built-in image through the whole pipeline, cached (lib/engine/probe.ts). */
+export const EngineCheckSchema = z.object({
+  ok: z.boolean(),
+  /** Time the probe took (ms). */
+  ms: z.number(),
+  /** When it ran (ISO 8601). */
+  checkedAt: z.string(),
+  error: z.string().optional(),
+  /** Worker pool figures when the engine runs in worker threads. */
+  workers: z
+    .object({ size: z.number().int(), ready: z.number().int(), restarts: z.number().int(), failedCalls: z.number().int() })
+    .optional(),
+});
+export type EngineCheck = z.infer<typeof EngineCheckSchema>;
+
 export const HealthSchema = z.object({
   status: z.enum(["ok", "degraded", "unavailable"]),
   responseTimeMs: z.number(),
@@ -262,6 +277,8 @@ export const HealthSchema = z.object({
     tasksProcessed: z.number().int(),
   }),
   engine: EngineInfoSchema,
+  /** Absent where no engine runs here (a gateway answers with its workers' health). */
+  engineCheck: EngineCheckSchema.optional(),
   store: z.object({ kind: z.string(), revision: RevisionSchema }).catchall(z.unknown()),
 });
 export type Health = z.infer<typeof HealthSchema>;

@@ -42,6 +42,11 @@ export const EngineConfigSchema = z.object({
    * ORT's session.run blocks its thread for the whole inference; servers should use >= 1.
    */
   workers: z.number().int().min(0).max(64).default(0),
+  /**
+   * FACE_ENGINE_TIMEOUT_MS: with workers, a call not answered within this fails with TIMEOUT and its
+   * worker is replaced (a stuck worker must not hold admission slots forever).
+   */
+  callTimeoutMs: z.number().int().min(1).max(600_000).default(30_000),
   imageLimits: ImageLimitsSchema.default(ImageLimitsSchema.parse({})),
 });
 export type EngineConfig = z.infer<typeof EngineConfigSchema>;
@@ -87,6 +92,7 @@ export function loadEngineConfig(env: Env = process.env): EngineConfig {
     ortThreads: num(env, "ORT_THREADS", "a positive integer", (n) => posInt(n) && n <= 256),
     executionProvider: choice(env, "FACE_EXECUTION_PROVIDER", ["auto", "cpu", "cuda"] as const),
     workers: num(env, "FACE_ENGINE_WORKERS", "an integer from 0 to 64", (n) => Number.isInteger(n) && n >= 0 && n <= 64),
+    callTimeoutMs: num(env, "FACE_ENGINE_TIMEOUT_MS", "an integer from 1 to 600000 (ms)", (n) => posInt(n) && n <= 600_000),
     insightfaceDetector: text(env, "INSIGHTFACE_DETECTOR"),
     insightfaceRecognizer: text(env, "INSIGHTFACE_RECOGNIZER"),
     imageLimits: {

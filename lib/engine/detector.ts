@@ -6,6 +6,7 @@
 import { FaceError } from "../core/mod.ts";
 import { nms, type Candidate } from "./boxes.ts";
 import { declaredShape, ort } from "./ort.ts";
+import { stageEnd, stageStart } from "./profile.ts";
 import { resizeToPlanarRGB } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
 
@@ -32,8 +33,13 @@ export class UltraFaceDetector implements Detector {
   }
 
   async detect(img: DecodedImage, threshold: number, nmsIou: number): Promise<Candidate[]> {
+    let t = stageStart();
     const data = resizeToPlanarRGB(img, this.width, this.height, { mean: 127, std: 128 });
+    stageEnd("detect.resize", t);
+    t = stageStart();
     const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, this.height, this.width]) });
+    stageEnd("detect.run", t);
+    t = stageStart();
     const scores = out.scores.data as Float32Array;
     const boxes = out.boxes.data as Float32Array;
     const n = scores.length / 2;
@@ -48,7 +54,9 @@ export class UltraFaceDetector implements Detector {
       if (x2 <= x1 || y2 <= y1) continue;
       found.push({ x1, y1, x2, y2, score });
     }
-    for (const t of Object.values(out)) t.dispose?.();
-    return nms(found, nmsIou);
+    for (const o of Object.values(out)) o.dispose?.();
+    const kept = nms(found, nmsIou);
+    stageEnd("detect.post", t);
+    return kept;
   }
 }

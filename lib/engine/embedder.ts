@@ -5,6 +5,7 @@
 import { FaceError, l2normalize } from "../core/mod.ts";
 import { alignFace } from "./align.ts";
 import type { Points } from "./landmarks.ts";
+import { stageEnd, stageStart } from "./profile.ts";
 import { declaredShape, ort } from "./ort.ts";
 import type { Normalisation } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
@@ -39,12 +40,17 @@ export class Embedder {
 
   /** Embedding of the face whose 5 points (decoded pixels) are given. */
   async embed(img: DecodedImage, points: Points): Promise<Float32Array> {
-    return this.embedTensor(alignFace(img, points, this.norm, this.size));
+    const t = stageStart();
+    const aligned = alignFace(img, points, this.norm, this.size);
+    stageEnd("align", t);
+    return this.embedTensor(aligned);
   }
 
   async embedTensor(data: Float32Array): Promise<Float32Array> {
     const s = this.size;
+    const t0 = stageStart();
     const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, s, s]) });
+    stageEnd("embed.run", t0);
     const t = out[this.output];
     const v = l2normalize(t.data as Float32Array);
     if (!v) throw new FaceError("INTERNAL", "recognizer returned a zero or non-finite embedding");

@@ -2,8 +2,10 @@
  * Image decoding with sharp: bytes or base64 in, 8-bit RGB out. Size and pixel limits are checked
  * on the header before any pixel is decoded, so a 30000x30000 PNG is refused without allocating it.
  */
-import sharp, { type Metadata } from "sharp";
+import sharp from "sharp";
 import { FaceError, type ImageInput } from "../core/mod.ts";
+import { stageEnd, stageStart } from "./profile.ts";
+import { readImageHeader } from "./sniff.ts";
 import type { DecodedImage, ImageSource } from "./types.ts";
 
 export interface ImageLimits {
@@ -23,6 +25,22 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = {
   maxDimension: 12_000,
   downscaleTo: 1920,
 };
+
+/**
+ * libvips loaders reachable through sharp, process-wide: JPEG, PNG and WebP only (from memory and,
+ * for local tools, from files). The header sniffing above already refuses other formats; this keeps
+ * the other loaders (SVG, TIFF, HEIF, GIF, PDF, ...) unreachable even if a check were missed.
+ */
+export const ALLOWED_LOADERS = [
+  "VipsForeignLoadJpegBuffer",
+  "VipsForeignLoadPngBuffer",
+  "VipsForeignLoadWebpBuffer",
+  "VipsForeignLoadJpegFile",
+  "VipsForeignLoadPngFile",
+  "VipsForeignLoadWebpFile",
+] as const;
+sharp.block({ operation: ["VipsForeignLoad"] });
+sharp.unblock({ operation: [...ALLOWED_LOADERS] });
 
 const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+)?(;[a-z0-9-]+=[^;,]*)*;base64,/i;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
@@ -48,41 +66,45 @@ export function isDecodedImage(source: ImageSource): source is DecodedImage {
 }
 
 export async function decodeImage(input: ImageInput, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<DecodedImage> {
+  const t = stageStart();
+  const img = await decodeBytes(input, limits);
+  stageEnd("decode", t);
+  return img;
+}
+
+async function decodeBytes(input: ImageInput, limits: ImageLimits): Promise<DecodedImage> {
   const bytes = imageBytes(input);
   if (bytes.length === 0) throw new FaceError("INVALID_IMAGE", "image is empty");
   if (bytes.length > limits.maxBytes) {
     throw new FaceError("IMAGE_TOO_LARGE", `image is ${bytes.length} bytes; the limit is ${limits.maxBytes}`);
   }
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (cause) {
-    throw new FaceError("INVALID_IMAGE", "image could not be read (not a JPEG, PNG or WebP, or corrupt)", { cause });
-  }
-  const { width, height, format } = meta;
-  if (!width || !height) throw new FaceError("INVALID_IMAGE", "image has no dimensions");
-  if (format !== "jpeg" && format !== "png" && format !== "webp") {
-    throw new FaceError("INVALID_IMAGE", `unsupported image format ${format ?? "unknown"}; use JPEG, PNG or WebP`);
-  }
+  // Format, size and orientation from the header in JS: no libvips call before the format is known.
+  const header = readImageHeader(bytes);
+  const { width, height } = header;
   if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxDimension) {
     throw new FaceError(
       "IMAGE_TOO_LARGE",
       `image is ${width}x${height}; limits are ${limits.maxPixels} pixels and ${limits.maxDimension} px per side`,
     );
   }
-  const rotated = (meta.orientation ?? 1) >= 5;
-  const originalWidth = rotated ? height : width;
-  const originalHeight = rotated ? width : height;
+  const rotated = header.orientation >= 5;
+  let originalWidth = rotated ? height : width;
+  let originalHeight = rotated ? width : height;
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: "truncated" })
-      .rotate()
-      .resize({ width: limits.downscaleTo, height: limits.downscaleTo, fit: "inside", withoutEnlargement: true })
-      .flatten({ background: "#ffffff" })
-      .toColourspace("srgb")
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    // One libvips pipeline, only the steps this image needs (each costs a pass over the pixels).
+    let pipeline = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: "truncated" });
+    // Always: libvips also applies orientations the header reader does not look for (a PNG eXIf chunk).
+    pipeline = pipeline.rotate();
+    if (Math.max(width, height) > limits.downscaleTo) {
+      // For JPEG, libvips shrinks on load (decodes at 1/2, 1/4 or 1/8 scale) before the final resize.
+      pipeline = pipeline.resize({ width: limits.downscaleTo, height: limits.downscaleTo, fit: "inside", withoutEnlargement: true });
+    }
+    if (header.alpha) pipeline = pipeline.flatten({ background: "#ffffff" });
+    const { data, info } = await pipeline.toColourspace("srgb").removeAlpha().raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
+    if (info.width !== info.height && originalWidth !== originalHeight && info.width > info.height !== originalWidth > originalHeight) {
+      [originalWidth, originalHeight] = [originalHeight, originalWidth];
+    }
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       width: info.width,

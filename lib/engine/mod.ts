@@ -21,6 +21,9 @@ export { decodeImage, DEFAULT_IMAGE_LIMITS, base64ToBytes, type ImageLimits } fr
 export type { AnalyzedFace, AnalyzeOptions, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
 export { ARCFACE_TEMPLATE, estimateSimilarity } from "./align.ts";
 export { cudaLibraryPresent } from "./ort.ts";
+export { EngineProbe, type EngineProbeOptions } from "./probe.ts";
+export type { PoolStats } from "./worker-pool.ts";
+export { recordStages, STAGES, type Stage, type StageRecorder } from "./profile.ts";
 
 /**
  * Creates the configured engine. Settings come from the environment (`loadEngineConfig`), then

@@ -10,6 +10,7 @@ import { UltraFaceDetector } from "./detector.ts";
 import { Embedder } from "./embedder.ts";
 import { fivePoints, LandmarkModel, landmarkCrop, refinedCrop } from "./landmarks.ts";
 import { OnnxEngine, type FaceLocator, type LocatedPoints } from "./onnx-engine.ts";
+import { stageEnd, stageStart } from "./profile.ts";
 import { createSession, type LoadedSession, type Provider } from "./ort.ts";
 import type { DecodedImage, FaceEngine } from "./types.ts";
 import { loadInsightFaceDetector, loadInsightFaceRecognizer } from "./insightface.ts";
@@ -25,8 +26,12 @@ export class UltraFaceLocator implements FaceLocator {
   }
   async points(img: DecodedImage, face: Candidate): Promise<LocatedPoints> {
     const crop = landmarkCrop(face);
+    let t = stageStart();
     const first = await this.landmarks.predict(img, crop);
+    stageEnd("landmarks.1", t);
+    t = stageStart();
     const dense = await this.landmarks.predict(img, refinedCrop(crop, first));
+    stageEnd("landmarks.2", t);
     return { five: fivePoints(dense), dense };
   }
 }
@@ -51,7 +56,9 @@ export async function createOnnxEngine(config: EngineConfig): Promise<FaceEngine
   const opts = { threads: config.ortThreads, provider: config.executionProvider };
   const sessions: LoadedSession[] = [];
   const open = async (path: string, role: "detector" | "landmarks" | "recognizer") => {
-    const s = await createSession(path, { ...opts, noNchwc: role === "recognizer" });
+    // Every model keeps ORT's NCHWc layout pass: with onnxruntime 1.30 it makes fr_feature faster
+    // too (bench:ort-options), where an older runtime made it 3x slower (docs/engine.md).
+    const s = await createSession(path, opts);
     sessions.push(s);
     if (s.fallbackReason && config.executionProvider === "cuda") {
       console.warn(`facegate engine: CUDA requested but not used (${s.fallbackReason}); running on CPU`);

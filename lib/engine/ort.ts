@@ -17,9 +17,9 @@ export interface SessionOptions {
   threads: number;
   provider: ProviderChoice;
   /**
-   * Turns off ORT's NCHWc layout transformer. For PReLU networks (fr_feature, ArcFace) it inserts
-   * layout reorders around every PReLU: fr_feature took 67 ms instead of 22 ms per run with it
-   * (1 thread), while fr_detect and fr_landmark run 3x faster with it. See docs/engine.md.
+   * Turns off ORT's NCHWc layout transformer. The engine no longer sets it (onnxruntime 1.30):
+   * fr_feature is ~20 % faster with it (an earlier runtime wrapped each PReLU in layout reorders and
+   * took 3x longer); kept for `bench:ort-options`. See docs/engine.md.
    */
   noNchwc?: boolean;
 }

@@ -54,6 +54,10 @@ export function resizeToPlanarRGB(
   const ty = taps(outH, ky, sy, H);
   const scale = inv / nS;
   const bias = norm.mean * inv;
+  if (nS === 1) {
+    bilinearPlanar(data, W, tx, ty, outW, outH, inv, bias, out);
+    return out;
+  }
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
       let r = 0;
@@ -87,6 +91,53 @@ export function resizeToPlanarRGB(
     }
   }
   return out;
+}
+
+/**
+ * The one-sample case of `resizeToPlanarRGB` (upscaling or shrinking up to 2x: every LFW photo and
+ * kiosk frame): lerp along x on both rows, then along y; byte offsets precomputed per column.
+ */
+function bilinearPlanar(
+  data: Uint8Array,
+  W: number,
+  tx: { i0: Int32Array; i1: Int32Array; w: Float32Array },
+  ty: { i0: Int32Array; i1: Int32Array; w: Float32Array },
+  outW: number,
+  outH: number,
+  inv: number,
+  bias: number,
+  out: Float32Array,
+): void {
+  const plane = outW * outH;
+  const c0 = new Int32Array(outW);
+  const c1 = new Int32Array(outW);
+  for (let x = 0; x < outW; x++) {
+    c0[x] = tx.i0[x] * 3;
+    c1[x] = tx.i1[x] * 3;
+  }
+  const wxs = tx.w;
+  for (let y = 0; y < outH; y++) {
+    const r0 = ty.i0[y] * W * 3;
+    const r1 = ty.i1[y] * W * 3;
+    const wy = ty.w[y];
+    let o = y * outW;
+    for (let x = 0; x < outW; x++, o++) {
+      const wx = wxs[x];
+      const a = r0 + c0[x];
+      const b = r0 + c1[x];
+      const c = r1 + c0[x];
+      const d = r1 + c1[x];
+      let t = data[a] + (data[b] - data[a]) * wx;
+      let u = data[c] + (data[d] - data[c]) * wx;
+      out[o] = (t + (u - t) * wy) * inv - bias;
+      t = data[a + 1] + (data[b + 1] - data[a + 1]) * wx;
+      u = data[c + 1] + (data[d + 1] - data[c + 1]) * wx;
+      out[o + plane] = (t + (u - t) * wy) * inv - bias;
+      t = data[a + 2] + (data[b + 2] - data[a + 2]) * wx;
+      u = data[c + 2] + (data[d + 2] - data[c + 2]) * wx;
+      out[o + 2 * plane] = (t + (u - t) * wy) * inv - bias;
+    }
+  }
 }
 
 /** An axis-aligned rectangle in decoded-image pixels. */

@@ -60,6 +60,7 @@ import {
   type ListUsersRequest,
   type ListUsersResult,
 } from "../core/listing.ts";
+import { EngineProbe } from "../engine/probe.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
@@ -120,7 +121,11 @@ export class LocalFaceService implements FaceApi {
       explicitThreshold: config.recognitionThreshold,
       fpirTarget: config.fpirTarget,
     });
+    this.engineProbe = new EngineProbe(engine);
   }
+
+  /** Health runs a tiny image through the engine at most every 10 s (cached in between). */
+  private readonly engineProbe: EngineProbe;
 
   /** Per-company thresholds from the calibration, FACE_FPIR_TARGET and FACE_RECOGNITION_THRESHOLD. */
   readonly thresholds: ThresholdPolicy;
@@ -473,6 +478,7 @@ export class LocalFaceService implements FaceApi {
       gallery: this.gallery,
       store: this.store,
       engineInfo: this.engine.info(),
+      engineCheck: () => this.engineProbe.check(),
       workerId: this.config.workerId,
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       tasks: this.tasks,

@@ -16,13 +16,21 @@ import { cosineSimilarity, normalize } from "../core/vectors.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import type { z } from "zod";
 
-/** Engine failures that are not FaceErrors are the image's fault (decoding, empty, corrupt). */
+/**
+ * Image problems already come from the engine as FaceErrors (INVALID_IMAGE, IMAGE_TOO_LARGE); any
+ * other failure is the engine's own (a runtime error, a dead worker), not the caller's: INTERNAL.
+ */
+export function engineFailure(error: unknown): FaceError {
+  if (error instanceof FaceError) return error;
+  return new FaceError("INTERNAL", `engine failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+
 export async function analyzeImage(engine: FaceEngine, image: unknown, maxFaces?: number): Promise<AnalyzedFace[]> {
   try {
     return await engine.analyze(image as Uint8Array, maxFaces === undefined ? undefined : { maxFaces });
   } catch (error) {
-    if (error instanceof FaceError) throw error;
-    throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
+    throw engineFailure(error);
   }
 }
 
@@ -49,8 +57,7 @@ export async function detectFaces(engine: FaceEngine, image: unknown): Promise<D
   try {
     faces = await engine.detect(image as Uint8Array);
   } catch (error) {
-    if (error instanceof FaceError) throw error;
-    throw new FaceError("INVALID_IMAGE", "image processing failed", { cause: error });
+    throw engineFailure(error);
   }
   return { facesCount: faces.length, faces };
 }

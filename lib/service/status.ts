@@ -3,13 +3,15 @@
  * of what the service holds, so the service class only composes them.
  */
 import type { Gallery } from "../core/gallery.ts";
-import type { CacheStats, EngineInfo, Health } from "../core/schemas.ts";
+import type { CacheStats, EngineCheck, EngineInfo, Health } from "../core/schemas.ts";
 import type { GalleryStore } from "../core/store.ts";
 
 export interface StatusSource {
   gallery: Gallery;
   store: GalleryStore;
   engineInfo: EngineInfo;
+  /** The engine probe (cached); health is degraded when it fails. */
+  engineCheck?: () => Promise<EngineCheck>;
   workerId: string;
   uptimeSeconds: number;
   tasks: number;
@@ -58,12 +60,14 @@ export async function health(s: StatusSource): Promise<Health> {
   } catch (error) {
     storeError = (error as Error).message;
   }
-  const status: Health["status"] = storeError ? "degraded" : "ok";
+  const engineCheck = await s.engineCheck?.();
+  const status: Health["status"] = storeError || (engineCheck && !engineCheck.ok) ? "degraded" : "ok";
   return {
     status,
     responseTimeMs: performance.now() - t0,
     workerInfo: { workerId: s.workerId, uptimeSeconds: s.uptimeSeconds, tasksProcessed: s.tasks },
     engine: s.engineInfo,
+    ...(engineCheck ? { engineCheck } : {}),
     store: {
       kind: s.store.kind,
       revision: Math.max(0, storeRevision),

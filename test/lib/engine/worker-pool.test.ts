@@ -1,6 +1,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { FaceError } from "../../../lib/core/mod.ts";
-import { createEngine } from "../../../lib/engine/mod.ts";
+import { createEngine, loadEngineConfig } from "../../../lib/engine/mod.ts";
+import type { WorkerPoolEngine } from "../../../lib/engine/worker-pool.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
 
 setDefaultTimeout(60_000);
@@ -43,4 +44,61 @@ test("FACE_ENGINE_WORKERS: the engine in worker threads gives the same faces and
     await pool.dispose();
     await local.dispose();
   }
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return FaceError.is(err) ? err.code : `not a FaceError: ${String(err)}`;
+  }
+  return "no error";
+}
+
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await Bun.sleep(20);
+  }
+}
+
+test("a worker that dies fails its calls at once with INTERNAL and is replaced", async () => {
+  const pool = (await createEngine({ engine: "onnx", workers: 1 })) as WorkerPoolEngine;
+  try {
+    const bytes = faceApiSample(1);
+    const inFlight = [pool.analyze(bytes), pool.analyze(bytes), pool.analyze(bytes)];
+    const t0 = performance.now();
+    pool.killWorker(0);
+    const codes = await Promise.all(inFlight.map(codeOf));
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // the first may have finished before the kill; every other one failed fast with INTERNAL
+    expect(codes.filter((c) => c === "INTERNAL").length).toBeGreaterThanOrEqual(2);
+    expect(codes.every((c) => c === "INTERNAL" || c === "no error")).toBe(true);
+    expect(pool.stats().restarts).toBe(1);
+    // a call made while the replacement loads waits for it instead of failing
+    const faces = await pool.analyze(bytes);
+    expect(faces.length).toBe(3);
+    expect(pool.stats()).toMatchObject({ size: 1, ready: 1, restarts: 1 });
+    expect(pool.stats().failedCalls).toBeGreaterThanOrEqual(2);
+  } finally {
+    await pool.dispose();
+  }
+});
+
+test("a call past FACE_ENGINE_TIMEOUT_MS fails with TIMEOUT and its worker is recycled", async () => {
+  const pool = (await createEngine({ engine: "onnx", workers: 1, callTimeoutMs: 1 })) as WorkerPoolEngine;
+  try {
+    expect(await codeOf(pool.analyze(faceApiSample(1)))).toBe("TIMEOUT");
+    expect(pool.stats().restarts).toBe(1);
+    await until(() => pool.stats().ready === 1);
+  } finally {
+    await pool.dispose();
+  }
+});
+
+test("FACE_ENGINE_TIMEOUT_MS is read and checked", () => {
+  expect(loadEngineConfig({ FACE_ENGINE_TIMEOUT_MS: "2500" }).callTimeoutMs).toBe(2500);
+  expect(loadEngineConfig({}).callTimeoutMs).toBe(30_000);
+  expect(() => loadEngineConfig({ FACE_ENGINE_TIMEOUT_MS: "0" })).toThrow("FACE_ENGINE_TIMEOUT_MS");
 });

@@ -406,6 +406,42 @@ describe("revisions, stats, health", () => {
     expect(h.store.revision).toBe((await service.getCacheStats()).revision);
     expect(h.workerInfo.workerId).toBe("test-worker");
     expect(h.responseTimeMs).toBeGreaterThanOrEqual(0);
+    // the engine probe ran the pipeline once; a second check within 10 s reuses it
+    expect(h.engineCheck).toMatchObject({ ok: true });
+    expect(h.engineCheck!.ms).toBeGreaterThan(0);
+    expect((await service.healthCheck()).engineCheck!.checkedAt).toBe(h.engineCheck!.checkedAt);
+  });
+
+  test("an engine failing with a plain error is INTERNAL (not INVALID_IMAGE) and health is degraded", async () => {
+    let calls = 0;
+    const broken: FaceEngine = {
+      info: () => engine.info(),
+      detect: async () => {
+        calls++;
+        throw new TypeError("onnxruntime: something inside broke");
+      },
+      embed: async () => {
+        throw new TypeError("onnxruntime: something inside broke");
+      },
+      analyze: async () => {
+        throw new TypeError("onnxruntime: something inside broke");
+      },
+      dispose: async () => {},
+    };
+    const s = await LocalFaceService.create({ engine: broken, store: new MemoryGalleryStore(), log: quiet });
+    try {
+      await s.createCompany({ companyId: "c" });
+      await rejectsWith(s.detectFaces({ image: group1 }), "INTERNAL");
+      await rejectsWith(s.recognizeFace({ companyId: "c", image: group1 }), "INTERNAL");
+      const h = await s.healthCheck();
+      expect(h.status).toBe("degraded");
+      expect(h.engineCheck).toMatchObject({ ok: false, error: "onnxruntime: something inside broke" });
+      const before = calls;
+      await s.healthCheck();
+      expect(calls).toBe(before); // cached
+    } finally {
+      await s.close();
+    }
   });
 
   test("a closed service is UNAVAILABLE", async () => {
