@@ -28,6 +28,9 @@ import {
   type RecognizeRequest,
   type SearchEmbeddingRequest,
   type SearchEmbeddingResult,
+  type OperatingPoint,
+  type OperatingPointRequest,
+  type SetOperatingPointRequest,
   type UserFacesResult,
   type UserRequest,
   type VerifyRequest,
@@ -52,6 +55,7 @@ import {
   RecognitionBody,
   RecognizeResponseBody,
   SearchResponseBody,
+  OperatingPointBody,
   StatsBody,
   VerifyResponseBody,
 } from "./wire.ts";
@@ -188,6 +192,13 @@ export class HttpFaceClient implements FaceApi {
       matches: r.matches.map((m) => ({ userId: m.user_id, confidence: m.confidence, faceId: m.face_id })),
     };
   }
+  async getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    return operatingPoint(await this.call(OperatingPointBody, "GET", `/v1/companies/${enc(req.companyId)}/operating-point`, undefined, opts));
+  }
+  async setOperatingPoint(req: SetOperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    const body = { fpir_target: req.fpirTarget ?? null, threshold: req.threshold ?? null };
+    return operatingPoint(await this.call(OperatingPointBody, "PUT", `/v1/companies/${enc(req.companyId)}/operating-point`, body, opts));
+  }
   async detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
     const r = await this.call(DetectBody, "POST", "/v1/detect", { image: image(req.image) }, opts);
     return { facesCount: r.faces_count, faces: r.bboxes.map((bbox, i) => ({ bbox, score: r.scores[i], landmarks: r.landmarks[i] ?? [] })) };
@@ -307,6 +318,29 @@ function enrolled(r: z.output<typeof EnrolledBody>): EnrollResult {
     bbox: r.bbox,
     model: r.model,
     revision: r.revision,
+  };
+}
+function operatingPoint(r: z.output<typeof OperatingPointBody>): OperatingPoint {
+  return {
+    companyId: r.company_id,
+    users: r.users,
+    threshold: r.threshold,
+    source: r.source,
+    fpirTarget: r.fpir_target,
+    expectedFpir: r.expected_fpir,
+    expectedFrr: r.expected_frr,
+    settings: r.settings ? { fpirTarget: r.settings.fpir_target, threshold: r.settings.threshold } : null,
+    bounds: { fpirTarget: r.bounds.fpir_target, threshold: r.bounds.threshold },
+    calibration: r.calibration
+      ? {
+          model: r.calibration.model,
+          source: r.calibration.source,
+          genuinePairs: r.calibration.genuine_pairs,
+          impostorPairs: r.calibration.impostor_pairs,
+          curve: r.calibration.curve,
+        }
+      : null,
+    ...(r.revision !== undefined ? { revision: r.revision } : {}),
   };
 }
 function recognition(r: z.output<typeof RecognitionBody>): Recognition {

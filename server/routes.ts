@@ -24,6 +24,8 @@ import {
   ImageBody,
   RecognizeBody,
   RecognizeResponseBody,
+  OperatingPointBody,
+  OperatingPointPutBody,
   SearchBody,
   SearchResponseBody,
   StatsBody,
@@ -271,6 +273,36 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           out.event_id = e.id;
         }
         return { body: out };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/companies/:company/operating-point",
+      operationId: "get_operating_point",
+      summary:
+        "The company's operating point: users, threshold in force and its source, FPIR target, expected FPIR, and the calibration's FAR/FRR/FPIR curves",
+      tag: "recognition",
+      scope: "recognize",
+      ok: { status: 200, schema: OperatingPointBody, description: "operating point" },
+      errors: ["COMPANY_NOT_FOUND"],
+      async run({ api, params, opts }) {
+        return { body: toWire.operatingPoint(await api.getOperatingPoint({ companyId: params.company }, opts)) };
+      },
+    }),
+    route({
+      method: "PUT",
+      path: "/v1/companies/:company/operating-point",
+      operationId: "set_operating_point",
+      summary:
+        "Set the company's FPIR target or threshold (within the bounds GET reports); both null: back to the defaults. FACE_RECOGNITION_THRESHOLD, when configured, still wins",
+      tag: "recognition",
+      scope: "manage",
+      body: { schema: OperatingPointPutBody, kinds: ["json"] },
+      ok: { status: 200, schema: OperatingPointBody, description: "the new operating point" },
+      errors: ["COMPANY_NOT_FOUND"],
+      async run({ api, params, body, opts }) {
+        const req = { companyId: params.company, fpirTarget: body.fpir_target, threshold: body.threshold };
+        return { body: toWire.operatingPoint(await api.setOperatingPoint(req, opts)) };
       },
     }),
     route({

@@ -22,6 +22,7 @@ import {
   type Health,
   type Recognition,
   type SearchEmbeddingResult,
+  type OperatingPoint,
   type UserFacesResult,
   type VerifyResult,
 } from "../lib/core/mod.ts";
@@ -94,6 +95,38 @@ export const RecognitionBody = z.object({
   detection_score: z.number().optional(),
   threshold: z.number().optional().describe("The threshold this decision used (the company's operating point, or the request's)"),
   embedding: z.array(z.number()).optional().describe("With return_embeddings"),
+});
+export const OperatingPointPutBody = z
+  .object({
+    fpir_target: z.number().nullable().optional().describe("Fraction of stranger presentations that may be accepted as somebody"),
+    threshold: z.number().nullable().optional().describe("A fixed cosine threshold instead of a target"),
+  })
+  .describe("Set fpir_target or threshold (not both); both null returns the company to the defaults");
+const Range = z.object({ min: z.number(), max: z.number() });
+export const OperatingPointBody = z.object({
+  company_id: z.string(),
+  users: z.number().int().describe("Enrolled users: the N of FPIR ≈ 1 − (1 − FAR)^N"),
+  threshold: z.number().describe("The threshold this company's recognitions use now"),
+  source: z
+    .enum(["explicit", "company_threshold", "company_fpir_target", "fpir_target", "uncalibrated_default"])
+    .describe("explicit: FACE_RECOGNITION_THRESHOLD; company_*: this company's setting; fpir_target: derived from FACE_FPIR_TARGET"),
+  fpir_target: z.number().nullable(),
+  expected_fpir: z.number().nullable().describe("Expected fraction of strangers accepted as somebody at this threshold and size"),
+  expected_frr: z.number().nullable().describe("Expected fraction of genuine single comparisons below the threshold"),
+  settings: z.object({ fpir_target: z.number().optional(), threshold: z.number().optional() }).nullable(),
+  bounds: z.object({ fpir_target: Range, threshold: Range }),
+  calibration: z
+    .object({
+      model: z.string(),
+      source: z.string(),
+      genuine_pairs: z.number().int(),
+      impostor_pairs: z.number().int(),
+      curve: z
+        .array(z.object({ threshold: z.number(), far: z.number(), frr: z.number().nullable(), fpir: z.number() }))
+        .describe("Per threshold: FAR of one comparison, FRR of one genuine comparison, expected FPIR at this company's size"),
+    })
+    .nullable(),
+  revision: Revision,
 });
 const SearchMatchBody = z.object({ user_id: z.string(), confidence: z.number(), face_id: z.string() });
 export const SearchResponseBody = z.object({
@@ -210,6 +243,27 @@ export const toWire = {
     if (r.embedding !== undefined) out.embedding = r.embedding;
     return out;
   },
+  operatingPoint: (p: OperatingPoint): Out<typeof OperatingPointBody> => ({
+    company_id: p.companyId,
+    users: p.users,
+    threshold: p.threshold,
+    source: p.source,
+    fpir_target: p.fpirTarget,
+    expected_fpir: p.expectedFpir,
+    expected_frr: p.expectedFrr,
+    settings: p.settings ? { fpir_target: p.settings.fpirTarget, threshold: p.settings.threshold } : null,
+    bounds: { fpir_target: p.bounds.fpirTarget, threshold: p.bounds.threshold },
+    calibration: p.calibration
+      ? {
+          model: p.calibration.model,
+          source: p.calibration.source,
+          genuine_pairs: p.calibration.genuinePairs,
+          impostor_pairs: p.calibration.impostorPairs,
+          curve: p.calibration.curve,
+        }
+      : null,
+    revision: p.revision,
+  }),
   search: (r: SearchEmbeddingResult): Out<typeof SearchResponseBody> => ({
     user_id: r.userId,
     confidence: r.confidence,

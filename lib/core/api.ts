@@ -23,6 +23,9 @@ import type {
   Recognition,
   SearchEmbeddingRequest,
   SearchEmbeddingResult,
+  OperatingPoint,
+  OperatingPointRequest,
+  SetOperatingPointRequest,
   UserFacesResult,
   UserRequest,
   VerifyRequest,
@@ -54,6 +57,17 @@ export interface FaceApi {
    * users with their best faces. COMPANY_NOT_FOUND, MODEL_MISMATCH (dimension), INVALID_ARGUMENT (zero vector).
    */
   searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult>;
+  /**
+   * The company's operating point: users, threshold in force and its source, FPIR target, expected FPIR,
+   * and the calibration's curves. COMPANY_NOT_FOUND.
+   */
+  getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint>;
+  /**
+   * Sets the company's own FPIR target or threshold (within OPERATING_POINT_BOUNDS; both null: back to the
+   * defaults). A configured FACE_RECOGNITION_THRESHOLD still wins. COMPANY_NOT_FOUND, INVALID_ARGUMENT,
+   * UNAVAILABLE where the store cannot keep settings.
+   */
+  setOperatingPoint(req: SetOperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint>;
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult>;
   /** 512 floats (for the default model), L2-normalised; NO_FACE when there is none. */
   generateEmbedding(req: ImageRequest, opts?: CallOptions): Promise<EmbedResult>;
@@ -79,6 +93,8 @@ export const OPERATIONS = {
   recognizeFace: "recognize_face",
   recognizeFaces: "recognize_faces",
   searchEmbedding: "search_embedding",
+  getOperatingPoint: "get_operating_point",
+  setOperatingPoint: "set_operating_point",
   detectFaces: "detect_faces",
   generateEmbedding: "generate_embedding",
   compare: "compare",

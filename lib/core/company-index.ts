@@ -5,6 +5,7 @@
  */
 import { FaceError } from "./errors.ts";
 import type { SearchHit } from "./gallery.ts";
+import type { CompanySettings } from "./store.ts";
 import { normalize } from "./vectors.ts";
 import type { KernelFactory, SearchKernel } from "./search-kernel.ts";
 
@@ -32,6 +33,8 @@ export class CompanyIndex {
   private bestScore = new Float64Array(0);
   private bestRow = new Int32Array(0);
   readonly kernel: SearchKernel;
+  /** The company's own operating point (store event `company.put` with settings). */
+  settings: CompanySettings | null = null;
 
   constructor(readonly companyId: string, kernelFactory: KernelFactory) {
     this.kernel = kernelFactory();

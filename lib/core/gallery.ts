@@ -19,7 +19,7 @@
  */
 import { FaceError } from "./errors.ts";
 import { normalize } from "./vectors.ts";
-import type { FaceRecord, StoreEvent } from "./store.ts";
+import type { CompanySettings, FaceRecord, StoreEvent } from "./store.ts";
 import { bestKernel } from "./int8-kernel.ts";
 import type { KernelFactory } from "./search-kernel.ts";
 import { CompanyIndex } from "./company-index.ts";
@@ -151,9 +151,11 @@ export class Gallery {
 
   private applyChange(event: StoreEvent): void {
     switch (event.type) {
-      case "company.put":
-        this.company(event.companyId, true);
+      case "company.put": {
+        const c = this.company(event.companyId, true)!;
+        if (event.settings !== undefined) c.settings = event.settings;
         return;
+      }
       case "company.delete":
         this.companies.delete(event.companyId);
         return;
@@ -193,6 +195,11 @@ export class Gallery {
     const c = this.companies.get(companyId);
     if (!c) throw new Error(`unknown company ${JSON.stringify(companyId)}`);
     return c;
+  }
+
+  /** The company's own operating-point settings, or undefined. */
+  companySettings(companyId: string): CompanySettings | undefined {
+    return this.companies.get(companyId)?.settings ?? undefined;
   }
 
   hasCompany(companyId: string): boolean {

@@ -4,7 +4,7 @@
  * delivered to listeners after the write, in revision order.
  */
 import { UnavailableError } from "./errors.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
 
 type Listener = (event: StoreEvent) => void;
 
@@ -48,6 +48,7 @@ export class MemoryGalleryStore implements GalleryStore {
   readonly kind = "memory";
   private rev = 0;
   private readonly companies = new Map<string, number>();
+  private readonly settings = new Map<string, CompanySettings>();
   private readonly users = new Map<string, { companyId: string; userId: string; revision: number }>();
   private readonly faces = new Map<string, FaceRow>();
   private readonly hub = new EventHub();
@@ -57,7 +58,10 @@ export class MemoryGalleryStore implements GalleryStore {
   async watch(listener: Listener): Promise<() => void> {
     this.assertOpen();
     const replay: StoreEvent[] = [];
-    for (const [companyId, revision] of this.companies) replay.push({ revision, type: "company.put", companyId });
+    for (const [companyId, revision] of this.companies) {
+      const settings = this.settings.get(companyId);
+      replay.push({ revision, type: "company.put", companyId, ...(settings ? { settings: { ...settings } } : {}) });
+    }
     for (const u of this.users.values()) replay.push({ revision: u.revision, type: "user.put", companyId: u.companyId, userId: u.userId });
     for (const f of this.faces.values()) {
       const { revision, ...face } = f;
@@ -82,11 +86,22 @@ export class MemoryGalleryStore implements GalleryStore {
     return { revision, created: true };
   }
 
+  async setCompanySettings(companyId: string, settings: CompanySettings | null): Promise<WriteResult> {
+    this.assertOpen();
+    if (!this.companies.has(companyId)) throw companyNotFound(companyId);
+    const revision = ++this.rev;
+    if (settings) this.settings.set(companyId, { ...settings });
+    else this.settings.delete(companyId);
+    this.hub.emit([{ revision, type: "company.put", companyId, settings: settings ? { ...settings } : null }]);
+    return { revision };
+  }
+
   async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
     this.assertOpen();
     if (!this.companies.has(companyId)) return { revision: this.rev, deleted: false };
     const revision = ++this.rev;
     this.companies.delete(companyId);
+    this.settings.delete(companyId);
     for (const [k, u] of this.users) if (u.companyId === companyId) this.users.delete(k);
     for (const [k, f] of this.faces) if (f.companyId === companyId) this.faces.delete(k);
     this.hub.emit([{ revision, type: "company.delete", companyId }]);

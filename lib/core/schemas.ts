@@ -237,6 +237,73 @@ export const VerifyResultSchema = z.object({
 });
 export type VerifyResult = z.infer<typeof VerifyResultSchema>;
 
+// ---------------------------------------------------------------- operating points (ARCHITECTURE §10)
+
+/** Bounds of a company's own operating point: outside them a setting is INVALID_ARGUMENT. */
+export const OPERATING_POINT_BOUNDS = {
+  fpirTarget: { min: 1e-4, max: 0.2 },
+  threshold: { min: 0.2, max: 0.95 },
+} as const;
+
+export const OperatingPointRequestSchema = z.object({ companyId: CompanyIdSchema });
+export type OperatingPointRequest = z.infer<typeof OperatingPointRequestSchema>;
+
+/** Sets a company's own FPIR target or threshold (not both); both null (or absent) returns it to the defaults. */
+export const SetOperatingPointRequestSchema = z
+  .object({
+    companyId: CompanyIdSchema,
+    fpirTarget: z.number().min(OPERATING_POINT_BOUNDS.fpirTarget.min).max(OPERATING_POINT_BOUNDS.fpirTarget.max).nullable().optional(),
+    threshold: z.number().min(OPERATING_POINT_BOUNDS.threshold.min).max(OPERATING_POINT_BOUNDS.threshold.max).nullable().optional(),
+  })
+  .refine((r) => r.fpirTarget == null || r.threshold == null, { message: "set fpirTarget or threshold, not both", path: ["threshold"] });
+export type SetOperatingPointRequest = z.infer<typeof SetOperatingPointRequestSchema>;
+
+export const ThresholdSourceSchema = z.enum(["explicit", "company_threshold", "company_fpir_target", "fpir_target", "uncalibrated_default"]);
+
+export const CurvePointSchema = z.object({
+  threshold: z.number(),
+  /** Impostor comparisons at or above the threshold (one probe against one enrolled user). */
+  far: z.number(),
+  /** Genuine comparisons below the threshold (null without genuine pairs). */
+  frr: z.number().nullable(),
+  /** Expected stranger acceptance for this company's current number of users. */
+  fpir: z.number(),
+});
+export type CurvePoint = z.infer<typeof CurvePointSchema>;
+
+export const OperatingPointSchema = z.object({
+  companyId: CompanyIdSchema,
+  /** Enrolled users: the N of FPIR ≈ 1 − (1 − FAR)^N. */
+  users: z.number().int().nonnegative(),
+  /** The threshold recognitions of this company use now. */
+  threshold: z.number(),
+  source: ThresholdSourceSchema,
+  /** The FPIR target in force (null when a fixed threshold is in force). */
+  fpirTarget: z.number().nullable(),
+  /** Expected fraction of strangers accepted as somebody at `threshold` (null without a calibration). */
+  expectedFpir: z.number().nullable(),
+  /** Expected fraction of genuine single comparisons rejected at `threshold` (null without genuine calibration data). */
+  expectedFrr: z.number().nullable(),
+  /** The company's own settings (null: the defaults apply). */
+  settings: z.object({ fpirTarget: z.number().optional(), threshold: z.number().optional() }).nullable(),
+  bounds: z.object({
+    fpirTarget: z.object({ min: z.number(), max: z.number() }),
+    threshold: z.object({ min: z.number(), max: z.number() }),
+  }),
+  /** The calibration behind the figures (null when the model has none), with its curves for a DET / FAR-FRR plot. */
+  calibration: z
+    .object({
+      model: z.string(),
+      source: z.string(),
+      genuinePairs: z.number().int(),
+      impostorPairs: z.number().int(),
+      curve: z.array(CurvePointSchema),
+    })
+    .nullable(),
+  revision: RevisionSchema.optional(),
+});
+export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
+
 export const CompanyStatsSchema = z.object({ users: z.number().int(), faces: z.number().int() });
 
 export const CacheStatsSchema = z.object({

@@ -37,8 +37,17 @@ export interface FaceRecord {
   model: string;
 }
 
+/** A company's own operating point (set through the API; ARCHITECTURE §10). Both absent: the defaults apply. */
+export interface CompanySettings {
+  /** Fraction of stranger presentations that may be accepted as somebody. */
+  fpirTarget?: number;
+  /** A fixed threshold instead of a target. */
+  threshold?: number;
+}
+
 export type StoreEvent =
-  | { revision: number; type: "company.put"; companyId: string }
+  /** `settings`: the company's settings as of this revision (null: none; absent: unchanged, e.g. on create). */
+  | { revision: number; type: "company.put"; companyId: string; settings?: CompanySettings | null }
   | { revision: number; type: "company.delete"; companyId: string }
   | { revision: number; type: "user.put"; companyId: string; userId: string }
   | { revision: number; type: "user.delete"; companyId: string; userId: string }
@@ -90,6 +99,11 @@ export interface GalleryStore {
   /** Creates the face if absent (created false otherwise); COMPANY_NOT_FOUND / USER_NOT_FOUND if a parent is not there. */
   addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }>;
   deleteFace(companyId: string, userId: string, faceId: string): Promise<WriteResult & { deleted: boolean }>;
+  /**
+   * Optional: replaces the company's settings (null clears them); emits `company.put` with them.
+   * COMPANY_NOT_FOUND when the company does not exist. Stores without it cannot keep per-company settings.
+   */
+  setCompanySettings?(companyId: string, settings: CompanySettings | null): Promise<WriteResult>;
   /**
    * Optional: creates-if-absent every record in one go (one transaction where the store has them).
    * Used to apply initial data; without it the service falls back to the single-record writes.

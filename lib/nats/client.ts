@@ -42,6 +42,9 @@ import type {
   Recognition,
   SearchEmbeddingRequest,
   SearchEmbeddingResult,
+  OperatingPoint,
+  OperatingPointRequest,
+  SetOperatingPointRequest,
   UserFacesResult,
   UserRequest,
   VerifyRequest,
@@ -331,6 +334,12 @@ export class FaceClient implements FaceApi {
   }
   searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
     return this.call("searchEmbedding", req, opts);
+  }
+  getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    return this.call("getOperatingPoint", req, opts);
+  }
+  setOperatingPoint(req: SetOperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    return this.call("setOperatingPoint", req, opts);
   }
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
     return this.call("detectFaces", req, opts);

@@ -21,6 +21,9 @@ import {
   ImageRequestSchema,
   RecognizeRequestSchema,
   SearchEmbeddingRequestSchema,
+  OPERATING_POINT_BOUNDS,
+  OperatingPointRequestSchema,
+  SetOperatingPointRequestSchema,
   UserRequestSchema,
   VerifyRequestSchema,
   type BBox,
@@ -41,6 +44,9 @@ import {
   type RecognizeFacesResult,
   type RecognizeRequest,
   type Recognition,
+  type OperatingPoint,
+  type OperatingPointRequest,
+  type SetOperatingPointRequest,
   type SearchEmbeddingRequest,
   type SearchEmbeddingResult,
   type UserFacesResult,
@@ -48,7 +54,7 @@ import {
   type VerifyRequest,
   type VerifyResult,
 } from "../core/schemas.ts";
-import type { GalleryStore } from "../core/store.ts";
+import type { CompanySettings, GalleryStore } from "../core/store.ts";
 import { decodeCursor, encodeCursor, IdCursorAnySchema } from "../core/event-log.ts";
 import {
   DEFAULT_LIST_LIMIT,
@@ -64,7 +70,14 @@ import { EngineProbe } from "../engine/probe.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
-import { DEFAULT_PAIR_THRESHOLD, ThresholdPolicy, findCalibration, type OperatingPointInForce } from "./operating-point.ts";
+import {
+  DEFAULT_PAIR_THRESHOLD,
+  ThresholdPolicy,
+  expectedFpir,
+  findCalibration,
+  frrAt,
+  type OperatingPointInForce,
+} from "./operating-point.ts";
 import { sharedScanPool } from "./scan-pool.ts";
 import * as stateless from "./stateless.ts";
 import { analyzeImage } from "./stateless.ts";
@@ -120,6 +133,7 @@ export class LocalFaceService implements FaceApi {
       calibration: findCalibration(this.modelId, config.calibrationFile),
       explicitThreshold: config.recognitionThreshold,
       fpirTarget: config.fpirTarget,
+      companySettings: (id) => this.gallery.companySettings(id),
     });
     this.engineProbe = new EngineProbe(engine);
   }
@@ -344,6 +358,57 @@ export class LocalFaceService implements FaceApi {
   /** The company's operating point: the threshold decisions use, where it comes from, the FPIR expected at it. */
   operatingPoint(companyId: string): OperatingPointInForce {
     return this.thresholds.resolve(companyId, this.gallery.index(companyId)?.users.size ?? 0);
+  }
+
+  /** The operating point with the calibration's curves for this company's size (what GET .../operating-point shows). */
+  private describeOperatingPoint(companyId: string, revision?: number): OperatingPoint {
+    const p = this.operatingPoint(companyId);
+    const c = this.thresholds.calibration;
+    const settings = this.gallery.companySettings(companyId);
+    return {
+      companyId,
+      users: p.users,
+      threshold: p.threshold,
+      source: p.source,
+      fpirTarget: p.fpirTarget,
+      expectedFpir: p.expectedFpir,
+      expectedFrr: c ? frrAt(c, p.threshold) : null,
+      settings: settings ? { ...settings } : null,
+      bounds: { fpirTarget: { ...OPERATING_POINT_BOUNDS.fpirTarget }, threshold: { ...OPERATING_POINT_BOUNDS.threshold } },
+      calibration: c
+        ? {
+            model: c.model,
+            source: c.source,
+            genuinePairs: c.genuinePairs,
+            impostorPairs: c.impostorPairs,
+            curve: c.thresholds.map((t, i) => ({ threshold: t, far: c.far[i], frr: c.frr.length ? c.frr[i] : null, fpir: expectedFpir(c, t, p.users) })),
+          }
+        : null,
+      ...(revision !== undefined ? { revision } : {}),
+    };
+  }
+
+  getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    return this.run(opts, async () => {
+      const { companyId } = parse(OperatingPointRequestSchema, req, "get_operating_point request");
+      this.requireCompany(companyId);
+      return this.describeOperatingPoint(companyId);
+    });
+  }
+
+  setOperatingPoint(req: SetOperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
+    return this.run(opts, async () => {
+      const r = parse(SetOperatingPointRequestSchema, req, "set_operating_point request");
+      this.requireCompany(r.companyId);
+      if (!this.store.setCompanySettings) {
+        throw new FaceError("UNAVAILABLE", `the ${this.store.kind} store does not keep per-company settings`);
+      }
+      const settings: CompanySettings | null =
+        r.fpirTarget != null ? { fpirTarget: r.fpirTarget } : r.threshold != null ? { threshold: r.threshold } : null;
+      const w = await this.store.setCompanySettings(r.companyId, settings);
+      await this.applied(w.revision);
+      return this.describeOperatingPoint(r.companyId, w.revision);
+    });
   }
 
   private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number): SearchEmbeddingResult {

@@ -20,7 +20,7 @@ import { dirname } from "node:path";
 import { UnavailableError } from "../core/errors.ts";
 import { EventHub } from "../core/memory-store.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 
 export interface SqliteGalleryStoreOptions {
   /** Database file (created with its directory); ":memory:" for a throwaway one. */
@@ -85,6 +85,9 @@ export class SqliteGalleryStore implements GalleryStore {
     this.db.exec("PRAGMA busy_timeout = 5000");
     this.db.exec("PRAGMA secure_delete = ON");
     this.db.exec(SCHEMA);
+    // databases from before per-company settings: add the column (NULL = no settings)
+    const columns = this.db.query("PRAGMA table_info(companies)").all() as Row[];
+    if (!columns.some((c) => c.name === "settings")) this.db.exec("ALTER TABLE companies ADD COLUMN settings TEXT");
     const bump = this.db.query("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value");
     this.bump = () => (bump.get() as { value: number }).value;
     this.tx = <T>(fn: () => T): T => this.db.transaction(fn).immediate();
@@ -114,8 +117,10 @@ export class SqliteGalleryStore implements GalleryStore {
     // one read transaction: a consistent snapshot
     const replay = this.db.transaction(() => {
       const events: StoreEvent[] = [];
-      for (const r of this.db.query("SELECT company_id, revision FROM companies").all() as Row[]) {
-        events.push({ revision: r.revision as number, type: "company.put", companyId: r.company_id as string });
+      for (const r of this.db.query("SELECT company_id, revision, settings FROM companies").all() as Row[]) {
+        const settings = typeof r.settings === "string" ? (JSON.parse(r.settings) as CompanySettings) : undefined;
+        // the company's own revision (not its settings'): users and faces replay after it
+        events.push({ revision: r.revision as number, type: "company.put", companyId: r.company_id as string, ...(settings ? { settings } : {}) });
       }
       for (const r of this.db.query("SELECT company_id, user_id, revision FROM users").all() as Row[]) {
         events.push({ revision: r.revision as number, type: "user.put", companyId: r.company_id as string, userId: r.user_id as string });
@@ -153,6 +158,18 @@ export class SqliteGalleryStore implements GalleryStore {
     });
     if (result.created) this.hub.emit([{ revision: result.revision, type: "company.put", companyId }]);
     return result;
+  }
+
+  async setCompanySettings(companyId: string, settings: CompanySettings | null): Promise<WriteResult> {
+    this.assertOpen();
+    const revision = this.tx(() => {
+      if (!this.db.query("SELECT 1 FROM companies WHERE company_id = ?").get(companyId)) throw companyNotFound(companyId);
+      const rev = this.bump();
+      this.db.query("UPDATE companies SET settings = ? WHERE company_id = ?").run(settings ? JSON.stringify(settings) : null, companyId);
+      return rev;
+    });
+    this.hub.emit([{ revision, type: "company.put", companyId, settings: settings ? { ...settings } : null }]);
+    return { revision };
   }
 
   async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
