@@ -5,14 +5,16 @@
  *   recognize <company> <image>      prints the recognition as JSON
  *   export <file>                    gallery → initial-data JSON ("-" for stdout)
  *   import <file>                    initial-data JSON → gallery (merged: existing records are kept)
- *   calibrate <folder | pairs-file>  FAR / FRR / EER table, suggested threshold, plot
+ *   calibrate [folder | pairs-file]  FAR / FRR / EER table, suggested threshold, plot; with a folder
+ *                                    (default LFW dev) also the calibration file behind FACE_FPIR_TARGET
  *
  * enroll and recognize run in-process (the embedded service on DATA_DIR) or against a running
  * server with --url (and --key). export and import work on the local store only: the SQLite store
  * is one process per database, so stop the server first (or import at the server's start with
  * DATA_SOURCE=LOCAL_FILE).
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   cosineSimilarity,
@@ -25,7 +27,15 @@ import {
 } from "../lib/core/mod.ts";
 import type { FaceEngine } from "../lib/engine/mod.ts";
 import type { LocalFaceService } from "../lib/service/mod.ts";
-import { calibrate, calibrationSvg, folderScores, formatCalibration, readLabelledFolder, readPairsFile } from "./cli/calibrate.ts";
+import {
+  buildCalibrationFile,
+  calibrate,
+  calibrationSvg,
+  folderScores,
+  formatCalibration,
+  readLabelledFolder,
+  readPairsFile,
+} from "./cli/calibrate.ts";
 import { enrollFolder, progressBar } from "./cli/enroll.ts";
 import { HttpFaceClient } from "./client.ts";
 import { toWire } from "./wire.ts";
@@ -38,7 +48,8 @@ commands:
   export <file>                      write the gallery as initial-data JSON ("-": stdout; --format old:
                                      the old system's initial_db.json)
   import <file>                      load initial-data JSON into the gallery (merges)
-  calibrate <folder | pairs-file>    FAR/FRR/EER table, suggested threshold, plot
+  calibrate [folder | pairs-file]    FAR/FRR/EER table, suggested threshold, plot; a labelled folder
+                                     (default: LFW dev) also gives the open-set calibration file (--out)
 
 options:
   --url URL          enroll/recognize against a running server (default: in-process, DATA_DIR)
@@ -51,6 +62,8 @@ options:
   --json FILE        calibrate: write the full curve as JSON
   --limit N          calibrate: use at most N pairs (pairs file) or N images per person (folder)
   --format F         export: facegate (default, any ids) or old (the old workers' format)
+  --out FILE         calibrate: the calibration file FACE_CALIBRATION_FILE reads (folder input; default
+                     for LFW dev: models/calibration/<model>.json, the one shipped with the model)
 `;
 
 class UsageError extends Error {}
@@ -70,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: "string" },
       limit: { type: "string" },
       format: { type: "string", default: "facegate" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -163,13 +177,15 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case "calibrate": {
-      need(1, "<labelled-folder | pairs-file>");
-      const input = args[0];
+      if (args.length > 1) throw new UsageError("calibrate needs at most one <labelled-folder | pairs-file>");
+      const lfwDev = join(process.env.FACEGATE_DATASETS ?? join(import.meta.dir, "../../shared/datasets"), "lfw-dev/images");
+      const input = args[0] ?? lfwDev;
       if (!existsSync(input)) throw new UsageError(`${input} not found`);
       const targetFar = number("target-far", values["target-far"], 0.001);
       if (!(targetFar > 0 && targetFar < 1)) throw new UsageError("--target-far must be between 0 and 1");
       const limit = values.limit === undefined ? undefined : Math.max(1, Math.floor(number("limit", values.limit, 0)));
-      return runCalibrate(input, { targetFar, limit, images: values.images, plot: values.plot ?? "calibration.png", json: values.json });
+      const out = values.out ?? (args[0] === undefined ? "shipped" : undefined);
+      return runCalibrate(input, { targetFar, limit, images: values.images, plot: values.plot ?? "calibration.png", json: values.json, out });
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
@@ -205,9 +221,9 @@ async function withService(fn: (service: LocalFaceService) => Promise<number>): 
 
 async function runCalibrate(
   input: string,
-  o: { targetFar: number; limit?: number; images?: string; plot: string; json?: string },
+  o: { targetFar: number; limit?: number; images?: string; plot: string; json?: string; out?: string },
 ): Promise<number> {
-  const { createEngine } = await import("../lib/engine/mod.ts");
+  const { createEngine, decodeImage } = await import("../lib/engine/mod.ts");
   const engine = await createEngine();
   const cache = new Map<string, Float32Array | null>();
   let noFace = 0;
@@ -215,8 +231,13 @@ async function runCalibrate(
     if (cache.has(path)) return cache.get(path) ?? null;
     let out: Float32Array | null = null;
     try {
-      const [face] = await e.analyze(new Uint8Array(readFileSync(path)), { maxFaces: 1 });
-      out = face ? face.embedding : null;
+      // the face nearest the image centre: the one a labelled photo (LFW) is labelled for
+      const img = await decodeImage(new Uint8Array(readFileSync(path)));
+      const faces = await e.detect(img);
+      const off = (f: { bbox: number[] }) =>
+        Math.hypot(f.bbox[0] + f.bbox[2] / 2 - img.originalWidth / 2, f.bbox[1] + f.bbox[3] / 2 - img.originalHeight / 2);
+      const face = faces.length > 0 ? faces.reduce((a, b) => (off(b) < off(a) ? b : a)) : undefined;
+      out = face ? await e.embed(img, face) : null;
     } catch {
       out = null;
     }
@@ -243,6 +264,15 @@ async function runCalibrate(
         embeddings.set(person, list);
       }
       ({ genuine, impostor } = folderScores(embeddings));
+      if (o.out) {
+        const model = engine.info().modelId;
+        const file = buildCalibrationFile({ people: embeddings, model, source: `${basename(dirname(input))}/${basename(input)}: ${total} images of ${people.size} people (facegate calibrate)` });
+        const { shippedCalibrationPath } = await import("../lib/service/mod.ts");
+        const path = o.out === "shipped" ? shippedCalibrationPath(model) : o.out;
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, `${JSON.stringify(file)}\n`);
+        console.log(`calibration file: ${path} (FACE_CALIBRATION_FILE; FPIR measured at ${file.fpir?.sizes.join(", ") ?? "no"} users)`);
+      }
     } else {
       const pairs = readPairsFile(input, o.images).slice(0, o.limit);
       let done = 0;

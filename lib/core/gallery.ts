@@ -13,8 +13,8 @@
  *   only meets damaged data), so a deleted person can never come back through a late event.
  * - Each company has one model id and dimension, fixed by its first face and released when its last face
  *   goes; a face or query of another model/dimension is `MODEL_MISMATCH`.
- * - `search` returns, per user, the best face (highest cosine similarity) and the top-k users, best
- *   first. Ties: equal scores order by user id (then face id within a user), ascending, so results are
+ * - `search` returns the top-k users, best first, each scored by their template (the normalised mean of
+ *   their faces; `score: "max"`: by their best face), with their best-matching face. Ties: equal scores order by user id (then face id within a user), ascending, so results are
  *   deterministic. An unknown company, a company without faces or k = 0 gives [].
  */
 import { FaceError } from "./errors.ts";
@@ -22,9 +22,9 @@ import { normalize } from "./vectors.ts";
 import type { CompanySettings, FaceRecord, StoreEvent } from "./store.ts";
 import { bestKernel } from "./int8-kernel.ts";
 import type { KernelFactory } from "./search-kernel.ts";
-import { CompanyIndex } from "./company-index.ts";
+import { CompanyIndex, type UserScore } from "./company-index.ts";
 
-export { CompanyIndex } from "./company-index.ts";
+export { CompanyIndex, type CompanyIndexOptions, type UserScore } from "./company-index.ts";
 
 export interface SearchHit {
   userId: string;
@@ -39,7 +39,7 @@ export interface SearchOptions {
   k?: number;
   /** Model id of the query; checked against the company's model when given. */
   model?: string;
-  /** Only users whose best score is ≥ this are returned. */
+  /** Only users whose score is ≥ this are returned. */
   minScore?: number;
 }
 
@@ -76,6 +76,8 @@ export interface GalleryOptions {
   onWarning?: (message: string) => void;
   /** Search kernel per company (default: int8 WebAssembly SIMD + exact re-rank where available, see int8-kernel.ts). */
   kernel?: KernelFactory;
+  /** How users are scored: their template, the normalised mean of their faces ("mean", default), or their best face ("max"). */
+  score?: UserScore;
 }
 
 export class Gallery {
@@ -84,12 +86,14 @@ export class Gallery {
   private waiters: Waiter[] = [];
   private readonly onWarning: (message: string) => void;
   private readonly kernelFactory: KernelFactory;
+  private readonly score: UserScore;
   /** Events skipped because they could not be applied (model mismatch, bad vector). */
   skipped = 0;
 
   constructor(options: GalleryOptions = {}) {
     this.onWarning = options.onWarning ?? ((m) => console.warn(`[gallery] ${m}`));
     this.kernelFactory = options.kernel ?? (() => bestKernel());
+    this.score = options.score ?? "mean";
   }
 
   /** The last store revision applied. */
@@ -185,7 +189,7 @@ export class Gallery {
   private company(companyId: string, create: boolean): CompanyIndex | undefined {
     let c = this.companies.get(companyId);
     if (!c && create) {
-      c = new CompanyIndex(companyId, this.kernelFactory);
+      c = new CompanyIndex(companyId, this.kernelFactory, { templates: this.score === "mean" });
       this.companies.set(companyId, c);
     }
     return c;
@@ -265,7 +269,7 @@ export class Gallery {
       perCompany[id] = { users: c.users.size, faces: c.count, model: c.model, dim: c.dim };
       users += c.users.size;
       faces += c.count;
-      bytes += c.data.byteLength + c.kernel.bytes();
+      bytes += c.bytes();
     }
     return { companies: this.companies.size, users, faces, embeddings: faces, bytes, revision: this.applied, perCompany };
   }

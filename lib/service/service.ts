@@ -127,7 +127,11 @@ export class LocalFaceService implements FaceApi {
     private readonly log: NonNullable<LocalFaceServiceOptions["log"]>,
   ) {
     const parallel = config.searchThreads > 1 && typeof Worker !== "undefined" ? sharedScanPool() : undefined;
-    this.gallery = new Gallery({ onWarning: (m) => log("warn", `[gallery] ${m}`), kernel: () => bestKernel({ parallel }) });
+    this.gallery = new Gallery({
+      onWarning: (m) => log("warn", `[gallery] ${m}`),
+      kernel: () => bestKernel({ parallel }),
+      score: config.userScore,
+    });
     this.modelId = engine.info().modelId;
     this.thresholds = new ThresholdPolicy({
       calibration: findCalibration(this.modelId, config.calibrationFile),

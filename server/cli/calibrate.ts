@@ -226,3 +226,150 @@ export function folderScores(
   }
   return { genuine, impostor };
 }
+
+// ---------------------------------------------------------------- the calibration file (open-set operating points)
+
+/** Threshold grid of the calibration file: 0.00 .. 1.00 in steps of 0.01. */
+export const CALIBRATION_GRID = Array.from({ length: 101 }, (_, i) => Math.round(i) / 100);
+
+/** Gallery sizes at which FPIR is measured (those ≤ the number of other identities are kept). */
+const FPIR_SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000];
+
+/** log C(n, k) */
+function logChoose(n: number, k: number): number {
+  return logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
+}
+
+/** Lanczos approximation (g = 7), enough for ratios of binomials. */
+function logGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/**
+ * P(at least one of n users drawn without replacement from m others scores ≥ t) when `hits` of the m do:
+ * 1 − C(m − hits, n) / C(m, n). Exact for galleries drawn from the calibration's identities.
+ */
+export function hitProbability(m: number, hits: number, n: number): number {
+  if (hits <= 0 || n <= 0) return 0;
+  if (m - hits < n) return 1;
+  return -Math.expm1(logChoose(m - hits, n) - logChoose(m, n));
+}
+
+export interface CalibrationInput {
+  /** Person → their face embeddings (L2-normalised). */
+  people: Map<string, Float32Array[]>;
+  model: string;
+  source: string;
+  /** Cap on probes for the FPIR table (default 5000). */
+  maxProbes?: number;
+}
+
+/**
+ * Builds the calibration file from labelled embeddings:
+ * - FAR(t) over every pair of images of different people; FRR(t) over every pair of images of one person;
+ * - FPIR(t, N) measured per probe: each image is a stranger presented to a gallery of one enrolled image
+ *   per other person; with h of those m people scoring ≥ t, a gallery of N of them accepts the stranger
+ *   with probability 1 − C(m − h, N)/C(m, N). Averaged over probes, this keeps what the independence
+ *   formula 1 − (1 − FAR)^N loses: some strangers resemble many people.
+ */
+export function buildCalibrationFile(input: CalibrationInput): {
+  version: 1;
+  model: string;
+  source: string;
+  created: string;
+  genuinePairs: number;
+  impostorPairs: number;
+  thresholds: number[];
+  far: number[];
+  frr: number[];
+  fpir?: { sizes: number[]; values: number[][]; probes: number };
+} {
+  const grid = CALIBRATION_GRID;
+  const bins = grid.length;
+  const persons = [...input.people.entries()].filter(([, l]) => l.length > 0);
+  const all: Array<{ p: number; e: Float32Array }> = [];
+  persons.forEach(([, list], p) => {
+    for (const e of list) all.push({ p, e });
+  });
+  const dim = all[0]?.e.length ?? 0;
+  // index of the highest grid threshold ≤ s (scores below 0 go to bin 0's "below" side via -1)
+  const binOf = (s: number) => Math.min(bins - 1, Math.floor(s * 100 + 1e-9));
+  const impAtLeast = new Float64Array(bins + 1);
+  const genAtLeast = new Float64Array(bins + 1);
+  let impostorPairs = 0;
+  let genuinePairs = 0;
+  const dot = (a: Float32Array, b: Float32Array) => {
+    let s = 0;
+    for (let k = 0; k < dim; k++) s += a[k] * b[k];
+    return s;
+  };
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const s = dot(all[i].e, all[j].e);
+      const b = s < 0 ? -1 : binOf(s);
+      if (all[i].p === all[j].p) {
+        genuinePairs++;
+        if (b >= 0) genAtLeast[b]++;
+      } else {
+        impostorPairs++;
+        if (b >= 0) impAtLeast[b]++;
+      }
+    }
+  }
+  // histogram → "at or above grid[k]" counts
+  for (let k = bins - 2; k >= 0; k--) {
+    impAtLeast[k] += impAtLeast[k + 1];
+    genAtLeast[k] += genAtLeast[k + 1];
+  }
+  if (impostorPairs === 0) throw new Error("calibration needs at least two people");
+  const far = grid.map((_, k) => impAtLeast[k] / impostorPairs);
+  const frr = genuinePairs > 0 ? grid.map((_, k) => 1 - genAtLeast[k] / genuinePairs) : [];
+
+  // FPIR table: probes against one enrolled image (the first) per other person
+  const m = persons.length - 1;
+  const sizes = FPIR_SIZES.filter((n) => n <= m);
+  let fpir: { sizes: number[]; values: number[][]; probes: number } | undefined;
+  if (sizes.length > 0) {
+    const gallery = persons.map(([, l]) => l[0]);
+    const maxProbes = input.maxProbes ?? 5000;
+    const stride = Math.max(1, Math.ceil(all.length / maxProbes));
+    const sums = sizes.map(() => new Float64Array(bins));
+    const hits = new Int32Array(bins + 1);
+    let probes = 0;
+    for (let i = 0; i < all.length; i += stride) {
+      hits.fill(0);
+      const probe = all[i];
+      for (let q = 0; q < gallery.length; q++) {
+        if (q === probe.p) continue;
+        const s = dot(probe.e, gallery[q]);
+        if (s >= 0) hits[binOf(s)]++;
+      }
+      for (let k = bins - 2; k >= 0; k--) hits[k] += hits[k + 1];
+      sizes.forEach((n, si) => {
+        for (let k = 0; k < bins; k++) sums[si][k] += hitProbability(m, hits[k], n);
+      });
+      probes++;
+    }
+    fpir = { sizes, values: sums.map((row) => Array.from(row, (v) => v / probes)), probes };
+  }
+  const r = (x: number) => Number(x.toPrecision(6));
+  return {
+    version: 1,
+    model: input.model,
+    source: input.source,
+    created: new Date().toISOString(),
+    genuinePairs,
+    impostorPairs,
+    thresholds: grid,
+    far: far.map(r),
+    frr: frr.map(r),
+    ...(fpir ? { fpir: { ...fpir, values: fpir.values.map((row) => row.map(r)) } } : {}),
+  };
+}

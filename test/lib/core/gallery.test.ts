@@ -50,7 +50,7 @@ function bruteForce(faces: FaceRecord[], query: Float32Array, k: number): Search
 function checkAgainstBruteForce(kernel: KernelFactory | undefined, seed: number): void {
   const rand = rng(seed);
   const dim = 512;
-  const g = new Gallery({ kernel });
+  const g = new Gallery({ kernel, score: "max" });
   g.apply(ev.company("c"));
   const live = new Map<string, FaceRecord>();
   // several thousand faces, users with 1-4 faces, then deletes (swap-with-last) and re-adds
@@ -110,7 +110,7 @@ describe("Gallery", () => {
   });
 
   test("int8 kernel: one user with many faces (fewer distinct users than candidates) and ties stay exact", () => {
-    const g = new Gallery({ kernel: () => new Int8Kernel(16) });
+    const g = new Gallery({ kernel: () => new Int8Kernel(16), score: "max" });
     const rand = rng(9);
     const faces: FaceRecord[] = [];
     for (let i = 0; i < 300; i++) faces.push(rec("c", "many", `f${String(i).padStart(3, "0")}`, randomUnit(rand, 64)));
@@ -132,7 +132,7 @@ describe("Gallery", () => {
   });
 
   test("best face per user; ties order by user id; empty and unknown companies give []", () => {
-    const g = new Gallery();
+    const g = new Gallery({ score: "max" });
     expect(g.search("nope", [1, 0, 0, 0])).toEqual([]);
     g.apply(ev.company("c"));
     expect(g.search("c", [1, 0, 0, 0])).toEqual([]);
@@ -158,7 +158,7 @@ describe("Gallery", () => {
   });
 
   test("a tie between two faces of one user reports the smaller face id", () => {
-    const g = new Gallery();
+    const g = new Gallery({ score: "max" });
     put(g, rec("c", "u", "z", normalize([1, 0])));
     put(g, rec("c", "u", "a", normalize([1, 0])));
     expect(g.search("c", [1, 0])[0].faceId).toBe("a");
@@ -227,7 +227,7 @@ describe("Gallery", () => {
   });
 
   test("rows stay dense through swap-with-last deletes and growth", () => {
-    const g = new Gallery();
+    const g = new Gallery({ score: "max" });
     const rand = rng(5);
     for (let i = 0; i < 100; i++) put(g, rec("c", `u${i % 10}`, `f${i}`, randomUnit(rand, 16)));
     for (let i = 0; i < 100; i += 2) g.apply(ev.delFace("c", `u${i % 10}`, `f${i}`));
