@@ -11,6 +11,7 @@ run() { printf '\n### %s\n' "$*"; "$@"; }
 run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTest.txt" --images "$D/lfw-dev/images" --json "$R/lfw-onnx.json" --scores "$R/lfw-onnx-scores.txt"
 run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTrain.txt" --images "$D/lfw-dev/images" --json "$R/lfw-onnx-devtrain.json" --scores "$R/lfw-onnx-devtrain-scores.txt"
 run bun run bench:lfw -- --pairs "$D/lfw-dev/pairsDevTest.txt" --images "$D/lfw-dev/images" --engine human --pick center --json "$R/lfw-human.json"
+run bun run bench:openset -- --json "$R/openset.json"
 run bun run bench:search -- --json "$R/search.json"
 run bun run bench:enroll -- --json "$R/enroll.json"
 run bun run bench:load -- --seconds 10 --json "$R/load.json"
