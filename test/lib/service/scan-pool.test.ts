@@ -10,8 +10,8 @@ const pool = new ScanPool();
 afterAll(() => pool.terminate());
 
 test("searches split across two threads match the JS reference, through growth and deletes", async () => {
-  const split = new Gallery({ kernel: () => new Int8Kernel({ minRows: 16, parallel: pool, parallelMinRows: 64 }) });
-  const reference = new Gallery({ kernel: () => new JsKernel() });
+  const split = new Gallery({ kernel: () => new Int8Kernel({ minRows: 16, parallel: pool, parallelMinRows: 64 }), score: "max" });
+  const reference = new Gallery({ kernel: () => new JsKernel(), score: "max" });
   const rand = rng(11);
   let revision = 0;
   const apply = (e: Parameters<Gallery["apply"]>[0]) => {

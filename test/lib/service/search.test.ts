@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FaceError, type ErrorCode } from "../../../lib/core/errors.ts";
 import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
-import { cosineSimilarity } from "../../../lib/core/vectors.ts";
+import { cosineSimilarity, normalize } from "../../../lib/core/vectors.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
@@ -53,7 +53,7 @@ describe("searchEmbedding", () => {
     const r = await service.searchEmbedding({ companyId: "acme", embedding: Array.from(q), topK: 5 });
     expect(r.userId).toBe("u7");
     expect(r.faceId).toBe("f1");
-    expect(r.confidence).toBeGreaterThan(0.6);
+    expect(r.confidence).toBeGreaterThan(0.6); // the template of two random faces: about 1/√2
     expect(r.threshold).toBe(service.operatingPoint("acme").threshold);
     expect(r.matches).toHaveLength(5);
     expect(r.matches[0]).toEqual({ userId: "u7", faceId: "f1", confidence: r.confidence });
@@ -75,10 +75,15 @@ describe("searchEmbedding", () => {
   });
 
   test("the query is normalised (a scaled vector gives the same answer); a per-call threshold overrides", async () => {
-    const q = Array.from(vectors.get("u3/f0")!, (x) => x * 7.5);
+    const unit = Array.from(vectors.get("u3/f0")!);
+    const q = unit.map((x) => x * 7.5);
     const r = await service.searchEmbedding({ companyId: "acme", embedding: q });
     expect(r.userId).toBe("u3");
-    expect(r.confidence).toBeCloseTo(1, 5);
+    expect(r.faceId).toBe("f0");
+    // users are scored by their template, the normalised mean of their two faces
+    const mean = normalize(Array.from(unit, (x, j) => x + vectors.get("u3/f1")![j]));
+    expect(r.confidence).toBeCloseTo(cosineSimilarity(unit, mean), 5);
+    expect((await service.searchEmbedding({ companyId: "acme", embedding: unit })).confidence).toBeCloseTo(r.confidence, 6);
     const strict = await service.searchEmbedding({ companyId: "acme", embedding: q, threshold: 1 });
     expect(strict.threshold).toBe(1);
     expect(strict.userId).toBe(r.confidence >= 1 ? "u3" : null);
