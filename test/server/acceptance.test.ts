@@ -79,10 +79,12 @@ describe("every documented route refuses a missing key (401) and a key for anoth
           expect({ path, status: none.status }).not.toEqual({ path, status: 401 });
           continue;
         }
-        expect({ path, method, code: none.body?.error?.code }).toEqual({ path, method, code: "UNAUTHORIZED" });
+        // The compatibility routes (/api/v1/*) answer in their guide's shape: {error, error_code}.
+        const code = (r: Reply) => r.body?.error?.code ?? r.body?.error_code;
+        expect({ path, method, status: none.status, code: code(none) }).toEqual({ path, method, status: 401, code: "UNAUTHORIZED" });
         if (path.includes("{company}") && scope !== "any") {
           const other = await req(method.toUpperCase(), concrete, { key: K.beta, json });
-          expect({ path, method, code: other.body?.error?.code }).toEqual({ path, method, code: "FORBIDDEN" });
+          expect({ path, method, status: other.status, code: code(other) }).toEqual({ path, method, status: 403, code: "FORBIDDEN" });
         }
         checked++;
       }
