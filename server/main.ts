@@ -19,7 +19,7 @@ import { createLogger } from "./logger.ts";
 import { startServer } from "./serve.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./pages.ts";
-import { fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
+import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
@@ -136,8 +136,20 @@ try {
       maxAgeSeconds: nats.eventsMaxAgeSeconds,
       ...(days !== undefined ? { enforceMaxAgeSeconds: days * 86_400 } : {}),
     });
+    // Webhooks: one durable consumer per webhook on that stream, shared by every gateway.
+    const { JetStreamWebhooks } = await import("./webhooks/jetstream.ts");
+    const webhookConfig = { ...DEFAULT_INTEGRATION_CONFIG, ...integrationConfig };
+    const webhooks = await JetStreamWebhooks.open({
+      nc: client.nc,
+      stream: log.stream,
+      subjectPrefix: nats.subjectPrefix,
+      bucket: process.env.NATS_WEBHOOKS_BUCKET || undefined,
+      config: webhookConfig,
+      log: (level, msg, fields) => logger[level](msg, fields),
+    });
     integration = new Integration({
       log,
+      webhooks: { admin: webhooks, runner: webhooks },
       // retention is the stream's max_age (NATS_EVENTS_MAX_AGE_S, or EVENTS_RETENTION_DAYS when set)
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),

@@ -4,6 +4,7 @@
  * (embedded: SQLite beside the gallery; NATS: the JetStream events stream).
  */
 import type { EventLog, WebhookOutbox } from "../../lib/core/mod.ts";
+import type { WebhookAdmin, WebhookRunner } from "../webhooks/types.ts";
 import type { MetricFamily } from "../metrics.ts";
 import { WebhookDeliverer } from "../webhooks/deliverer.ts";
 import { DEFAULT_INTEGRATION_CONFIG, type IntegrationConfig } from "./config.ts";
@@ -13,8 +14,10 @@ type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown
 
 export interface IntegrationOptions {
   log: EventLog;
-  /** Webhooks need a durable outbox; without one the webhook routes answer 501-like UNAVAILABLE. */
+  /** Embedded: the durable outbox beside the event log, drained by a WebhookDeliverer. */
   outbox?: WebhookOutbox;
+  /** Or webhooks managed elsewhere (NATS mode: JetStream consumers). Without either: no webhooks. */
+  webhooks?: { admin: WebhookAdmin; runner: WebhookRunner };
   config?: Partial<IntegrationConfig>;
   defaultThreshold?: (companyId: string) => number | null;
   logger?: Log;
@@ -26,9 +29,10 @@ const RETENTION_EVERY_MS = 3_600_000;
 
 export class Integration {
   readonly log: EventLog;
-  readonly outbox?: WebhookOutbox;
+  /** Webhook settings and status (the routes). */
+  readonly webhookAdmin?: WebhookAdmin;
   readonly recorder: EventRecorder;
-  readonly deliverer?: WebhookDeliverer;
+  readonly deliverer?: WebhookRunner;
   readonly config: IntegrationConfig;
   private readonly closing_ = new AbortController();
   private retentionTimer: ReturnType<typeof setInterval> | null = null;
@@ -37,8 +41,13 @@ export class Integration {
   constructor(opts: IntegrationOptions) {
     this.config = { ...DEFAULT_INTEGRATION_CONFIG, ...opts.config };
     this.log = opts.log;
-    this.outbox = opts.outbox;
-    if (opts.outbox) this.deliverer = new WebhookDeliverer({ outbox: opts.outbox, config: this.config, log: opts.logger });
+    if (opts.outbox) {
+      this.webhookAdmin = opts.outbox;
+      this.deliverer = new WebhookDeliverer({ outbox: opts.outbox, config: this.config, log: opts.logger });
+    } else if (opts.webhooks) {
+      this.webhookAdmin = opts.webhooks.admin;
+      this.deliverer = opts.webhooks.runner;
+    }
     this.recorder = new EventRecorder({
       log: opts.log,
       defaultThreshold: opts.defaultThreshold,

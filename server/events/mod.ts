@@ -26,9 +26,9 @@ export function integrationRoutes(source: IntegrationSource): AnyRoute[] {
     ...eventRoutes(() => get()),
     ...webhookRoutes(() => {
       const i = get();
-      if (!i.outbox || !i.deliverer) throw new FaceError("UNAVAILABLE", "webhooks need a durable outbox, which this server does not have");
+      if (!i.webhookAdmin || !i.deliverer) throw new FaceError("UNAVAILABLE", "webhooks need a durable outbox, which this server does not have");
       const deliverer = i.deliverer;
-      return { outbox: i.outbox, kick: () => deliverer.kick() };
+      return { admin: i.webhookAdmin, kick: () => deliverer.kick() };
     }),
   ];
 }

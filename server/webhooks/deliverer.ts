@@ -13,7 +13,7 @@
 import { deliveryKey, type Delivery, type WebhookOutbox } from "../../lib/core/mod.ts";
 import type { MetricFamily } from "../metrics.ts";
 import type { IntegrationConfig } from "../events/config.ts";
-import { SIGNATURE_HEADER, sign } from "./signature.ts";
+import { backoffMs, postEvent } from "./post.ts";
 
 type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
 
@@ -70,8 +70,7 @@ export class WebhookDeliverer {
 
   /** Delay before attempt `attempts + 1` (attempts already made ≥ 1). */
   backoffMs(attempts: number): number {
-    const step = Math.min(this.opts.config.retryMaxMs, this.opts.config.retryBaseMs * 2 ** Math.min(attempts - 1, 30));
-    return Math.round(step * (0.5 + 0.5 * this.random()));
+    return backoffMs(attempts, this.opts.config.retryBaseMs, this.opts.config.retryMaxMs, this.random);
   }
 
   metrics(): MetricFamily[] {
@@ -136,27 +135,7 @@ export class WebhookDeliverer {
   }
 
   private async deliver(d: Delivery): Promise<void> {
-    let error: string | null = null;
-    try {
-      const res = await fetch(d.url, {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "User-Agent": "facegate-webhook/1",
-          "Facegate-Event-Id": d.eventId,
-          "Idempotency-Key": d.eventId,
-          "Facegate-Delivery-Attempt": String(d.attempts + 1),
-          [SIGNATURE_HEADER]: sign(d.secret, d.payload),
-        },
-        body: d.payload,
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.opts.config.timeoutMs),
-      });
-      await res.body?.cancel().catch(() => {});
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-    } catch (e) {
-      error = e instanceof Error ? (e.name === "TimeoutError" ? `timed out after ${this.opts.config.timeoutMs} ms` : e.message) : String(e);
-    }
+    const error = await postEvent({ ...d, attempt: d.attempts + 1 }, this.opts.config.timeoutMs);
     try {
       if (error === null) {
         this.counts.delivered++;

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { z } from "zod";
-import { FaceError, WebhookConfigSchema, type FaceApi, type WebhookOutbox, type WebhookStatus } from "../../lib/core/mod.ts";
+import { FaceError, WebhookConfigSchema, type FaceApi, type WebhookStatus } from "../../lib/core/mod.ts";
+import type { WebhookAdmin } from "./types.ts";
 import type { Scope } from "../auth.ts";
 import type { AnyRoute, RouteDef } from "../routes.ts";
 import { DeletedBody, describeIssues } from "../wire.ts";
@@ -35,11 +36,11 @@ export function webhookToWire(s: WebhookStatus, secret?: string): z.input<typeof
 }
 
 /** The outbox and the deliverer's wake-up; throws UNAVAILABLE while starting or without webhooks. */
-export type WebhookDeps = () => { outbox: WebhookOutbox; kick: () => void };
+export type WebhookDeps = () => { admin: WebhookAdmin; kick: () => void };
 
 export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
   const status = async (companyId: string) => {
-    const { outbox } = deps();
+    const { admin: outbox } = deps();
     const s = await outbox.webhookStatus(companyId);
     if (!s) throw new FaceError("NOT_FOUND", `company ${JSON.stringify(companyId)} has no webhook`);
     return s;
@@ -61,7 +62,7 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
         const generated = body.secret === undefined ? `whsec_${randomBytes(24).toString("base64url")}` : undefined;
         const checked = WebhookConfigSchema.safeParse({ url: body.url, secret: body.secret ?? generated });
         if (!checked.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(checked.error));
-        await deps().outbox.putWebhook(params.company, checked.data);
+        await deps().admin.putWebhook(params.company, checked.data);
         return { body: webhookToWire(await status(params.company), generated) };
       },
     }),
@@ -88,7 +89,7 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
       ok: { status: 200, schema: DeletedBody, description: "`deleted` is false when there was none" },
       errors: [],
       async run({ params }) {
-        return { body: { deleted: await deps().outbox.deleteWebhook(params.company) } };
+        return { body: { deleted: await deps().admin.deleteWebhook(params.company) } };
       },
     }),
     route({
@@ -102,8 +103,8 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
       errors: ["NOT_FOUND"],
       async run({ params }) {
         await status(params.company);
-        const { outbox, kick } = deps();
-        const requeued = await outbox.requeueDead(params.company);
+        const { admin, kick } = deps();
+        const requeued = await admin.requeueDead(params.company);
         kick();
         return { body: { requeued } };
       },

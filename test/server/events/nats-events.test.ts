@@ -8,6 +8,7 @@ import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { startServerProcess, type ServerProcess } from "../../helpers/server-process.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
+import { verifySignature } from "../../../server/webhooks/signature.ts";
 import { b64, call, sample, sharedEngine } from "../harness.ts";
 
 const ADMIN = "k-admin-0123456789";
@@ -17,15 +18,25 @@ describeWithTools(["nats-server"], "event log in NATS mode (gateway processes)",
   let worker: RunningWorker;
   let g1: ServerProcess;
   let g2: ServerProcess;
+  let g3: ServerProcess | undefined;
+  let env: Record<string, string> = {};
 
   beforeAll(async () => {
     worker = await startFaceWorker({ nats: { servers: [nats.url], bucket: "evgw" }, engine: await sharedEngine(), env: {}, log: () => {} });
-    const env = { NATS_URL: nats.url, NATS_KV_BUCKET: "evgw", API_KEYS: JSON.stringify({ [ADMIN]: ["*"] }) };
+    env = {
+      NATS_URL: nats.url,
+      NATS_KV_BUCKET: "evgw",
+      API_KEYS: JSON.stringify({ [ADMIN]: ["*"] }),
+      WEBHOOK_TIMEOUT_MS: "1000",
+      WEBHOOK_RETRY_BASE_MS: "100",
+      WEBHOOK_RETRY_MAX_MS: "500",
+    };
     [g1, g2] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   });
   afterAll(async () => {
     await g1?.stop("SIGTERM");
     await g2?.stop("SIGTERM");
+    await g3?.stop("SIGTERM");
     await worker?.close();
   });
 
@@ -81,5 +92,65 @@ describeWithTools(["nats-server"], "event log in NATS mode (gateway processes)",
     expect(users.body.users).toEqual([{ user_id: "ann", faces: 1 }]);
     const companies = await call(g2.url, "GET", "/v1/companies", { key: ADMIN });
     expect(companies.body.companies).toEqual([{ company_id: "acme", users: 1, faces: 1 }]);
+  }, 120_000);
+
+  test("webhooks: shared by the gateways, retried, signed; a delivery in flight when every gateway is SIGKILLed arrives from a new one", async () => {
+    const SECRET = "nats-secret-0123456789";
+    const got: Array<{ id: string; body: string; signature: string | null; status: number }> = [];
+    let mode: "fail-first" | "hold" | "ok" = "fail-first";
+    const held: Array<() => void> = [];
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      idleTimeout: 0,
+      async fetch(req) {
+        const body = await req.text();
+        const id = req.headers.get("facegate-event-id") ?? "";
+        const seen = got.filter((g) => g.id === id).length;
+        const status = mode === "hold" ? 0 : mode === "fail-first" && seen === 0 ? 503 : 200;
+        got.push({ id, body, signature: req.headers.get("facegate-signature"), status });
+        if (status === 0) await new Promise<void>((r) => held.push(r));
+        return new Response("", { status: status || 200 });
+      },
+    });
+    const delivered = () => new Set(got.filter((g) => g.status === 200).map((g) => g.id));
+    const until = async (check: () => boolean, ms: number, what: string) => {
+      const deadline = Date.now() + ms;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+        await Bun.sleep(25);
+      }
+    };
+    try {
+      const img = b64(sample(1));
+      const put = await call(g1.url, "PUT", "/v1/companies/acme/webhook", { key: ADMIN, json: { url: `http://127.0.0.1:${receiver.port}/h`, secret: SECRET } });
+      expect(put.status).toBe(200);
+      await Bun.sleep(300); // both gateways pick the webhook up from the KV watch
+      const ids: string[] = [];
+      for (const g of [g1, g2, g1]) {
+        ids.push((await call(g.url, "POST", "/v1/companies/acme/recognize", { key: ADMIN, json: { image: img, record: true } })).body.event_id);
+      }
+      await until(() => ids.every((id) => delivered().has(id)), 20_000, "retried deliveries");
+      for (const id of ids) expect(got.filter((g) => g.id === id).map((g) => g.status)).toEqual([503, 200]);
+      for (const g of got) expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
+      const status = await call(g2.url, "GET", "/v1/companies/acme/webhook", { key: ADMIN });
+      expect(status.body).toMatchObject({ pending: 0, dead_letters: 0, last_error: "HTTP 503" });
+      expect(status.body.delivered).toBeGreaterThanOrEqual(1);
+
+      // every gateway dies while the receiver holds the deliveries
+      mode = "hold";
+      const more: string[] = [];
+      for (let i = 0; i < 2; i++) more.push((await call(g1.url, "POST", "/v1/companies/acme/recognize", { key: ADMIN, json: { image: img, record: true } })).body.event_id);
+      await until(() => more.every((id) => got.some((g) => g.id === id)), 10_000, "deliveries in flight");
+      await Promise.all([g1.stop("SIGKILL"), g2.stop("SIGKILL")]);
+      mode = "ok";
+      g3 = await startServerProcess(env);
+      await until(() => more.every((id) => delivered().has(id)), 30_000, "redelivery by a new gateway after ack_wait");
+      const dupes = [...new Set(got.map((g) => g.id))].filter((id) => got.filter((g) => g.id === id && g.status === 200).length > 1);
+      expect(dupes).toEqual([]); // the held attempts never got a 2xx from a live gateway; each event was acknowledged once
+    } finally {
+      for (const r of held.splice(0)) r();
+      await receiver.stop(true);
+    }
   }, 120_000);
 });

@@ -1,0 +1,41 @@
+/** One webhook request: the signed POST of an event's JSON; resolves to null (2xx) or the error. */
+import { SIGNATURE_HEADER, sign } from "./signature.ts";
+
+export interface WebhookRequest {
+  url: string;
+  secret: string;
+  eventId: string;
+  payload: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+export async function postEvent(r: WebhookRequest, timeoutMs: number): Promise<string | null> {
+  try {
+    const res = await fetch(r.url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "User-Agent": "facegate-webhook/1",
+        "Facegate-Event-Id": r.eventId,
+        "Idempotency-Key": r.eventId,
+        "Facegate-Delivery-Attempt": String(r.attempt),
+        [SIGNATURE_HEADER]: sign(r.secret, r.payload),
+      },
+      body: r.payload,
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body?.cancel().catch(() => {});
+    return res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`;
+  } catch (e) {
+    if (e instanceof Error) return e.name === "TimeoutError" ? `timed out after ${timeoutMs} ms` : e.message;
+    return String(e);
+  }
+}
+
+/** Exponential back-off with jitter: step base·2^(attempts-1) capped at max, drawn from 50-100 % of it. */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const step = Math.min(maxMs, baseMs * 2 ** Math.min(attempts - 1, 30));
+  return Math.round(step * (0.5 + 0.5 * random()));
+}
