@@ -57,13 +57,17 @@ const logLabel = (v: number): string => (v >= 0.01 ? `${+(v * 100).toPrecision(3
 
 export function lineChart(series: Series[], o: ChartOptions): SVGSVGElement {
   const width = o.width ?? 560;
-  const height = o.height ?? 300;
-  const m = { left: 58, right: 14, top: 14, bottom: 44 };
+  // The legend sits in a band above the plot (one row per series), never over the curves.
+  const legendRows = series.length > 1 ? series.length : 0;
+  const height = (o.height ?? 300) + legendRows * 16;
+  const m = { left: 58, right: 14, top: 14 + legendRows * 16, bottom: 44 };
   const sx = scale(o.x, m.left, width - m.right);
   const sy = scale(o.y, height - m.bottom, m.top);
   const fx = o.x.format ?? (o.x.log ? logLabel : (v: number) => String(v));
   const fy = o.y.format ?? (o.y.log ? logLabel : (v: number) => String(v));
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": o.title });
+  // Marker labels near the right edge go left of their line.
+  const labelX = (x: number) => (x > width - m.right - 90 ? { x: x - 4, anchor: "end" } : { x: x + 4, anchor: "start" });
   svg.append(s("title", {}, o.title));
   const grid = s("g", { class: "grid" });
   for (const t of ticksOf(o.x)) {
@@ -91,19 +95,21 @@ export function lineChart(series: Series[], o: ChartOptions): SVGSVGElement {
   for (const mk of o.markers ?? []) {
     const x = sx(mk.x);
     svg.append(s("line", { class: `marker ${mk.cls}`, x1: x, x2: x, y1: m.top, y2: height - m.bottom }));
-    svg.append(s("text", { class: `marker-label ${mk.cls}`, x: x + 4, y: m.top + 12 }, mk.label));
+    const at = labelX(x);
+    svg.append(s("text", { class: `marker-label ${mk.cls}`, x: at.x, y: m.top + 12 + (mk.cls === "m-new" ? 14 : 0), "text-anchor": at.anchor }, mk.label));
   }
   for (const dot of o.dots ?? []) {
     svg.append(s("circle", { class: `dot ${dot.cls}`, cx: sx(dot.x), cy: sy(dot.y), r: 5 }, s("title", {}, dot.label)));
   }
-  // Legend: one swatch per series, top right inside the frame.
-  const legend = s("g", { class: "legend" });
-  series.forEach((line, i) => {
-    const y = m.top + 14 + i * 16;
-    legend.append(s("line", { class: `series ${line.cls}`, x1: width - m.right - 150, x2: width - m.right - 130, y1: y - 4, y2: y - 4 }));
-    legend.append(s("text", { x: width - m.right - 124, y }, line.name));
-  });
-  svg.append(legend);
+  if (legendRows > 0) {
+    const legend = s("g", { class: "legend" });
+    series.forEach((line, i) => {
+      const y = 14 + i * 16;
+      legend.append(s("line", { class: `series ${line.cls}`, x1: m.left, x2: m.left + 24, y1: y - 4, y2: y - 4 }));
+      legend.append(s("text", { x: m.left + 30, y }, line.name));
+    });
+    svg.append(legend);
+  }
   return svg;
 }
 

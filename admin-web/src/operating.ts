@@ -111,7 +111,7 @@ export async function operatingView(ctx: ViewContext, main: HTMLElement, company
       );
       rates.id = "plot-rates";
       const det = c.every((q) => q.frr !== null)
-        ? lineChart([{ name: "DET", points: c.map((q) => [Math.max(FLOOR, fpirOf(q)), Math.max(1e-4, q.frr ?? 0)]), cls: "c1" }], {
+        ? lineChart([{ name: "DET", points: c.filter((q) => fpirOf(q) >= FLOOR && (q.frr ?? 0) >= 1e-4).map((q) => [fpirOf(q), q.frr ?? 0]), cls: "c1" }], {
             title: "DET: missed people against accepted strangers",
             x: { min: FLOOR, max: 1, log: true, label: `strangers accepted (FPIR, ${fmt.int(n)} people)` },
             y: { min: 1e-4, max: 1, log: true, label: "missed (FNIR)" },
