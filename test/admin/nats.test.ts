@@ -1,10 +1,11 @@
 /**
  * The console over a NATS deployment: a real nats-server, two FaceWorkers, and the gateway process
  * (`bun server/main.ts` with NATS_URL). The System section lists each worker with its status and
- * counters; a person enrolled from a file (through NATS) is listed. Screenshot: test-results/admin-nats-system.png.
+ * counters; a person enrolled from a file (through NATS) is listed; a recognition recorded through
+ * the gateway appears in the live feed (the JetStream event log). Screenshot: test-results/admin-nats-system.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -84,4 +85,20 @@ describeWithTools(["chromium", "nats-server"], "admin console over NATS", () => 
     await page.screenshot({ path: join(ROOT, "test-results/admin-nats-system.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  test("live identifications from the JetStream event log", async () => {
+    await page.goto(`${gateway.url}/admin#/c/hq/live`);
+    await page.waitForFunction(() => document.getElementById("feed-status")?.dataset.status === "live", null, { timeout: 20_000 });
+    const image = readFileSync(dataset("labelled/face_recognition/rose_leslie/img2.jpg")).toString("base64");
+    const res = await fetch(`${gateway.url}/v1/companies/hq/recognize`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-API-Key": ADMIN_KEY },
+      body: JSON.stringify({ image, record: true, kiosk_id: "lobby" }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { user_id: string }).user_id).toBe("Rose Leslie");
+    await page.waitForSelector("#events-body tr[data-user='Rose Leslie']", { timeout: 20_000 });
+    expect((await page.locator("#events-body tr[data-user='Rose Leslie'] td").allInnerTexts())[3]).toBe("lobby");
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 }, describeDatasets);
