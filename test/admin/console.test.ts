@@ -199,9 +199,6 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     await page.waitForFunction(() => document.querySelector("#enroll-outcomes li")?.getAttribute("data-faces") === "1", null, { timeout: 30_000 });
     expect(await again.card.locator("svg.boxes rect.box-refused").count()).toBe(1);
     await shot("enroll");
-    // The README's picture (docs/admin.png is made from it): the people section at laptop size.
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: join(RESULTS, "admin-readme.png") });
     // Nothing was added by the refusals.
     expect(await peopleRows().count()).toBe(3);
     expect((await api("GET", `/v1/companies/${COMPANY}/users/${encodeURIComponent(OBAMA)}/faces`, ACME_KEY)).json.face_ids).toEqual(["obama"]);
@@ -277,6 +274,32 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     expect(csv).toContain("back-door");
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  test("the operating point: gallery size, threshold, expected false accepts, the plots, and a change within bounds", async () => {
+    await page.goto(`${server.url}/admin#/c/${COMPANY}/operating-point`);
+    await page.waitForSelector("#op-facts", { timeout: 20_000 });
+    expect(await page.locator("#op-gallery").innerText()).toBe("3 people");
+    expect(await page.locator("#plot-rates path.series").count()).toBeGreaterThanOrEqual(2);
+    expect(await page.locator("#plot-det path.series").count()).toBe(1);
+    // A fixed threshold of 0.5: out of bounds is refused in the page, within bounds is saved.
+    await page.locator("#op-mode-threshold").check();
+    await page.locator("#op-value").fill("5");
+    expect(await page.locator("#op-save").isDisabled()).toBe(true);
+    await page.locator("#op-value").fill("0.5");
+    expect(await page.locator("#op-preview").innerText()).toContain("Threshold 0.500");
+    await page.locator("#op-save").click();
+    await page.waitForFunction(() => document.getElementById("op-threshold")?.textContent === "0.500", null, { timeout: 15_000 });
+    await shot("operating-point");
+    // The README's picture (docs/admin.png is made from it): this section at laptop size, no toasts.
+    await page.evaluate(() => {
+      document.getElementById("toast")?.replaceChildren();
+      window.scrollTo(0, 0);
+    });
+    await page.screenshot({ path: join(RESULTS, "admin-readme.png") });
+    const op = await api("GET", `/v1/companies/${COMPANY}/operating-point`, ACME_KEY);
+    expect(op.json.threshold).toBeCloseTo(0.5, 6);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 
   test("system: health of engine and store, queue depth and latency charts from /metrics", async () => {
     await page.goto(`${server.url}/admin#/system`);
