@@ -2,8 +2,10 @@
  * Back-off on failed keys, per client address (HTTP and the kiosk WebSocket share one instance).
  * The first `limit` wrong keys from an address are answered 401 as usual; each further one blocks
  * the address for twice as long as the previous (1 s, 2 s, 4 s, ... at most `maxMs`). While an
- * address is blocked every key check from it is refused with 429 RATE_LIMITED and Retry-After, a
- * right key included: letting right keys through would tell a guesser which guess was right.
+ * address is blocked, key checks from it are refused with 429 RATE_LIMITED and Retry-After, a
+ * right key included (letting any right key through would tell a guesser which guess was right),
+ * except keys that already authenticated from that address before: a kiosk fleet behind one NAT
+ * keeps working while one misconfigured device backs off, and a guesser has no such key.
  * Failures are forgotten `forgetMs` after the last one. A success does not reset the count (a
  * holder of one valid key could otherwise keep guessing others between its own requests).
  */
@@ -35,6 +37,8 @@ export class AuthThrottle {
   private readonly maxAddresses: number;
   private readonly now: () => number;
   private readonly entries = new Map<string, Entry>();
+  /** Per address, the (non-secret) ids of keys that authenticated from it: they pass a block. */
+  private readonly known = new Map<string, Set<string>>();
   /** Wrong keys seen, and key checks refused while blocked (for /metrics). */
   failures = 0;
   throttled = 0;
@@ -52,9 +56,13 @@ export class AuthThrottle {
     return this.limit > 0;
   }
 
-  /** Throws 429 RATE_LIMITED (details.retryAfterSeconds) while the address is backing off. */
-  check(address: string): void {
+  /**
+   * Throws 429 RATE_LIMITED (details.retryAfterSeconds) while the address is backing off, unless
+   * `keyId` (a valid key's principal id) already authenticated from this address.
+   */
+  check(address: string, keyId?: string): void {
     if (!this.enabled) return;
+    if (keyId !== undefined && this.known.get(address)?.has(keyId)) return;
     const entry = this.current(address);
     if (!entry) return;
     const wait = entry.blockedUntil - this.now();
@@ -81,6 +89,21 @@ export class AuthThrottle {
     entry.last = now;
     const over = entry.failures - this.limit;
     if (over > 0) entry.blockedUntil = now + Math.min(this.maxMs, this.baseMs * 2 ** Math.min(over - 1, 30));
+  }
+
+  /** A valid key authenticated from the address (call after `check` passed). */
+  success(address: string, keyId: string): void {
+    if (!this.enabled) return;
+    let ids = this.known.get(address);
+    if (!ids) {
+      if (this.known.size >= this.maxAddresses) {
+        const oldest = this.known.keys().next().value;
+        if (oldest !== undefined) this.known.delete(oldest);
+      }
+      ids = new Set();
+      this.known.set(address, ids);
+    }
+    if (ids.size < 64) ids.add(keyId);
   }
 
   /** Failures recorded for an address (0 once forgotten). */

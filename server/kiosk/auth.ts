@@ -10,6 +10,7 @@
 import { FaceError } from "../../lib/core/mod.ts";
 import type { ApiKeys, Principal } from "../auth.ts";
 import type { AuthThrottle } from "../auth-throttle.ts";
+import { authenticateWithBackoff } from "../middleware/scope.ts";
 
 /** The subprotocol the server answers; a client offering a key protocol lists it first. */
 export const KIOSK_SUBPROTOCOL = "facegate.v1";
@@ -40,12 +41,10 @@ export function kioskKey(req: UpgradeRequest): string | undefined {
  */
 export function authenticateKiosk(keys: ApiKeys, throttle: AuthThrottle | undefined, address: string, companyId: string, key: string | undefined): Principal {
   if (keys.open) return keys.authenticate(undefined);
-  throttle?.check(address);
   let principal: Principal;
   try {
-    principal = keys.authenticate(key);
+    principal = authenticateWithBackoff(keys, throttle, address, key);
   } catch (error) {
-    if (key) throttle?.failure(address);
     if (FaceError.is(error, "UNAUTHORIZED") && !key) {
       throw new FaceError("UNAUTHORIZED", "missing API key: send it as ?key=, the X-API-Key header or the subprotocol facegate.key.<key>");
     }

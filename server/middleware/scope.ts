@@ -45,10 +45,9 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
         if (keys.open) c.set("principal", keys.authenticate(undefined));
         else if (key) {
           try {
-            throttle.check(address);
-            c.set("principal", keys.authenticate(key));
-          } catch (error) {
-            if (FaceError.is(error, "UNAUTHORIZED")) throttle.failure(address);
+            c.set("principal", authenticateWithBackoff(keys, throttle, address, key));
+          } catch {
+            // a public route answers anyway, as to a caller without a key
           }
         }
         return next();
@@ -56,14 +55,8 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       let principal: Principal;
       if (keys.open) principal = keys.authenticate(undefined);
       else {
-        throttle.check(address);
         const key = c.req.header("x-api-key") ?? (options.keyInQuery ? c.req.query("key") : undefined);
-        try {
-          principal = keys.authenticate(key);
-        } catch (error) {
-          if (key) throttle.failure(address); // a missing key is not a guess
-          throw error;
-        }
+        principal = authenticateWithBackoff(keys, throttle, address, key);
       }
       c.set("principal", principal);
       const client = keys.open ? `ip:${address}` : principal.id;
@@ -81,4 +74,22 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       if (scope !== "any" && !options.companyInBody) keys.authorize(principal, scope, c.req.param("company"));
       return next();
     };
+}
+
+/**
+ * The key check with the failed-key back-off (server/auth-throttle.ts): a wrong key counts (a
+ * missing one is not a guess); while the address backs off only keys already seen from it pass.
+ */
+export function authenticateWithBackoff(keys: ApiKeys, throttle: AuthThrottle | undefined, address: string, key: string | undefined): Principal {
+  let principal: Principal;
+  try {
+    principal = keys.authenticate(key);
+  } catch (error) {
+    throttle?.check(address);
+    if (key) throttle?.failure(address);
+    throw error;
+  }
+  throttle?.check(address, principal.id);
+  throttle?.success(address, principal.id);
+  return principal;
 }

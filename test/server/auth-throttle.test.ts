@@ -38,6 +38,19 @@ test("free failures, then doubling blocks up to the cap; forgotten after a quiet
   expect(() => new AuthThrottle({ limit: 0 }).check("x")).not.toThrow();
 });
 
+test("keys that authenticated from an address before pass its block; others (a lucky guess) do not", () => {
+  let now = 0;
+  const t = new AuthThrottle({ limit: 1, now: () => now });
+  t.check("a", "key:good");
+  t.success("a", "key:good");
+  t.failure("a");
+  t.failure("a"); // blocked
+  expect(() => t.check("a", "key:good")).not.toThrow();
+  expect(() => t.check("a", "key:other")).toThrow(FaceError);
+  expect(() => t.check("a")).toThrow(FaceError);
+  expect(() => t.check("b", "key:good")).not.toThrow(); // not blocked there anyway
+});
+
 test("bounded memory: at most maxAddresses tracked", () => {
   const t = new AuthThrottle({ limit: 5, maxAddresses: 100 });
   for (let i = 0; i < 1000; i++) t.failure(`10.0.${i >> 8}.${i & 255}`);
