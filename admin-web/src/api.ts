@@ -6,6 +6,9 @@
  */
 import { z } from "zod";
 
+/** Fired on window when the server answers 401 to the signed-in key. */
+export const KEY_REFUSED = "facegate:key-refused";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -69,7 +72,11 @@ export class Api {
     } catch {
       // not JSON: a proxy's page, for example
     }
-    if (parsed) throw new ApiError(res.status, parsed.error.code, parsed.error.message, parsed.error.details);
+    if (parsed) {
+      // The key was revoked or rotated while signed in: the console signs out (main.ts listens).
+      if (res.status === 401) window.dispatchEvent(new CustomEvent(KEY_REFUSED, { detail: parsed.error.message }));
+      throw new ApiError(res.status, parsed.error.code, parsed.error.message, parsed.error.details);
+    }
     throw new ApiError(res.status, `HTTP_${res.status}`, text.slice(0, 200) || res.statusText);
   }
 

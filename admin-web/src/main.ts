@@ -5,7 +5,7 @@
  *   #/companies   #/c/<company>/people   #/c/<company>/people/<user>   #/c/<company>/live
  *   #/c/<company>/operating-point   #/system
  */
-import { Api, ApiError, describeError } from "./api.ts";
+import { Api, ApiError, describeError, KEY_REFUSED } from "./api.ts";
 import { companiesView, listCompanies } from "./companies.ts";
 import type { ViewContext } from "./context.ts";
 import { byId, h, replace, seg } from "./dom.ts";
@@ -226,6 +226,11 @@ function signOut(): void {
 }
 
 signOutButton.addEventListener("click", signOut);
+window.addEventListener(KEY_REFUSED, () => {
+  if (!session) return;
+  signOut();
+  replace(byId("signin-status"), "The server no longer accepts this key (revoked or changed): sign in again.");
+});
 picker.addEventListener("change", () => {
   if (!picker.value) return;
   sessionStorage.setItem(COMPANY_ITEM, picker.value);

@@ -465,4 +465,21 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     expect(chooser.isMultiple()).toBe(false);
     expect(pageErrors).toEqual([]);
   }, 60_000);
+  test("a key the server stops accepting mid-session: back to sign-in, the key forgotten", async () => {
+    await page.goto(`${server.url}/admin#/c/${COMPANY}/live`);
+    await page.waitForSelector("#feed-status");
+    // As if the key had been removed from API_KEYS and the server restarted.
+    await page.route(/\/v1\/companies\/acme\/users/, (route) =>
+      route.fulfill({ status: 401, contentType: "application/json", body: JSON.stringify({ error: { code: "UNAUTHORIZED", message: "invalid API key" } }) }),
+    );
+    try {
+      await page.locator("body").press("2");
+      await page.waitForSelector("#signin", { timeout: 15_000 });
+      expect(await page.locator("#signin-status").innerText()).toContain("no longer accepts this key");
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    } finally {
+      await page.unroute(/\/v1\/companies\/acme\/users/);
+    }
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 }, describeDatasets);
