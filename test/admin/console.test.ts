@@ -375,6 +375,38 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     expect(pageErrors).toEqual([]);
   }, 120_000);
 
+  test("ids are shown as text, never as markup (people list, person page, live feed)", async () => {
+    const evil = `<img src=x onerror="window.__xss=1">`;
+    const face = readFileSync(photo("rose_leslie", "img1.jpg")).toString("base64");
+    expect((await api("POST", "/v1/companies/crowd/users", ADMIN_KEY, { user_id: evil, face_id: "f", image: face })).status).toBe(201);
+    await page.goto(`${server.url}/admin#/c/crowd/people`);
+    await page.locator("#people-search").fill("onerror");
+    await page.locator("#people-search").press("Enter");
+    await page.waitForFunction(
+      (id) => {
+        const rows = document.querySelectorAll<HTMLElement>("#people tbody tr[data-user]");
+        return rows.length === 1 && rows[0].dataset.user === id;
+      },
+      evil,
+      { timeout: 15_000 },
+    );
+    expect(await peopleRows().first().locator("a").innerText()).toBe(evil);
+    await peopleRows().first().locator("a").click();
+    await page.waitForSelector("#faces li[data-face='f']");
+    expect(await page.locator("#person-title").innerText()).toBe(evil);
+    await page.goto(`${server.url}/admin#/c/crowd/live`);
+    await page.waitForFunction(() => document.getElementById("feed-status")?.dataset.status === "live", null, { timeout: 20_000 });
+    const probe = readFileSync(photo("rose_leslie", "img2.jpg")).toString("base64");
+    const r = await api("POST", "/v1/companies/crowd/recognize", ADMIN_KEY, { image: probe, record: true, kiosk_id: "<b>door</b>" });
+    expect(r.json.user_id).toBe(evil);
+    await page.waitForSelector("#events-body tr[data-user]", { timeout: 20_000 });
+    const cells = await page.locator("#events-body tr[data-user] td").allInnerTexts();
+    expect([cells[1], cells[3]]).toEqual([evil, "<b>door</b>"]);
+    expect(await page.locator("main img[src='x'], main b").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
   test("sign out: the key is gone from the tab; a reload asks for it again", async () => {
     await page.locator("#sign-out").click();
     await page.waitForSelector("#signin");
