@@ -143,8 +143,8 @@ def _require(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
     # facegate's id rules (checked here too, so a bad id is a ValueError as in the old client)
-    if what.endswith(" ID") and (len(value) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in value)):
-        raise ValueError(f"{what} is invalid: at most 128 characters, no control characters")
+    if what.endswith(" ID") and (len(value) > 128 or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+        raise ValueError(f"{what} is invalid: at most 128 characters, no control characters, no surrounding spaces")
     return value
 
 

@@ -73,6 +73,9 @@ class CompanyManagement(Base):
         self.assertEqual(str(cm.exception), "Company ID cannot be empty")
         with self.assertRaises(ValueError):
             self.p.create_company(None)  # type: ignore[arg-type]
+        for bad in ("   ", " padded ", "x" * 129, "tab\there"):
+            with self.assertRaises(ValueError):
+                self.p.create_company(bad)
 
     def test_delete_company_cascades(self):
         c = unique("py_co")

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ApiKeys } from "../../../server/auth.ts";
+import { HttpFaceClient } from "../../../server/client.ts";
 import { b64, blankJpeg, sample, startTestServer, type TestServer } from "../harness.ts";
 
 const ADMIN = "k-admin-0123456789";
@@ -278,5 +279,30 @@ describe("list endpoints", () => {
     expect(doc.paths["/v1/companies/{company}/webhook"].put.operationId).toBe("put_webhook");
     expect(doc.paths["/v1/companies/{company}/attendance"].get.operationId).toBe("attendance");
     expect(doc.paths["/v1/companies/{company}/events/stream"].get.operationId).toBe("stream_events");
+  });
+});
+
+describe("TypeScript client (HttpFaceClient)", () => {
+  test("lists, events, attendance and webhook calls", async () => {
+    const admin = new HttpFaceClient({ url: srv.url, key: ADMIN });
+    const acme = new HttpFaceClient({ url: srv.url, key: ACME });
+    const companies = await admin.listCompanies({ limit: 1000 });
+    expect(companies.companies.find((c) => c.companyId === "acme")?.users).toBeGreaterThanOrEqual(1);
+    const users = await acme.listUsers({ companyId: "acme", limit: 2 });
+    expect(users.users[0]).toEqual({ userId: "ann", faces: expect.any(Number) });
+    expect(users.nextCursor).not.toBeNull();
+    expect((await acme.listUsers({ companyId: "acme", cursor: users.nextCursor!, limit: 2 })).users.length).toBeGreaterThan(0);
+    await expect(acme.listUsers({ companyId: "beta" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    const page = await acme.listEvents("acme", { limit: 2, order: "asc" });
+    expect(page.events).toHaveLength(2);
+    expect((await acme.listEvents("acme", { limit: 2, order: "asc", cursor: page.next_cursor! })).events[0].id > page.events[1].id).toBe(true);
+    const today = new Date().toISOString().slice(0, 10);
+    expect((await acme.attendance("acme", today)).users[0].user_id).toBe("ann");
+    const hook = await acme.putWebhook("acme", "http://127.0.0.1:9/h");
+    expect(hook.secret).toMatch(/^whsec_/);
+    expect((await acme.getWebhook("acme")).url).toBe("http://127.0.0.1:9/h");
+    expect(await acme.retryWebhook("acme")).toBe(0);
+    expect(await acme.deleteWebhook("acme")).toBe(true);
+    await expect(acme.getWebhook("acme")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });
