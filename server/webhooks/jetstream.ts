@@ -55,6 +55,8 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
   private inFlight = 0;
   private running = false;
   private stopWatch: (() => void) | null = null;
+  private totals = { pending: 0, dead: 0 };
+  private totalsTimer: ReturnType<typeof setInterval> | null = null;
 
   private constructor(
     private readonly opts: JetStreamWebhooksOptions,
@@ -167,6 +169,9 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // /metrics is synchronous: pending and dead-letter totals are refreshed in the background
+    this.totalsTimer = setInterval(() => void this.refreshTotals().catch(() => {}), 5_000);
+    this.totalsTimer.unref?.();
     void (async () => {
       // Every gateway consumes every webhook: follow the settings as they change.
       const watch = await this.kv.watch({ key: "h.>" });
@@ -194,6 +199,7 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.totalsTimer) clearInterval(this.totalsTimer);
     this.stopWatch?.();
     const all = [...this.consumers.values()];
     this.consumers.clear();
@@ -213,6 +219,8 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
           { labels: { outcome: "dead" }, value: this.counts.dead },
         ],
       },
+      { name: "facegate_webhook_pending", help: "Events waiting for delivery (all webhooks; refreshed every 5 s).", values: [{ value: this.totals.pending }] },
+      { name: "facegate_webhook_dead_letters", help: "Events the webhooks gave up on (refreshed every 5 s).", values: [{ value: this.totals.dead }] },
       { name: "facegate_webhook_in_flight", help: "Webhook requests in flight.", values: [{ value: this.inFlight }] },
       { name: "facegate_webhooks", help: "Companies with a webhook.", values: [{ value: this.hooks.size }] },
     ];
@@ -274,6 +282,17 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
       m.nak(delay);
     }
     await this.noteError(companyId, error).catch(() => {});
+  }
+
+  private async refreshTotals(): Promise<void> {
+    let pending = 0;
+    let dead = 0;
+    for (const companyId of this.hooks.keys()) {
+      const s = await this.webhookStatus(companyId);
+      pending += s?.pending ?? 0;
+      dead += s?.deadLetters ?? 0;
+    }
+    this.totals = { pending, dead };
   }
 
   // ---------------------------------------------------------------- KV helpers
