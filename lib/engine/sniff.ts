@@ -16,6 +16,8 @@ export interface ImageHeader {
   orientation: number;
   /** Whether the image may carry an alpha channel (PNG and WebP only). */
   alpha: boolean;
+  /** JPEG colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK); 0 for the other formats. */
+  components: number;
 }
 
 /** Formats recognised by their magic bytes only to name them in the refusal. */
@@ -102,8 +104,8 @@ function jpegHeader(b: Uint8Array): ImageHeader {
     }
     // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision, height, width.
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (len < 7) throw corrupt("truncated JPEG frame header");
-      return { format: "jpeg", height: u16be(b, seg + 1), width: u16be(b, seg + 3), orientation, alpha: false };
+      if (len < 8) throw corrupt("truncated JPEG frame header");
+      return { format: "jpeg", height: u16be(b, seg + 1), width: u16be(b, seg + 3), orientation, alpha: false, components: b[seg + 5] };
     }
     if (marker === 0xda || marker === 0xd9) break; // scan data or end before any frame header
     o += 2 + len;
@@ -115,7 +117,8 @@ function pngHeader(b: Uint8Array): ImageHeader {
   if (b.length < 33 || ascii(b, 12, 16) !== "IHDR") throw corrupt("PNG without IHDR");
   const colourType = b[25];
   // Orientation: PNG eXIf chunks are rare and libvips applies them; read only IHDR here.
-  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), orientation: 1, alpha: colourType === 4 || colourType === 6 || colourType === 3 };
+  const alpha = colourType === 4 || colourType === 6 || colourType === 3;
+  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), orientation: 1, alpha, components: 0 };
 }
 
 function webpHeader(b: Uint8Array): ImageHeader {
@@ -145,7 +148,7 @@ function webpHeader(b: Uint8Array): ImageHeader {
     o = d + len + (len & 1);
   }
   if (!size) throw corrupt("WebP without an image chunk");
-  return { format: "webp", ...size, orientation };
+  return { format: "webp", ...size, orientation, components: 0 };
 }
 
 /** Format, stored size and orientation from the header; INVALID_IMAGE for anything else or a broken header. */

@@ -187,3 +187,39 @@ describeDatasets("decodeImage: every file in scenes/", () => {
     expect(downscaled).toBeGreaterThan(0);
   });
 });
+
+describe("decodeImage: the WebAssembly JPEG path", () => {
+  test("gives the same pixels as sharp (MozJPEG both sides) for plain JPEGs, colour and gray", async () => {
+    const { decodeJpegRgb, wasmDecodable } = await import("../../../lib/engine/jpeg-wasm.ts");
+    const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
+    const colour = new Uint8Array(await sharp(faceApiSample(1)).resize(400).jpeg({ quality: 85 }).toBuffer());
+    const gray = new Uint8Array(await sharp(faceApiSample(1)).resize(300).grayscale().jpeg().toBuffer());
+    const progressive = new Uint8Array(await sharp(faceApiSample(2)).resize(500).jpeg({ progressive: true }).toBuffer());
+    for (const bytes of [colour, gray, progressive]) {
+      const h = readImageHeader(bytes);
+      expect(wasmDecodable(h, bytes, 1920)).toBe(true);
+      const wasm = await decodeJpegRgb(bytes, h);
+      const ref = await sharp(bytes).toColourspace("srgb").removeAlpha().raw().toBuffer();
+      expect(wasm).toBeDefined();
+      let maxDiff = 0;
+      for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - wasm![i]));
+      expect(maxDiff).toBeLessThanOrEqual(1);
+      expect((await decodeImage(bytes)).data.length).toBe(ref.length);
+    }
+  });
+
+  test("truncated, EXIF-rotated and larger-than-1920 JPEGs go to sharp", async () => {
+    const { wasmDecodable } = await import("../../../lib/engine/jpeg-wasm.ts");
+    const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
+    const jpeg = faceApiSample(3);
+    expect(wasmDecodable(readImageHeader(jpeg), jpeg, 1920)).toBe(true);
+    const cut = jpeg.subarray(0, jpeg.length - 100);
+    expect(wasmDecodable(readImageHeader(cut), cut, 1920)).toBe(false);
+    expect(await codeOf(decodeImage(cut))).toBe("INVALID_IMAGE");
+    const rotated = new Uint8Array(await sharp(jpeg).withMetadata({ orientation: 6 }).jpeg().toBuffer());
+    expect(wasmDecodable(readImageHeader(rotated), rotated, 1920)).toBe(false);
+    const big = new Uint8Array(await sharp(jpeg).resize(2400).jpeg().toBuffer());
+    expect(wasmDecodable(readImageHeader(big), big, 1920)).toBe(false);
+    expect((await decodeImage(big)).width).toBe(1920);
+  });
+});
