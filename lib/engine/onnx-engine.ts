@@ -66,7 +66,11 @@ export class OnnxEngine implements FaceEngine {
     );
   }
 
-  private async locate(img: DecodedImage): Promise<Located[]> {
+  /**
+   * Faces in preference order; landmarks only for the first `limit` (the order needs only score and
+   * box, so a caller that embeds one face of a crowd pays for one face's landmark passes).
+   */
+  private async locate(img: DecodedImage, limit = Infinity): Promise<Located[]> {
     const s = img.scale;
     let found = await this.candidates(img);
     let pad = 0;
@@ -77,28 +81,27 @@ export class OnnxEngine implements FaceEngine {
       source = padReplicate(img, pad);
       found = await this.candidates(source);
     }
+    const boxes = found.map((f) => {
+      // Box in `source` pixels, shifted back to the image, then to original pixels.
+      const x1 = Math.max(0, (f.x1 - pad) * s);
+      const y1 = Math.max(0, (f.y1 - pad) * s);
+      const x2 = Math.min(img.originalWidth, (f.x2 - pad) * s);
+      const y2 = Math.min(img.originalHeight, (f.y2 - pad) * s);
+      return { candidate: f, score: f.score, bbox: [round2(x1), round2(y1), round2(x2 - x1), round2(y2 - y1)] as [number, number, number, number] };
+    });
+    boxes.sort(byPreference);
     const located: Located[] = [];
-    for (const f of found) {
-      // Points and box in `source` pixels, then shifted back to the image.
-      const found = await this.locator.points(source, f);
+    for (const { candidate, score, bbox } of boxes.slice(0, Math.min(boxes.length, limit))) {
+      const found = await this.locator.points(source, candidate);
       const points = found.five.map(([x, y]) => [x - pad, y - pad]);
       const toOriginal = ([x, y]: number[]): [number, number] => [round2((x - pad) * s), round2((y - pad) * s)];
-      const c = { x1: f.x1 - pad, y1: f.y1 - pad, x2: f.x2 - pad, y2: f.y2 - pad, score: f.score };
-      const x1 = Math.max(0, c.x1 * s);
-      const y1 = Math.max(0, c.y1 * s);
-      const x2 = Math.min(img.originalWidth, c.x2 * s);
-      const y2 = Math.min(img.originalHeight, c.y2 * s);
       located.push({
         points,
-        face: {
-          bbox: [round2(x1), round2(y1), round2(x2 - x1), round2(y2 - y1)],
-          score: c.score,
-          landmarks: points.map(([x, y]) => [round2(x * s), round2(y * s)] as [number, number]),
-        },
+        face: { bbox, score, landmarks: points.map(([x, y]) => [round2(x * s), round2(y * s)] as [number, number]) },
         ...(found.dense ? { dense: found.dense.map(toOriginal) } : {}),
       });
     }
-    return located.sort((a, b) => byPreference(a.face, b.face));
+    return located;
   }
 
   async detect(image: ImageSource): Promise<DetectedFace[]> {
@@ -117,7 +120,7 @@ export class OnnxEngine implements FaceEngine {
 
   async analyze(image: ImageSource, options: AnalyzeOptions = {}): Promise<AnalyzedFace[]> {
     const img = await this.decode(image);
-    const located = await this.locate(img);
+    const located = await this.locate(img, options.maxFaces);
     const n = Math.min(located.length, options.maxFaces ?? located.length);
     const result: AnalyzedFace[] = [];
     for (let i = 0; i < n; i++) {
