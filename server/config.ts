@@ -104,7 +104,8 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   rateLimitPerMinute: 1200,
   rateLimitBurst: 240,
   bodyBudgetBytes: 64 * 1024 * 1024,
-  authFailLimit: 10,
+  // A developer's typos never reach 30; a guesser gets 30 tries, then waits doubling up to 5 min.
+  authFailLimit: 30,
   thresholdFloor: 0.3,
   allowedHosts: [],
   corsOrigins: [],

@@ -53,7 +53,7 @@ describe("loadServerConfig", () => {
   });
   test("security settings: burst, body budget, failed-key back-off, threshold floor, allowed hosts", () => {
     const d = loadServerConfig({});
-    expect(d).toMatchObject({ rateLimitBurst: 240, bodyBudgetBytes: 64 * 1024 * 1024, authFailLimit: 10, thresholdFloor: 0.3, allowedHosts: [] });
+    expect(d).toMatchObject({ rateLimitBurst: 240, bodyBudgetBytes: 64 * 1024 * 1024, authFailLimit: 30, thresholdFloor: 0.3, allowedHosts: [] });
     expect(loadServerConfig({ MAX_BODY_BYTES: "100mb" }).bodyBudgetBytes).toBe(400 * 1024 * 1024);
     const c = loadServerConfig({ RATE_LIMIT_BURST: "20", BODY_BUDGET_BYTES: "32mb", AUTH_FAIL_LIMIT: "0", THRESHOLD_FLOOR: "0.45", ALLOWED_HOSTS: "kiosk.example.com, *.corp.example:8080" });
     expect(c).toMatchObject({ rateLimitBurst: 20, bodyBudgetBytes: 32 * 1024 * 1024, authFailLimit: 0, thresholdFloor: 0.45, allowedHosts: ["kiosk.example.com", "*.corp.example:8080"] });
