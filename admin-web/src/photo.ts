@@ -25,7 +25,8 @@ export interface PickerOptions {
 const MAX_BYTES = 20 * 1024 * 1024;
 
 export function photoPicker(o: PickerOptions): HTMLElement {
-  const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", id: `${o.idPrefix}-file`, class: "visually-hidden" });
+  // Hidden and out of the tab order: the drop zone is the control (Enter or Space opens the picker).
+  const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", id: `${o.idPrefix}-file`, class: "visually-hidden", tabindex: -1 });
   const preview = h("div", { class: "preview", id: `${o.idPrefix}-preview`, "aria-live": "polite" });
   const message = h("p", { class: "muted small", role: "status" });
   let previewUrl: string | null = null;

@@ -496,7 +496,7 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
-  test("tablet and laptop layouts: everything reachable, nothing overflows sideways", async () => {
+  test("tablet and laptop layouts: everything reachable, nothing overflows sideways; enrolling by keyboard alone", async () => {
     for (const [name, width, height] of [["tablet", 820, 1180], ["laptop", 1280, 720]] as const) {
       await page.setViewportSize({ width, height });
       await page.goto(`${server.url}/admin#/c/${COMPANY}/people`);
@@ -505,13 +505,25 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
       for (const id of ["#enroll-user", "#enroll-drop", "#people-search", "#sign-out"]) expect(await page.locator(id).isVisible()).toBe(true);
       await page.screenshot({ path: join(RESULTS, `admin-people-${name}.png`) });
     }
-    // Keyboard: the digits switch sections; Enter on the drop zone opens the file picker.
+    // Keyboard only: the digits switch sections; enroll a person with Tab, Enter and typing.
     await page.locator("body").press("3");
     await page.waitForFunction(() => location.hash.endsWith("/live"));
     await page.locator("body").press("2");
     await page.waitForSelector("#enroll-drop");
+    await page.locator("#enroll-user").focus();
+    await page.keyboard.type("Rose Leslie");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("enroll-drop");
     const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.locator("#enroll-drop").press("Enter")]);
     expect(chooser.isMultiple()).toBe(false);
+    await chooser.setFiles(photo("rose_leslie", "img1.jpg"));
+    await page.waitForSelector("#enroll-preview img");
+    await page.keyboard.press("Tab"); // the webcam button
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("enroll-go");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#enroll-outcomes li[data-code='OK']", { timeout: 60_000 });
+    await page.waitForSelector("#people tr[data-user='Rose Leslie']");
     expect(pageErrors).toEqual([]);
   }, 60_000);
   test("a key the server stops accepting mid-session: back to sign-in, the key forgotten", async () => {
