@@ -133,7 +133,11 @@ describeWithTools(["nats-server"], "event log in NATS mode (gateway processes)",
       await until(() => ids.every((id) => delivered().has(id)), 20_000, "retried deliveries");
       for (const id of ids) expect(got.filter((g) => g.id === id).map((g) => g.status)).toEqual([503, 200]);
       for (const g of got) expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
-      const status = await call(g2.url, "GET", "/v1/companies/acme/webhook", { key: ADMIN });
+      let status = await call(g2.url, "GET", "/v1/companies/acme/webhook", { key: ADMIN });
+      for (let i = 0; i < 100 && (status.body.pending !== 0 || status.body.delivered < 1); i++) {
+        await Bun.sleep(50); // acks follow the receiver's answers
+        status = await call(g2.url, "GET", "/v1/companies/acme/webhook", { key: ADMIN });
+      }
       expect(status.body).toMatchObject({ pending: 0, dead_letters: 0, last_error: "HTTP 503" });
       expect(status.body.delivered).toBeGreaterThanOrEqual(1);
 

@@ -141,6 +141,8 @@ describe("webhooks (in-process server, SQLite)", () => {
       }
       expect(new Set(attempts.map((a) => a.body)).size).toBe(1); // a retry sends the same bytes
     }
+    // the server notes each success once the receiver's answer is in
+    await until(async () => (await srv.call("GET", "/v1/companies/acme/webhook", { key: ACME })).body.delivered === 4, 5000, "successes noted");
     const status = await srv.call("GET", "/v1/companies/acme/webhook", { key: ACME });
     expect(status.body).toMatchObject({ pending: 0, dead_letters: 0, delivered: 4, last_error: "HTTP 503" });
     expect(status.body.last_success_at).toBeTruthy();
