@@ -264,7 +264,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     })();
     let reply: Reply;
     try {
-      reply = await withDeadline(work, config.requestTimeoutMs, `${r.method} ${r.path}`, (e) => expired.abort(e));
+      reply = r.noDeadline ? await work : await withDeadline(work, config.requestTimeoutMs, `${r.method} ${r.path}`, (e) => expired.abort(e));
     } catch (error) {
       // A request that expired in the queue says so (nothing ran), rather than a plain TIMEOUT.
       throw notStarted ?? error;

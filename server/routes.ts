@@ -88,6 +88,11 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
    * refused with 503 UNAVAILABLE + Retry-After beyond it. Cheap routes leave it unset.
    */
   engine?: true;
+  /**
+   * Not bound by REQUEST_TIMEOUT_MS: health, whose own work is bounded (the engine probe has its own
+   * timeout and is cached), must not report a busy server as timed out.
+   */
+  noDeadline?: true;
   /** Error codes the route can answer besides the common ones (documented in OpenAPI). */
   errors: ErrorCode[];
   run(ctx: RouteContext<z.output<S>>): Promise<Reply>;
@@ -423,6 +428,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         "Health: public callers get only the status; admin keys also get engine, backend, model, store, uptime, response time (503 when not ready)",
       tag: "operations",
       scope: "public",
+      noDeadline: true,
       ok: { status: 200, schema: HealthBody, description: "ok or degraded (503 with the same body when unavailable); details for admin keys" },
       errors: [],
       async run({ api, opts, ready, principal }) {

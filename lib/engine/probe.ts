@@ -40,13 +40,22 @@ export class EngineProbe {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  /** The cached result when fresh, else one probe (concurrent callers share it). */
+  /**
+   * The last result, without waiting: a stale one starts a new probe in the background (health
+   * pollers never wait on inference). Only the very first call waits, for the first probe;
+   * concurrent callers share it.
+   */
   check(): Promise<EngineCheck> {
     if (this.last && performance.now() - this.last.at < this.ttlMs) return Promise.resolve(this.last.result);
     this.running ??= this.probe().finally(() => {
       this.running = undefined;
     });
-    return this.running;
+    return this.last ? Promise.resolve(this.last.result) : this.running;
+  }
+
+  /** Starts the first probe now (at service start), so the first health check finds a result. */
+  warm(): void {
+    void this.check();
   }
 
   private async probe(): Promise<EngineCheck> {

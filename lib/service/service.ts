@@ -140,6 +140,7 @@ export class LocalFaceService implements FaceApi {
       companySettings: (id) => this.gallery.companySettings(id),
     });
     this.engineProbe = new EngineProbe(engine);
+    this.engineProbe.warm();
   }
 
   /** Health runs a tiny image through the engine at most every 10 s (cached in between). */

@@ -217,9 +217,10 @@ const rand = rng(20240611);
 
 const warnings: string[] = [];
 /** Fed by the replay of what was loaded before it subscribed, then live. */
-const gallery = new Gallery({ onWarning: (m) => warnings.push(m) });
+// scored by best face ("max"), the rule the per-face brute force below implements; templates have their own tests
+const gallery = new Gallery({ score: "max", onWarning: (m) => warnings.push(m) });
 /** Same events through the exact JS kernel: the int8 kernel must give exactly its answers. */
-const exactGallery = new Gallery({ kernel: () => new JsKernel(), onWarning: () => {} });
+const exactGallery = new Gallery({ score: "max", kernel: () => new JsKernel(), onWarning: () => {} });
 const events: StoreEvent[] = [];
 const stopWatch = await store.watch((e) => {
   events.push(e);
@@ -357,7 +358,7 @@ store.close();
   check("initial-data", bad.errors.length === 1 && bad.data.faces.length === 0, "invalid JSON not reported as an error");
   // the report loads into a store and is searchable
   const s = new MemoryGalleryStore();
-  const g = new Gallery({ onWarning: () => {} });
+  const g = new Gallery({ score: "max", onWarning: () => {} });
   await s.watch((e) => g.apply(e));
   await s.bulkLoad(report.data);
   const hit = g.search("acme", Float32Array.from(e1), { k: 1, model: "fr-test@1" })[0];
