@@ -30,7 +30,7 @@ import {
 import type { BaseImages } from "./mutate.ts";
 import { natsInput, sendNats } from "./nats.ts";
 import { Rng } from "./rng.ts";
-import { badUpgradeQuery, FuzzSession, wsInput } from "./ws.ts";
+import { badUpgradeQuery, DOCUMENTED_CLOSES, FuzzSession, wsInput } from "./ws.ts";
 
 export const CATEGORIES = ["http-body", "http-headers", "multipart", "image", "raw-http", "ws", "ws-upgrade", "nats"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -261,7 +261,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
             ws.addEventListener("close", (e) => {
               clearTimeout(timer);
               if (ready) resolve(input.label === "bad-kiosk" ? "ok" : "undocumented:session-opened");
-              else resolve([1000, 1006, 1013, 4400, 4401, 4403].includes(e.code) ? `error:close-${e.code}` : `undocumented:close-${e.code}`);
+              else resolve(DOCUMENTED_CLOSES.has(e.code) ? `error:close-${e.code}` : `undocumented:close-${e.code}`);
             });
           });
           record("ws-upgrade", outcome, `${input.label} ${input.query.slice(0, 60)}`, counted);

@@ -6,12 +6,13 @@
  * frame must be answered (result or error with its seq) or counted as dropped.
  */
 import { ERROR_CODES } from "../../lib/core/mod.ts";
-import { ServerMessageSchema } from "../../server/kiosk/protocol.ts";
+import { CLOSE_CODES, ServerMessageSchema } from "../../server/kiosk/protocol.ts";
 import { mutateImage, nastyString, pct, wrongValue, type BaseImages } from "./mutate.ts";
 import type { Rng } from "./rng.ts";
 import type { Outcome } from "./http.ts";
 
-const DOCUMENTED_CLOSES = new Set([1000, 1001, 1005, 1006, 1009, 1013, 4400, 4401, 4403, 4408]);
+/** The protocol's close codes (all but 1011 internal), plus normal closure and what a client reports for a dropped connection. */
+export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([1000, 1005, 1006, ...Object.values(CLOSE_CODES).filter((c) => c !== CLOSE_CODES.internal)]);
 
 export interface WsInput {
   label: string;
