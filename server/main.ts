@@ -20,6 +20,7 @@ import { startServer } from "./serve.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./pages.ts";
 import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
+import { forgetDeletedCompanies } from "./events/company-deletes.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
@@ -154,6 +155,8 @@ try {
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),
     });
+    const { forgetDeletedCompaniesNats } = await import("./events/company-deletes-nats.ts");
+    await forgetDeletedCompaniesNats(client.nc, nats.bucket, integration, (msg, fields) => logger.warn(msg, fields));
   } else {
     const { LocalFaceService } = await import("../lib/service/mod.ts");
     // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the
@@ -171,6 +174,8 @@ try {
       defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
       logger: (level, msg, fields) => logger[level](msg, fields),
     });
+    // a deleted company's events and webhook go with it
+    await forgetDeletedCompanies(service.store, integration, (msg, fields) => logger.warn(msg, fields));
   }
   running.setReady(true);
   try {

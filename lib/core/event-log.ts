@@ -70,6 +70,8 @@ export interface EventLog {
   subscribe(companyId: string, listener: EventListener): () => void;
   /** Deletes events older than `beforeMs` (retention); returns how many. */
   purge(beforeMs: number): Promise<number>;
+  /** Deletes every event of a company (the company was deleted: its log must not come back). */
+  forgetCompany(companyId: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -349,6 +351,12 @@ export class MemoryEventStore implements EventStore {
   async purge(beforeMs: number): Promise<number> {
     const before = this.events.length;
     this.events = this.events.filter((e) => eventIdTime(e.id) >= beforeMs);
+    return before - this.events.length;
+  }
+
+  async forgetCompany(companyId: string): Promise<number> {
+    const before = this.events.length;
+    this.events = this.events.filter((e) => e.companyId !== companyId);
     return before - this.events.length;
   }
 

@@ -277,6 +277,12 @@ export class NatsEventLog implements EventLog {
     };
   }
 
+  /** Purges the company's subject from the stream. */
+  async forgetCompany(companyId: string): Promise<number> {
+    const r = await this.jsm.streams.purge(this.stream, { filter: eventSubject(companyId, this.prefix) });
+    return r.purged;
+  }
+
   /** Retention is the stream's max_age. */
   async purge(_beforeMs: number): Promise<number> {
     return 0;

@@ -133,6 +133,10 @@ export class SqliteEventStore implements EventStore {
     return this.tx(() => this.db.query("DELETE FROM events WHERE at_ms < ?").run(beforeMs).changes);
   }
 
+  async forgetCompany(companyId: string): Promise<number> {
+    return this.tx(() => this.db.query("DELETE FROM events WHERE company_id = ?").run(companyId).changes);
+  }
+
   async close(): Promise<void> {
     this.feed.clear();
   }

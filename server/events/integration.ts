@@ -81,6 +81,15 @@ export class Integration {
     return [...this.recorder.metrics(), ...(this.deliverer?.metrics() ?? [])];
   }
 
+  /**
+   * The company was deleted: its events and its webhook (with undelivered events) go too, so a
+   * company created again later under the same id starts empty and delivers nowhere.
+   */
+  async forgetCompany(companyId: string): Promise<void> {
+    await this.webhookAdmin?.deleteWebhook(companyId);
+    await this.log.forgetCompany(companyId);
+  }
+
   /** Ends live streams (call before draining the HTTP server). */
   endStreams(): void {
     this.closing_.abort();

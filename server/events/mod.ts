@@ -11,6 +11,7 @@ export { DEFAULT_INTEGRATION_CONFIG, loadIntegrationConfig, type IntegrationConf
 export { EventRecorder, fromIdentified } from "./recorder.ts";
 export { eventRoutes } from "./routes.ts";
 export { EVENT_CSV_COLUMNS } from "./csv.ts";
+export { forgetDeletedCompanies } from "./company-deletes.ts";
 
 export type IntegrationSource = Integration | (() => Integration | undefined) | undefined;
 

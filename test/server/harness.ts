@@ -11,7 +11,7 @@ import { faceApiSample } from "../helpers/datasets.ts";
 import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
 import { eventStoreFor, LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
-import { Integration, type IntegrationConfig } from "../../server/events/mod.ts";
+import { forgetDeletedCompanies, Integration, type IntegrationConfig } from "../../server/events/mod.ts";
 import type { ApiKeys } from "../../server/auth.ts";
 import type { ServerConfig } from "../../server/config.ts";
 import { createLogger, type Logger } from "../../server/logger.ts";
@@ -89,6 +89,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       config: typeof options.integration === "object" ? options.integration : {},
       defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
     });
+    await forgetDeletedCompanies(service.store, integration);
   }
   const running = startServer({
     api,

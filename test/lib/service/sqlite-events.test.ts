@@ -77,6 +77,17 @@ function contract(name: string, open: () => { store: EventStore; close: () => vo
       close();
     });
 
+    test("forgetCompany deletes one company's events only", async () => {
+      const { store, close } = open();
+      await store.append(ev("a"));
+      await store.append(ev("b"));
+      await store.append(ev("c", "beta"));
+      expect(await store.forgetCompany("acme")).toBe(2);
+      expect((await store.list({ companyId: "acme", order: "asc", limit: 10 })).events).toEqual([]);
+      expect((await store.list({ companyId: "beta", order: "asc", limit: 10 })).events).toHaveLength(1);
+      close();
+    });
+
     test("the live feed gets the company's events", async () => {
       const { store, close } = open();
       const got: string[] = [];

@@ -306,3 +306,19 @@ describe("TypeScript client (HttpFaceClient)", () => {
     await expect(acme.getWebhook("acme")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });
+
+describe("a deleted company", () => {
+  test("takes its events and webhook with it; created again, it starts empty", async () => {
+    await srv.call("POST", "/v1/companies", { key: ADMIN, json: { company_id: "gone" } });
+    await srv.call("POST", "/v1/companies/gone/users", { key: ADMIN, json: { user_id: "ann", face_id: "f1", image: b64(img) } });
+    expect((await recognize({ record: true }, ADMIN, "gone")).body.event_id).toBeDefined();
+    expect((await srv.call("PUT", "/v1/companies/gone/webhook", { key: ADMIN, json: { url: "http://127.0.0.1:9/h" } })).status).toBe(200);
+    expect((await srv.call("GET", "/v1/companies/gone/events", { key: ADMIN })).body.events).toHaveLength(1);
+    expect((await srv.call("DELETE", "/v1/companies/gone", { key: ADMIN })).body.deleted).toBe(true);
+    await Bun.sleep(50);
+    expect((await srv.call("GET", "/v1/companies/gone/events", { key: ADMIN })).body.events).toEqual([]);
+    await srv.call("POST", "/v1/companies", { key: ADMIN, json: { company_id: "gone" } });
+    expect((await srv.call("GET", "/v1/companies/gone/webhook", { key: ADMIN })).status).toBe(404);
+    expect((await srv.call("GET", "/v1/companies/gone/events", { key: ADMIN })).body.events).toEqual([]);
+  });
+});

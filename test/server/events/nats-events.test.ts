@@ -157,4 +157,23 @@ describeWithTools(["nats-server"], "event log in NATS mode (gateway processes)",
       await receiver.stop(true);
     }
   }, 120_000);
+
+  test("a deleted company's events (purged from the stream) and webhook go with it", async () => {
+    const g = g3 ?? g1;
+    const img = b64(sample(1));
+    await call(g.url, "POST", "/v1/companies", { key: ADMIN, json: { company_id: "gone" } });
+    const u = await call(g.url, "POST", "/v1/companies/gone/users", { key: ADMIN, json: { user_id: "ann", face_id: "f1", image: img } });
+    const rec = await call(g.url, "POST", "/v1/companies/gone/recognize", { key: ADMIN, json: { image: img, record: true }, headers: { "X-Min-Revision": String(u.body.revision) } });
+    expect(rec.body.event_id).toBeDefined();
+    expect((await call(g.url, "PUT", "/v1/companies/gone/webhook", { key: ADMIN, json: { url: "http://127.0.0.1:9/h" } })).status).toBe(200);
+    expect((await call(g.url, "GET", "/v1/companies/gone/events", { key: ADMIN })).body.events).toHaveLength(1);
+    expect((await call(g.url, "DELETE", "/v1/companies/gone", { key: ADMIN })).body.deleted).toBe(true);
+    let events = [1];
+    for (let i = 0; i < 100 && events.length > 0; i++) {
+      await Bun.sleep(50);
+      events = (await call(g.url, "GET", "/v1/companies/gone/events", { key: ADMIN })).body.events;
+    }
+    expect(events).toEqual([]);
+    expect((await call(g.url, "GET", "/v1/companies/gone/webhook", { key: ADMIN })).status).toBe(404);
+  }, 60_000);
 });
