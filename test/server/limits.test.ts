@@ -128,7 +128,7 @@ describe("request timeout", () => {
 
 describe("headers", () => {
   test("huge headers are refused by the transport without harming the server", async () => {
-    const reply = await rawHttp(srv.url, `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`);
+    const reply = await rawHttp(srv.url, `GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`);
     expect(reply).not.toContain("200 OK");
     let status = 0;
     try {

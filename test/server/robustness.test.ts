@@ -112,12 +112,12 @@ test("broken HTTP on the socket: garbage, truncated bodies, abandoned requests",
   // Content-Length promises more than is sent, then the client goes away
   await rawHttp(
     srv.url,
-    'POST /v1/companies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"company_id": "half',
+    'POST /v1/companies HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"company_id": "half',
     300,
   );
-  await rawHttp(srv.url, `POST /v1/companies/acme/users HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${group1.length}\r\n\r\n`, 300);
+  await rawHttp(srv.url, `POST /v1/companies/acme/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\nContent-Length: ${group1.length}\r\n\r\n`, 300);
   // headers never finished
-  await rawHttp(srv.url, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-A: b", 300);
+  await rawHttp(srv.url, "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-A: b", 300);
   // a NUL in the path
   const nul = await rawHttp(srv.url, "GET /v1/companies/a%00b/users/c/faces HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 1000);
   expect(nul).toMatch(/^HTTP\/1\.1 400/);
