@@ -23,6 +23,10 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** Extra lines for the config file (e.g. a `tls { ... }` or `authorization { ... }` block). */
   extraConfig?: string;
+  /** Unique server name (needed by clustered JetStream). */
+  serverName?: string;
+  /** Join a cluster: its name, this node's route port, and the other nodes' route URLs. */
+  cluster?: { name: string; port: number; routes: string[] };
 }
 
 export interface NatsServer {
@@ -69,8 +73,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     confPath,
     [
       `listen: "127.0.0.1:${port}"`,
+      ...(options.serverName ? [`server_name: ${JSON.stringify(options.serverName)}`] : []),
       `max_payload: ${options.maxPayload ?? 8 * 1024 * 1024}`,
       `jetstream { store_dir: ${JSON.stringify(join(storeDir, "js"))} }`,
+      ...(options.cluster
+        ? [
+            `cluster {`,
+            `  name: ${JSON.stringify(options.cluster.name)}`,
+            `  listen: "127.0.0.1:${options.cluster.port}"`,
+            `  routes: [${options.cluster.routes.map((r) => JSON.stringify(r)).join(", ")}]`,
+            `}`,
+          ]
+        : []),
       ...(options.extraConfig ? [options.extraConfig] : []),
       "",
     ].join("\n"),
