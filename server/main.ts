@@ -92,17 +92,25 @@ plugins.push(kiosk);
 // The kiosk page (/kiosk) and the admin console (/admin), built by `bun run build:pages`.
 plugins.push(pagesPlugin());
 
-const running = startServer({
-  api: facade,
-  config,
-  keys,
-  logger,
-  plugins,
-  ready: false,
-  version: packageVersion(),
-  integration: () => integration,
-  websocketOptions: kioskWebSocketOptions(kiosk.config),
-});
+let running: ReturnType<typeof startServer>;
+try {
+  running = startServer({
+    api: facade,
+    config,
+    keys,
+    logger,
+    plugins,
+    ready: false,
+    version: packageVersion(),
+    integration: () => integration,
+    websocketOptions: kioskWebSocketOptions(kiosk.config),
+  });
+} catch (error) {
+  // A second server on the same port is an operator mistake, not a crash: one clear line.
+  if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
+  console.error(`facegate: ${config.host}:${config.port} is already in use (another facegate running?); set PORT to a free port`);
+  process.exit(1);
+}
 
 if (keys.open) {
   const banner = `OPEN MODE: no API keys are configured, every caller is admin. Listening on ${config.host} only; set API_KEYS or API_KEYS_FILE before exposing this server.`;

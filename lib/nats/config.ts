@@ -55,7 +55,7 @@ export const NatsConfigSchema = z.object({
   retries: int(0, 20).default(2),
   /** NATS_KV_BUCKET: the gallery's JetStream KV bucket. */
   bucket: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").default("facegate"),
-  /** NATS_KV_REPLICAS: replicas of a new bucket (1, 3 or 5 in a JetStream cluster). */
+  /** NATS_KV_REPLICAS: replicas of a new KV bucket and events stream (1, 3 or 5 in a JetStream cluster). */
   replicas: int(1, 5).default(1),
   /**
    * NATS_KV_MARKER_RETENTION_MS: delete markers older than this are purged from the bucket (0 = never).

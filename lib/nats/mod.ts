@@ -35,3 +35,4 @@ export {
 } from "./protocol.ts";
 export { encodeId, decodeId, companyKey, userKey, faceKey, parseKey } from "./keys.ts";
 export { startNatsServer, freePort, type NatsServer, type NatsServerOptions } from "./server-process.ts";
+export { startNatsCluster, type NatsCluster, type NatsClusterOptions } from "./nats-cluster.ts";

@@ -19,9 +19,11 @@ interface NatsModule {
     eventsStream: string;
     eventsMaxAgeSeconds: number;
     subjectPrefix: string;
+    /** NATS_KV_REPLICAS: the events stream gets as many replicas as the KV bucket. */
+    replicas: number;
   };
   connectionOptions(c: object, name?: string): Record<string, unknown>;
-  NatsEventSink: { create(opts: { nc: unknown; stream?: string; subjectPrefix?: string; maxAgeSeconds?: number }): Promise<EventSink> };
+  NatsEventSink: { create(opts: { nc: unknown; stream?: string; subjectPrefix?: string; maxAgeSeconds?: number; replicas?: number }): Promise<EventSink> };
 }
 
 /** A sink that connects lazily; publish waits for the connection (bounded by the NATS client's own timeouts). */
@@ -48,6 +50,7 @@ export class LazyNatsEventSink implements EventSink {
         stream: cfg.eventsStream,
         subjectPrefix: cfg.subjectPrefix,
         maxAgeSeconds: cfg.eventsMaxAgeSeconds,
+        replicas: cfg.replicas,
       });
     })().catch((error: unknown) => {
       this.sink = null;
