@@ -14,11 +14,12 @@
  * - In a JetStream cluster a node's death leaves the bucket without a stream leader for a few
  *   seconds (the election: ~7 s measured with nats-server 2.9 on the shared 2-core machine). The
  *   server then answers "no responders" (nats.js: JetStreamNotEnabled) at once and nothing was
- *   written, so that one error is retried with backoff for `writeRetryMs`; after it, or when the
- *   cluster lost its quorum, the write fails with a clear UNAVAILABLE. Timeouts are not retried:
- *   a create that timed out may have landed, and a retry would report "exists" for our own write.
+ *   written, so that one error is retried with backoff within `writeRetryMs`; after it, or when the
+ *   cluster lost its quorum (the leader accepts but cannot replicate: no acknowledgement), the write
+ *   fails with a clear UNAVAILABLE. Timeouts are not retried: a create that timed out may have
+ *   landed, and a retry would report "exists" for our own write.
  */
-import { headers } from "@nats-io/transport-node";
+import { backoff, deadline, delay, errors as natsErrors, headers } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import { FaceError } from "../core/errors.ts";
@@ -32,7 +33,11 @@ const INITIALISED = "initialised";
 
 const isFaceKey = (key: string) => key.startsWith("f.");
 
-/** How long writes retry while the bucket's stream has no leader (default 8 s: one election, below the client's 10 s). */
+/**
+ * Time budget of one write (retries included) while the bucket has no leader or cannot replicate:
+ * 8 s, one leader election on a loaded machine, and below the gateway client's 10 s timeout, so the
+ * caller gets this clear error rather than a timeout.
+ */
 export const DEFAULT_WRITE_RETRY_MS = 8000;
 
 export function isWrongLastSequence(err: unknown): boolean {
@@ -69,30 +74,41 @@ export class KvWriter {
     private readonly writeRetryMs: number = DEFAULT_WRITE_RETRY_MS,
   ) {}
 
-  /** Runs `op`, retrying while the stream has no leader (nothing was written), up to writeRetryMs. */
+  /**
+   * Runs `op` within writeRetryMs: retried with backoff while the stream has no leader (nothing was
+   * written); past the budget, or when JetStream does not acknowledge (a leader that cannot
+   * replicate: quorum lost), a clear UNAVAILABLE, well before the caller's own timeout.
+   */
   private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.writeRetryMs;
+    const started = Date.now();
+    const budget = this.writeRetryMs;
+    const policy = backoff([100, 200, 400, 800, 1000]);
     for (let attempt = 0; ; attempt++) {
+      const remaining = started + budget - Date.now();
       try {
-        return await op();
+        if (remaining <= 0) throw new natsErrors.TimeoutError();
+        // The attempt goes on in the background past the deadline; its late outcome is ignored.
+        return await deadline(op(), remaining);
       } catch (err) {
-        if (!isNoLeader(err)) throw err;
-        const wait = Math.min(1000, 100 * 2 ** attempt);
-        if (Date.now() + wait > deadline) {
+        if (isNoLeader(err) && Date.now() - started < budget) {
+          await delay(Math.min(policy.backoff(attempt), Math.max(0, started + budget - Date.now())));
+          continue;
+        }
+        if (isNoLeader(err) || err instanceof natsErrors.TimeoutError) {
           throw new FaceError(
             "UNAVAILABLE",
-            `the gallery cannot be changed now (${what}): the KV bucket "${this.bucket}" has no JetStream leader ` +
-              `after ${this.writeRetryMs} ms (a NATS node is down and no new leader was elected, or the cluster lost its quorum); ` +
-              `recognition and other reads go on; retry the write later`,
+            `the gallery cannot be changed now (${what}): the KV bucket "${this.bucket}" has no JetStream leader that ` +
+              `acknowledged the write within ${budget} ms (a NATS node is down and no new leader is elected yet, or the ` +
+              `cluster lost its quorum)${isNoLeader(err) ? "" : "; the outcome is unknown, check before retrying"}; ` +
+              `recognition and other reads go on`,
             { cause: err },
           );
         }
-        await new Promise((r) => setTimeout(r, wait));
+        throw err;
       }
     }
   }
 
-  /** create-if-absent; on an existing key returns its revision (the one the gallery must reach). */
   async createKey(key: string, value: Uint8Array): Promise<WriteResult & { created: boolean }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
