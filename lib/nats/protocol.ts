@@ -17,6 +17,7 @@
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { z } from "zod";
 import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
+import { encodeId } from "./keys.ts";
 import { ERROR_CODES, FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../core/errors.ts";
 import {
   CacheStatsSchema,
@@ -52,6 +53,8 @@ export const SUBJECT_PREFIX = "facegate.v1";
 export const QUEUE_GROUP = "facegate";
 export const STATS_SUBJECT = `${SUBJECT_PREFIX}.stats`;
 export const subjectFor = (op: OperationName, prefix = SUBJECT_PREFIX) => `${prefix}.${OPERATIONS[op]}`;
+/** The subject prefix that reaches one worker (its id as a base64url token: ids may hold dots). */
+export const directPrefix = (workerId: string, prefix = SUBJECT_PREFIX) => `${prefix}.w.${encodeId(workerId)}`;
 
 export const HDR_PARTS = "Facegate-Parts";
 export const HDR_WORKER = "Facegate-Worker";
@@ -239,6 +242,8 @@ export const WorkerStatsSchema = z.object({
   timedOut: z.number().int(),
   /** Revision of the gallery this worker has applied. */
   revision: z.number().int().nonnegative(),
+  /** Subject prefix that reaches this worker only (`<direct>.<operation>`): least-loaded routing. */
+  direct: z.string().optional(),
   operations: z.record(z.string(), OperationStatsSchema),
   cache: CacheStatsSchema.optional(),
   health: HealthSchema.optional(),

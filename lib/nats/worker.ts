@@ -11,6 +11,11 @@
  * - A request that waited longer than its client's timeout is dropped unanswered (the client has
  *   given up); one that runs past WORKER_TIMEOUT_MS is answered TIMEOUT (the work itself cannot be
  *   interrupted, so its slot stays taken until it ends).
+ * - `<prefix>.w.<worker token>.<operation>` reaches this worker only: clients that know the workers
+ *   (from stats) send each request to the one with the fewest of their requests outstanding
+ *   (client.ts). Random queue-group routing with few requests in flight leaves a worker idle while
+ *   another has a queue (2 workers, 4 in flight: at most 1.6x one worker); this subscription is
+ *   never dropped when the backlog is full, the client's balancing keeps backlogs short.
  * - `facegate.v1.stats` is a plain subscription (no queue group): every worker answers with its own
  *   counters, gallery revision, cache statistics and health; the client aggregates. We do not use
  *   `@nats-io/services` ($SRV): it owns its endpoint subscriptions, so a worker could not leave
@@ -24,8 +29,10 @@ import { FaceError, TimeoutError } from "../core/errors.ts";
 import {
   HDR_REVISION,
   HDR_WORKER,
+  OPERATION_BY_NAME,
   OPERATION_SPECS,
   QUEUE_GROUP,
+  directPrefix,
   SUBJECT_PREFIX,
   apiMethod,
   decodeRequest,
@@ -83,6 +90,9 @@ export class FaceWorker {
   private readonly counters = new Map<string, OpCounters>();
   private subs: Subscription[] = [];
   private statsSub: Subscription | null = null;
+  private directSub: Subscription | null = null;
+  /** Subject prefix that reaches this worker only (see directPrefix). */
+  readonly direct: string;
   private listening = false;
   private inFlight = 0;
   private processed = 0;
@@ -103,6 +113,7 @@ export class FaceWorker {
     this.prefix = opts.subjectPrefix ?? SUBJECT_PREFIX;
     this.revision = opts.revision ?? defaultRevision(opts.api);
     this.log = opts.log ?? ((level, m) => (level === "info" ? console.log : console.warn)(m));
+    this.direct = directPrefix(workerId, this.prefix);
   }
 
   /** Subscribes and resolves once the server has registered the subscriptions. */
@@ -114,6 +125,13 @@ export class FaceWorker {
     }
     const worker = new FaceWorker(opts, workerId);
     worker.listen();
+    worker.directSub = worker.nc.subscribe(`${worker.direct}.*`, {
+      callback: (err, msg) => {
+        if (err) return worker.log("warn", `[worker ${workerId}] direct subscription: ${err.message}`);
+        const op = OPERATION_BY_NAME.get(msg.subject.slice(worker.direct.length + 1));
+        if (op) worker.accept({ op, msg, arrived: performance.now() });
+      },
+    });
     worker.statsSub = worker.nc.subscribe(`${worker.prefix}.stats`, {
       callback: (err, msg) => {
         if (!err) void worker.answerStats(msg);
@@ -144,6 +162,7 @@ export class FaceWorker {
       failed: this.failed,
       timedOut: this.timedOut + this.expired,
       revision: this.revision(),
+      direct: this.direct,
       operations,
     };
   }
@@ -157,7 +176,8 @@ export class FaceWorker {
     this.draining = true;
     this.log("info", `[worker ${this.workerId}] draining: ${this.inFlight} in flight, ${this.backlog.length} queued`);
     // Subscription drain delivers anything already on its way to us before it closes.
-    await Promise.allSettled(this.subs.map((s) => s.drain()));
+    await Promise.allSettled([...this.subs, ...(this.directSub ? [this.directSub] : [])].map((s) => s.drain()));
+    this.directSub = null;
     this.subs = [];
     this.listening = false;
     await this.waitIdle(this.drainTimeoutMs);

@@ -128,6 +128,35 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     for (const n of served) expect(n).toBeGreaterThan(0);
   }, 60_000);
 
+  test("least-loaded routing: each request goes straight to the worker with the fewest in flight", async () => {
+    const c = await FaceClient.connect({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    let direct = 0;
+    spy.subscribe("facegate.v1.w.>", { callback: () => void direct++ });
+    await spy.flush();
+    const image = lfw("Ricardo_Lagos", 2);
+    await c.recognizeFace({ companyId: "acme", image }); // learns the workers in the background
+    await Bun.sleep(400);
+    direct = 0;
+    const before = new Map((await c.workers()).map((w) => [w.workerId, w.processed]));
+    expect(before.size).toBe(3);
+    // 6 in flight over 3 workers, 30 requests: join-the-shortest-queue keeps 2 on each.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        while (next++ < 30) expect((await c.recognizeFace({ companyId: "acme", image })).userId).toBe("ricardo");
+      }),
+    );
+    const served = (await c.workers()).map((w) => w.processed - (before.get(w.workerId) ?? 0));
+    await spy.flush();
+    expect(direct).toBe(30);
+    expect(served.reduce((a, b) => a + b, 0)).toBe(30);
+    // Random routing (the queue group) gives splits like 14/9/7; here every worker takes 10 ± 2.
+    for (const n of served) expect(Math.abs(n - 10)).toBeLessThanOrEqual(2);
+    await spy.close();
+    await c.close();
+  }, 60_000);
+
   test("WORKER_CONCURRENCY bounds the requests a worker runs at once; the rest queue and complete", async () => {
     const prefix = "conc.v1";
     const w = await startFaceWorker({
