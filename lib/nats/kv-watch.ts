@@ -23,10 +23,13 @@ export class KvWatchHub {
   private readonly stops = new Set<() => void>();
   private shared: Promise<Shared> | undefined;
   private closed = false;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly kv: KV,
     private readonly warn: Warn,
+    /** How often the live watcher's progress is checked against the bucket (default 3 s). */
+    private readonly watchCheckMs = 3000,
   ) {}
 
   /**
@@ -112,24 +115,81 @@ export class KvWatchHub {
 
   private sharedWatcher(): Promise<Shared> {
     this.shared ??= (async () => {
-      const iter = await this.kv.watch({ key: ">", include: KvWatchInclude.UpdatesOnly }).catch((err) => {
+      const shared: Shared = { last: 0, subs: new Set(), stop: () => undefined };
+      await this.runShared(shared, 0).catch((err) => {
         this.shared = undefined;
         throw storeError("watch", err);
       });
-      const shared: Shared = { last: 0, subs: new Set(), stop: () => iter.stop() };
-      void (async () => {
-        try {
-          for await (const entry of iter) {
-            shared.last = entry.revision;
-            for (const sub of [...shared.subs]) this.deliver(sub, entry, false);
-          }
-        } catch (err) {
-          if (!this.closed) this.warn("shared KV watch ended with an error", err);
-        }
-      })();
+      this.startWatchdog(shared);
       return shared;
     })();
     return this.shared;
+  }
+
+  /** (Re)starts the shared live watcher: updates only, or from `from` when resuming. */
+  private async runShared(shared: Shared, from: number): Promise<void> {
+    const iter = await this.kv.watch({
+      key: ">",
+      include: KvWatchInclude.UpdatesOnly,
+      ...(from > 0 ? { resumeFromRevision: from } : {}),
+    });
+    shared.stop();
+    shared.stop = () => iter.stop();
+    void (async () => {
+      try {
+        for await (const entry of iter) {
+          if (entry.revision <= shared.last) continue;
+          shared.last = entry.revision;
+          for (const sub of [...shared.subs]) this.deliver(sub, entry, false);
+        }
+      } catch (err) {
+        if (!this.closed) this.warn("shared KV watch ended with an error", err);
+      }
+    })();
+  }
+
+  /**
+   * The live watcher is an ordered consumer that recreates itself after missed heartbeats, but in a
+   * cluster whose node held it (the stream leader's) died, it was seen stuck for 40 s and more while
+   * the bucket moved on. So every `watchCheckMs` the store's last sequence is compared with what the
+   * watcher delivered; behind on two checks in a row with no progress, the watcher is replaced by one
+   * resuming after the last delivered revision (every listener drops what it already has).
+   */
+  private startWatchdog(shared: Shared): void {
+    let behindSince: number | undefined;
+    let lastSeen = shared.last;
+    /** A bucket whose newest entries were purged markers stays "ahead" for ever: remembered here. */
+    let settledAt = 0;
+    const check = async () => {
+      if (this.closed) return;
+      let lastSeq: number;
+      try {
+        lastSeq = (await this.kv.status()).streamInfo.state.last_seq;
+      } catch {
+        return; // no leader right now: check again later
+      }
+      const behind = lastSeq > Math.max(shared.last, settledAt);
+      if (!behind || shared.last !== lastSeen) {
+        behindSince = behind ? Date.now() : undefined;
+        lastSeen = shared.last;
+        return;
+      }
+      behindSince ??= Date.now();
+      if (Date.now() - behindSince < this.watchCheckMs) return;
+      this.warn(`live KV watch stalled at revision ${shared.last} (bucket at ${lastSeq}): restarting it`);
+      behindSince = undefined;
+      try {
+        await this.runShared(shared, shared.last + 1);
+        settledAt = lastSeq;
+      } catch (err) {
+        this.warn("restarting the live KV watch failed (will retry)", err);
+      }
+    };
+    const loop = () => {
+      this.watchdog = setTimeout(() => void check().finally(() => !this.closed && loop()), this.watchCheckMs);
+      this.watchdog.unref?.();
+    };
+    loop();
   }
 
   private deliver(sub: Sub, entry: KvEntry, replaying: boolean): void {
@@ -150,6 +210,7 @@ export class KvWatchHub {
   /** Stops every watcher. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.watchdog);
     for (const stop of [...this.stops]) stop();
     void this.shared?.then((s) => s.stop()).catch(() => undefined);
     this.shared = undefined;

@@ -25,7 +25,11 @@ let client: FaceClient;
 let victim = 0;
 let other = 1;
 const workers: RunningWorker[] = [];
-const quiet = () => {};
+/** Worker warnings (e.g. a live KV watch restarted by its watchdog), shown when a test fails. */
+const warnings: string[] = [];
+const quiet = (level: "info" | "warn" | "error", message: string) => {
+  if (level !== "info") warnings.push(message);
+};
 
 /** People with at least two LFW photos: enrolled with the first, recognised with the second. */
 let people: string[] = [];
@@ -154,7 +158,11 @@ describeWithTools(["nats-server"], "3-node NATS cluster: a node SIGKILLed under 
     expect(reads.failed).toEqual([]);
     // Every acknowledged write is there: through the gateway and in every worker's gallery.
     const newest = Math.max(...acked.map((a) => a.revision));
-    for (const w of workers) await w.service.gallery.waitForRevision(newest, 15_000);
+    for (const w of workers) {
+      await w.service.gallery.waitForRevision(newest, 30_000).catch((e) => {
+        throw new Error(`${w.worker.workerId} stuck at ${w.service.gallery.revision}; warnings:\n${warnings.join("\n")}`, { cause: e });
+      });
+    }
     for (const a of acked) {
       expect(await client.getUserFaces({ companyId: "acme", userId: a.userId })).toEqual({ faceIds: ["f1"] });
       for (const w of workers) expect(w.service.gallery.getUserFaces("acme", a.userId)).toEqual(["f1"]);
