@@ -213,20 +213,22 @@ describeWithTools(["nats-server"], "3-node NATS cluster: a node SIGKILLed under 
     expect(refused!.message).toContain("no JetStream leader");
     expect(Date.now() - started).toBeLessThan(10_000); // the worker's answer, before the client's 10 s timeout
 
-    // Quorum back: writes work again.
+    // Quorum back: writes work again (a fresh user per attempt: a write refused while the cluster
+    // recovered may still land later, its outcome was reported unknown).
     for (const i of down) await cluster.nodes[i]!.restart();
+    let attempt = 0;
+    let written: string | undefined;
     await until(
       "a write after the quorum is back",
       async () => {
-        try {
-          await client.createUser({ companyId: "acme", userId: "after-quorum", faceId: "f1", image: photo(people[3]!, 1) });
-        } catch (e) {
-          if ((e as FaceError).code !== "USER_EXISTS") throw e; // an earlier attempt landed
-        }
+        const userId = `after-quorum-${attempt++}`;
+        await client.createUser({ companyId: "acme", userId, faceId: "f1", image: photo(people[3]!, 1) });
+        written = userId;
         return true;
       },
       60_000,
     );
-    expect(await client.getUserFaces({ companyId: "acme", userId: "after-quorum" })).toEqual({ faceIds: ["f1"] });
+    // Read-your-writes: the read waits until the serving worker has applied the write.
+    expect(await client.getUserFaces({ companyId: "acme", userId: written! })).toEqual({ faceIds: ["f1"] });
   }, 180_000);
 }, describeDatasets);
