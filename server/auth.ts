@@ -45,7 +45,8 @@ const rank = (scope: KeyScope): number => KEY_SCOPES.indexOf(scope);
 /** The scope a principal holds on a company (a grant on "*" counts for every company); undefined: none. */
 export function scopeOn(principal: Principal, companyId?: string): KeyScope | undefined {
   const all = principal.grants.get(ALL_COMPANIES);
-  const own = companyId === undefined ? undefined : principal.grants.get(companyId);
+  // ids are NFC wherever they are stored and compared (IdSchema), grants included
+  const own = companyId === undefined ? undefined : principal.grants.get(companyId.normalize("NFC"));
   if (all === undefined) return own;
   if (own === undefined) return all;
   return rank(own) > rank(all) ? own : all;
@@ -136,8 +137,9 @@ export function checkThreshold(principal: Principal, companyId: string | undefin
 function grantsOf(spec: ApiKeysMap[string]): Map<string, KeyScope> {
   const grants = new Map<string, KeyScope>();
   const give = (company: string, scope: KeyScope): void => {
-    const had = grants.get(company);
-    if (had === undefined || rank(scope) > rank(had)) grants.set(company, scope);
+    const id = company.normalize("NFC");
+    const had = grants.get(id);
+    if (had === undefined || rank(scope) > rank(had)) grants.set(id, scope);
   };
   if (Array.isArray(spec)) {
     // The original format: ["*"] = admin everywhere; a list of companies = every operation on them.

@@ -174,12 +174,13 @@ export class HttpFaceClient implements FaceApi {
   }
   async recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
     const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings };
-    return recognition(await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts));
+    const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
+    return { ...recognition(r), companyFound: r.company_found };
   }
   async recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
     const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
-    return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}) };
+    return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}), companyFound: r.company_found };
   }
   async searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
     const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold };
@@ -234,8 +235,8 @@ export class HttpFaceClient implements FaceApi {
       totalTasksProcessed: r.total_tasks_processed,
       workerId: r.worker_id,
       revision: r.revision,
-      companies: r.companies,
-      cacheInfo: r.cache_info,
+      companies: r.cache_info,
+      cacheInfo: r.server_info,
     };
   }
   async healthCheck(opts?: CallOptions): Promise<Health> {
@@ -245,7 +246,8 @@ export class HttpFaceClient implements FaceApi {
       throw new FaceError("FORBIDDEN", `the server reports "${r.status}"; health details need an admin key`);
     }
     return {
-      status: r.status,
+      // the wire speaks the old system's healthy/unhealthy; the state beside it is the three-way one
+      status: r.state ?? (r.status === "healthy" ? "ok" : "unavailable"),
       responseTimeMs: r.response_time_ms,
       workerInfo: { workerId: r.worker_info.worker_id, uptimeSeconds: r.worker_info.uptime_seconds, tasksProcessed: r.worker_info.tasks_processed },
       engine: {

@@ -33,6 +33,7 @@ import {
   VerifyBody,
   VerifyResponseBody,
   WhoAmIBody,
+  healthStatus,
   toWire,
   verifyBatchBody,
 } from "./wire.ts";
@@ -257,11 +258,11 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         let best: Recognition;
         if (!body.all_faces) {
           best = await api.recognizeFace(req, opts);
-          out = toWire.recognition(best);
+          out = { ...toWire.recognition(best), company_found: best.companyFound ?? true };
         } else {
-          const { faces, threshold } = await api.recognizeFaces(req, opts);
+          const { faces, threshold, companyFound } = await api.recognizeFaces(req, opts);
           best = faces.length > 0 ? bestRecognition(faces) : { userId: null, confidence: 0, bbox: null, threshold };
-          out = { ...toWire.recognition(best), faces: faces.map(toWire.recognition) };
+          out = { ...toWire.recognition(best), company_found: companyFound ?? true, faces: faces.map(toWire.recognition) };
         }
         // record: true → a successful identification goes to the event log (and its webhook)
         if (body.record && best.userId !== null) {
@@ -425,11 +426,15 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       path: "/v1/health",
       operationId: "health_check",
       summary:
-        "Health: public callers get only the status; admin keys also get engine, backend, model, store, uptime, response time (503 when not ready)",
+        'Health: status "healthy" or "unhealthy" (503); public callers get only the status, admin keys also get state, engine, backend, model, store, uptime, response time',
       tag: "operations",
       scope: "public",
       noDeadline: true,
-      ok: { status: 200, schema: HealthBody, description: "ok or degraded (503 with the same body when unavailable); details for admin keys" },
+      ok: {
+        status: 200,
+        schema: HealthBody,
+        description: 'status "healthy" (503 with status "unhealthy" when unavailable), as the old system; details (state, engine, store, ...) for admin keys',
+      },
       errors: [],
       async run({ api, opts, ready, principal }) {
         if (!ready()) throw new FaceError("UNAVAILABLE", "the server is not ready (starting or shutting down)");
@@ -442,7 +447,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         }
         const status = health.status === "unavailable" ? 503 : 200;
         // Counts, worker ids and versions are for operators: the public learns only up or not.
-        return { status, body: principal.admin ? toWire.health(health) : { status: health.status } };
+        return { status, body: principal.admin ? toWire.health(health) : { status: healthStatus(health.status) } };
       },
     }),
     route({

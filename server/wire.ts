@@ -69,6 +69,23 @@ export function verifyBatchBody(maxPairs: number) {
 
 // ---------------------------------------------------------------- responses
 
+/**
+ * A box on the wire: `[x, y, width, height]` in whole pixels, as the old system answered (a Python
+ * backend slices an image with it). The corners are rounded, so a box keeps its edges.
+ */
+export const WireBBox = z
+  .tuple([z.number().int(), z.number().int(), z.number().int().nonnegative(), z.number().int().nonnegative()])
+  .meta({ description: "[x, y, width, height] in whole pixels of the (EXIF-rotated) image" });
+
+export function wireBox(b: readonly [number, number, number, number]): [number, number, number, number] {
+  const x = Math.round(b[0]);
+  const y = Math.round(b[1]);
+  return [x, y, Math.max(0, Math.round(b[0] + b[2]) - x), Math.max(0, Math.round(b[1] + b[3]) - y)];
+}
+
+/** Recognition confidence on the wire: the cosine similarity, floored at 0 (the old system's 0.0-1.0). */
+const wireConfidence = (c: number) => (c > 0 ? c : 0);
+
 export const ErrorBody = z.object({
   error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }),
 });
@@ -82,15 +99,15 @@ export const EnrolledBody = z.object({
   face_id: z.string(),
   embedding: z.array(z.number()),
   detection_score: z.number(),
-  bbox: BBoxSchema,
+  bbox: WireBBox,
   model: z.string(),
   revision: Revision,
 });
 export const FaceIdsBody = z.object({ face_ids: z.array(z.string()) });
 export const RecognitionBody = z.object({
   user_id: z.string().nullable(),
-  confidence: z.number(),
-  bbox: BBoxSchema.nullable(),
+  confidence: z.number().min(0).describe("Cosine similarity of the best match, floored at 0 (0 when there is no face)"),
+  bbox: WireBBox.nullable(),
   face_id: z.string().nullable().optional(),
   detection_score: z.number().optional(),
   threshold: z.number().optional().describe("The threshold this decision used (the company's operating point, or the request's)"),
@@ -137,16 +154,19 @@ export const SearchResponseBody = z.object({
   matches: z.array(SearchMatchBody).describe("Top-k users, best first, whatever their score"),
 });
 export const RecognizeResponseBody = RecognitionBody.extend({
+  company_found: z
+    .boolean()
+    .describe("false when the company does not exist: the answer is then the old system's (null, 0, null); check this to tell a typo from a stranger"),
   faces: z.array(RecognitionBody).optional(),
   event_id: z.string().optional().describe("The recorded event (record: true and a user identified)"),
 });
 export const DetectBody = z.object({
   faces_count: z.number().int(),
-  bboxes: z.array(BBoxSchema),
+  bboxes: z.array(WireBBox),
   scores: z.array(z.number()),
   landmarks: z.array(z.array(PointSchema)),
 });
-export const EmbedBody = z.object({ embedding: z.array(z.number()), detection_score: z.number(), bbox: BBoxSchema, model: z.string() });
+export const EmbedBody = z.object({ embedding: z.array(z.number()), detection_score: z.number(), bbox: WireBBox, model: z.string() });
 const Match = z.object({ id: z.string(), distance: z.number(), similarity: z.number() });
 export const CompareResponseBody = z.object({ best_match: Match.nullable(), matches: z.array(Match) });
 export const VerifyResponseBody = z.object({
@@ -164,9 +184,14 @@ export const VerifyBatchResponseBody = z.object({
     ]),
   ),
 });
-/** Public callers get `status` only; admin keys (and open mode) get the details too. */
+/**
+ * The old system's health: `status` is "healthy" or "unhealthy" (503). Public callers get `status`
+ * only; admin keys (and open mode) get the details too, `state` among them (ok, degraded: serving
+ * but e.g. a worker behind or draining, unavailable).
+ */
 export const HealthBody = z.object({
-  status: z.enum(["ok", "degraded", "unavailable"]),
+  status: z.enum(["healthy", "unhealthy"]),
+  state: z.enum(["ok", "degraded", "unavailable"]).optional(),
   response_time_ms: z.number().optional(),
   worker_info: z.object({ worker_id: z.string(), uptime_seconds: z.number(), tasks_processed: z.number().int() }).optional(),
   engine: z
@@ -209,8 +234,12 @@ export const StatsBody = z.object({
   total_tasks_processed: z.number().int(),
   worker_id: z.string(),
   revision: z.number().int(),
+  /** The old system's: per company, users and faces, nothing else. */
+  cache_info: z.record(z.string(), z.object({ users: z.number().int(), faces: z.number().int() })),
+  /** The same counts (earlier releases' name). */
   companies: z.record(z.string(), z.object({ users: z.number().int(), faces: z.number().int() })),
-  cache_info: z.record(z.string(), z.unknown()),
+  /** Everything else: store, memory, thresholds, models, workers (gateway mode), ... */
+  server_info: z.record(z.string(), z.unknown()),
 });
 
 type Out<S extends z.ZodType> = z.input<S>;
@@ -230,13 +259,13 @@ export const toWire = {
     face_id: r.faceId,
     embedding: Array.from(r.embedding),
     detection_score: r.detectionScore,
-    bbox: r.bbox,
+    bbox: wireBox(r.bbox),
     model: r.model,
     revision: r.revision,
   }),
   faceIds: (r: UserFacesResult): Out<typeof FaceIdsBody> => ({ face_ids: r.faceIds }),
   recognition: (r: Recognition): Out<typeof RecognitionBody> => {
-    const out: Out<typeof RecognitionBody> = { user_id: r.userId, confidence: r.confidence, bbox: r.bbox };
+    const out: Out<typeof RecognitionBody> = { user_id: r.userId, confidence: wireConfidence(r.confidence), bbox: r.bbox && wireBox(r.bbox) };
     if (r.faceId !== undefined) out.face_id = r.faceId;
     if (r.detectionScore !== undefined) out.detection_score = r.detectionScore;
     if (r.threshold !== undefined) out.threshold = r.threshold;
@@ -273,14 +302,14 @@ export const toWire = {
   }),
   detect: (r: DetectResult): Out<typeof DetectBody> => ({
     faces_count: r.facesCount,
-    bboxes: r.faces.map((f) => f.bbox),
+    bboxes: r.faces.map((f) => wireBox(f.bbox)),
     scores: r.faces.map((f) => f.score),
     landmarks: r.faces.map((f) => f.landmarks),
   }),
   embed: (r: EmbedResult): Out<typeof EmbedBody> => ({
     embedding: Array.from(r.embedding),
     detection_score: r.detectionScore,
-    bbox: r.bbox,
+    bbox: wireBox(r.bbox),
     model: r.model,
   }),
   compare: (r: CompareResult): Out<typeof CompareResponseBody> => ({ best_match: r.bestMatch, matches: r.matches }),
@@ -295,7 +324,8 @@ export const toWire = {
   health: (h: Health): Out<typeof HealthBody> => {
     const store = snakeKeys(h.store) as Record<string, unknown>;
     return {
-      status: h.status,
+      status: healthStatus(h.status),
+      state: h.status,
       response_time_ms: h.responseTimeMs,
       worker_info: {
         worker_id: h.workerInfo.workerId,
@@ -314,7 +344,7 @@ export const toWire = {
     };
   },
   stats: (s: CacheStats): Out<typeof StatsBody> => {
-    const cacheInfo = snakeKeys(s.cacheInfo) as Record<string, unknown>;
+    const serverInfo = snakeKeys(s.cacheInfo) as Record<string, unknown>;
     return {
       companies_count: s.companiesCount,
       users_count: s.usersCount,
@@ -324,13 +354,19 @@ export const toWire = {
       total_tasks_processed: s.totalTasksProcessed,
       worker_id: s.workerId,
       revision: s.revision,
+      cache_info: s.companies,
       companies: s.companies,
-      cache_info: cacheInfo,
+      server_info: serverInfo,
     };
   },
 };
 
-/** camelCase → snake_case for free-form keys (store and cache info). */
+/** The old system's words: serving (even degraded) is "healthy"; only an unavailable service is not. */
+export function healthStatus(state: Health["status"]): "healthy" | "unhealthy" {
+  return state === "unavailable" ? "unhealthy" : "healthy";
+}
+
+/** camelCase → snake_case for free-form keys (store and server info). */
 export function snake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
@@ -343,7 +379,7 @@ const DATA_KEYED = new Set(["models", "companies", "operatingPoints"]);
 
 /**
  * Deep camelCase → snake_case of the field names in free-form objects (health `store`, stats
- * `cache_info` with e.g. the per-worker entries of gateway mode), through arrays and nested
+ * `server_info` with e.g. the per-worker entries of gateway mode), through arrays and nested
  * objects; values are untouched.
  */
 export function snakeKeys(value: unknown, keepKeys = false): unknown {

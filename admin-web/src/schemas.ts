@@ -32,7 +32,10 @@ export type UserSummary = z.infer<typeof UsersPage>["users"][number];
 
 export const Stats = z.object({
   companies: z.record(z.string(), z.object({ users: z.number(), faces: z.number() })).optional(),
+  /** The old system's per-company counts ({users, faces} per company id). */
   cache_info: z.record(z.string(), z.unknown()).optional(),
+  /** Everything else (store, models, and in NATS mode `workers`). */
+  server_info: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const FaceIds = z.object({ face_ids: z.array(z.string()) });

@@ -68,9 +68,10 @@ export async function systemView(ctx: ViewContext, main: HTMLElement): Promise<v
     }
     if (!ctx.me.admin) return;
     try {
-      // NATS mode: every worker answers the stats request; cache_info.workers lists them.
+      // NATS mode: every worker answers the stats request; server_info.workers lists them
+      // (cache_info.workers on servers from before cache_info became the old system's per-company counts).
       const stats = await ctx.api.get("/v1/stats", Stats, { signal: ctx.signal });
-      const parsed = WorkerList.safeParse(stats.cache_info?.workers);
+      const parsed = WorkerList.safeParse(stats.server_info?.workers ?? stats.cache_info?.workers);
       const workers = parsed.success ? parsed.data : [];
       const cell = (v: unknown, cls = "num") => h("td", { class: cls }, v === undefined || v === null ? "–" : typeof v === "number" ? fmt.int(v) : String(v));
       replace(

@@ -54,7 +54,11 @@ export function isOldFormat(value: unknown): boolean {
   return SECTIONS.some((s) => isMap(doc[s]));
 }
 
-const validId = (id: string): boolean => IdSchema.safeParse(id).success;
+/** The id as stored (NFC), or null when IdSchema refuses it. */
+function normId(raw: string): string | null {
+  const r = IdSchema.safeParse(raw);
+  return r.success ? r.data : null;
+}
 const k2 = (a: string, b: string) => `${a}\u0000${b}`;
 
 /**
@@ -117,15 +121,17 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
 
   // companies
   const companies: string[] = [];
-  for (const c of Object.keys(doc.companies)) {
-    if (validId(c)) companies.push(c);
-    else issue(`Company ${JSON.stringify(c)} has an invalid id (skipped)`);
+  for (const raw of Object.keys(doc.companies)) {
+    const c = normId(raw);
+    if (c !== null) companies.push(c);
+    else issue(`Company ${JSON.stringify(raw)} has an invalid id (skipped)`);
   }
   const companySet = new Set(companies);
 
   // users: company → user → { user_id, faces }
   const users = new Map<string, { companyId: string; userId: string; listed: string[] }>();
-  for (const [c, byUser] of Object.entries(doc.users)) {
+  for (const [rawC, byUser] of Object.entries(doc.users)) {
+    const c = normId(rawC) ?? rawC;
     if (!isMap(byUser)) {
       issue(`Users of company ${c} are not a map of user id to user (skipped)`);
       continue;
@@ -136,16 +142,17 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
       issue(`Company ${c} referenced in users does not exist (${entries.length} users skipped)`);
       continue;
     }
-    for (const [u, raw] of entries) {
+    for (const [rawU, raw] of entries) {
       const entry = UserEntry.safeParse(raw ?? {});
-      if (!validId(u) || !entry.success) {
-        issue(`User ${u} in company ${c} is invalid${entry.success ? " (id)" : `: ${zodText(entry.error)}`} (skipped)`);
+      const u = normId(rawU);
+      if (u === null || !entry.success) {
+        issue(`User ${JSON.stringify(rawU)} in company ${c} is invalid${entry.success ? " (id)" : `: ${zodText(entry.error)}`} (skipped)`);
         continue;
       }
-      if (entry.data.user_id !== undefined && String(entry.data.user_id) !== u) {
+      if (entry.data.user_id !== undefined && normId(String(entry.data.user_id)) !== u) {
         issue(`User ${u} in company ${c} has user_id ${String(entry.data.user_id)} (the key ${u} is used)`);
       }
-      users.set(k2(c, u), { companyId: c, userId: u, listed: entry.data.faces.map(String) });
+      users.set(k2(c, u), { companyId: c, userId: u, listed: entry.data.faces.map((f) => normId(String(f)) ?? String(f)) });
     }
   }
 
@@ -153,7 +160,8 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
   const owner = new Map<string, { companyId: string; userId: string }>();
   /** user → the face ids the `faces` section gives it */
   const fromFaces = new Map<string, string[]>();
-  for (const [c, list] of Object.entries(doc.faces)) {
+  for (const [rawC, list] of Object.entries(doc.faces)) {
+    const c = normId(rawC) ?? rawC;
     if (!Array.isArray(list)) {
       issue(`Faces of company ${c} are not a list (skipped)`);
       continue;
@@ -166,9 +174,9 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
     list.forEach((raw, i) => {
       const entry = FaceEntry.safeParse(raw);
       if (!entry.success) return issue(`Face entry ${i} of company ${c} is invalid: ${zodText(entry.error)} (skipped)`);
-      const f = String(entry.data.face_id);
-      const u = String(entry.data.user_id);
-      if (!validId(f)) return issue(`Face ${JSON.stringify(f)} of company ${c} has an invalid id (skipped)`);
+      const f = normId(String(entry.data.face_id));
+      const u = normId(String(entry.data.user_id)) ?? String(entry.data.user_id);
+      if (f === null) return issue(`Face ${JSON.stringify(String(entry.data.face_id))} of company ${c} has an invalid id (skipped)`);
       if (!users.has(k2(c, u))) return issue(`Face ${f} references unknown user ${u} in company ${c} (skipped)`);
       const first = owner.get(f);
       if (first) {
@@ -190,7 +198,7 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
     for (const f of listed) {
       const o = owner.get(f);
       if (!o) {
-        if (!validId(f)) {
+        if (normId(f) === null) {
           issue(`Face ${JSON.stringify(f)} of user ${user.userId} has an invalid id (skipped)`);
           continue;
         }
@@ -207,7 +215,10 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
 
   // embeddings: face id → vector
   const vectors = new Map<string, ReadonlyArray<number | null>>();
-  for (const [f, raw] of Object.entries(doc.embeddings)) {
+  const present = new Set<string>();
+  for (const [rawF, raw] of Object.entries(doc.embeddings)) {
+    const f = normId(rawF) ?? rawF;
+    present.add(f);
     const v = Vector.safeParse(raw);
     if (!v.success) {
       if (owner.has(f)) issue(`Face ${f} has an invalid embedding: ${zodText(v.error)} (skipped)`);
@@ -223,7 +234,7 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
   for (const [f, o] of owner) {
     const values = vectors.get(f);
     if (values === undefined) {
-      if (!Object.hasOwn(doc.embeddings, f)) issue(`Face ${f} has no embedding`);
+      if (!present.has(f)) issue(`Face ${f} has no embedding`);
       continue;
     }
     const unit = unitVector(values, dim);

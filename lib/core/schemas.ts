@@ -6,13 +6,20 @@ import { z } from "zod";
 
 // ---------------------------------------------------------------- ids, images, vectors
 
-/** Company, user and face ids: 1..128 characters, no control characters, not blank. */
+/**
+ * Company, user and face ids: 1..128 characters, no control characters, not blank, and no whitespace
+ * at either end (refused, not trimmed: "acme " is a typo to report, not a second company). Unicode is
+ * normalised to NFC, so "Café" typed as C-a-f-e + combining accent and as C-a-f-é is one id (the
+ * form stored, compared and answered is NFC). docs/core.md, "Ids".
+ */
 export const IdSchema = z
   .string()
   .min(1, "must not be empty")
   .max(128, "at most 128 characters")
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
-  .refine((s) => s.trim().length > 0, "must not be blank");
+  .refine((s) => s.trim().length > 0, "must not be blank")
+  .refine((s) => s.trim() === s, "must not start or end with whitespace")
+  .overwrite((s) => s.normalize("NFC"));
 export const CompanyIdSchema = IdSchema;
 export const UserIdSchema = IdSchema;
 export const FaceIdSchema = IdSchema;
@@ -173,6 +180,11 @@ export const RecognitionSchema = z.object({
   threshold: z.number().optional(),
   /** The face's L2-normalised embedding, with `returnEmbeddings`. */
   embedding: EmbeddingSchema.optional(),
+  /**
+   * false when the company does not exist (the answer is then the old system's null, 0, null): the
+   * signal that tells a mistyped company from a stranger. Absent from engines/clients that predate it.
+   */
+  companyFound: z.boolean().optional(),
 });
 export type Recognition = z.infer<typeof RecognitionSchema>;
 
@@ -203,6 +215,8 @@ export const RecognizeFacesResultSchema = z.object({
   faces: z.array(RecognitionSchema),
   /** The threshold the decisions used (also when no face was found). */
   threshold: z.number().optional(),
+  /** false when the company does not exist (faces is then []). */
+  companyFound: z.boolean().optional(),
 });
 export type RecognizeFacesResult = z.infer<typeof RecognizeFacesResultSchema>;
 

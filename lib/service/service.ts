@@ -440,20 +440,34 @@ export class LocalFaceService implements FaceApi {
     return out;
   }
 
-  private async recognizeAll(req: RecognizeRequest, what: string): Promise<{ faces: Recognition[]; threshold: number }> {
+  /** Companies last warned about as unknown (recognize), with when: one warning per company a minute. */
+  private readonly unknownWarned = new Map<string, number>();
+
+  private warnUnknownCompany(companyId: string): void {
+    const now = Date.now();
+    if ((this.unknownWarned.get(companyId) ?? -Infinity) > now - 60_000) return;
+    if (this.unknownWarned.size >= 1000) this.unknownWarned.clear(); // bounded: ids come from callers
+    this.unknownWarned.set(companyId, now);
+    this.log("warn", `[service] recognize for company ${JSON.stringify(companyId)}, which does not exist: answered no match (company_found false); a typo in the kiosk's or backend's company id?`);
+  }
+
+  private async recognizeAll(req: RecognizeRequest, what: string): Promise<{ faces: Recognition[]; threshold: number; companyFound: boolean }> {
     const r = parse(RecognizeRequestSchema, req, what);
-    if (!this.gallery.hasCompany(r.companyId)) return { faces: [], threshold: r.threshold ?? this.operatingPoint(r.companyId).threshold };
+    if (!this.gallery.hasCompany(r.companyId)) {
+      this.warnUnknownCompany(r.companyId);
+      return { faces: [], threshold: r.threshold ?? this.operatingPoint(r.companyId).threshold, companyFound: false };
+    }
     const faces = await analyzeImage(this.engine, r.image, this.config.recognizeMaxFaces);
     // the threshold is read after the engine work: it follows the gallery size at decision time
     const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
     const extra = { embedding: r.returnEmbeddings === true, landmarks: r.landmarks === true };
-    return { faces: faces.map((f) => this.match(r.companyId, f, threshold, extra)), threshold };
+    return { faces: faces.map((f) => this.match(r.companyId, f, threshold, extra)), threshold, companyFound: true };
   }
 
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
     return this.run(opts, async () => {
       const all = await this.recognizeAll(req, "recognize_face request");
-      if (all.faces.length === 0) return { userId: null, confidence: 0, bbox: null, threshold: all.threshold };
+      if (all.faces.length === 0) return { userId: null, confidence: 0, bbox: null, threshold: all.threshold, companyFound: all.companyFound };
       // best match: a recognised face beats an unrecognised one, then the higher similarity
       let best = all.faces[0];
       for (const r of all.faces) {
@@ -461,7 +475,7 @@ export class LocalFaceService implements FaceApi {
         const bk = best.userId !== null ? 1 : 0;
         if (rk > bk || (rk === bk && r.confidence > best.confidence)) best = r;
       }
-      return best;
+      return { ...best, companyFound: true };
     });
   }
 

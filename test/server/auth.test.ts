@@ -52,10 +52,10 @@ describe("missing and wrong keys", () => {
   test("public health says only whether the service is up; an admin key gets the details", async () => {
     for (const key of [undefined, ACME, "wrong-key-0001"]) {
       const r = await srv.call("GET", "/v1/health", key ? { key } : {});
-      expect({ key, status: r.status, body: r.body }).toEqual({ key, status: 200, body: { status: "ok" } });
+      expect({ key, status: r.status, body: r.body }).toEqual({ key, status: 200, body: { status: "healthy" } });
     }
     const admin = await srv.call("GET", "/v1/health", { key: ADMIN });
-    expect(admin.body.status).toBe("ok");
+    expect(admin.body.status).toBe("healthy");
     expect(admin.body.engine.embedding_dim).toBe(512);
     expect(admin.body.store).toHaveProperty("kind");
     expect(admin.body.worker_info).toHaveProperty("worker_id");
@@ -122,7 +122,7 @@ describe("company key", () => {
   });
   test("the gallery was not touched by refused requests", async () => {
     const stats = await srv.call("GET", "/v1/stats", { key: ADMIN });
-    expect(stats.body.companies).toEqual({ acme: { users: 1, faces: 1 }, beta: { users: 0, faces: 0 } });
+    expect(stats.body.cache_info).toEqual({ acme: { users: 1, faces: 1 }, beta: { users: 0, faces: 0 } });
   });
   test("logs name the key by fingerprint, never the key itself", async () => {
     const lines = srv.logs.filter((l) => l.msg === "request" && typeof l.key === "string");

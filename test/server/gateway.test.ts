@@ -85,16 +85,16 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     expect(health.body.engine.embedding_dim).toBe(512);
     const stats = await call(url, "GET", "/v1/stats");
     expect(stats.status).toBe(200);
-    expect(stats.body.companies.acme).toEqual({ users: 1, faces: 1 });
+    expect(stats.body.cache_info.acme).toEqual({ users: 1, faces: 1 });
     // The per-worker entries are snake_case like the rest of the response.
-    const w = stats.body.cache_info.workers[0];
+    const w = stats.body.server_info.workers[0];
     expect(w.worker_id).toBe("worker-under-test");
     expect(typeof w.uptime_seconds).toBe("number");
     expect(typeof w.in_flight).toBe("number");
     expect(w.workerId).toBeUndefined();
-    expect(stats.body.cache_info.workers_seen).toBe(1);
-    expect(camelCaseKeys(stats.body.cache_info, ["models"])).toEqual([]);
-    expect(Object.keys(stats.body.cache_info.models)).toEqual(["acme"]);
+    expect(stats.body.server_info.workers_seen).toBe(1);
+    expect(camelCaseKeys(stats.body.server_info, ["models"])).toEqual([]);
+    expect(Object.keys(stats.body.server_info.models)).toEqual(["acme"]);
     expect(camelCaseKeys(health.body.store)).toEqual([]);
     expect(health.body.store.workers[0].worker_id).toBe("worker-under-test");
     // Gateway mode: the admission limit is the gateway's default, not one per core.

@@ -8,8 +8,9 @@ const group1 = sample(1);
 const group2 = sample(2);
 let blank: Uint8Array<ArrayBuffer>;
 
+const serviceLogs: Array<[string, string]> = [];
 beforeAll(async () => {
-  srv = await startTestServer({ sqlite: true });
+  srv = await startTestServer({ sqlite: true, log: (level, message) => serviceLogs.push([level, message]) });
   blank = await blankJpeg();
 });
 afterAll(async () => {
@@ -103,7 +104,10 @@ describe("recognition", () => {
     expect(r.status).toBe(200);
     expect(r.body.user_id).toBe("alice");
     expect(r.body.confidence).toBeGreaterThan(0.9);
+    // the old system's box: [x, y, width, height] in whole pixels
     expect(r.body.bbox).toHaveLength(4);
+    for (const v of r.body.bbox) expect(Number.isInteger(v)).toBe(true);
+    expect(r.body.company_found).toBe(true);
     expect(["a1", "a2"]).toContain(r.body.face_id);
     expect(r.body.faces).toBeUndefined();
   });
@@ -118,7 +122,8 @@ describe("recognition", () => {
     expect(r.body.user_id).toBe("alice");
     const best = Math.max(...r.body.faces.filter((f: { user_id: string | null }) => f.user_id).map((f: { confidence: number }) => f.confidence));
     expect(r.body.confidence).toBe(best);
-    for (const f of r.body.faces) expect(f.bbox).toHaveLength(4);
+    for (const f of r.body.faces) expect(f.bbox.every((v: number) => Number.isInteger(v))).toBe(true);
+    expect(r.body.company_found).toBe(true);
   });
 
   test("recognize with all_faces as a multipart field", async () => {
@@ -142,13 +147,16 @@ describe("recognition", () => {
     expect(lowered.body.confidence).toBe(low.body.confidence);
   });
 
-  test("recognize: no face or unknown company → null, 0, null", async () => {
+  test("recognize: no face or unknown company → null, 0, null; company_found tells them apart, and the log warns", async () => {
     const none = await srv.call("POST", "/v1/companies/acme/recognize", { json: { image: b64(blank) } });
     expect(none.status).toBe(200);
-    expect(none.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number) });
+    expect(none.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number), company_found: true });
     const unknown = await srv.call("POST", "/v1/companies/nowhere/recognize", { json: { image: b64(group1) } });
     expect(unknown.status).toBe(200);
-    expect(unknown.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number) });
+    expect(unknown.body).toEqual({ user_id: null, confidence: 0, bbox: null, threshold: expect.any(Number), company_found: false });
+    const all = await srv.call("POST", "/v1/companies/nowhere/recognize", { json: { image: b64(group1), all_faces: true } });
+    expect(all.body).toMatchObject({ user_id: null, confidence: 0, bbox: null, company_found: false, faces: [] });
+    expect(serviceLogs.filter(([l, m]) => l === "warn" && m.includes('company "nowhere", which does not exist')).length).toBe(1); // once a minute
   });
 });
 
@@ -158,6 +166,7 @@ describe("stateless routes", () => {
     expect(r.status).toBe(200);
     expect(r.body.faces_count).toBeGreaterThan(1);
     expect(r.body.bboxes).toHaveLength(r.body.faces_count);
+    for (const box of r.body.bboxes) for (const v of box) expect(Number.isInteger(v)).toBe(true);
     expect(r.body.scores).toHaveLength(r.body.faces_count);
     expect(r.body.landmarks[0]).toHaveLength(5);
     const none = await srv.call("POST", "/v1/detect", { body: blank, headers: { "Content-Type": "image/jpeg" } });
@@ -230,7 +239,8 @@ describe("operations routes", () => {
   test("health: engine, store, worker info", async () => {
     const r = await srv.call("GET", "/v1/health");
     expect(r.status).toBe(200);
-    expect(r.body.status).toBe("ok");
+    expect(r.body.status).toBe("healthy"); // the old system's word; the three-way state beside it
+    expect(r.body.state).toBe("ok");
     expect(r.body.engine.engine).toBe("onnx");
     expect(r.body.engine.embedding_dim).toBe(512);
     expect(r.body.store.kind).toBe("sqlite");
@@ -244,19 +254,22 @@ describe("operations routes", () => {
     for (const k of ["companies_count", "users_count", "faces_count", "embeddings_count", "uptime_seconds", "total_tasks_processed", "cache_info"]) {
       expect(r.body).toHaveProperty(k);
     }
-    expect(r.body.companies.acme).toEqual({ users: 2, faces: 3 });
-    expect(r.body.cache_info.store).toBe("sqlite");
+    // the old system's cache_info: keyed by company, {users, faces} and nothing else
+    expect(r.body.cache_info.acme).toEqual({ users: 2, faces: 3 });
+    for (const v of Object.values(r.body.cache_info)) expect(Object.keys(v as object).sort()).toEqual(["faces", "users"]);
+    expect(r.body.companies).toEqual(r.body.cache_info);
+    expect(r.body.server_info.store).toBe("sqlite");
     // Nested field names are snake_case too; keys that are company ids keep their spelling.
     await srv.call("POST", "/v1/companies", { json: { company_id: "camelCo" } });
     const again = await srv.call("GET", "/v1/stats");
-    expect(camelCaseKeys(again.body.cache_info, ["models", "operating_points"])).toEqual([]);
-    expect(typeof again.body.cache_info.memory_bytes).toBe("number");
+    expect(camelCaseKeys(again.body.server_info, ["models", "operating_points"])).toEqual([]);
+    expect(typeof again.body.server_info.memory_bytes).toBe("number");
     // thresholds are per company (FACE_RECOGNITION_THRESHOLD unset): each with its expected FPIR
-    expect(again.body.cache_info.recognition_threshold).toBeNull();
-    expect(typeof again.body.cache_info.operating_points.acme.threshold).toBe("number");
-    expect(again.body.cache_info.operating_points.acme).toHaveProperty("expected_fpir");
-    expect(again.body.companies.camelCo).toEqual({ users: 0, faces: 0 });
-    expect(Object.keys(again.body.cache_info.models)).toContain("acme");
+    expect(again.body.server_info.recognition_threshold).toBeNull();
+    expect(typeof again.body.server_info.operating_points.acme.threshold).toBe("number");
+    expect(again.body.server_info.operating_points.acme).toHaveProperty("expected_fpir");
+    expect(again.body.cache_info.camelCo).toEqual({ users: 0, faces: 0 });
+    expect(Object.keys(again.body.server_info.models)).toContain("acme");
     await srv.call("DELETE", "/v1/companies/camelCo");
   });
 
