@@ -159,18 +159,24 @@ export class LocalFaceService implements FaceApi {
     const log =
       opts.log ??
       ((level, message) => (level === "error" ? console.error : level === "warn" ? console.warn : console.log)(message));
-    let engine = opts.engine;
-    if (!engine) {
-      const { createEngine, loadEngineConfig } = await import("../engine/mod.ts");
-      // an explicit env reaches the engine's variables too (FACE_ENGINE, FACE_DETECTION_THRESHOLD, ...)
-      engine = await createEngine(opts.env ? loadEngineConfig(opts.env) : {});
-    }
+    // the store first: a database held by another process fails at once, before the models load
     let store = opts.store;
     if (!store) {
       store =
         config.store === "memory"
           ? new MemoryGalleryStore()
           : new SqliteGalleryStore({ path: databasePath(config), synchronous: config.sqliteSynchronous });
+    }
+    let engine = opts.engine;
+    if (!engine) {
+      try {
+        const { createEngine, loadEngineConfig } = await import("../engine/mod.ts");
+        // an explicit env reaches the engine's variables too (FACE_ENGINE, FACE_DETECTION_THRESHOLD, ...)
+        engine = await createEngine(opts.env ? loadEngineConfig(opts.env) : {});
+      } catch (error) {
+        if (!opts.store) await store.close();
+        throw error;
+      }
     }
     const service = new LocalFaceService(config, engine, store, !opts.engine, !opts.store, log);
     try {

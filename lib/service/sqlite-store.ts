@@ -5,10 +5,12 @@
  *   an acknowledged write survives a process kill AND a power loss / OS crash. (NORMAL in WAL mode
  *   survives a process kill too but may lose the last commits on power loss; pass
  *   `synchronous: "NORMAL"` where that trade is acceptable: it saves one fsync per write.)
- * - One `BEGIN IMMEDIATE` transaction per operation; the revision is a counter row bumped inside it,
- *   so revisions are strictly increasing even with several processes on one file.
- * - Events are emitted after commit, in revision order, to the listeners of this process. (Writes by
- *   another process on the same file are not watched: one process per database.)
+ * - One `BEGIN IMMEDIATE` transaction per operation; the revision is a counter row bumped inside it.
+ * - One process per database, enforced: events go to the listeners of this process only, so a second
+ *   process writing the file would change data behind the first one's gallery (issue 10: the CLI
+ *   enrolled people a running server never saw). The store holds an OS-level lock for as long as it is
+ *   open: an exclusive SQLite transaction on `<path>.lock` (a POSIX lock, released by the OS when the
+ *   process ends, however it ends); a second open fails at once with UNAVAILABLE naming the path.
  * - Erasure erases: `secure_delete` overwrites deleted rows with zeros, and after a delete the WAL is
  *   checkpointed and truncated (`wal_checkpoint(TRUNCATE)`), because the WAL still holds the page
  *   images written when the face was added. After `deleteUser` returns, the embedding's bytes are in
@@ -17,7 +19,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { UnavailableError } from "../core/errors.ts";
+import { FaceError, UnavailableError } from "../core/errors.ts";
 import { EventHub } from "../core/memory-store.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
 import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
@@ -67,6 +69,29 @@ function fromBlob(b: Uint8Array): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+/**
+ * Takes the database's process lock or fails with UNAVAILABLE. SQLite's own file locks are POSIX
+ * advisory locks (fcntl): held by this process while the transaction is open, dropped by the OS when
+ * the process exits or is killed, so a crashed server never leaves a stale lock behind.
+ */
+function lockDatabase(path: string): SqliteDatabase {
+  const lock = openSqlite(`${path}.lock`);
+  try {
+    lock.exec("PRAGMA busy_timeout = 0");
+    lock.exec("PRAGMA locking_mode = EXCLUSIVE");
+    lock.exec("BEGIN EXCLUSIVE");
+    return lock;
+  } catch (cause) {
+    lock.close();
+    throw new FaceError(
+      "UNAVAILABLE",
+      `the database ${path} is open in another process (a running server?): one process per database, so ` +
+        "stop that process, or send the command to it (the facegate CLI: --url http://127.0.0.1:8080)",
+      { cause, details: { path, reason: "locked" } },
+    );
+  }
+}
+
 export class SqliteGalleryStore implements GalleryStore {
   readonly kind = "sqlite";
   readonly path: string;
@@ -75,11 +100,21 @@ export class SqliteGalleryStore implements GalleryStore {
   private closed = false;
   private readonly bump: () => number;
   private readonly tx: <T>(fn: () => T) => T;
+  /** The open exclusive transaction on `<path>.lock` that keeps other processes out (see the header). */
+  private readonly lock: SqliteDatabase | undefined;
 
   constructor(opts: SqliteGalleryStoreOptions) {
     this.path = opts.path;
-    if (opts.path !== ":memory:") mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = openSqlite(opts.path);
+    if (opts.path !== ":memory:") {
+      mkdirSync(dirname(opts.path), { recursive: true });
+      this.lock = lockDatabase(opts.path);
+    }
+    try {
+      this.db = openSqlite(opts.path);
+    } catch (error) {
+      this.lock?.close();
+      throw error;
+    }
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.exec("PRAGMA busy_timeout = 5000");
@@ -329,6 +364,7 @@ export class SqliteGalleryStore implements GalleryStore {
     this.closed = true;
     this.hub.clear();
     this.db.close();
+    this.lock?.close();
   }
 
   private assertOpen(): void {

@@ -3,11 +3,14 @@
  * in none of the database's files, before and after a clean shutdown. The probe is the embedding's
  * first 32 bytes as float32, exactly as SQLite stores them; it is checked to be there before the delete.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { b64, sample, startTestServer, type TestServer } from "./harness.ts";
+
+// engine work on a shared machine: bun's 5 s default is too short (set per file: the harness's call runs once per process)
+setDefaultTimeout(60_000);
 
 /** The first 8 floats of an embedding as the little-endian float32 bytes the store writes. */
 function probe(embedding: Float32Array): Buffer {

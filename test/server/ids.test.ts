@@ -5,10 +5,13 @@
  * service and for API keys alike; an unknown company on recognize keeps the old answer and says
  * `company_found: false`.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ApiKeys } from "../../server/auth.ts";
 import { loadServerConfig } from "../../server/config.ts";
 import { b64, sample, startTestServer, type TestServer } from "./harness.ts";
+
+// engine work on a shared machine: bun's 5 s default is too short (set per file: the harness's call runs once per process)
+setDefaultTimeout(60_000);
 
 const COMPOSED = "Caf\u00e9"; // é as one code point (NFC)
 const DECOMPOSED = "Cafe\u0301"; // e + COMBINING ACUTE ACCENT (NFD)

@@ -4,7 +4,7 @@
  * the server's log says what the old workers said; OTHER photos of those people are recognized over
  * HTTP; the store is marked initialised, so deleting everything and restarting leaves it empty.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,9 @@ import { largestFace } from "../../lib/service/mod.ts";
 import { exportStore } from "../../lib/service/export-data.ts";
 import { describeDatasets, listDataset, readDataset } from "../helpers/datasets.ts";
 import { b64, sharedEngine, startTestServer, type TestServer } from "./harness.ts";
+
+// engine work on a shared machine: bun's 5 s default is too short (set per file: the harness's call runs once per process)
+setDefaultTimeout(60_000);
 
 type OldDoc = {
   companies: Record<string, object>;

@@ -89,7 +89,7 @@ describeDatasets("LocalFaceService on labelled/ (real engine, SQLite store)", ()
     expect(e.embedding.length).toBe(512);
     for (const f of ["opencv_fruits.jpg", "opencv_building.jpg", "faceapijs_white.png"]) {
       const r = await service.recognizeFace({ companyId: "bbt", image: readDataset("scenes", "noface", f) });
-      expect(r).toEqual({ userId: null, confidence: 0, bbox: null, threshold: service.operatingPoint("bbt").threshold });
+      expect(r).toEqual({ userId: null, confidence: 0, bbox: null, threshold: service.operatingPoint("bbt").threshold, companyFound: true });
     }
   });
 

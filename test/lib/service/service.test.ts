@@ -260,10 +260,11 @@ describe("recognition", () => {
 
   test("no face or unknown company → {userId: null, confidence: 0, bbox: null}", async () => {
     const threshold = service.operatingPoint("rec").threshold;
-    expect(await service.recognizeFace({ companyId: "rec", image: blank })).toEqual({ userId: null, confidence: 0, bbox: null, threshold });
+    expect(await service.recognizeFace({ companyId: "rec", image: blank })).toEqual({ userId: null, confidence: 0, bbox: null, threshold, companyFound: true });
     const none = service.operatingPoint("unknown-co").threshold;
-    expect(await service.recognizeFace({ companyId: "unknown-co", image: crops1[0] })).toEqual({ userId: null, confidence: 0, bbox: null, threshold: none });
-    expect(await service.recognizeFaces({ companyId: "unknown-co", image: crops1[0] })).toEqual({ faces: [], threshold: none });
+    // the old answer for an unknown company, and the flag that tells it from "no one here"
+    expect(await service.recognizeFace({ companyId: "unknown-co", image: crops1[0] })).toEqual({ userId: null, confidence: 0, bbox: null, threshold: none, companyFound: false });
+    expect(await service.recognizeFaces({ companyId: "unknown-co", image: crops1[0] })).toEqual({ faces: [], threshold: none, companyFound: false });
   });
 
   test("below the threshold → userId null with the score and bbox; empty company → confidence 0 with bbox", async () => {
