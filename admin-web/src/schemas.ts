@@ -66,7 +66,7 @@ export const Health = z.object({
 });
 export type Health = z.infer<typeof Health>;
 
-/** NATS mode: /v1/stats `cache_info.workers`, one entry per worker that answered. */
+/** NATS mode: /v1/stats `server_info.workers`, one entry per worker that answered. */
 export const WorkerList = z.array(
   z.object({
     worker_id: z.string(),

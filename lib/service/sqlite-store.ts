@@ -28,6 +28,11 @@ export interface SqliteGalleryStoreOptions {
   /** Database file (created with its directory); ":memory:" for a throwaway one. */
   path: string;
   synchronous?: "FULL" | "NORMAL";
+  /**
+   * Overwrite deleted rows and truncate the WAL after each delete (default true: erasure erases). false
+   * only to measure what it costs (bench/erase.ts).
+   */
+  eraseOnDelete?: boolean;
 }
 
 const SCHEMA = `
@@ -102,6 +107,7 @@ export class SqliteGalleryStore implements GalleryStore {
   private readonly tx: <T>(fn: () => T) => T;
   /** The open exclusive transaction on `<path>.lock` that keeps other processes out (see the header). */
   private readonly lock: SqliteDatabase | undefined;
+  private readonly erase: boolean;
 
   constructor(opts: SqliteGalleryStoreOptions) {
     this.path = opts.path;
@@ -118,7 +124,8 @@ export class SqliteGalleryStore implements GalleryStore {
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.exec("PRAGMA busy_timeout = 5000");
-    this.db.exec("PRAGMA secure_delete = ON");
+    this.erase = opts.eraseOnDelete ?? true;
+    this.db.exec(`PRAGMA secure_delete = ${this.erase ? "ON" : "OFF"}`);
     this.db.exec(SCHEMA);
     // databases from before per-company settings: add the column (NULL = no settings)
     const columns = this.db.query("PRAGMA table_info(companies)").all() as Row[];
@@ -355,7 +362,7 @@ export class SqliteGalleryStore implements GalleryStore {
    * delete and at close (SQLite checkpoints and removes the WAL when the last connection closes).
    */
   private eraseWal(): void {
-    if (this.path === ":memory:") return;
+    if (this.path === ":memory:" || !this.erase) return;
     this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
   }
 

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { FACE_API_DEMO, ROOT } from "../helpers/datasets.ts";
 import { startTestServer, type TestServer } from "./harness.ts";
 
-// engine work on a shared machine: bun's 5 s default is too short (set per file: the harness's call runs once per process)
+// engine work on a shared machine: more than bun's 5 s default also under a bare `bun test FILE` (bun applies
+// setDefaultTimeout only when the test file itself calls it; `bun run test` passes --timeout 60000)
 setDefaultTimeout(60_000);
 
 const tmp = mkdtempSync(join(tmpdir(), "facegate-cli-lock-"));

@@ -10,7 +10,8 @@ import { ApiKeys } from "../../server/auth.ts";
 import { loadServerConfig } from "../../server/config.ts";
 import { b64, sample, startTestServer, type TestServer } from "./harness.ts";
 
-// engine work on a shared machine: bun's 5 s default is too short (set per file: the harness's call runs once per process)
+// engine work on a shared machine: more than bun's 5 s default also under a bare `bun test FILE` (bun applies
+// setDefaultTimeout only when the test file itself calls it; `bun run test` passes --timeout 60000)
 setDefaultTimeout(60_000);
 
 const COMPOSED = "Caf\u00e9"; // é as one code point (NFC)

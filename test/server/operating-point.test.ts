@@ -35,7 +35,7 @@ test("PUT a target, then a threshold, then reset; recognitions use it; stats sho
   const search = await srv.call("POST", "/v1/companies/acme/search", { json: { embedding: new Array(512).fill(0.01) } });
   expect(search.body.threshold).toBe(0.5);
   const stats = await srv.call("GET", "/v1/stats");
-  expect(stats.body.cache_info.operating_points.acme).toMatchObject({ threshold: 0.5, source: "company_threshold" });
+  expect(stats.body.server_info.operating_points.acme).toMatchObject({ threshold: 0.5, source: "company_threshold" });
   const c = await srv.call("PUT", "/v1/companies/acme/operating-point", { json: { fpir_target: null, threshold: null } });
   expect(c.body).toMatchObject({ source: "fpir_target", settings: null });
 });

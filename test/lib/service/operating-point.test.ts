@@ -127,12 +127,14 @@ describe("operating points", () => {
 
   test("company settings survive a restart (SQLite) and go with the company", async () => {
     const path = join(dir, "op.db");
-    const first = await service({}, new SqliteGalleryStore({ path }));
+    const firstStore = new SqliteGalleryStore({ path });
+    const first = await service({}, firstStore);
     await first.createCompany({ companyId: "a" });
     await first.createCompany({ companyId: "b" });
     await enroll(first, "a", 3);
     await first.setOperatingPoint({ companyId: "a", threshold: 0.62 });
     await first.close();
+    firstStore.close(); // one process per database: the "restarted" store opens the file after this one let go
     const second = await service({}, new SqliteGalleryStore({ path }));
     expect(second.operatingPoint("a")).toMatchObject({ source: "company_threshold", threshold: 0.62, users: 3 });
     expect(second.operatingPoint("b").source).toBe("fpir_target");
