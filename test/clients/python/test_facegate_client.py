@@ -365,6 +365,67 @@ class Errors(Base):
             self.assertTrue(p.create_company(unique("py_cfg")))
 
 
+class RetryPolicy(unittest.TestCase):
+    """The retry rules need answers the real server gives only under overload (429, 503 with or
+    without Retry-After), so a scripted stdlib HTTP server plays them here."""
+
+    def serve(self, answers):
+        import http.server
+        import threading
+
+        calls = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                calls.append(self.path)
+                status, headers, body = answers[min(len(calls), len(answers)) - 1]
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                data = json.dumps(body).encode()
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = handle_one
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}", calls
+
+    BUSY = (503, {"Retry-After": "0"}, {"error": {"code": "UNAVAILABLE", "message": "server busy"}})
+    RAN = (503, {}, {"error": {"code": "TIMEOUT", "message": "took too long"}})
+    LIMITED = (429, {"Retry-After": "0"}, {"error": {"code": "RATE_LIMITED", "message": "slow down"}})
+
+    def test_idempotent_calls_are_retried(self):
+        url, calls = self.serve([self.BUSY, self.RAN, (200, {}, {"company_id": "c", "created": True})])
+        self.assertTrue(MessageProducer(url=url, retry_delay=0.01).create_company("c"))
+        self.assertEqual(len(calls), 3)
+
+    def test_writes_are_retried_only_when_nothing_ran(self):
+        ok = (201, {}, {"embedding": [0.0] * 512})
+        url, calls = self.serve([self.LIMITED, self.BUSY, ok])
+        self.assertEqual(len(MessageProducer(url=url, retry_delay=0.01).create_user("c", "u", "f", "aGVsbG8=")), 512)
+        self.assertEqual(len(calls), 3)
+        url, calls = self.serve([self.RAN, ok])
+        with self.assertRaises(TimeoutError):
+            MessageProducer(url=url, retry_delay=0.01).add_face("c", "u", "f", "aGVsbG8=")
+        self.assertEqual(len(calls), 1)  # it may have run: not repeated
+
+    def test_retries_run_out(self):
+        url, calls = self.serve([self.BUSY])
+        with self.assertRaises(ConnectionError):
+            MessageProducer(url=url, max_retries=2, retry_delay=0.01).delete_company("c")
+        self.assertEqual(len(calls), 3)
+
+
 class EventsAndWebhooks(Base):
     def test_record_list_iterate_attendance(self):
         c = self.company()
