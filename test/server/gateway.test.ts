@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFaceWorker, type RunningWorker } from "../../server/worker.ts";
-import { ROOT } from "../helpers/datasets.ts";
+import sharp from "sharp";
+import { ROOT, readDataset } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
 import { describeWithTools } from "../helpers/tools.ts";
 import { b64, call, camelCaseKeys, sample, sharedEngine } from "./harness.ts";
@@ -24,9 +25,11 @@ let cwd = "";
 describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), "facegate-gateway-test-"));
-    nats = await startTestNatsServer();
+    // nats-server's own default max_payload (1 MiB), as in a plain deployment.
+    nats = await startTestNatsServer({ maxPayload: 1024 * 1024 });
+    const bucket = `gw${Date.now()}`;
     worker = await startFaceWorker({
-      nats: { servers: [nats.url], bucket: `gw${Date.now()}` },
+      nats: { servers: [nats.url], bucket },
       engine: await sharedEngine(),
       env: {},
       service: { workerId: "worker-under-test" },
@@ -34,7 +37,7 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     });
     gateway = Bun.spawn(["bun", join(ROOT, "server/main.ts")], {
       cwd,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", NATS_URL: nats.url, NATS_KV_BUCKET: "unused" },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", NATS_URL: nats.url, NATS_KV_BUCKET: bucket },
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -100,6 +103,22 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     // Gateway mode: the admission limit is the gateway's default, not one per core.
     const metrics = await call(url, "GET", "/metrics");
     expect(metrics.text).toContain('facegate_admission_limit{kind="in_flight"} 64');
+  });
+
+  test("press photos through the gateway (JSON base64 and raw bytes, up to 4352 px and 5.8 MB): no 413, the same user", async () => {
+    const shea = readDataset("scenes/large", "shea_whigham.jpg"); // 2048x1991, 2.75 MB: 3.7 MB as base64
+    const big = new Uint8Array(await sharp(shea).resize({ width: 4352 }).jpeg({ quality: 97 }).toBuffer());
+    expect((await call(url, "POST", "/v1/companies", { json: { company_id: "press" } })).status).toBe(201);
+    const enrolled = await call(url, "POST", "/v1/companies/press/users", { json: { user_id: "shea", face_id: "1", image: b64(shea) } });
+    expect(enrolled.status).toBe(201);
+    const r = await call(url, "POST", "/v1/companies/press/recognize", { body: big, headers: { "Content-Type": "image/jpeg" } });
+    expect(r.status).toBe(200);
+    expect(r.body.user_id).toBe("shea");
+    // Box in the original's pixels (4352 wide), not the working size's.
+    expect(r.body.bbox[0] + r.body.bbox[2]).toBeGreaterThan(1920);
+    const json = await call(url, "POST", "/v1/companies/press/recognize", { json: { image: b64(big) } });
+    expect(json.status).toBe(200);
+    expect(json.body.user_id).toBe("shea");
   });
 
   test("the worker gone: 503 (UNAVAILABLE or TIMEOUT), the gateway stays up", async () => {
