@@ -109,7 +109,7 @@ async function route(): Promise<void> {
   if (company && picker.value !== company) await refreshCompanies();
   renderNav(company);
   try {
-    if (m && m[2] === "people" && m[3]) await personView(ctx, main, m[1] && company ? company : "", decodeURIComponent(m[3]));
+    if (m && company && m[2] === "people" && m[3]) await personView(ctx, main, company, decodeURIComponent(m[3]));
     else if (m && m[2] === "people") await peopleView(ctx, main, company ?? "");
     else if (m && m[2] === "live") await liveView(ctx, main, company ?? "");
     else if (m && m[2] === "operating-point") await operatingView(ctx, main, company ?? "");
