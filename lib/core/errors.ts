@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   "NO_FACE",
   "MULTIPLE_FACES",
   "FACE_TOO_SMALL",
+  "FACE_QUALITY",
   "COMPANY_NOT_FOUND",
   "USER_NOT_FOUND",
   "USER_EXISTS",
@@ -35,6 +36,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   NO_FACE: 422,
   MULTIPLE_FACES: 422,
   FACE_TOO_SMALL: 422,
+  /** Enrollment quality gate: the message and details name the check, the measured value and the bound. */
+  FACE_QUALITY: 422,
   COMPANY_NOT_FOUND: 404,
   USER_NOT_FOUND: 404,
   USER_EXISTS: 409,

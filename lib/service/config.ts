@@ -6,6 +6,7 @@ import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
+import { DEFAULT_QUALITY_BOUNDS, type QualityBounds } from "./quality.ts";
 
 const DEFAULT_SEARCH_THREADS = Math.min(2, availableParallelism());
 
@@ -31,6 +32,20 @@ export const ServiceConfigSchema = z
      * (their best face, the first release's rule).
      */
     userScore: z.enum(["mean", "max"]).default("mean"),
+    /** ENROLL_QUALITY: the enrollment quality gate (quality.ts): enforce (default) or off. */
+    enrollQuality: z.enum(["enforce", "off"]).default("enforce"),
+    /** ENROLL_MIN_FACE_SIZE: shorter side of the enrolled face box, pixels. */
+    enrollMinFaceSize: z.number().min(0).max(10_000).default(DEFAULT_QUALITY_BOUNDS.minFaceSize),
+    /** ENROLL_MIN_SHARPNESS: variance of the Laplacian of the face at 64x64 grey. */
+    enrollMinSharpness: z.number().min(0).default(DEFAULT_QUALITY_BOUNDS.minSharpness),
+    /** ENROLL_MAX_YAW / ENROLL_MAX_PITCH / ENROLL_MAX_ROLL: degrees, estimated from the 5 landmarks. */
+    enrollMaxYaw: z.number().min(0).max(90).default(DEFAULT_QUALITY_BOUNDS.maxYaw),
+    enrollMaxPitch: z.number().min(0).max(90).default(DEFAULT_QUALITY_BOUNDS.maxPitch),
+    enrollMaxRoll: z.number().min(0).max(180).default(DEFAULT_QUALITY_BOUNDS.maxRoll),
+    /** ENROLL_MIN_DETECTION_SCORE: the detector's confidence. */
+    enrollMinDetectionScore: z.number().min(0).max(1).default(DEFAULT_QUALITY_BOUNDS.minDetectionScore),
+    /** ENROLL_MAX_SECOND_FACE_RATIO: second-largest face area / the enrolled face's; 1 = no dominance check. */
+    enrollMaxSecondFaceRatio: z.number().min(0).max(1).default(DEFAULT_QUALITY_BOUNDS.maxSecondFaceRatio),
     /** FACE_CALIBRATION_FILE: the score calibration (default: the one shipped for the engine's model). */
     calibrationFile: z.string().min(1).optional(),
     /** ENROLL_MULTIPLE_FACES: several faces in an enrollment image: use the largest, or refuse (MULTIPLE_FACES). */
@@ -75,6 +90,14 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   recognitionThreshold: "FACE_RECOGNITION_THRESHOLD",
   fpirTarget: "FACE_FPIR_TARGET",
   userScore: "FACE_USER_SCORE",
+  enrollQuality: "ENROLL_QUALITY",
+  enrollMinFaceSize: "ENROLL_MIN_FACE_SIZE",
+  enrollMinSharpness: "ENROLL_MIN_SHARPNESS",
+  enrollMaxYaw: "ENROLL_MAX_YAW",
+  enrollMaxPitch: "ENROLL_MAX_PITCH",
+  enrollMaxRoll: "ENROLL_MAX_ROLL",
+  enrollMinDetectionScore: "ENROLL_MIN_DETECTION_SCORE",
+  enrollMaxSecondFaceRatio: "ENROLL_MAX_SECOND_FACE_RATIO",
   calibrationFile: "FACE_CALIBRATION_FILE",
   enrollMultipleFaces: "ENROLL_MULTIPLE_FACES",
   recognizeMaxFaces: "RECOGNIZE_MAX_FACES",
@@ -90,9 +113,18 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   searchThreads: "SEARCH_THREADS",
 };
 
-const NUMERIC = new Set<keyof ServiceConfig>(["recognitionThreshold", "fpirTarget", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
+const NUMERIC = new Set<keyof ServiceConfig>([
+  "enrollMinFaceSize",
+  "enrollMinSharpness",
+  "enrollMaxYaw",
+  "enrollMaxPitch",
+  "enrollMaxRoll",
+  "enrollMinDetectionScore",
+  "enrollMaxSecondFaceRatio",
+  "recognitionThreshold",
+  "fpirTarget", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
 const UPPER = new Set<keyof ServiceConfig>(["dataSource", "sqliteSynchronous"]);
-const LOWER = new Set<keyof ServiceConfig>(["enrollMultipleFaces", "store", "userScore"]);
+const LOWER = new Set<keyof ServiceConfig>(["enrollMultipleFaces", "store", "userScore", "enrollQuality"]);
 
 /** Validates a config object; errors name the environment variable. */
 export function parseServiceConfig(input: Partial<ServiceConfigInput>): ServiceConfig {
@@ -135,4 +167,17 @@ export function databasePath(config: ServiceConfig): string {
 
 export function dataFilePath(config: ServiceConfig): string {
   return config.dataFile ?? join(config.dataDir, "initial_db.json");
+}
+
+/** The enrollment quality bounds of a configuration. */
+export function qualityBounds(c: ServiceConfig): QualityBounds {
+  return {
+    minFaceSize: c.enrollMinFaceSize,
+    minSharpness: c.enrollMinSharpness,
+    maxYaw: c.enrollMaxYaw,
+    maxPitch: c.enrollMaxPitch,
+    maxRoll: c.enrollMaxRoll,
+    minDetectionScore: c.enrollMinDetectionScore,
+    maxSecondFaceRatio: c.enrollMaxSecondFaceRatio,
+  };
 }

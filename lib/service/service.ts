@@ -40,6 +40,7 @@ import {
   type EnrollResult,
   type FaceRequest,
   type Health,
+  type ImageInput,
   type ImageRequest,
   type RecognizeFacesResult,
   type RecognizeRequest,
@@ -68,7 +69,8 @@ import {
 } from "../core/listing.ts";
 import { EngineProbe } from "../engine/probe.ts";
 import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
-import { databasePath, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
+import { checkQuality, measureQuality } from "./quality.ts";
+import { databasePath, qualityBounds, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
 import {
   DEFAULT_PAIR_THRESHOLD,
@@ -246,7 +248,10 @@ export class LocalFaceService implements FaceApi {
     }
   }
 
-  /** The face an enrollment uses (largest; MULTIPLE_FACES under ENROLL_MULTIPLE_FACES=reject). */
+  /**
+   * The face an enrollment uses (largest; MULTIPLE_FACES under ENROLL_MULTIPLE_FACES=reject), after the
+   * quality gate (FACE_QUALITY naming the check, the value and the bound; ENROLL_QUALITY=off skips it).
+   */
   private async enrollFace(image: unknown): Promise<AnalyzedFace> {
     const faces = await analyzeImage(this.engine, image);
     if (faces.length === 0) throw new FaceError("NO_FACE", "no face detected in the image");
@@ -255,7 +260,11 @@ export class LocalFaceService implements FaceApi {
         details: { count: faces.length, bboxes: faces.map((f) => f.bbox) },
       });
     }
-    return largestFace(faces);
+    const face = largestFace(faces);
+    if (this.config.enrollQuality === "enforce") {
+      checkQuality(await measureQuality(image as ImageInput, face, faces), qualityBounds(this.config));
+    }
+    return face;
   }
 
   private async storeFace(req: FaceRequest, face: AnalyzedFace): Promise<EnrollResult> {
