@@ -326,6 +326,7 @@ function operatingPoint(r: z.output<typeof OperatingPointBody>): OperatingPoint 
   return {
     companyId: r.company_id,
     users: r.users,
+    multiFaceUsers: r.multi_face_users,
     threshold: r.threshold,
     source: r.source,
     fpirTarget: r.fpir_target,

@@ -108,7 +108,7 @@ function route<S extends z.ZodType>(def: RouteDef<S>): AnyRoute {
 type RecognizeReply = z.input<typeof RecognizeResponseBody>;
 
 const IMAGE_ERRORS: ErrorCode[] = ["INVALID_IMAGE", "IMAGE_TOO_LARGE"];
-const ENROLL_ERRORS: ErrorCode[] = [...IMAGE_ERRORS, "NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "MODEL_MISMATCH"];
+const ENROLL_ERRORS: ErrorCode[] = [...IMAGE_ERRORS, "NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_QUALITY", "MODEL_MISMATCH"];
 const ALL_KINDS = ["json", "multipart", "raw"] as const;
 
 /**

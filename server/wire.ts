@@ -123,6 +123,7 @@ const Range = z.object({ min: z.number(), max: z.number() });
 export const OperatingPointBody = z.object({
   company_id: z.string(),
   users: z.number().int().describe("Enrolled users: the N of FPIR ≈ 1 − (1 − FAR)^N"),
+  multi_face_users: z.number().int().describe("Of them, users with 2+ faces (matched by their template)"),
   threshold: z.number().describe("The threshold this company's recognitions use now"),
   source: z
     .enum(["explicit", "company_threshold", "company_fpir_target", "fpir_target", "uncalibrated_default"])
@@ -275,6 +276,7 @@ export const toWire = {
   operatingPoint: (p: OperatingPoint): Out<typeof OperatingPointBody> => ({
     company_id: p.companyId,
     users: p.users,
+    multi_face_users: p.multiFaceUsers,
     threshold: p.threshold,
     source: p.source,
     fpir_target: p.fpirTarget,

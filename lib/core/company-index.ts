@@ -52,6 +52,8 @@ export class CompanyIndex {
   private bestScore = new Float64Array(0);
   private bestRow = new Int32Array(0);
   readonly kernel: SearchKernel;
+  /** Users with 2+ faces (their template is a mean, not a photo: the operating point accounts for them). */
+  multiFaceUsers = 0;
   /** The company's own operating point (store event `company.put` with settings). */
   settings: CompanySettings | null = null;
 
@@ -117,6 +119,7 @@ export class CompanyIndex {
     this.rowFace[row] = faceId;
     user.faces.set(faceId, row);
     this.kernel.set(row, this.data.subarray(row * this.dim, (row + 1) * this.dim), this);
+    if (user.faces.size === 2) this.multiFaceUsers++;
     if (this.templates) {
       if (user.faces.size === 2) user.sum = this.sumOf(user);
       else if (user.sum) addTo(user.sum, this.data, row * this.dim, 1);
@@ -167,6 +170,7 @@ export class CompanyIndex {
     if (!user || row === undefined) return false;
     if (user.sum) addTo(user.sum, this.data, row * this.dim, -1);
     user.faces.delete(faceId);
+    if (user.faces.size === 1) this.multiFaceUsers--;
     if (user.faces.size < 2) user.sum = null;
     const last = this.count - 1;
     if (row !== last) {

@@ -289,6 +289,8 @@ export const OperatingPointSchema = z.object({
   companyId: CompanyIdSchema,
   /** Enrolled users: the N of FPIR ≈ 1 − (1 − FAR)^N. */
   users: z.number().int().nonnegative(),
+  /** Of them, users with 2+ faces: matched by their template, which strangers come closer to than to one photo. */
+  multiFaceUsers: z.number().int().nonnegative(),
   /** The threshold recognitions of this company use now. */
   threshold: z.number(),
   source: ThresholdSourceSchema,

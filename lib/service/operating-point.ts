@@ -6,7 +6,8 @@
  * per-comparison false-accept rate FAR(t). The calibration (shipped next to the model, produced by
  * `facegate calibrate`) holds FAR(t) and FRR(t) on a threshold grid and, where measured, FPIR(t, N) for a
  * few gallery sizes N: measured per probe, which accounts for probes that resemble many people (the
- * independence formula averages them away). From it and the company's current size, the threshold for
+ * independence formula averages them away), for galleries of single photos and of two-photo templates.
+ * From it and the company's current size (and how many users have 2+ faces), the threshold for
  * an FPIR target is derived at every decision. Precedence: explicit FACE_RECOGNITION_THRESHOLD, then
  * the company's own setting (threshold or FPIR target), then FACE_FPIR_TARGET.
  */
@@ -14,6 +15,13 @@ import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
+
+const FpirTableSchema = z.object({
+  sizes: z.array(z.number().int().positive()).min(1),
+  values: z.array(z.array(z.number().min(0).max(1))),
+  probes: z.number().int().positive(),
+});
+type FpirTable = z.infer<typeof FpirTableSchema>;
 
 export const CalibrationSchema = z
   .object({
@@ -30,20 +38,18 @@ export const CalibrationSchema = z
     far: z.array(z.number().min(0).max(1)),
     /** Per threshold: genuine comparisons scoring < t / genuine comparisons (empty without genuine pairs). */
     frr: z.array(z.number().min(0).max(1)),
-    /** Measured FPIR(t, N) for gallery sizes `sizes` (ascending), one row per size. Optional. */
-    fpir: z
-      .object({
-        sizes: z.array(z.number().int().positive()).min(1),
-        values: z.array(z.array(z.number().min(0).max(1))),
-        probes: z.number().int().positive(),
-      })
-      .optional(),
+    /** Measured FPIR(t, N) for galleries of single photos of `sizes` (ascending) people, one row per size. Optional. */
+    fpir: FpirTableSchema.optional(),
+    /** The same for galleries of templates (normalised mean of two photos). Optional. */
+    fpirTemplates: FpirTableSchema.optional(),
   })
   .refine((c) => c.far.length === c.thresholds.length, { message: "far must have one value per threshold" })
   .refine((c) => c.frr.length === 0 || c.frr.length === c.thresholds.length, { message: "frr must have one value per threshold" })
-  .refine((c) => !c.fpir || (c.fpir.values.length === c.fpir.sizes.length && c.fpir.values.every((r) => r.length === c.thresholds.length)), {
-    message: "fpir.values must have one row per size and one value per threshold",
-  });
+  .refine(
+    (c) =>
+      [c.fpir, c.fpirTemplates].every((t) => !t || (t.values.length === t.sizes.length && t.values.every((r) => r.length === c.thresholds.length))),
+    { message: "fpir tables must have one row per size and one value per threshold" },
+  );
 export type Calibration = z.infer<typeof CalibrationSchema>;
 
 /** 1 − (1 − far)^n without cancellation for tiny far. */
@@ -61,26 +67,35 @@ export function farFromFpir(fpir: number, n: number): number {
 }
 
 /**
- * Expected FPIR at threshold index `j` for a gallery of n users. With measured rows: the rows are
- * turned into effective per-comparison rates (farFromFpir), interpolated in log n, and turned back; past
- * the largest measured size the largest one's effective rate is used (the formula's growth in n). Without
- * rows: the independence formula on the pooled FAR.
+ * The effective per-comparison false-accept rate at threshold index `j` in a gallery of n users: a
+ * measured row turned into the rate that gives its FPIR over its size (farFromFpir), interpolated in
+ * log n between measured sizes (past the largest, the largest's rate: the formula's growth in n);
+ * without a table, the pooled FAR.
  */
-function fpirAtIndex(c: Calibration, j: number, n: number): number {
-  if (n <= 0) return 0;
-  const rows = c.fpir;
-  if (!rows) return fpirFromFar(c.far[j], n);
-  const { sizes, values } = rows;
+function effectiveFar(c: Calibration, table: FpirTable | undefined, j: number, n: number): number {
+  if (!table) return c.far[j];
+  const { sizes, values } = table;
   const eff = (i: number) => farFromFpir(values[i][j], sizes[i]);
-  if (n <= sizes[0]) {
-    // below the smallest measured size: scale the pooled FAR by how the measured point compares with it
-    return fpirFromFar(Math.min(1, eff(0)), n);
-  }
-  if (n >= sizes[sizes.length - 1]) return fpirFromFar(eff(sizes.length - 1), n);
+  if (n <= sizes[0]) return eff(0);
+  if (n >= sizes[sizes.length - 1]) return eff(sizes.length - 1);
   let i = 0;
   while (sizes[i + 1] < n) i++;
   const w = (Math.log(n) - Math.log(sizes[i])) / (Math.log(sizes[i + 1]) - Math.log(sizes[i]));
-  return fpirFromFar(eff(i) * (1 - w) + eff(i + 1) * w, n);
+  return eff(i) * (1 - w) + eff(i + 1) * w;
+}
+
+/**
+ * Expected FPIR at threshold index `j` for a gallery of n users, `templates` of whom have 2+ faces (matched
+ * by their template): 1 − (1 − e₁)^(n − templates) · (1 − e₂)^templates with the effective rates of the
+ * single-photo and template tables at size n.
+ */
+function fpirAtIndex(c: Calibration, j: number, n: number, templates = 0): number {
+  if (n <= 0) return 0;
+  const m = Math.min(Math.max(0, templates), n);
+  const e1 = effectiveFar(c, c.fpir, j, n);
+  const e2 = c.fpirTemplates ? effectiveFar(c, c.fpirTemplates, j, n) : e1;
+  const logNone = (n - m) * Math.log1p(-Math.min(e1, 1 - 1e-15)) + m * Math.log1p(-Math.min(e2, 1 - 1e-15));
+  return -Math.expm1(logNone);
 }
 
 /** Linear interpolation of a per-threshold series at threshold t (clamped to the grid). */
@@ -99,27 +114,27 @@ function at(c: Calibration, series: readonly number[], t: number): number {
   return series[lo] * (1 - w) + series[hi] * w;
 }
 
-/** Expected FPIR at any threshold t for n users (interpolated between grid points). */
-export function expectedFpir(c: Calibration, t: number, n: number): number {
+/** Expected FPIR at any threshold t for n users, `templates` of them with 2+ faces (interpolated between grid points). */
+export function expectedFpir(c: Calibration, t: number, n: number, templates = 0): number {
   const ts = c.thresholds;
-  if (t <= ts[0]) return fpirAtIndex(c, 0, n);
-  if (t >= ts[ts.length - 1]) return fpirAtIndex(c, ts.length - 1, n);
+  if (t <= ts[0]) return fpirAtIndex(c, 0, n, templates);
+  if (t >= ts[ts.length - 1]) return fpirAtIndex(c, ts.length - 1, n, templates);
   let j = 0;
   while (ts[j + 1] <= t) j++;
   const w = (t - ts[j]) / (ts[j + 1] - ts[j]);
-  const a = fpirAtIndex(c, j, n);
-  const b = fpirAtIndex(c, j + 1, n);
+  const a = fpirAtIndex(c, j, n, templates);
+  const b = fpirAtIndex(c, j + 1, n, templates);
   // interpolate in log space where both are positive (the tail is roughly exponential in t)
   if (a > 0 && b > 0) return Math.exp(Math.log(a) * (1 - w) + Math.log(b) * w);
   return a * (1 - w) + b * w;
 }
 
-/** Smallest threshold whose expected FPIR for n users is ≤ target (the most genuine accepts). */
-export function thresholdForFpir(c: Calibration, target: number, n: number): number {
+/** Smallest threshold whose expected FPIR for n users (`templates` with 2+ faces) is ≤ target (the most genuine accepts). */
+export function thresholdForFpir(c: Calibration, target: number, n: number, templates = 0): number {
   const ts = c.thresholds;
   const users = Math.max(1, n);
   let j = 0;
-  while (j < ts.length && fpirAtIndex(c, j, users) > target) j++;
+  while (j < ts.length && fpirAtIndex(c, j, users, templates) > target) j++;
   if (j === 0) return ts[0];
   if (j === ts.length) return ts[ts.length - 1];
   // FPIR crosses the target between grid points j-1 and j: bisect on the interpolated curve
@@ -127,7 +142,7 @@ export function thresholdForFpir(c: Calibration, target: number, n: number): num
   let hi = ts[j];
   for (let i = 0; i < 30; i++) {
     const mid = (lo + hi) / 2;
-    if (expectedFpir(c, mid, users) > target) lo = mid;
+    if (expectedFpir(c, mid, users, templates) > target) lo = mid;
     else hi = mid;
   }
   return hi;
@@ -182,6 +197,8 @@ export interface OperatingPointInForce {
   source: ThresholdSource;
   /** Users enrolled (the N of the FPIR formula). */
   users: number;
+  /** Of them, users with 2+ faces (matched by their template). */
+  templates: number;
   /** The FPIR target in force (null when a threshold is set instead). */
   fpirTarget: number | null;
   /** FPIR expected at `threshold` for `users` (null without a calibration). */
@@ -210,37 +227,39 @@ export class ThresholdPolicy {
     return this.o.calibration;
   }
 
-  private derive(target: number, users: number): number {
+  private derive(target: number, users: number, templates: number): number {
     const c = this.o.calibration!;
     // thresholds are cached per (target, size): a recognition must not bisect the curve every time
-    const key = `${target}:${users}`;
+    const key = `${target}:${users}:${templates}`;
     let t = this.cache.get(key);
     if (t === undefined) {
-      t = thresholdForFpir(c, target, users);
+      t = thresholdForFpir(c, target, users, templates);
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, t);
     }
     return t;
   }
 
-  resolve(companyId: string, users: number): OperatingPointInForce {
+  /** `users` enrolled, `templates` of them with 2+ faces (scored by their template). */
+  resolve(companyId: string, users: number, templates = 0): OperatingPointInForce {
     const c = this.o.calibration;
-    const expected = (t: number) => (c ? expectedFpir(c, t, users) : null);
+    const expected = (t: number) => (c ? expectedFpir(c, t, users, templates) : null);
     if (this.o.explicitThreshold !== undefined) {
       const t = this.o.explicitThreshold;
-      return { threshold: t, source: "explicit", users, fpirTarget: null, expectedFpir: expected(t) };
+      return { threshold: t, source: "explicit", users, templates, fpirTarget: null, expectedFpir: expected(t) };
     }
     const own = this.o.companySettings?.(companyId);
     if (own?.threshold !== undefined) {
-      return { threshold: own.threshold, source: "company_threshold", users, fpirTarget: null, expectedFpir: expected(own.threshold) };
+      return { threshold: own.threshold, source: "company_threshold", users, templates, fpirTarget: null, expectedFpir: expected(own.threshold) };
     }
     const target = own?.fpirTarget ?? this.o.fpirTarget;
-    if (!c) return { threshold: DEFAULT_PAIR_THRESHOLD, source: "uncalibrated_default", users, fpirTarget: target, expectedFpir: null };
-    const t = this.derive(target, users);
+    if (!c) return { threshold: DEFAULT_PAIR_THRESHOLD, source: "uncalibrated_default", users, templates, fpirTarget: target, expectedFpir: null };
+    const t = this.derive(target, users, templates);
     return {
       threshold: t,
       source: own?.fpirTarget !== undefined ? "company_fpir_target" : "fpir_target",
       users,
+      templates,
       fpirTarget: target,
       expectedFpir: expected(t),
     };

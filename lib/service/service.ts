@@ -377,7 +377,10 @@ export class LocalFaceService implements FaceApi {
 
   /** The company's operating point: the threshold decisions use, where it comes from, the FPIR expected at it. */
   operatingPoint(companyId: string): OperatingPointInForce {
-    return this.thresholds.resolve(companyId, this.gallery.index(companyId)?.users.size ?? 0);
+    const c = this.gallery.index(companyId);
+    // scored by the best face, a user with k faces is k chances for a stranger: count faces as single photos
+    if (this.config.userScore === "max") return this.thresholds.resolve(companyId, c?.count ?? 0, 0);
+    return this.thresholds.resolve(companyId, c?.users.size ?? 0, c?.multiFaceUsers ?? 0);
   }
 
   /** The operating point with the calibration's curves for this company's size (what GET .../operating-point shows). */
@@ -388,6 +391,7 @@ export class LocalFaceService implements FaceApi {
     return {
       companyId,
       users: p.users,
+      multiFaceUsers: p.templates,
       threshold: p.threshold,
       source: p.source,
       fpirTarget: p.fpirTarget,
@@ -401,7 +405,12 @@ export class LocalFaceService implements FaceApi {
             source: c.source,
             genuinePairs: c.genuinePairs,
             impostorPairs: c.impostorPairs,
-            curve: c.thresholds.map((t, i) => ({ threshold: t, far: c.far[i], frr: c.frr.length ? c.frr[i] : null, fpir: expectedFpir(c, t, p.users) })),
+            curve: c.thresholds.map((t, i) => ({
+              threshold: t,
+              far: c.far[i],
+              frr: c.frr.length ? c.frr[i] : null,
+              fpir: expectedFpir(c, t, p.users, p.templates),
+            })),
           }
         : null,
       ...(revision !== undefined ? { revision } : {}),

@@ -147,6 +147,6 @@ describe("operating points", () => {
   test("an unreadable FACE_CALIBRATION_FILE stops the start; a model without calibration uses the first release's 0.40", async () => {
     await expect(service({ FACE_CALIBRATION_FILE: join(dir, "missing.json") })).rejects.toThrow(/calibration/);
     const policy = new ThresholdPolicy({ calibration: null, fpirTarget: 0.01 });
-    expect(policy.resolve("a", 1000)).toEqual({ threshold: DEFAULT_PAIR_THRESHOLD, source: "uncalibrated_default", users: 1000, fpirTarget: 0.01, expectedFpir: null });
+    expect(policy.resolve("a", 1000)).toEqual({ threshold: DEFAULT_PAIR_THRESHOLD, source: "uncalibrated_default", users: 1000, templates: 0, fpirTarget: 0.01, expectedFpir: null });
   });
 });
