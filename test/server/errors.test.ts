@@ -106,6 +106,17 @@ describe("image errors", () => {
       await strict.stop();
     }
   });
+
+  test("422 FACE_QUALITY (the enrollment quality gate; here one dominant face is required)", async () => {
+    const strict = await startTestServer({ service: { enrollMaxSecondFaceRatio: 0.5 } });
+    try {
+      await strict.call("POST", "/v1/companies", { json: { company_id: "c" } });
+      const image = b64(group1);
+      expectError(await strict.call("POST", "/v1/companies/c/users", { json: { user_id: "u", face_id: "f", image } }), "FACE_QUALITY", /dominant_face/);
+    } finally {
+      await strict.stop();
+    }
+  });
 });
 
 describe("gallery errors", () => {
