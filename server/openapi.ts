@@ -55,7 +55,10 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
     const responses: Record<string, unknown> = {
       [String(r.ok.status)]: {
         description: r.ok.description,
-        content: { "application/json": { schema: jsonSchema(r.ok.schema, "input") } },
+        content: {
+          ...(r.produces?.includes("text/event-stream") ? {} : { "application/json": { schema: jsonSchema(r.ok.schema, "input") } }),
+          ...Object.fromEntries((r.produces ?? []).map((type) => [type, { schema: { type: "string" } }])),
+        },
       },
     };
     const byStatus = new Map<number, ErrorCode[]>();

@@ -81,6 +81,8 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
   query?: z.ZodObject;
   /** The key may come as ?key= (EventSource cannot set headers). */
   keyInQuery?: true;
+  /** Other media types the 2xx answer may have (CSV, server-sent events), documented in OpenAPI. */
+  produces?: string[];
   /** When the company is not the `:company` path parameter: where to find it (checked once the body is parsed). */
   company?: (params: Record<string, string>, body: z.output<S>) => string;
   ok: { status: number; schema: z.ZodType; description: string };

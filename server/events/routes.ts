@@ -44,6 +44,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
       tag: "events",
       scope: EVENTS_SCOPE,
       query: EventsQuery,
+      produces: ["text/csv"],
       ok: { status: 200, schema: EventsPageBody, description: "a page of events; CSV with a header row and X-Next-Cursor when asked" },
       errors: [],
       async run({ params, query, req }) {
@@ -82,6 +83,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
       tag: "events",
       scope: EVENTS_SCOPE,
       keyInQuery: true,
+      produces: ["text/event-stream"],
       query: z.object({ last_event_id: z.string().max(64).optional(), key: z.string().optional() }),
       ok: { status: 200, schema: z.string().describe("text/event-stream"), description: "an endless text/event-stream" },
       errors: [],
@@ -106,6 +108,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
       tag: "events",
       scope: EVENTS_SCOPE,
       query: AttendanceQuery,
+      produces: ["text/csv"],
       ok: { status: 200, schema: AttendanceBody, description: "one row per user seen that day, by first arrival" },
       errors: [],
       async run({ params, query, req }) {

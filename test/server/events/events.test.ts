@@ -279,6 +279,8 @@ describe("list endpoints", () => {
     expect(doc.paths["/v1/companies/{company}/webhook"].put.operationId).toBe("put_webhook");
     expect(doc.paths["/v1/companies/{company}/attendance"].get.operationId).toBe("attendance");
     expect(doc.paths["/v1/companies/{company}/events/stream"].get.operationId).toBe("stream_events");
+    expect(Object.keys(doc.paths["/v1/companies/{company}/events"].get.responses["200"].content)).toEqual(["application/json", "text/csv"]);
+    expect(Object.keys(doc.paths["/v1/companies/{company}/events/stream"].get.responses["200"].content)).toEqual(["text/event-stream"]);
   });
 });
 
