@@ -504,6 +504,13 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
       for (const id of ["#enroll-user", "#enroll-drop", "#people-search", "#sign-out"]) expect(await page.locator(id).isVisible()).toBe(true);
       await page.screenshot({ path: join(RESULTS, `admin-people-${name}.png`) });
+      // The other sections fit as well (tables scroll inside their card where they must).
+      for (const [section, ready] of [["live", "#events"], ["operating-point", "#plot-rates"], ["system", "#health-server"]] as const) {
+        await page.goto(`${server.url}/admin#/${section === "system" ? "system" : `c/${COMPANY}/${section}`}`);
+        await page.waitForSelector(ready, { timeout: 20_000 });
+        expect({ section, name, fits: await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth) }).toEqual({ section, name, fits: true });
+        if (name === "tablet") await page.screenshot({ path: join(RESULTS, `admin-${section}-tablet.png`), fullPage: true });
+      }
     }
     // Keyboard only: the digits switch sections; enroll a person with Tab, Enter and typing.
     await page.locator("body").press("3");
