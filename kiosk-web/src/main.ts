@@ -164,6 +164,8 @@ function renderState(): void {
   else if (face.state === "verifying") setState("verifying", "Verifying…", "hold still for a moment");
   else if (face.state === "checking_liveness" || face.state === "challenge")
     setState("verifying", "Checking you are here in person…", "blink or say hello");
+  else if (face.state === "not_live" && face.liveness?.state === "challenge_failed")
+    setState("unknown", "Not verified in person", "the asked action was not seen · step out of view and try again");
   else if (face.state === "not_live")
     setState("unknown", "Photo or screen detected", "not accepted · step out of view, then back in person");
   else if (face.state === "unknown") setState("unknown", "Not recognized", "please ask staff to enroll you");

@@ -42,7 +42,7 @@ export interface DecisionSettings {
 /** Usable frames a face must have been seen in before it can be judged flat (a slow server is not a photo). */
 export const LIVENESS_MIN_FRAMES = 6;
 /** Challenges a face gets before it is `not_live`. */
-export const CHALLENGE_ATTEMPTS = 3;
+export const CHALLENGE_ATTEMPTS = 2;
 
 function livenessSettings(s: DecisionSettings): LivenessSettings {
   return {

@@ -56,12 +56,15 @@ export interface ChallengeReport {
   deadline: number;
   /** Time from the prompt to the action (passed only). */
   reactionMs?: number;
+  /** A turn challenge failed because the face turned the other way first. */
+  wrongWay?: boolean;
 }
 
 export class Challenge {
   private outcome: ChallengeOutcome = "pending";
   private best = 0;
   private passedAt: number | null = null;
+  private wrongWay = false;
   private readonly base: { yaw: number; ear: number; width: number };
 
   constructor(
@@ -93,6 +96,14 @@ export class Challenge {
       return this.outcome;
     }
     if (pose && now - this.issuedAt >= REACTION_MS) {
+      // A turn the other way first is not someone following the prompt (a replay turning at random
+      // passes half of the time otherwise).
+      const opposite = this.action === "turn_left" ? "turn_right" : this.action === "turn_right" ? "turn_left" : null;
+      if (opposite && this.progressOf(pose, opposite) >= 1) {
+        this.outcome = "failed";
+        this.wrongWay = true;
+        return this.outcome;
+      }
       const p = this.progressOf(pose);
       if (p > this.best) this.best = p;
       if (p >= 1) {
@@ -109,9 +120,9 @@ export class Challenge {
     if (this.outcome === "pending") this.outcome = "failed";
   }
 
-  private progressOf(pose: FacePose): number {
+  private progressOf(pose: FacePose, action: ChallengeAction = this.action): number {
     const b = this.base;
-    switch (this.action) {
+    switch (action) {
       case "turn_left":
         return Number.isFinite(b.yaw) ? (pose.yaw - b.yaw) / CHALLENGE_RULES.turn : 0;
       case "turn_right":
@@ -133,6 +144,7 @@ export class Challenge {
       issuedAt: this.issuedAt,
       deadline: this.deadline,
       ...(this.passedAt !== null ? { reactionMs: this.passedAt - this.issuedAt } : {}),
+      ...(this.wrongWay ? { wrongWay: true } : {}),
     };
   }
 }

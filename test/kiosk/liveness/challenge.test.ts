@@ -13,12 +13,17 @@ function smile(px: number) {
 describe("challenge actions", () => {
   test("turn left/right: yaw from the 5 points must move the asked way", () => {
     const left = new Challenge("turn_left", baseline, 0, 5000);
-    expect(left.observe(pose(turn(FACE, -0.3)), 500)).toBe("pending");
+    expect(left.observe(pose(turn(FACE, -0.05)), 500)).toBe("pending");
     expect(left.observe(pose(turn(FACE, 0.3)), 700)).toBe("passed");
     expect(left.report()).toMatchObject({ action: "turn_left", outcome: "passed", reactionMs: 700 });
     const right = new Challenge("turn_right", baseline, 0, 5000);
-    expect(right.observe(pose(turn(FACE, 0.3)), 500)).toBe("pending");
+    expect(right.observe(pose(turn(FACE, 0.05)), 500)).toBe("pending");
     expect(right.observe(pose(turn(FACE, -0.3)), 900)).toBe("passed");
+    // Turning the other way first (a replay turning at random) fails the challenge at once.
+    const wrong = new Challenge("turn_right", baseline, 0, 5000);
+    expect(wrong.observe(pose(turn(FACE, 0.3)), 500)).toBe("failed");
+    expect(wrong.observe(pose(turn(FACE, -0.3)), 900)).toBe("failed");
+    expect(wrong.report()).toMatchObject({ outcome: "failed", wrongWay: true });
   });
 
   test("blink (eye aspect ratio) and smile (mouth width); talking is neither", () => {
