@@ -24,7 +24,16 @@ import {
   type LivenessState,
   type LivenessTransition,
 } from "./liveness/mod.ts";
+import { aggregateEmbeddings, frameWeight, type WeightedEmbedding } from "./aggregate.ts";
 import type { FaceResult, FaceState } from "./protocol.ts";
+
+/** What a search by the track's aggregated embedding decided (FaceApi.searchEmbedding). */
+export interface AggregateDecision {
+  userId: string | null;
+  confidence: number;
+  /** Frames whose embeddings went into the query. */
+  frames: number;
+}
 
 export interface DecisionSettings {
   confirmFrames: number;
@@ -80,6 +89,8 @@ export interface Identification {
   frames: number;
   /** The liveness evidence (absent when liveness is off). */
   liveness?: LivenessReport;
+  /** The aggregate search behind the decision (absent when the frames had no embeddings). */
+  aggregate?: AggregateDecision;
 }
 
 export interface FrameDecision {
@@ -109,6 +120,8 @@ interface Track {
   liveness: TrackLiveness;
   /** Challenges issued to this track so far. */
   challenges: number;
+  /** Embeddings of its last N frames with their weights (multi-frame aggregation). */
+  embeddings: WeightedEmbedding[];
 }
 
 /** Minimum overlap (IoU) to continue a track; frames at kiosk rates move faces little. */
@@ -146,10 +159,38 @@ export class DecisionEngine {
     return this.tracks.length;
   }
 
-  /** Feeds the recognitions of one frame (faces with a bbox), returns the states and identifications. */
-  observe(recognitions: readonly Recognition[], now: number): FrameDecision {
-    const { windowFrames, maxFaces } = this.settings;
-    const faces = recognitions.filter((r): r is Recognition & { bbox: BBox } => r.bbox !== null).slice(0, maxFaces);
+  private usable(recognitions: readonly Recognition[]): (Recognition & { bbox: BBox })[] {
+    return recognitions.filter((r): r is Recognition & { bbox: BBox } => r.bbox !== null).slice(0, this.settings.maxFaces);
+  }
+
+  /**
+   * The query each face of this frame would be decided on: the weighted mean of its track's recent
+   * embeddings and this frame's (nothing changes until `observe`). Faces without an embedding
+   * (the service was not asked for them) get none.
+   */
+  aggregates(recognitions: readonly Recognition[]): { face: Recognition; embedding: number[]; frames: number }[] {
+    const faces = this.usable(recognitions);
+    const assigned = this.assign(faces.map((f) => f.bbox));
+    const out: { face: Recognition; embedding: number[]; frames: number }[] = [];
+    faces.forEach((face, i) => {
+      if (!face.embedding) return;
+      const track = assigned[i];
+      const items = [...(track?.embeddings ?? []), { embedding: face.embedding, weight: frameWeight(face, track?.bbox) }]
+        .slice(-this.settings.windowFrames);
+      const embedding = aggregateEmbeddings(items);
+      if (embedding) out.push({ face, embedding, frames: items.length });
+    });
+    return out;
+  }
+
+  /**
+   * Feeds the recognitions of one frame (faces with a bbox), returns the states and identifications.
+   * `aggregates`: what the search by each face's aggregated embedding decided (see `aggregates()`);
+   * the face is then decided on the aggregate, with the K-of-N votes of single frames as a guard.
+   */
+  observe(recognitions: readonly Recognition[], now: number, aggregates?: ReadonlyMap<Recognition, AggregateDecision>): FrameDecision {
+    const { windowFrames } = this.settings;
+    const faces = this.usable(recognitions);
 
     const assigned = this.assign(faces.map((f) => f.bbox));
     const seen = new Set<Track>();
@@ -171,16 +212,28 @@ export class DecisionEngine {
           identified: new Set(),
           liveness: new TrackLiveness(live, this.random),
           challenges: 0,
+          embeddings: [],
         };
         this.tracks.push(track);
       }
       seen.add(track);
+      if (face.embedding) {
+        track.embeddings.push({ embedding: face.embedding, weight: frameWeight(face, track.bbox) });
+        if (track.embeddings.length > windowFrames) track.embeddings.splice(0, track.embeddings.length - windowFrames);
+      }
       track.bbox = face.bbox;
       track.missing = 0;
       track.history.push({ userId: face.userId, confidence: face.confidence });
       if (track.history.length > windowFrames) track.history.splice(0, track.history.length - windowFrames);
 
+      const agg = aggregates?.get(face);
       const voted = this.classify(track, face.userId);
+      // The aggregate decides; the votes guard: both must name the same user to recognize.
+      if (agg && voted.state === "recognized" && agg.userId !== voted.userId) {
+        voted.state = "verifying";
+        voted.userId = agg.userId ?? face.userId;
+        voted.votes = [];
+      }
       const { userId, votes } = voted;
       const pendingBefore = track.liveness.pending;
       const lv = track.liveness.observe(face, now, voted.state === "verifying" || voted.state === "recognized");
@@ -195,7 +248,9 @@ export class DecisionEngine {
         challenges.push({ track: track.id, action: pending.action, timeoutMs: pending.timeoutMs, attempt: ++track.challenges });
       }
       const state = withLiveness(voted.state, lv.state);
-      const result: FaceResult = { bbox: face.bbox, userId: state === "not_live" ? null : userId, confidence: face.confidence, state, track: track.id };
+      // One confidence per person: the aggregate's score once it decides, else this frame's.
+      const shown = agg && agg.userId !== null && agg.userId === userId ? agg.confidence : face.confidence;
+      const result: FaceResult = { bbox: face.bbox, userId: state === "not_live" ? null : userId, confidence: shown, state, track: track.id };
       if (lv.state !== "off") {
         result.liveness = {
           state: lv.state,
@@ -211,10 +266,11 @@ export class DecisionEngine {
         const last = this.lastIdentified.get(userId);
         if (last === undefined || now - last >= this.settings.cooldownMs) {
           this.remember(userId, now);
-          const confidence = votes.reduce((sum, o) => sum + o.confidence, 0) / votes.length;
+          const confidence = agg ? agg.confidence : votes.reduce((sum, o) => sum + o.confidence, 0) / votes.length;
           identified.push({
             userId,
             confidence,
+            ...(agg ? { aggregate: agg } : {}),
             bbox: face.bbox,
             track: track.id,
             frames: votes.length,
