@@ -30,7 +30,12 @@ const ROOT = resolve(import.meta.dir, "..");
 const DATASETS = resolve(ROOT, process.env.FACEGATE_DATASETS ?? "../shared/datasets");
 const { values: args } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { json: { type: "string", default: "bench/results/liveness.json" }, seconds: { type: "string", default: "8" } },
+  options: {
+    json: { type: "string", default: "bench/results/liveness.json" },
+    seconds: { type: "string", default: "8" },
+    /** "passive" or "challenge": run only those presentations (for tuning; the README figures run both). */
+    only: { type: "string" },
+  },
 });
 const SECONDS = Number(args.seconds);
 /** A replay gets time for every attempt: passive check, then 2 challenges of 5 s. */
@@ -163,13 +168,13 @@ async function present(person: string, kind: string, mode: "passive" | "challeng
 
 const outcomes: Outcome[] = [];
 for (const p of people) {
-  for (const [kind, list] of [["genuine", p.genuine], ["still", p.still], ["moving", p.moving]] as const) {
+  for (const [kind, list] of args.only === "challenge" ? [] : ([["genuine", p.genuine], ["still", p.still], ["moving", p.moving]] as const)) {
     const o = await present(p.id, kind, "passive", list);
     outcomes.push(o);
     console.error(`${p.id.padEnd(26)} ${kind.padEnd(8)} passive   ${o.identified ? `identified ${o.identified} in ${o.ms} ms` : `not identified (${o.finalState})`} · ${o.frames} frames`);
   }
   // Challenge mode, one action at a time: a replay passes only when the clip happens to show it.
-  for (const action of ACTIONS) {
+  for (const action of args.only === "passive" ? [] : ACTIONS) {
     const replay = await present(p.id, "replay", "challenge", p.genuine, action);
     outcomes.push(replay);
     console.error(`${p.id.padEnd(26)} replay   ${action.padEnd(10)} ${replay.identified ? `identified in ${replay.ms} ms` : `not identified (${replay.finalState})`} · ${replay.frames} frames`);

@@ -1,6 +1,6 @@
 /**
  * The kiosk WebSocket with automatic reconnect (exponential backoff with jitter). Auth failures
- * (4400 bad request, 4401, 4403) stop reconnecting: retrying with the same key cannot succeed.
+ * (4400 bad request, 4401, 4403, 4404 no such company) stop reconnecting: retrying with the same key cannot succeed.
  */
 import type { ServerMessage } from "../../server/kiosk/protocol.ts";
 
@@ -22,7 +22,7 @@ export interface ConnectionOptions {
 }
 
 /** Closes that retrying will not fix (see server/kiosk/protocol.ts). */
-const FATAL_CLOSES = new Set([4400, 4401, 4403]);
+const FATAL_CLOSES = new Set([4400, 4401, 4403, 4404]);
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 

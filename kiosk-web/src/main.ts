@@ -81,6 +81,10 @@ const latencies: number[] = [];
 const serverMs: number[] = [];
 let dropped = 0;
 let welcome: { userId: string; confidence: number; until: number } | null = null;
+/** The company's enrolled users, from `ready` (null: unknown). */
+let enrolledUsers: number | null = null;
+/** Why the camera cannot be used, in words (null: it works). */
+let cameraProblem: string | null = null;
 /** The action the server asked for (challenge mode), shown in large letters until it is met or expires. */
 let challenge: { action: ChallengeAction; track: number; until: number } | null = null;
 let challengeOutcome: { passed: boolean; until: number } | null = null;
@@ -136,7 +140,17 @@ function renderState(): void {
     return;
   }
   if (els.conn.dataset.status === "error") {
-    setState("error", "Not connected", els.connText.textContent ?? "");
+    const reason = els.connText.textContent ?? "";
+    if (reason.startsWith("COMPANY_NOT_FOUND")) {
+      setState("error", "Company not found", `“${settings.company}” does not exist on this server · check the company id in Settings (S)`);
+    } else if (reason.startsWith("FORBIDDEN") || reason.startsWith("UNAUTHORIZED")) {
+      setState("error", "Access refused", `${reason} · check the API key in Settings (S)`);
+    } else setState("error", "Not connected", reason);
+    return;
+  }
+  if (cameraProblem) {
+    // The camera is what the person is asked to look at: say what is wrong with it instead.
+    setState("error", "Camera unavailable", cameraProblem);
     return;
   }
   if (welcome && welcome.until > now) {
@@ -157,6 +171,10 @@ function renderState(): void {
   const errorLine = transientError && transientError.until > now ? transientError.text : "";
   if (!connection?.isReady) {
     setState("idle", "Connecting…", els.connText.textContent ?? "");
+    return;
+  }
+  if (!face && enrolledUsers === 0) {
+    setState("error", "Nobody is enrolled yet", `company “${settings.company}” has no enrolled people · enroll someone first (E)`);
     return;
   }
   if (!face) setState("idle", "Please look at the camera", errorLine || "step closer until your face is in the frame");
@@ -230,6 +248,7 @@ function onMessage(message: ServerMessage): void {
   switch (message.type) {
     case "ready":
       serverSettings = message.settings;
+      enrolledUsers = message.company?.users ?? null;
       // `ready` also answers a settings message; only a new session restarts the frame numbering.
       if (message.sessionId !== sessionId) {
         sessionId = message.sessionId;
@@ -353,20 +372,33 @@ setInterval(renderStats, 500);
 
 async function startCamera(): Promise<void> {
   els.cameraMessage.hidden = true;
+  cameraProblem = null;
   if (!navigator.mediaDevices?.getUserMedia) {
-    els.cameraMessage.textContent = "This browser has no camera access (HTTPS or localhost is required).";
+    cameraProblem = "This browser has no camera access (HTTPS or localhost is required).";
+    els.cameraMessage.textContent = cameraProblem;
     els.cameraMessage.hidden = false;
+    renderState();
     return;
   }
   try {
     await camera.start(settings.camera);
     const vw = els.video.videoWidth || 640;
     const vh = els.video.videoHeight || 480;
-    els.viewport.style.aspectRatio = `${vw} / ${vh}`;
+    els.viewport.style.setProperty("--ar", `${vw} / ${vh}`);
     await fillCameras();
   } catch (error) {
-    els.cameraMessage.textContent = `Camera unavailable: ${(error as Error).message || String(error)}`;
+    const e = error as Error;
+    cameraProblem =
+      e.name === "NotAllowedError"
+        ? "Camera access was refused · allow the camera for this page"
+        : e.name === "NotFoundError" || e.name === "OverconstrainedError"
+          ? "No camera found · connect one, then choose it in Settings (S)"
+          : e.name === "NotReadableError"
+            ? "The camera is in use by another program"
+            : `${e.message || String(error)}`;
+    els.cameraMessage.textContent = `Camera unavailable: ${cameraProblem}`;
     els.cameraMessage.hidden = false;
+    renderState();
   }
 }
 

@@ -41,8 +41,7 @@ export function drawOverlay(
   if (!ctx) return;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const line = Math.max(2, Math.round(frameW / 160));
-  const fontPx = Math.max(14, Math.round(frameW / 26));
-  ctx.font = `700 ${fontPx}px system-ui, sans-serif`;
+  const maxFontPx = Math.max(14, Math.round(frameW / 26));
   ctx.textBaseline = "bottom";
   for (const face of faces) {
     const [bx, by, bw, bh] = face.bbox;
@@ -54,9 +53,17 @@ export function drawOverlay(
 
     const name = face.userId ?? "";
     const status = STATE_LABELS[face.state];
-    const text = [name, status].filter(Boolean).join(" · ") || "…";
-    const pct = face.userId ? ` ${Math.round(face.confidence * 100)}%` : "";
-    const label = `${text}${pct}`;
+    // The name and state only: the confidence is shown once, on the card (one figure per person).
+    let label = [name, status].filter(Boolean).join(" · ") || "…";
+    // The label fits the box: a smaller font first, then an ellipsis.
+    let fontPx = maxFontPx;
+    const fits = () => ctx.measureText(label).width + fontPx * 0.6 <= Math.max(bw, 60);
+    ctx.font = `700 ${fontPx}px system-ui, sans-serif`;
+    while (!fits() && fontPx > 12) {
+      fontPx -= 1;
+      ctx.font = `700 ${fontPx}px system-ui, sans-serif`;
+    }
+    while (!fits() && label.length > 2) label = `${label.slice(0, -2)}…`;
     const tw = ctx.measureText(label).width + fontPx * 0.6;
     const th = fontPx * 1.35;
     const ly = by - th >= 0 ? by : by + bh + th;

@@ -13,6 +13,7 @@
  * | KIOSK_FRAME_TIMEOUT_MS | 10000 | bound on one frame's recognition call |
  * | KIOSK_MAX_SESSIONS | 64 | concurrent (authenticated) sessions per server; more are closed with 1013 |
  * | KIOSK_MAX_SESSIONS_PER_ADDRESS | 16 | concurrent sessions from one client address; more are closed with 1013 |
+ * | KIOSK_AGGREGATE | true | decide each face on the weighted mean of its recent frames' embeddings (search by embedding), votes as a guard |
  * | KIOSK_LIVENESS | passive | off, passive or challenge (sessions may raise it, never lower it) |
  * | KIOSK_LIVENESS_EVIDENCE_FRAMES | 2 | frames with signs of a live face needed before `identified` |
  * | KIOSK_LIVENESS_WINDOW_MS | 6000 | a face without them for this long is `not_live` |
@@ -41,6 +42,7 @@ export const KioskConfigSchema = z
     frameTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
     maxSessions: z.coerce.number().int().min(1).max(100_000).default(64),
     maxSessionsPerAddress: z.coerce.number().int().min(1).max(100_000).default(16),
+    aggregate: z.preprocess((v) => (typeof v === "string" ? !["0", "false", "no", "off"].includes(v.trim().toLowerCase()) : v), z.boolean()).default(true),
     liveness: LivenessModeSchema.default("passive"),
     livenessEvidenceFrames: intIn(SETTINGS_BOUNDS.livenessEvidenceFrames).default(2),
     livenessWindowMs: intIn(SETTINGS_BOUNDS.livenessWindowMs).default(6000),
@@ -66,6 +68,7 @@ const ENV: Record<string, keyof KioskConfig> = {
   KIOSK_FRAME_TIMEOUT_MS: "frameTimeoutMs",
   KIOSK_MAX_SESSIONS: "maxSessions",
   KIOSK_MAX_SESSIONS_PER_ADDRESS: "maxSessionsPerAddress",
+  KIOSK_AGGREGATE: "aggregate",
   KIOSK_LIVENESS: "liveness",
   KIOSK_LIVENESS_EVIDENCE_FRAMES: "livenessEvidenceFrames",
   KIOSK_LIVENESS_WINDOW_MS: "livenessWindowMs",

@@ -189,7 +189,7 @@ export class DecisionEngine {
    * the face is then decided on the aggregate, with the K-of-N votes of single frames as a guard.
    */
   observe(recognitions: readonly Recognition[], now: number, aggregates?: ReadonlyMap<Recognition, AggregateDecision>): FrameDecision {
-    const { windowFrames } = this.settings;
+    const { windowFrames, maxFaces } = this.settings;
     const faces = this.usable(recognitions);
 
     const assigned = this.assign(faces.map((f) => f.bbox));

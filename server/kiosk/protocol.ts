@@ -165,6 +165,8 @@ export const ReadyMessageSchema = z.object({
   companyId: z.string(),
   settings: SettingsSchema,
   limits: LimitsSchema,
+  /** The company's enrolled users when the server could tell (0: nobody can be recognized yet). */
+  company: z.object({ users: z.number().int().nonnegative() }).optional(),
 });
 
 export const ResultMessageSchema = z.object({
@@ -245,5 +247,7 @@ export const CLOSE_CODES = {
   badRequest: 4400,
   unauthorized: 4401,
   forbidden: 4403,
+  /** The company does not exist (COMPANY_NOT_FOUND): a mistyped company id, or one deleted. */
+  notFound: 4404,
   timeout: 4408,
 } as const;

@@ -14,10 +14,11 @@ import {
   type EventSink,
   type FaceApi,
   type IdentifiedEvent,
+  type Recognition,
 } from "../../lib/core/mod.ts";
 import { checkThreshold, type Principal } from "../auth.ts";
 import { defaultSettings, livenessFloor, type KioskConfig } from "./config.ts";
-import { DecisionEngine, type Identification } from "./decision.ts";
+import { DecisionEngine, type AggregateDecision, type Identification } from "./decision.ts";
 import { checkFrame } from "./frame-check.ts";
 import { LatestSlot } from "./latest-slot.ts";
 import {
@@ -152,7 +153,27 @@ export class KioskSession {
     if (this.started || this._state === "closed") return;
     this.started = true;
     this.scheduleIdleCheck();
+    // A mistyped company would otherwise look like "nobody recognized" forever (issue 10).
+    if (!(await this.checkCompany())) {
+      this.fail("COMPANY_NOT_FOUND", `company ${JSON.stringify(this.companyId)} does not exist on this server: check the kiosk's company id`, CLOSE_CODES.notFound);
+      return;
+    }
+    if ((this._state as SessionState) === "closed") return;
     this.sendReady();
+  }
+
+  /** Enrolled users of the company (null: the service could not tell); false when the company does not exist. */
+  private enrolled: number | null = null;
+
+  private async checkCompany(): Promise<boolean> {
+    try {
+      this.enrolled = (await this.opts.api.getOperatingPoint({ companyId: this.companyId }, { timeoutMs: 5000 })).users;
+      return true;
+    } catch (error) {
+      if (FaceError.is(error, "COMPANY_NOT_FOUND")) return false;
+      this.enrolled = null; // e.g. UNAVAILABLE: do not refuse a kiosk for a hiccup
+      return true;
+    }
   }
 
   /** A text message from the client. */
@@ -179,9 +200,18 @@ export class KioskSession {
     }
     const message = parsed.data;
     switch (message.type) {
-      case "ping":
+      case "ping": {
         this.send({ type: "pong", ...(message.t !== undefined ? { t: message.t } : {}) });
+        // An empty company: look again (someone may have enrolled since) and tell the page when it changed.
+        if (this.enrolled === 0) {
+          if (!(await this.checkCompany())) {
+            this.fail("COMPANY_NOT_FOUND", `company ${JSON.stringify(this.companyId)} no longer exists`, CLOSE_CODES.notFound);
+            return;
+          }
+          if (this.enrolled !== 0) this.sendReady();
+        }
         return;
+      }
       case "auth":
         // The key is checked during the upgrade; a session is authenticated from its first message.
         this.sendError("INVALID_ARGUMENT", "already authenticated (the key is checked when the WebSocket opens)");
@@ -269,6 +299,7 @@ export class KioskSession {
       companyId: this.companyId,
       settings: this.settings,
       limits: { maxFrameBytes: this.opts.config.maxFrameBytes, idleTimeoutMs: this.opts.config.idleTimeoutMs },
+      ...(this.enrolled !== null ? { company: { users: this.enrolled } } : {}),
     });
   }
 
@@ -284,6 +315,7 @@ export class KioskSession {
           image: frame.bytes,
           ...(threshold !== null ? { threshold } : {}),
           ...(this.settings.liveness !== "off" ? { landmarks: true } : {}),
+          ...(config.aggregate ? { returnEmbeddings: true } : {}),
         },
         { timeoutMs: config.frameTimeoutMs },
       );
@@ -295,11 +327,12 @@ export class KioskSession {
         );
       });
       const result = await Promise.race([call, timeout]);
+      const aggregates = config.aggregate ? await Promise.race([this.searchAggregates(result.faces, threshold), timeout]) : undefined;
       const ms = Math.round((performance.now() - started) * 10) / 10;
       if (this._state !== "ready") return;
       this.stats_.processed++;
       const now = this.now();
-      const decision = this.decision.observe(result.faces, now);
+      const decision = this.decision.observe(result.faces, now, aggregates);
       for (const t of decision.livenessTransitions) {
         if (t === "live") this.stats_.livenessPassed++;
         else if (t === "flat") this.stats_.livenessFlat++;
@@ -320,6 +353,29 @@ export class KioskSession {
     } finally {
       if (timer) clearTimeout(timer);
     }
+  }
+
+  /**
+   * Searches each face's aggregated embedding (its track's recent frames, weighted). A failed
+   * search leaves that face to the per-frame votes, as before aggregation.
+   */
+  private async searchAggregates(faces: readonly Recognition[], threshold: number | null): Promise<Map<Recognition, AggregateDecision>> {
+    const { api, companyId, config } = this.opts;
+    const out = new Map<Recognition, AggregateDecision>();
+    await Promise.all(
+      this.decision.aggregates(faces).map(async (q) => {
+        try {
+          const r = await api.searchEmbedding(
+            { companyId, embedding: q.embedding, ...(threshold !== null ? { threshold } : {}) },
+            { timeoutMs: config.frameTimeoutMs },
+          );
+          out.set(q.face, { userId: r.userId, confidence: r.confidence, frames: q.frames });
+        } catch (error) {
+          this.opts.log?.("kiosk aggregate search failed", { sessionId: this.id, error: String(error) });
+        }
+      }),
+    );
+    return out;
   }
 
   private identify(seq: number, id: Identification & { threshold?: number }, now: number): void {

@@ -273,4 +273,33 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
     expect(((await faces.json()) as { face_ids: string[] }).face_ids).toEqual(["photo"]);
     expect(pageErrors).toEqual([]);
   }, 180_000);
+
+  test("kiosk screen sizes: the camera view, the state and the status bar never overlap (1280x720, 1920x1080, 800x1280)", async () => {
+    await page.goto(`${stack.url}/kiosk?company=stage&key=${STAGE_KEY}&kiosk=sizes`);
+    await waitForCamera();
+    for (const [width, height] of [[1280, 720], [1920, 1080], [800, 1280], [1280, 800]] as const) {
+      await page.setViewportSize({ width, height });
+      await Bun.sleep(300);
+      const box = await page.evaluate(() => {
+        const r = (id: string) => document.getElementById(id)!.getBoundingClientRect();
+        const footer = document.querySelector("footer")!.getBoundingClientRect();
+        return { view: r("viewport").toJSON(), state: r("state").toJSON(), stats: r("stat-frames").toJSON(), footer: footer.toJSON(), w: innerWidth, h: innerHeight };
+      });
+      await page.screenshot({ path: join(RESULTS, `kiosk-${width}x${height}.png`) });
+      // The camera view ends above the status bar, inside the window, and keeps the camera's shape.
+      expect(box.view.bottom).toBeLessThanOrEqual(box.footer.top + 0.5);
+      expect(box.view.right).toBeLessThanOrEqual(box.w + 0.5);
+      expect(box.view.height).toBeGreaterThan(height * 0.25);
+      expect(Math.abs(box.view.width / box.view.height - 640 / 360)).toBeLessThan(0.03);
+      // The status bar is whole ("frames 6", not "rames 6") and on screen.
+      expect(box.footer.bottom).toBeLessThanOrEqual(box.h + 0.5);
+      expect(box.stats.left).toBeGreaterThanOrEqual(0);
+      expect(await page.locator("footer").innerText()).toMatch(/frames \d+/);
+      // The state card is visible: beside the camera (landscape) or below it (portrait).
+      expect(box.state.bottom).toBeLessThanOrEqual(box.footer.top + 0.5);
+      if (width > height) expect(box.state.left).toBeGreaterThanOrEqual(box.view.right - 0.5);
+      else expect(box.state.top).toBeGreaterThanOrEqual(box.view.bottom - 0.5);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }, 60_000);
 }, describeDatasets);

@@ -56,15 +56,15 @@ export interface ChallengeReport {
   deadline: number;
   /** Time from the prompt to the action (passed only). */
   reactionMs?: number;
-  /** A turn challenge failed because the face turned the other way first. */
-  wrongWay?: boolean;
+  /** The challenge failed because the face did this other action first (e.g. turned the other way). */
+  instead?: ChallengeAction;
 }
 
 export class Challenge {
   private outcome: ChallengeOutcome = "pending";
   private best = 0;
   private passedAt: number | null = null;
-  private wrongWay = false;
+  private wrong: ChallengeAction | null = null;
   private readonly base: { yaw: number; ear: number; width: number };
 
   constructor(
@@ -96,15 +96,20 @@ export class Challenge {
       return this.outcome;
     }
     if (pose && now - this.issuedAt >= REACTION_MS) {
-      // A turn the other way first is not someone following the prompt (a replay turning at random
-      // passes half of the time otherwise).
-      const opposite = this.action === "turn_left" ? "turn_right" : this.action === "turn_right" ? "turn_left" : null;
-      if (opposite && this.progressOf(pose, opposite) >= 1) {
-        this.outcome = "failed";
-        this.wrongWay = true;
-        return this.outcome;
-      }
       const p = this.progressOf(pose);
+      // Another action before the asked one is not someone following the prompt: a replayed video
+      // turns, smiles and blinks at random and would pass by chance. Blinks are exempt for the other
+      // actions (people blink while they turn or smile).
+      if (p < 1) {
+        for (const other of CHALLENGE_ACTIONS) {
+          if (other === this.action || other === "blink") continue;
+          if (this.progressOf(pose, other) >= 1) {
+            this.outcome = "failed";
+            this.wrong = other;
+            return this.outcome;
+          }
+        }
+      }
       if (p > this.best) this.best = p;
       if (p >= 1) {
         this.outcome = "passed";
@@ -144,7 +149,7 @@ export class Challenge {
       issuedAt: this.issuedAt,
       deadline: this.deadline,
       ...(this.passedAt !== null ? { reactionMs: this.passedAt - this.issuedAt } : {}),
-      ...(this.wrongWay ? { wrongWay: true } : {}),
+      ...(this.wrong ? { instead: this.wrong } : {}),
     };
   }
 }

@@ -23,7 +23,12 @@ describe("challenge actions", () => {
     const wrong = new Challenge("turn_right", baseline, 0, 5000);
     expect(wrong.observe(pose(turn(FACE, 0.3)), 500)).toBe("failed");
     expect(wrong.observe(pose(turn(FACE, -0.3)), 900)).toBe("failed");
-    expect(wrong.report()).toMatchObject({ outcome: "failed", wrongWay: true });
+    expect(wrong.report()).toMatchObject({ outcome: "failed", instead: "turn_left" });
+    // So does a smile when a turn was asked (but not a blink: people blink while they turn).
+    const busy = new Challenge("turn_left", baseline, 0, 5000);
+    expect(busy.observe(pose(blink(FACE, 0.8)), 400)).toBe("pending");
+    expect(busy.observe(pose(smile(8)), 600)).toBe("failed");
+    expect(busy.report().instead).toBe("smile");
   });
 
   test("blink (eye aspect ratio) and smile (mouth width); talking is neither", () => {
