@@ -2,84 +2,32 @@
  * The kiosk page: camera → JPEG frames over the kiosk WebSocket → boxes, names and a big state
  * line. One frame in flight at a time (the next goes when the result is back), capped at
  * `fps` frames per second; the server drops stale frames anyway, the page just avoids sending them.
+ * Here: the state shown (card, prompts, overlay) and the wiring; the frame pump (./frame-pump.ts),
+ * the settings dialog (./settings-view.ts) and the enrollment view (./enroll-view.ts) are their own modules.
  */
 import type { FaceResult, ServerMessage, Settings } from "../../server/kiosk/protocol.ts";
 import type { ChallengeAction } from "../../server/kiosk/liveness/challenge.ts";
 import { Camera, listCameras } from "./camera.ts";
+import { FramePump } from "./frame-pump.ts";
 import { KioskConnection, type ConnectionStatus } from "./connection.ts";
-import { enroll } from "./enroll.ts";
+import { $, els } from "./dom.ts";
+import { initEnrollView } from "./enroll-view.ts";
+import { initSettingsView } from "./settings-view.ts";
 import { drawOverlay } from "./overlay.ts";
-import { loadSettings, readForm, saveSettings, type PageSettings } from "./params.ts";
-
-const $ = <T extends HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-};
-
-const els = {
-  body: document.body,
-  conn: $("conn"),
-  connText: $("conn-text"),
-  companyLabel: $("company-label"),
-  viewport: $("viewport"),
-  video: $<HTMLVideoElement>("video"),
-  overlay: $<HTMLCanvasElement>("overlay"),
-  capture: $<HTMLCanvasElement>("capture"),
-  cameraMessage: $("camera-message"),
-  state: $("state"),
-  headline: $("headline"),
-  subline: $("subline"),
-  recent: $<HTMLOListElement>("recent"),
-  enrollForm: $<HTMLFormElement>("enroll-form"),
-  enrollUser: $<HTMLInputElement>("enroll-user"),
-  enrollCount: $<HTMLInputElement>("enroll-count"),
-  enrollInterval: $<HTMLInputElement>("enroll-interval"),
-  enrollCreateCompany: $<HTMLInputElement>("enroll-create-company"),
-  enrollExisting: $<HTMLInputElement>("enroll-existing"),
-  enrollGo: $<HTMLButtonElement>("enroll-go"),
-  enrollStatus: $("enroll-status"),
-  enrollShots: $("enroll-shots"),
-  dialog: $<HTMLDialogElement>("settings"),
-  settingsForm: $<HTMLFormElement>("settings-form"),
-  setCompany: $<HTMLInputElement>("set-company"),
-  setKey: $<HTMLInputElement>("set-key"),
-  setKiosk: $<HTMLInputElement>("set-kiosk"),
-  setCamera: $<HTMLSelectElement>("set-camera"),
-  setFps: $<HTMLInputElement>("set-fps"),
-  setConfirm: $<HTMLInputElement>("set-confirm"),
-  setWindow: $<HTMLInputElement>("set-window"),
-  setMirror: $<HTMLInputElement>("set-mirror"),
-  stats: {
-    fps: $("stat-fps"),
-    latency: $("stat-latency"),
-    server: $("stat-server"),
-    frames: $("stat-frames"),
-    dropped: $("stat-dropped"),
-  },
-};
+import { loadSettings, type PageSettings } from "./params.ts";
 
 type View = "kiosk" | "enroll";
 
 let settings: PageSettings = loadSettings();
 let view: View = new URL(location.href).searchParams.get("view") === "enroll" ? "enroll" : "kiosk";
 const camera = new Camera(els.video);
+const pump = new FramePump(camera, els.capture);
 let connection: KioskConnection | null = null;
 let serverSettings: Settings | null = null;
 let sessionId = "";
 
-// Frames in flight: seq → when it was sent and the size it was sent at (results come in that space).
-let sentSeq = 0;
-const inFlight = new Map<number, { at: number; w: number; h: number }>();
-let encoding = false;
-let lastSentAt = 0;
-let framesSent = 0;
+/** The faces of the latest result (drawn over the preview, summarised on the card). */
 let lastFaces: FaceResult[] = [];
-let lastFrameSize = { w: 640, h: 480 };
-const resultTimes: number[] = [];
-const latencies: number[] = [];
-const serverMs: number[] = [];
-let dropped = 0;
 let welcome: { userId: string; confidence: number; until: number } | null = null;
 /** The company's enrolled users, from `ready` (null: unknown). */
 let enrolledUsers: number | null = null;
@@ -173,7 +121,7 @@ function renderState(): void {
     setState("idle", "Connecting…", els.connText.textContent ?? "");
     return;
   }
-  if (!face && enrolledUsers === 0) {
+  if (enrolledUsers === 0) {
     setState("error", "Nobody is enrolled yet", `company “${settings.company}” has no enrolled people · enroll someone first (E)`);
     return;
   }
@@ -204,18 +152,12 @@ function addRecent(userId: string, confidence: number): void {
 }
 
 function renderStats(): void {
-  const now = performance.now();
-  while (resultTimes.length && now - resultTimes[0] > 3000) resultTimes.shift();
-  const fps = resultTimes.length >= 2 ? ((resultTimes.length - 1) * 1000) / (resultTimes[resultTimes.length - 1] - resultTimes[0]) : 0;
-  els.stats.fps.textContent = fps ? fps.toFixed(1) : "–";
-  // Medians over the last 20 frames: round trip (encode excluded) and the server's own time.
-  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : null);
-  const rtt = median(latencies);
-  const srv = median(serverMs);
-  els.stats.latency.textContent = rtt === null ? "–" : `${Math.round(rtt)} ms`;
-  els.stats.server.textContent = srv === null ? "–" : `${Math.round(srv)} ms`;
-  els.stats.frames.textContent = String(framesSent);
-  els.stats.dropped.textContent = String(dropped);
+  const st = pump.stats();
+  els.stats.fps.textContent = st.fps ? st.fps.toFixed(1) : "–";
+  els.stats.latency.textContent = st.rttMs === null ? "–" : `${Math.round(st.rttMs)} ms`;
+  els.stats.server.textContent = st.serverMs === null ? "–" : `${Math.round(st.serverMs)} ms`;
+  els.stats.frames.textContent = String(st.frames);
+  els.stats.dropped.textContent = String(st.dropped);
 }
 
 function renderConnection(status: ConnectionStatus): void {
@@ -256,20 +198,9 @@ function onMessage(message: ServerMessage): void {
       }
       break;
     case "result": {
-      const sent = inFlight.get(message.seq);
-      const now = performance.now();
-      for (const seq of [...inFlight.keys()]) if (seq <= message.seq) inFlight.delete(seq);
-      if (sent) {
-        latencies.push(now - sent.at);
-        if (latencies.length > 20) latencies.shift();
-        lastFrameSize = { w: sent.w, h: sent.h };
-      }
-      resultTimes.push(now);
-      serverMs.push(message.ms);
-      if (serverMs.length > 20) serverMs.shift();
-      dropped = message.dropped;
+      pump.onResult(message.seq, message.ms, message.dropped);
       lastFaces = message.faces;
-      drawOverlay(els.overlay, lastFaces, lastFrameSize.w, lastFrameSize.h, settings.mirror);
+      drawOverlay(els.overlay, lastFaces, pump.frameSize.w, pump.frameSize.h, settings.mirror);
       renderState();
       renderStats();
       break;
@@ -293,7 +224,7 @@ function onMessage(message: ServerMessage): void {
       renderState();
       break;
     case "error":
-      if (message.seq !== undefined) for (const seq of [...inFlight.keys()]) if (seq <= message.seq) inFlight.delete(seq);
+      if (message.seq !== undefined) pump.settle(message.seq);
       transientError = { text: `${message.code}: ${message.message}`, until: performance.now() + 4000 };
       renderState();
       break;
@@ -303,10 +234,9 @@ function onMessage(message: ServerMessage): void {
 }
 
 function resetFrames(): void {
-  sentSeq = 0;
-  inFlight.clear();
+  pump.reset();
   lastFaces = [];
-  drawOverlay(els.overlay, [], lastFrameSize.w, lastFrameSize.h, settings.mirror);
+  drawOverlay(els.overlay, [], pump.frameSize.w, pump.frameSize.h, settings.mirror);
 }
 
 function connect(): void {
@@ -336,33 +266,8 @@ function connect(): void {
   connection.start();
 }
 
-/** Sends a frame when the previous one is answered (or lost for 2 s) and the rate cap allows. */
-async function tick(): Promise<void> {
-  try {
-    if (view !== "kiosk" || encoding || !connection?.isReady || !camera.ready) return;
-    const now = performance.now();
-    if (now - lastSentAt < 1000 / settings.fps) return;
-    for (const [seq, f] of inFlight) if (now - f.at > 2000) inFlight.delete(seq);
-    if (inFlight.size > 0 || connection.buffered > 1_000_000) return;
-    encoding = true;
-    lastSentAt = now;
-    const blob = await camera.grab(els.capture, 640, 0.8);
-    if (!blob || !connection?.isReady) return;
-    const bytes = await blob.arrayBuffer();
-    const w = els.capture.width;
-    const h = els.capture.height;
-    if (connection.send(bytes)) {
-      sentSeq++;
-      framesSent++;
-      inFlight.set(sentSeq, { at: performance.now(), w, h });
-    }
-  } finally {
-    encoding = false;
-  }
-}
-
 function loop(): void {
-  void tick();
+  if (view === "kiosk") void pump.tick(connection, settings.fps);
   renderState();
   setTimeout(loop, 25);
 }
@@ -428,44 +333,23 @@ function setView(next: View): void {
   if (next === "enroll") els.enrollUser.focus();
   else {
     lastFaces = [];
-    drawOverlay(els.overlay, [], lastFrameSize.w, lastFrameSize.h, settings.mirror);
+    drawOverlay(els.overlay, [], pump.frameSize.w, pump.frameSize.h, settings.mirror);
   }
 }
 
-function openSettings(): void {
-  els.setCompany.value = settings.company;
-  els.setKey.value = settings.key;
-  els.setKiosk.value = settings.kiosk;
-  els.setFps.value = String(settings.fps);
-  els.setConfirm.value = settings.confirm?.toString() ?? "";
-  els.setWindow.value = settings.window?.toString() ?? "";
-  els.setConfirm.placeholder = String(serverSettings?.confirmFrames ?? 3);
-  els.setWindow.placeholder = String(serverSettings?.windowFrames ?? 5);
-  els.setMirror.checked = settings.mirror;
-  void fillCameras();
-  if (!els.dialog.open) els.dialog.showModal();
-  (settings.company ? els.setKey : els.setCompany).focus();
-}
-
-els.settingsForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const next = readForm(els.settingsForm, settings);
-  const reconnect =
-    next.company !== settings.company ||
-    next.key !== settings.key ||
-    next.kiosk !== settings.kiosk ||
-    next.confirm !== settings.confirm ||
-    next.window !== settings.window ||
-    els.conn.dataset.status === "error";
-  const recamera = next.camera !== settings.camera;
-  settings = next;
-  saveSettings(settings);
-  els.viewport.classList.toggle("mirror", settings.mirror);
-  els.dialog.close();
-  if (recamera) void startCamera();
-  if (reconnect) connect();
+const settingsView = initSettingsView({
+  settings: () => settings,
+  serverSettings: () => serverSettings,
+  fillCameras: () => void fillCameras(),
+  apply(next, { reconnect, recamera }) {
+    settings = next;
+    els.viewport.classList.toggle("mirror", settings.mirror);
+    if (recamera) void startCamera();
+    if (reconnect) connect();
+  },
 });
-$("set-cancel").addEventListener("click", () => els.dialog.close());
+const openSettings = settingsView.open;
+
 $("btn-settings").addEventListener("click", openSettings);
 $("btn-kiosk").addEventListener("click", () => setView("kiosk"));
 $("btn-enroll").addEventListener("click", () => setView("enroll"));
@@ -489,121 +373,9 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
-// ---------------------------------------------------------------- enrollment
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-els.enrollForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void runEnrollment();
-});
-
-async function runEnrollment(): Promise<void> {
-  const userId = els.enrollUser.value.trim();
-  if (!userId) return;
-  if (!settings.company) {
-    openSettings();
-    return;
-  }
-  if (els.enrollGo.disabled) return;
-  els.enrollGo.disabled = true;
-  // Right after the page loads the camera may still be starting: wait a little before giving up.
-  for (let waited = 0; !camera.ready && waited < 5000; waited += 100) {
-    els.enrollStatus.textContent = "Waiting for the camera…";
-    await sleep(100);
-  }
-  if (!camera.ready) {
-    els.enrollStatus.textContent = "The camera is not ready.";
-    els.enrollGo.disabled = false;
-    return;
-  }
-  const count = Math.min(10, Math.max(1, Number.parseInt(els.enrollCount.value, 10) || 3));
-  const interval = Math.min(5000, Math.max(100, Number.parseInt(els.enrollInterval.value, 10) || 600));
-  els.enrollShots.replaceChildren();
-  const frames: Blob[] = [];
-  const thumbs: HTMLImageElement[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      els.enrollStatus.textContent = `Capturing ${i + 1} of ${count}… look at the camera`;
-      const blob = await camera.grab(els.capture, 1280, 0.92);
-      if (blob) {
-        frames.push(blob);
-        const img = document.createElement("img");
-        img.alt = `capture ${i + 1}`;
-        img.src = URL.createObjectURL(blob);
-        thumbs.push(img);
-        els.enrollShots.append(img);
-      }
-      if (i < count - 1) await sleep(interval);
-    }
-    els.enrollStatus.textContent = "Checking the frames…";
-    // One line per frame, updated in place as the frame is checked, then enrolled or skipped.
-    const lines: ({ cls: "ok" | "bad" | "other" | "wait"; text: string } | null)[] = frames.map(() => null);
-    const renderLines = (summary: string, ok: boolean | null) => {
-      const head = document.createElement("div");
-      head.className = `enroll-summary${ok === null ? "" : ok ? " ok" : " bad"}`;
-      head.textContent = summary;
-      const list = document.createElement("ol");
-      list.className = "enroll-lines";
-      for (const line of lines) {
-        if (!line) continue;
-        const li = document.createElement("li");
-        li.className = line.cls;
-        li.textContent = line.text;
-        list.append(li);
-      }
-      els.enrollStatus.replaceChildren(head, list);
-    };
-    const summary = await enroll({
-      company: settings.company,
-      key: settings.key,
-      userId,
-      frames,
-      createCompany: els.enrollCreateCompany.checked,
-      addToExisting: els.enrollExisting.checked,
-      sameThreshold: settings.same,
-      onProgress: (i, outcome) => {
-        const n = `frame ${i + 1}: `;
-        const line =
-          outcome.kind === "checking"
-            ? { cls: "wait" as const, text: `${n}checking…` }
-            : outcome.kind === "enrolled"
-              ? {
-                  cls: "ok" as const,
-                  text: `${n}enrolled as ${outcome.faceId}${outcome.similarity === null ? "" : ` (${outcome.similarity.toFixed(2)})`}${outcome.note ? ` — ${outcome.note}` : ""}`,
-                }
-              : outcome.kind === "skipped"
-                ? { cls: "other" as const, text: `${n}skipped: different person (${outcome.similarity.toFixed(2)})` }
-                : { cls: "bad" as const, text: `${n}${outcome.code} ${outcome.message}` };
-        lines[i] = line;
-        const thumb = thumbs[i];
-        if (thumb) {
-          thumb.classList.remove("ok", "bad", "other");
-          if (line.cls !== "wait") thumb.classList.add(line.cls);
-          thumb.title = line.text;
-        }
-        renderLines(outcome.kind === "checking" ? "Checking the frames…" : "Enrolling…", null);
-      },
-    });
-    const parts: string[] = [];
-    if (summary.differentPerson > 0) parts.push(`${summary.differentPerson} skipped as a different person`);
-    if (summary.failed > 0) parts.push(`${summary.failed} not usable`);
-    const rest = parts.length ? ` ${parts.join(", ")}.` : "";
-    const head =
-      summary.enrolled > 0
-        ? `${userId}: ${summary.enrolled} face${summary.enrolled === 1 ? "" : "s"} enrolled${summary.created ? " (new user)" : ""}.${rest}`
-        : summary.refused
-          ? `${userId}: nothing enrolled: ${summary.refused}.`
-          : `${userId}: nothing enrolled.${rest}`;
-    renderLines(head, summary.enrolled > 0);
-  } catch (error) {
-    els.enrollStatus.textContent = `Enrollment failed: ${(error as Error).message}`;
-  } finally {
-    els.enrollGo.disabled = false;
-  }
-}
-
 // ---------------------------------------------------------------- start
+
+initEnrollView({ camera, settings: () => settings, openSettings });
 
 els.viewport.classList.toggle("mirror", settings.mirror);
 setView(view);

@@ -302,4 +302,23 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
     }
     await page.setViewportSize({ width: 1280, height: 800 });
   }, 60_000);
+
+  test("the page says what is wrong: a company that does not exist, a company with nobody enrolled", async () => {
+    await page.goto(`${stack.url}/kiosk?company=no-such-company&key=${ADMIN_KEY}`);
+    await page.waitForFunction(() => document.getElementById("headline")?.textContent === "Company not found", null, { timeout: 20_000 });
+    expect(await page.locator("#subline").innerText()).toContain("no-such-company");
+    // The header matches: not "connected".
+    expect(await page.locator("#conn").getAttribute("data-status")).toBe("error");
+    await page.screenshot({ path: join(RESULTS, "kiosk-company-not-found.png") });
+
+    const created = await fetch(`${stack.url}/v1/companies`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-API-Key": ADMIN_KEY },
+      body: JSON.stringify({ company_id: "nobody-yet" }),
+    });
+    expect([200, 201]).toContain(created.status);
+    await page.goto(`${stack.url}/kiosk?company=nobody-yet&key=${ADMIN_KEY}`);
+    await page.waitForFunction(() => document.getElementById("headline")?.textContent === "Nobody is enrolled yet", null, { timeout: 20_000 });
+    expect(await page.locator("#conn").getAttribute("data-status")).toBe("connected");
+  }, 60_000);
 }, describeDatasets);

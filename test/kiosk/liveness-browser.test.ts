@@ -174,14 +174,14 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk liveness in Chromium", () => {
 
   test("challenge mode: the segment that performs the asked turn passes; one that does not is refused", async () => {
     // selfie_d3 at 10 fps: 2.0-4.3 s faces the camera (yaw within ±0.03) while talking; the head turns
-    // to the person's left over 4.3-5.3 s (yaw +0.13) and to the right over 6.3-7.2 s (yaw -0.14).
+    // to the person's left over 4.4-5.3 s (yaw +0.13) and to the right over 6.4-7.3 s (yaw -0.14).
     const dir = join(tmp, "d3");
     mkdirSync(dir, { recursive: true });
     ffmpeg(["-t", "11", "-i", clip("selfie_d3"), "-vf", "fps=10", "-q:v", "4", join(dir, "%03d.jpg")]);
     const frames = Array.from({ length: 110 }, (_, i) => join(dir, `${String(i + 1).padStart(3, "0")}.jpg`))
       .filter((f) => existsSync(f))
       .map((f) => `data:image/jpeg;base64,${readFileSync(f).toString("base64")}`);
-    const SEGMENT = { straight: [20, 43], turn_left: [43, 53], turn_right: [62, 72] } as const;
+    const SEGMENT = { straight: [20, 43], calm: [26, 38], turn_left: [44, 53], turn_right: [64, 73] } as const;
     const query = "&liveness=challenge&challenge=turn_left,turn_right";
     const prompt = async (page: Page): Promise<"turn_left" | "turn_right"> => {
       await page.waitForFunction(() => /Turn your head a little/.test(document.getElementById("headline")?.textContent ?? ""), null, { timeout: 40_000, polling: 50 });
@@ -203,7 +203,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk liveness in Chromium", () => {
     // A replay that ignores the prompt (keeps looking straight): asked twice, then refused.
     const before = events.length;
     const replay = await openCanvasKiosk(frames, query);
-    await replay.evaluate(([a, b]) => (window as unknown as { __play: (f: number, t: number, l: boolean) => void }).__play(a, b, true), SEGMENT.straight);
+    await replay.evaluate(([a, b]) => (window as unknown as { __play: (f: number, t: number, l: boolean) => void }).__play(a, b, true), SEGMENT.calm);
     await prompt(replay);
     expect(await outcome(replay, 40_000)).toBe("not_verified");
     await replay.screenshot({ path: join(RESULTS, "kiosk-liveness-challenge-refused.png") });

@@ -144,6 +144,27 @@ describeDatasets("kiosk websocket", () => {
     c.close();
   }, 60_000);
 
+  test("a company that does not exist is refused (COMPANY_NOT_FOUND, 4404); an empty one is flagged in `ready` until someone is enrolled", async () => {
+    const missing = new TestClient(stack.wsUrl({ company: "no-such-company", key: ADMIN_KEY }));
+    const closed = await missing.closed;
+    expect(closed.code).toBe(CLOSE_CODES.notFound);
+    expect(missing.of("error")[0]).toMatchObject({ code: "COMPANY_NOT_FOUND" });
+    expect(missing.of("error")[0].message).toContain("no-such-company");
+    expect(missing.of("ready")).toHaveLength(0);
+
+    await stack.service.createCompany({ companyId: "empty-co" });
+    const empty = await readyClient(stack.wsUrl({ company: "empty-co", key: ADMIN_KEY }));
+    expect(empty.of("ready")[0].company).toEqual({ users: 0 });
+    // Someone is enrolled meanwhile: the next ping brings a `ready` that says so.
+    await stack.service.createUser({ companyId: "empty-co", userId: "first", faceId: "f", image: hamiltonFrame(22) });
+    empty.sendJson({ type: "ping", t: 1 });
+    expect((await empty.next("ready")).company).toEqual({ users: 1 });
+    empty.close();
+    const ham = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
+    expect(ham.of("ready")[0].company?.users).toBeGreaterThanOrEqual(1);
+    ham.close();
+  });
+
   test("control messages are validated and settings stay within bounds", async () => {
     const c = await readyClient(stack.wsUrl({ company: "ham", key: HAM_KEY }));
     c.ws.send("{not json");

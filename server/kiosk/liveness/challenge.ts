@@ -22,6 +22,26 @@ export const CHALLENGE_RULES = {
 
 /** Frames of the face before the prompt kept as its baseline. */
 export const BASELINE_FRAMES = 8;
+/** The prompt waits until the face's last this many frames are calm (see `isCalm`). */
+export const CALM_FRAMES = 4;
+
+/**
+ * Calm: over the last CALM_FRAMES poses no action is under way (yaw within half a turn, mouth
+ * width within half a smile, no eyes closing). A person waiting at a kiosk is calm within a
+ * second; a replayed video of someone talking and turning rarely is, so it is seldom prompted at all,
+ * and a prompt that lands during a calm stretch of it must then be followed by chance.
+ */
+export function isCalm(poses: readonly FacePose[]): boolean {
+  if (poses.length < CALM_FRAMES) return false;
+  const last = poses.slice(-CALM_FRAMES);
+  const range = (v: number[]) => Math.max(...v) - Math.min(...v);
+  if (range(last.map((p) => p.yaw)) > CHALLENGE_RULES.turn / 2) return false;
+  const widths = last.flatMap((p) => (p.width === null ? [] : [p.width]));
+  if (widths.length > 1 && range(widths) / Math.min(...widths) > CHALLENGE_RULES.smile / 2) return false;
+  const ears = last.flatMap((p) => (p.ear === null ? [] : [p.ear]));
+  if (ears.length > 1 && Math.min(...ears) / Math.max(...ears) < 1 - (1 - CHALLENGE_RULES.blink) / 2) return false;
+  return true;
+}
 /** Ignore the first moments after the prompt: a reaction takes time, a coincidence does not. */
 export const REACTION_MS = 300;
 
@@ -98,11 +118,12 @@ export class Challenge {
     if (pose && now - this.issuedAt >= REACTION_MS) {
       const p = this.progressOf(pose);
       // Another action before the asked one is not someone following the prompt: a replayed video
-      // turns, smiles and blinks at random and would pass by chance. Blinks are exempt for the other
-      // actions (people blink while they turn or smile).
+      // turns, smiles and blinks at random and would pass by chance. Turns count against every other
+      // action; blinks and smiles against none (people blink anytime, and a turn changes the
+      // mouth's apparent width).
       if (p < 1) {
-        for (const other of CHALLENGE_ACTIONS) {
-          if (other === this.action || other === "blink") continue;
+        for (const other of ["turn_left", "turn_right"] as const) {
+          if (other === this.action) continue;
           if (this.progressOf(pose, other) >= 1) {
             this.outcome = "failed";
             this.wrong = other;

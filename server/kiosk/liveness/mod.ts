@@ -4,6 +4,7 @@ export {
   CHALLENGE_RULES,
   Challenge,
   facePose,
+  isCalm,
   type ChallengeAction,
   type ChallengeOutcome,
   type ChallengeReport,

@@ -2,7 +2,7 @@
  * Liveness of one tracked face: passive evidence first (./passive.ts), then, in challenge mode,
  * one random action at a time (./challenge.ts) until one is met or the attempts run out.
  */
-import { Challenge, facePose, BASELINE_FRAMES, type ChallengeAction, type ChallengeReport, type FacePose } from "./challenge.ts";
+import { Challenge, facePose, isCalm, BASELINE_FRAMES, type ChallengeAction, type ChallengeReport, type FacePose } from "./challenge.ts";
 import type { Pt } from "./geometry.ts";
 import { PassiveLiveness, type PassiveEvidence } from "./passive.ts";
 
@@ -46,6 +46,8 @@ export class TrackLiveness {
   private challenge: Challenge | null = null;
   private readonly done: ChallengeReport[] = [];
   private failed = false;
+  /** When the passive check passed (challenge mode waits for a calm moment from then on). */
+  private liveAt: number | null = null;
 
   constructor(
     private settings: LivenessSettings,
@@ -76,7 +78,13 @@ export class TrackLiveness {
     if (passive !== before) transitions.push(passive === "live" ? "live" : "flat");
     const pose = facePose(face.landmarks, face.landmarks68);
 
+    // The baseline of the next challenge: the face's poses while no challenge is pending.
+    if (pose && !this.pending) {
+      this.poses.push(pose);
+      if (this.poses.length > BASELINE_FRAMES) this.poses.shift();
+    }
     if (this.settings.mode === "challenge" && passive === "live" && !this.failed) {
+      this.liveAt ??= now;
       if (this.challenge?.current === "pending") {
         const outcome = this.challenge.observe(pose, now);
         if (outcome !== "pending") {
@@ -86,17 +94,16 @@ export class TrackLiveness {
             this.failed = true;
           }
         }
-      } else if (wanted && !this.passed() && this.settings.challengeActions.length > 0) {
+      } else if (!this.passed() && this.done.length === 0 && now - this.liveAt >= this.settings.windowMs) {
+        // Never calm long enough to be asked: not someone waiting at a kiosk.
+        this.failed = true;
+        transitions.push("challenge_failed");
+      } else if (wanted && !this.passed() && this.settings.challengeActions.length > 0 && isCalm(this.poses)) {
         const actions = this.settings.challengeActions;
         const action = actions[Math.min(actions.length - 1, Math.floor(this.random() * actions.length))];
         this.challenge = new Challenge(action, this.poses.slice(-BASELINE_FRAMES), now, this.settings.challengeTimeoutMs);
         transitions.push("challenge_issued");
       }
-    }
-    // The baseline of the next challenge: the face's poses while no challenge is pending.
-    if (pose && !this.pending) {
-      this.poses.push(pose);
-      if (this.poses.length > BASELINE_FRAMES) this.poses.shift();
     }
     return { state: this.state(), transitions };
   }

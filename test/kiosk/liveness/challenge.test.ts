@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Challenge, facePose, TrackLiveness, type FacePose } from "../../../server/kiosk/liveness/mod.ts";
+import { Challenge, facePose, isCalm, TrackLiveness, type FacePose } from "../../../server/kiosk/liveness/mod.ts";
 import { blink, FACE, five, openMouth, turn } from "./face.ts";
 
 const pose = (p = FACE): FacePose => facePose(five(p), p)!;
@@ -24,11 +24,13 @@ describe("challenge actions", () => {
     expect(wrong.observe(pose(turn(FACE, 0.3)), 500)).toBe("failed");
     expect(wrong.observe(pose(turn(FACE, -0.3)), 900)).toBe("failed");
     expect(wrong.report()).toMatchObject({ outcome: "failed", instead: "turn_left" });
-    // So does a smile when a turn was asked (but not a blink: people blink while they turn).
-    const busy = new Challenge("turn_left", baseline, 0, 5000);
+    // So does a turn when a smile or a blink was asked (but not a blink during a turn: people blink anytime).
+    const busy = new Challenge("smile", baseline, 0, 5000);
     expect(busy.observe(pose(blink(FACE, 0.8)), 400)).toBe("pending");
-    expect(busy.observe(pose(smile(8)), 600)).toBe("failed");
-    expect(busy.report().instead).toBe("smile");
+    expect(busy.observe(pose(turn(FACE, 0.3)), 600)).toBe("failed");
+    expect(busy.report().instead).toBe("turn_left");
+    const blinking = new Challenge("turn_left", baseline, 0, 5000);
+    expect(blinking.observe(pose(blink(FACE, 0.8)), 400)).toBe("pending");
   });
 
   test("blink (eye aspect ratio) and smile (mouth width); talking is neither", () => {
@@ -80,5 +82,32 @@ describe("challenge actions", () => {
     for (let i = 0; i < 60; i++) seen.push(...replay.observe({ landmarks: five(FACE), landmarks68: openMouth(FACE, i % 2 ? 25 : 0) }, (u += 200), true).transitions);
     expect(seen.filter((s) => s === "challenge_failed")).toHaveLength(2);
     expect(replay.state()).toBe("challenge_failed");
+  });
+
+  test("the prompt waits for a calm face; a face that never calms down is not asked and is refused", () => {
+    expect(isCalm([pose(), pose(), pose(), pose()])).toBe(true);
+    expect(isCalm([pose(), pose(), pose()])).toBe(false); // not enough frames yet
+    expect(isCalm([pose(), pose(turn(FACE, 0.1)), pose(), pose()])).toBe(false);
+    expect(isCalm([pose(), pose(blink(FACE, 0.8)), pose(), pose()])).toBe(false);
+    expect(isCalm([pose(), pose(smile(6)), pose(), pose()])).toBe(false);
+    const settings = {
+      mode: "challenge" as const,
+      evidenceFrames: 2,
+      windowMs: 3000,
+      minFrames: 6,
+      challengeActions: ["blink" as const],
+      challengeTimeoutMs: 3000,
+      challengeAttempts: 2,
+    };
+    // A replay that turns all the time: live passively (parallax), never calm, never prompted.
+    const busy = new TrackLiveness(settings, () => 0);
+    const seen: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = turn(FACE, 0.3 * Math.sin(i * 1.3));
+      seen.push(...busy.observe({ landmarks: five(p), landmarks68: p }, i * 200, true).transitions);
+    }
+    expect(seen).toContain("live");
+    expect(seen).not.toContain("challenge_issued");
+    expect(busy.state()).toBe("challenge_failed");
   });
 });
