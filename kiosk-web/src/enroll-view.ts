@@ -7,6 +7,18 @@ import { els } from "./dom.ts";
 import { enroll } from "./enroll.ts";
 import type { PageSettings } from "./params.ts";
 
+/**
+ * Each frame is taken at a slightly different pose (issue 9): a person's faces from a few angles
+ * recognize them better than several copies of one frame. The prompt shows before each capture.
+ */
+export const POSE_PROMPTS = [
+  "Look straight at the camera",
+  "Turn your head a little to your left",
+  "Turn your head a little to your right",
+  "Look straight again, chin a little up",
+  "Chin a little down",
+] as const;
+
 export interface EnrollViewDeps {
   camera: Camera;
   settings: () => PageSettings;
@@ -46,13 +58,16 @@ async function runEnrollment(deps: EnrollViewDeps): Promise<void> {
     return;
   }
   const count = Math.min(10, Math.max(1, Number.parseInt(els.enrollCount.value, 10) || 3));
-  const interval = Math.min(5000, Math.max(100, Number.parseInt(els.enrollInterval.value, 10) || 600));
+  const interval = Math.min(5000, Math.max(100, Number.parseInt(els.enrollInterval.value, 10) || 1200));
   els.enrollShots.replaceChildren();
   const frames: Blob[] = [];
   const thumbs: HTMLImageElement[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      els.enrollStatus.textContent = `Capturing ${i + 1} of ${count}… look at the camera`;
+      // The prompt first, then time to follow it, then the capture.
+      els.enrollStatus.textContent = `${i + 1} of ${count}: ${POSE_PROMPTS[i % POSE_PROMPTS.length]}`;
+      els.enrollStatus.classList.add("prompt");
+      if (i > 0) await sleep(interval);
       const blob = await camera.grab(els.capture, 1280, 0.92);
       if (blob) {
         frames.push(blob);
@@ -62,8 +77,8 @@ async function runEnrollment(deps: EnrollViewDeps): Promise<void> {
         thumbs.push(img);
         els.enrollShots.append(img);
       }
-      if (i < count - 1) await sleep(interval);
     }
+    els.enrollStatus.classList.remove("prompt");
     els.enrollStatus.textContent = "Checking the frames…";
     // One line per frame, updated in place as the frame is checked, then enrolled or skipped.
     const lines: ({ cls: "ok" | "bad" | "other" | "wait"; text: string } | null)[] = frames.map(() => null);
@@ -128,5 +143,6 @@ async function runEnrollment(deps: EnrollViewDeps): Promise<void> {
     els.enrollStatus.textContent = `Enrollment failed: ${(error as Error).message}`;
   } finally {
     els.enrollGo.disabled = false;
+    els.enrollStatus.classList.remove("prompt");
   }
 }
