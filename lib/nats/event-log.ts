@@ -5,9 +5,9 @@
  *
  * - append: publish with the event id as the message id (JetStream drops a retried duplicate).
  *   The payload is an IdentifiedEvent (consumeEvents keeps working) with the event's id.
- * - list: an ephemeral pull consumer filtered to the company's subject, from `since` (or after the
- *   cursor's stream sequence) forward. Oldest first reads only the page; newest first reads the
- *   window forward and keeps the last `limit` (bound it with `since` on large streams).
+ * - list: ephemeral pull consumers filtered to the company's subject. Oldest first reads forward
+ *   from `since` (or after the cursor's stream sequence) until the page is full; newest first reads
+ *   backwards in growing chunks of stream sequences (or, with `since`, that window forward).
  *   The cursor is the stream sequence of the page's last event.
  * - subscribe: a core NATS subscription on the company's subject (events of every gateway).
  * - retention: the stream's max_age (EVENTS_RETENTION_DAYS updates it; purge() is a no-op).
@@ -171,8 +171,8 @@ export class NatsEventLog implements EventLog {
         out.push({ e, seq });
         return true;
       });
-    } else {
-      // forward over the window, keeping the newest limit + 1
+    } else if (q.since !== undefined) {
+      // a bounded window: read it forward, keeping the newest limit + 1
       await this.scan(q.companyId, { beforeSeq: cursorSeq, since: q.since, until: q.until }, (e, seq) => {
         if (!matches(e)) return true;
         out.push({ e, seq });
@@ -180,6 +180,26 @@ export class NatsEventLog implements EventLog {
         return true;
       });
       out.reverse();
+      more = out.length > q.limit;
+      if (more) out.length = q.limit;
+    } else {
+      // newest first without a lower bound: read backwards in growing chunks of stream sequences,
+      // so a page costs about as much as how far back its events are, not the whole stream
+      const state = (await this.jsm.streams.info(this.stream)).state;
+      const first = Math.max(1, state.first_seq);
+      let hi = state.messages === 0 ? first : Math.min(cursorSeq ?? Number.POSITIVE_INFINITY, state.last_seq + 1);
+      let size = 512;
+      while (out.length <= q.limit && hi > first) {
+        const lo = Math.max(first, hi - size);
+        const chunk: Array<{ e: EventRecord; seq: number }> = [];
+        await this.scan(q.companyId, { afterSeq: lo - 1, beforeSeq: hi, until: q.until }, (e, seq) => {
+          if (matches(e)) chunk.push({ e, seq });
+          return true;
+        });
+        out.push(...chunk.reverse());
+        hi = lo;
+        size *= 4;
+      }
       more = out.length > q.limit;
       if (more) out.length = q.limit;
     }

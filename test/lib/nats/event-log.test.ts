@@ -65,6 +65,21 @@ describeWithTools(["nats-server"], "NatsEventLog (JetStream events stream)", () 
     await expect(b.list({ companyId: "acme.inc", order: "asc", limit: 1, cursor: "bogus" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
 
+  test("newest first across a long stream: backward chunks page through everything, in order", async () => {
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const log = await NatsEventLog.open({ nc, stream: "EV_LONG", subjectPrefix: "long" });
+    const mine: string[] = [];
+    // 40 of ours, 1,400 of another company, 40 of ours: pages must cross sparse stretches
+    for (let i = 0; i < 40; i++) mine.push((await log.append(ev(`u${i}`))).id);
+    await Promise.all(Array.from({ length: 1400 }, (_, i) => log.append({ ...ev(`n${i}`), companyId: "noise" })));
+    for (let i = 0; i < 40; i++) mine.push((await log.append(ev(`v${i}`))).id);
+    const desc = await pages(log, "desc", 30);
+    expect(desc.map((e) => e.id)).toEqual([...mine].reverse());
+    const first = await log.list({ companyId: "acme.inc", order: "desc", limit: 50 });
+    expect(first.events.map((e) => e.id)).toEqual([...mine].reverse().slice(0, 50));
+    expect(first.nextCursor).not.toBeNull();
+  }, 60_000);
+
   test("the live feed sees events appended by another gateway, only the company's", async () => {
     const nc1 = nats.track(await connect({ servers: nats.url }));
     const nc2 = nats.track(await connect({ servers: nats.url }));
