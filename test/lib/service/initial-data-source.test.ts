@@ -273,6 +273,10 @@ describe("check-data", () => {
     expect((await checkData(["--url", "http://127.0.0.1:9/x", "--timeout", "1"], {})).code).toBe(1);
     expect((await checkData([], { DATA_SOURCE: "API" })).code).toBe(2);
     expect((await checkData([], {})).code).toBe(0); // NONE: nothing to check
+    expect((await checkData(["--nope"], {})).code).toBe(2);
+    const help = await checkData(["--help"], {});
+    expect(help.code).toBe(0);
+    expect(help.output.join("\n")).toContain("usage: bun run check-data");
   });
 
   test("the script: bun run check-data exits with the code", async () => {
