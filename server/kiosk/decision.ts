@@ -59,7 +59,7 @@ function livenessSettings(s: DecisionSettings): LivenessSettings {
     evidenceFrames: s.livenessEvidenceFrames ?? 2,
     windowMs: s.livenessWindowMs ?? 6000,
     minFrames: LIVENESS_MIN_FRAMES,
-    challengeActions: s.challengeActions ?? ["turn_left", "turn_right", "blink", "smile"],
+    challengeActions: s.challengeActions ?? ["turn_left", "turn_right"],
     challengeTimeoutMs: s.challengeTimeoutMs ?? 5000,
     challengeAttempts: CHALLENGE_ATTEMPTS,
   };
