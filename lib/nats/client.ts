@@ -444,13 +444,13 @@ export class FaceClient implements FaceApi {
   }
 
   /** Every worker's own statistics (each answers `facegate.v1.stats`); UnavailableError if none does. */
-  async workerStats(opts?: CallOptions): Promise<WorkerStats[]> {
+  async workerStats(opts?: CallOptions, brief = false): Promise<WorkerStats[]> {
     this.assertOpen();
     const timeout = opts?.timeoutMs ?? Math.min(this.timeoutMs, 5000);
     const subject = `${this.prefix}.stats`;
     const out: WorkerStats[] = [];
     try {
-      const replies = await this.nc.requestMany(subject, encodeRequest(undefined).payload, {
+      const replies = await this.nc.requestMany(subject, encodeRequest(brief ? { brief: true } : undefined).payload, {
         strategy: "stall",
         stall: this.statsStallMs,
         maxWait: timeout,
@@ -493,7 +493,7 @@ export class FaceClient implements FaceApi {
     if (performance.now() - this.peersAt < this.peerRefreshMs) return;
     this.refreshingPeers = true;
     this.peersAt = performance.now();
-    this.workerStats({ timeoutMs: 2000 })
+    this.workerStats({ timeoutMs: 2000 }, true)
       .then((stats) => {
         const known = new Map(this.peers.map((p) => [p.workerId, p]));
         this.peers = stats

@@ -323,6 +323,15 @@ export class FaceWorker {
 
   private async answerStats(msg: Msg): Promise<void> {
     const base = this.stats();
+    // `{ args: { brief: true } }`: counters only (clients refreshing their routing table every few
+    // seconds need no gallery statistics, which grow with the number of companies).
+    let brief = false;
+    try {
+      brief = decodeRequest(msg.data, msg.headers).args?.brief === true;
+    } catch {
+      // a malformed stats request still gets the full answer
+    }
+    if (brief) return this.respond(msg, encodeReply(base));
     const [cache, health] = await Promise.all([
       this.api.getCacheStats().catch(() => undefined),
       this.api.healthCheck().catch(() => undefined),

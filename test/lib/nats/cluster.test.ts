@@ -153,6 +153,9 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     expect(served.reduce((a, b) => a + b, 0)).toBe(30);
     // Random routing (the queue group) gives splits like 14/9/7; here every worker takes 10 ± 2.
     for (const n of served) expect(Math.abs(n - 10)).toBeLessThanOrEqual(2);
+    // The routing table is refreshed with brief stats: counters and the direct subject, no gallery statistics.
+    const brief = await c.workerStats(undefined, true);
+    expect(brief.map((w) => [Boolean(w.direct), w.cache, w.health])).toEqual([[true, undefined, undefined], [true, undefined, undefined], [true, undefined, undefined]]);
     await spy.close();
     await c.close();
   }, 60_000);
