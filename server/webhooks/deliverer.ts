@@ -34,6 +34,7 @@ export class WebhookDeliverer {
   private again = false;
   private readonly counts = { delivered: 0, failed: 0, dead: 0 };
   private totals = { pending: 0, dead: 0, webhooks: 0 };
+  private totalsAt = Number.NEGATIVE_INFINITY;
   private readonly pollMs: number;
   private readonly random: () => number;
 
@@ -110,7 +111,11 @@ export class WebhookDeliverer {
             this.inFlight.set(key, p);
           }
         }
-        this.totals = await this.opts.outbox.outboxTotals();
+        // gauges for /metrics: counting a large backlog is not free, once a second is enough
+        if (performance.now() - this.totalsAt > 1000) {
+          this.totalsAt = performance.now();
+          this.totals = await this.opts.outbox.outboxTotals();
+        }
       } while (this.again);
     } catch (error) {
       this.opts.log?.("warn", "webhook outbox unavailable", { error: String(error) });
