@@ -1,5 +1,6 @@
 /**
- * KV key layout (ARCHITECTURE §5): `c.<company>`, `u.<company>.<user>`, `f.<company>.<user>.<face>`.
+ * KV key layout (ARCHITECTURE §5): `c.<company>`, `u.<company>.<user>`, `f.<company>.<user>.<face>`, and
+ * `s.<company>` for a company's operating-point settings.
  * Ids may hold dots, spaces or any unicode, so every id token is base64url of its UTF-8 bytes
  * without padding (alphabet A-Z a-z 0-9 - _, all valid in KV keys, and never a wildcard).
  */
@@ -18,6 +19,9 @@ export const userKey = (companyId: string, userId: string) => `u.${encodeId(comp
 export const faceKey = (companyId: string, userId: string, faceId: string) =>
   `f.${encodeId(companyId)}.${encodeId(userId)}.${encodeId(faceId)}`;
 
+/** A company's operating-point settings (absent: none). Deleted with the company. */
+export const settingsKey = (companyId: string) => `s.${encodeId(companyId)}`;
+
 /** Store metadata (`m.<name>`, e.g. the initialised marker): not gallery records. */
 export const metaKey = (name: string) => `m.${name}`;
 
@@ -29,6 +33,7 @@ export const facesOfUser = (companyId: string, userId: string) => `f.${encodeId(
 export type ParsedKey =
   | { kind: "meta"; name: string }
   | { kind: "company"; companyId: string }
+  | { kind: "settings"; companyId: string }
   | { kind: "user"; companyId: string; userId: string }
   | { kind: "face"; companyId: string; userId: string; faceId: string };
 
@@ -39,6 +44,7 @@ export function parseKey(key: string): ParsedKey | null {
   if (!valid) return null;
   if (parts[0] === "m" && parts.length === 2) return { kind: "meta", name: parts[1]! };
   if (parts[0] === "c" && parts.length === 2) return { kind: "company", companyId: decodeId(parts[1]!) };
+  if (parts[0] === "s" && parts.length === 2) return { kind: "settings", companyId: decodeId(parts[1]!) };
   if (parts[0] === "u" && parts.length === 3) {
     return { kind: "user", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!) };
   }

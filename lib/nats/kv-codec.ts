@@ -52,6 +52,8 @@ export function faceValue(f: Pick<FaceRecord, "companyId" | "userId" | "faceId" 
 
 /** The companies and users a listener has seen alive (to turn orphans into deletes). */
 export type Tree = { companies: Set<string>; users: Set<string> };
+const SettingsValueSchema = z.object({ fpirTarget: z.number().optional(), threshold: z.number().optional() });
+
 export const newTree = (): Tree => ({ companies: new Set(), users: new Set() });
 const userTreeKey = (c: string, u: string) => `${c}\u0000${u}`;
 
@@ -79,6 +81,18 @@ export function entryToEvent(entry: KvEntry, tree: Tree, warn: Warn): StoreEvent
       }
       tree.companies.add(companyId);
       return { revision, type: "company.put", companyId };
+    }
+    case "settings": {
+      const { companyId } = parsed;
+      // settings of a company this view does not hold (deleted, or not yet replayed): nothing to apply
+      if (!tree.companies.has(companyId)) return { revision, type: "sync" };
+      if (deleted) return { revision, type: "company.put", companyId, settings: null };
+      const value = SettingsValueSchema.safeParse(safeJson(entry));
+      if (!value.success) {
+        warn(`invalid settings value at ${entry.key} revision ${revision}: ${value.error.message}`);
+        return { revision, type: "sync" };
+      }
+      return { revision, type: "company.put", companyId, settings: value.data };
     }
     case "user": {
       const { companyId, userId } = parsed;

@@ -15,7 +15,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { BulkLoad, BulkLoadOptions, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import type { BulkLoad, BulkLoadOptions, CompanySettings, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
 import type { Warn } from "./kv-codec.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
@@ -128,6 +128,10 @@ export class KvGalleryStore implements GalleryStore {
   }
 
   // ------------------------------------------------------------------ writes (kv-writes.ts)
+
+  setCompanySettings(companyId: string, settings: CompanySettings | null): Promise<WriteResult> {
+    return this.writes.setCompanySettings(companyId, settings);
+  }
 
   createCompany(companyId: string): Promise<WriteResult & { created: boolean }> {
     return this.writes.createCompany(companyId);

@@ -23,10 +23,10 @@ import { backoff, deadline, delay, errors as natsErrors, headers } from "@nats-i
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import { FaceError } from "../core/errors.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type FaceRecord, type WriteResult } from "../core/store.ts";
+import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type WriteResult } from "../core/store.ts";
 import { faceValue, json, type Warn } from "./kv-codec.ts";
 import { eraseEntry, type EraseOutcome } from "./kv-erase.ts";
-import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, userKey, usersOfCompany } from "./keys.ts";
+import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, settingsKey, userKey, usersOfCompany } from "./keys.ts";
 
 /** The marker key written with the initial data (`m.initialised`). */
 const INITIALISED = "initialised";
@@ -225,7 +225,27 @@ export class KvWriter {
   }
 
   async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
-    return this.cascadeDelete(companyKey(companyId), [facesOfCompany(companyId), usersOfCompany(companyId)]);
+    return this.cascadeDelete(companyKey(companyId), [facesOfCompany(companyId), usersOfCompany(companyId), settingsKey(companyId)]);
+  }
+
+  /** Puts (or deletes, for null) the company's settings key; COMPANY_NOT_FOUND, also when the company goes meanwhile. */
+  async setCompanySettings(companyId: string, settings: CompanySettings | null): Promise<WriteResult> {
+    if (!(await this.exists(companyKey(companyId)))) throw companyNotFound(companyId);
+    const key = settingsKey(companyId);
+    let revision: number;
+    try {
+      revision = settings
+        ? await this.retrying(`put ${key}`, () => this.kv.put(key, json(settings)))
+        : await this.deleteMarker(key);
+    } catch (err) {
+      throw storeError(`put ${key}`, err);
+    }
+    // a delete of the company that ran meanwhile may have missed this key: remove it with the company
+    if (!(await this.exists(companyKey(companyId)))) {
+      await this.deleteMarker(key).catch(() => undefined);
+      throw companyNotFound(companyId);
+    }
+    return { revision };
   }
 
   async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {

@@ -47,6 +47,35 @@ describeWithTools(["nats-server"], "searchEmbedding over NATS", () => {
     expect(await worker.service.searchEmbedding({ companyId: "acme", embedding: alice.embedding!, topK: 2 })).toEqual(s);
   }, 60_000);
 
+  test("operating points over NATS: set through one worker, replayed by a late one, gone with the company", async () => {
+    await client.createCompany({ companyId: "op" });
+    const set = await client.setOperatingPoint({ companyId: "op", threshold: 0.61 });
+    expect(set).toMatchObject({ companyId: "op", source: "company_threshold", threshold: 0.61, settings: { threshold: 0.61 } });
+    expect((await client.getOperatingPoint({ companyId: "op" }, { minRevision: set.revision })).threshold).toBe(0.61);
+    const late = await startFaceWorker({ engine, env: { NATS_URL: server.url }, service: { workerId: "sw2" }, nats: { concurrency: 1 }, log: () => {} });
+    try {
+      await late.service.gallery.waitForRevision(set.revision!, 5000);
+      expect(late.service.operatingPoint("op")).toMatchObject({ source: "company_threshold", threshold: 0.61 });
+      const target = await client.setOperatingPoint({ companyId: "op", fpirTarget: 0.002 });
+      await late.service.gallery.waitForRevision(target.revision!, 5000);
+      expect(late.service.operatingPoint("op")).toMatchObject({ source: "company_fpir_target", fpirTarget: 0.002 });
+      const del = await client.deleteCompany({ companyId: "op" });
+      const again = await client.createCompany({ companyId: "op" });
+      for (const w of [worker, late]) {
+        await w.service.gallery.waitForRevision(again.revision!, 5000);
+        expect(w.service.operatingPoint("op").source).toBe("fpir_target");
+      }
+      expect(del.deleted).toBe(true);
+      const code = await client.setOperatingPoint({ companyId: "nobody", threshold: 0.5 }).then(
+        () => "ok",
+        (e: unknown) => (e as FaceError).code,
+      );
+      expect(code).toBe("COMPANY_NOT_FOUND");
+    } finally {
+      await late.close();
+    }
+  }, 60_000);
+
   test("errors keep their codes across NATS: unknown company, wrong dimension, non-finite values (refused by the client)", async () => {
     const code = async (p: Promise<unknown>) =>
       p.then(
