@@ -10,6 +10,7 @@
  * holder of one valid key could otherwise keep guessing others between its own requests).
  */
 import { FaceError } from "../lib/core/mod.ts";
+import type { ApiKeys, Principal } from "./auth.ts";
 
 export interface AuthThrottleOptions {
   /** Failed keys per address before back-off; 0 disables the throttle. */
@@ -130,4 +131,22 @@ export class AuthThrottle {
       this.entries.delete(address);
     }
   }
+}
+
+/**
+ * The key check with the failed-key back-off (server/auth-throttle.ts): a wrong key counts (a
+ * missing one is not a guess); while the address backs off only keys already seen from it pass.
+ */
+export function authenticateWithBackoff(keys: ApiKeys, throttle: AuthThrottle | undefined, address: string, key: string | undefined): Principal {
+  let principal: Principal;
+  try {
+    principal = keys.authenticate(key);
+  } catch (error) {
+    throttle?.check(address);
+    if (key) throttle?.failure(address);
+    throw error;
+  }
+  throttle?.check(address, principal.id);
+  throttle?.success(address, principal.id);
+  return principal;
 }

@@ -58,6 +58,12 @@ export function can(principal: Principal, scope: KeyScope, companyId?: string): 
   return held !== undefined && rank(held) >= rank(scope);
 }
 
+/** True when the principal holds `scope` on at least one company (a cheap check before a body names the company). */
+export function canSomewhere(principal: Principal, scope: KeyScope): boolean {
+  for (const held of principal.grants.values()) if (rank(held) >= rank(scope)) return true;
+  return false;
+}
+
 export class ApiKeys {
   readonly open: boolean;
   private readonly principals: Map<string, Principal>;

@@ -39,7 +39,7 @@ const SHARE: Record<Category, number> = { "http-body": 0.3, "http-headers": 0.1,
 
 export interface FuzzOptions {
   seed: number;
-  /** Inputs in the main round (the warm-up adds 5 % more). */
+  /** Inputs in the main round (the warm-up adds 10 %, at least 600, more). */
   count: number;
   /** An input not answered within this is a hang. */
   hangMs?: number;
@@ -275,8 +275,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       }
     };
 
-    // Warm-up: the same mix, 5 %, so the baseline is taken with caches and thread pools in place.
-    await round(Math.max(100, Math.round(options.count * 0.05)), false, root.fork(0xbeef));
+    // Warm-up: the same mix (10 %, at least 600 inputs), so the baseline is taken with caches
+    // (libvips keeps up to 50 MB of decoded operations), arenas and thread pools in place.
+    await round(Math.max(600, Math.round(options.count * 0.1)), false, root.fork(0xbeef));
     const [bServer, bWorker] = await Promise.all([settledRss(server.proc.pid, settleMs), settledRss(worker.pid, settleMs)]);
     const baseline = { server: bServer, worker: bWorker };
     log(`baseline RSS: server ${baseline.server} MB, worker ${baseline.worker} MB`);

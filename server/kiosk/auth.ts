@@ -9,8 +9,7 @@
  */
 import { FaceError } from "../../lib/core/mod.ts";
 import type { ApiKeys, Principal } from "../auth.ts";
-import type { AuthThrottle } from "../auth-throttle.ts";
-import { authenticateWithBackoff } from "../middleware/scope.ts";
+import { authenticateWithBackoff, type AuthThrottle } from "../auth-throttle.ts";
 
 /** The subprotocol the server answers; a client offering a key protocol lists it first. */
 export const KIOSK_SUBPROTOCOL = "facegate.v1";

@@ -11,8 +11,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
 import { FaceError } from "../../lib/core/mod.ts";
-import { type ApiKeys, type Principal, type Scope } from "../auth.ts";
-import type { AuthThrottle } from "../auth-throttle.ts";
+import { canSomewhere, type ApiKeys, type Principal, type Scope } from "../auth.ts";
+import { authenticateWithBackoff, type AuthThrottle } from "../auth-throttle.ts";
 import type { RateLimiter } from "../limits.ts";
 
 export interface ScopeOptions {
@@ -71,25 +71,11 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       }
       if (Number.isFinite(decision.remaining)) c.header("X-RateLimit-Remaining", String(decision.remaining));
 
-      if (scope !== "any" && !options.companyInBody) keys.authorize(principal, scope, c.req.param("company"));
+      if (scope !== "any") {
+        if (!options.companyInBody) keys.authorize(principal, scope, c.req.param("company"));
+        // The body names the company: a key without the scope on any company is refused before reading it.
+        else if (!canSomewhere(principal, scope)) throw new FaceError("FORBIDDEN", `this API key has no ${scope} scope on any company`);
+      }
       return next();
     };
-}
-
-/**
- * The key check with the failed-key back-off (server/auth-throttle.ts): a wrong key counts (a
- * missing one is not a guess); while the address backs off only keys already seen from it pass.
- */
-export function authenticateWithBackoff(keys: ApiKeys, throttle: AuthThrottle | undefined, address: string, key: string | undefined): Principal {
-  let principal: Principal;
-  try {
-    principal = keys.authenticate(key);
-  } catch (error) {
-    throttle?.check(address);
-    if (key) throttle?.failure(address);
-    throw error;
-  }
-  throttle?.check(address, principal.id);
-  throttle?.success(address, principal.id);
-  return principal;
 }

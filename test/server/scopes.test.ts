@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ApiKeys, type Scope } from "../../server/auth.ts";
 import { DEFAULT_SERVER_CONFIG, loadServerConfig } from "../../server/config.ts";
 import { buildRoutes } from "../../server/routes.ts";
-import { b64, blankJpeg, startTestServer, type TestServer } from "./harness.ts";
+import { b64, blankJpeg, rawHttp, startTestServer, type TestServer } from "./harness.ts";
 
 const KEYS = {
   admin: "admin-key-0001",
@@ -193,5 +193,8 @@ describe("company named in the body (POST /v1/companies)", () => {
     expect((await srv.call("POST", "/v1/companies", { key: KEYS.enroll, json: { company_id: "acme" } })).status).toBe(403);
     expect((await srv.call("POST", "/v1/companies", { key: KEYS.manage, json: { company_id: "beta" } })).status).toBe(403);
     expect([200, 201]).toContain((await srv.call("POST", "/v1/companies", { key: KEYS.manage, json: { company_id: "acme" } })).status);
+    // a key with no manage scope anywhere is refused before its body is read (declared 3 MB, never sent)
+    const answer = await rawHttp(srv.url, `POST /v1/companies HTTP/1.1\r\nHost: localhost\r\nX-API-Key: ${KEYS.kiosk}\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n{"company_id":`, 1500);
+    expect(answer).toMatch(/^HTTP\/1\.1 403/);
   });
 });
