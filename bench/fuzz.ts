@@ -14,6 +14,7 @@ const { values } = parseArgs({
   options: {
     seed: { type: "string", default: "1" },
     count: { type: "string", default: "10000" },
+    warmup: { type: "string" },
     json: { type: "string" },
     quiet: { type: "boolean", default: false },
   },
@@ -25,7 +26,7 @@ if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 10) {
   process.exit(2);
 }
 
-const result = await runFuzz({ seed, count, log: values.quiet ? undefined : (l) => console.error(l) });
+const result = await runFuzz({ seed, count, warmup: values.warmup === undefined ? undefined : Number(values.warmup), log: values.quiet ? undefined : (l) => console.error(l) });
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 console.log(`\nfuzz: seed ${seed}, ${result.inputs} inputs in ${result.seconds} s\n`);

@@ -219,7 +219,9 @@ export async function classify(res: Response, path: string, hangMs: number): Pro
   if (res.status === 426 && path.startsWith("/v1/kiosk/ws")) return "ok";
   let code: unknown;
   try {
-    const body = JSON.parse(text) as { error?: { code?: unknown } | string; error_code?: unknown };
+    const body = JSON.parse(text) as { error?: { code?: unknown } | string; error_code?: unknown; status?: unknown };
+    // Health routes answer 503 with their own body when the service is not healthy (documented).
+    if (res.status === 503 && /\/health$/.test(path.split("?")[0] ?? "") && body.status === "unhealthy") return "error:unhealthy";
     // The compatibility routes (/api/v1/*) answer {"error": "...", "error_code": CODE}.
     code = typeof body.error === "object" ? body.error?.code : body.error_code;
   } catch {
