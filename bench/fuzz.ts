@@ -29,7 +29,7 @@ if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 10) {
 const result = await runFuzz({ seed, count, warmup: values.warmup === undefined ? undefined : Number(values.warmup), log: values.quiet ? undefined : (l) => console.error(l) });
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
-console.log(`\nfuzz: seed ${seed}, ${result.inputs} inputs in ${result.seconds} s\n`);
+console.log(`\nfuzz: seed ${seed}, ${result.inputs} inputs in ${result.seconds} s (after a warm-up round of ${result.warmupInputs}, checked too)\n`);
 console.log(`${"category".padEnd(13)}${pad("inputs", 8)}${pad("2xx", 7)}${pad("4xx/5xx doc.", 13)}${pad("failures", 10)}  top answers`);
 for (const c of CATEGORIES) {
   const r = result.categories[c];
