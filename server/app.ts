@@ -195,6 +195,14 @@ export function createApp(options: CreateAppOptions): FacegateApp {
 
   app.notFound((c) => {
     c.set("route", "unmatched");
+    // A path that exists with other methods (a GET on a POST route) is 405 with Allow, not 404.
+    const allow = allowedMethods(app, c.req.path);
+    if (allow.length > 0) {
+      metrics.errors.inc({ code: "METHOD_NOT_ALLOWED" });
+      c.header("Allow", allow.join(", "));
+      const message = `${c.req.method} is not allowed on ${truncate(c.req.path, 200)}; it takes ${allow.join(", ")}`;
+      return errorResponse(c, new FaceError("METHOD_NOT_ALLOWED", message));
+    }
     metrics.errors.inc({ code: "NOT_FOUND" });
     return errorResponse(c, new FaceError("NOT_FOUND", `no route ${c.req.method} ${truncate(c.req.path, 200)}`));
   });
@@ -319,6 +327,18 @@ function pluginRoute(c: Context<AppEnv>): string {
   } catch {
     return "unmatched";
   }
+}
+
+/** The methods registered for routes whose pattern matches `path` (middleware, "ALL", excluded). */
+export function allowedMethods(app: FacegateApp, path: string): string[] {
+  const methods = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" || r.path.includes("*")) continue;
+    const pattern = r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z_][A-Za-z0-9_]*/g, "[^/]+");
+    if (new RegExp(`^${pattern}/?$`).test(path)) methods.add(r.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
 }
 
 function truncate(text: string, max: number): string {

@@ -3,7 +3,9 @@
  * `image/*` body with the other fields as query parameters), read with a byte limit that holds
  * whether or not the client sent Content-Length.
  */
+import { z } from "zod";
 import { FaceError } from "../lib/core/mod.ts";
+import { WireImageSchema } from "./wire.ts";
 
 export type BodyKind = "json" | "multipart" | "raw";
 
@@ -56,11 +58,18 @@ export async function readLimited(req: Request, maxBytes: number): Promise<Uint8
   return out;
 }
 
+/** Names the setting and its value, so whoever reads the message knows what to raise (or what to shrink). */
 function tooLarge(size: number, max: number, streamed = false): FaceError {
+  const limit = `MAX_BODY_BYTES=${max} (${mebibytes(max)})`;
   return new FaceError(
     "PAYLOAD_TOO_LARGE",
-    streamed ? `request body exceeds the limit of ${max} bytes` : `request body is ${size} bytes; the limit is ${max}`,
+    streamed ? `request body exceeds the server's limit ${limit}` : `request body is ${size} bytes; the server's limit is ${limit}`,
+    { details: { setting: "MAX_BODY_BYTES", limit: max, ...(streamed ? {} : { size }) } },
   );
+}
+
+function mebibytes(bytes: number): string {
+  return `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
 }
 
 function mediaType(req: Request): string {
@@ -120,7 +129,25 @@ export async function parseBody(req: Request, spec: BodySpec, maxBytes: number, 
     if (entry instanceof Blob) files[name] = new Uint8Array(await entry.arrayBuffer());
     else fields[name] = String(entry);
   }
+  checkFileParts(Object.keys(files), (spec as { schema?: unknown }).schema);
   return { kind, value: { ...coerce({ ...query, ...fields }, spec), ...files } };
+}
+
+/**
+ * A file part under a name the route does not know (`photo` for `image`) would otherwise read as
+ * "image is required": say which name was sent and which one the route takes.
+ */
+function checkFileParts(names: string[], schema: unknown): void {
+  if (!(schema instanceof z.ZodObject)) return;
+  const shape = schema.shape as Record<string, unknown>;
+  const imageFields = Object.keys(shape).filter((k) => shape[k] === WireImageSchema);
+  for (const name of names) {
+    if (name in shape) continue;
+    const expected = imageFields.length > 0 ? `send the image as ${imageFields.map((f) => `'${f}'`).join(" and ")}` : "this route takes no file";
+    throw new FaceError("INVALID_ARGUMENT", `multipart field '${name.slice(0, 64)}' is not known; ${expected}`, {
+      details: { field: name.slice(0, 64), expected: imageFields },
+    });
+  }
 }
 
 /** Text fields → booleans and numbers where the route says so; anything unparseable is left for zod to reject. */

@@ -34,7 +34,10 @@ export const WireImageSchema = z
   .union([
     z.string().min(1, "image must not be empty"),
     z.instanceof(Uint8Array).refine((b) => b.byteLength > 0, "image must not be empty"),
-  ])
+  ], {
+    // "Invalid input" said nothing: a missing image and a wrong type each say what they are.
+    error: (iss) => (iss.input === undefined ? "is required" : "must be base64 text (JSON) or a file part (multipart)"),
+  })
   .meta({ description: "JPEG, PNG or WebP: base64 (a data:image/...;base64, prefix is accepted) in JSON, a file part in multipart" });
 
 const Threshold = z.number().min(-1).max(1).describe("Overrides the configured threshold (cosine similarity)");
@@ -400,6 +403,6 @@ export function snakeKeys(value: unknown, keepKeys = false): unknown {
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`)
+    .map((i) => `${i.path.length ? i.path.join(".") : "body"}${i.message === "is required" ? " " : ": "}${i.message}`)
     .join("; ");
 }

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "UNAUTHORIZED",
   "FORBIDDEN",
   "NOT_FOUND",
+  "METHOD_NOT_ALLOWED",
   "PAYLOAD_TOO_LARGE",
   "RATE_LIMITED",
   "TIMEOUT",
@@ -46,6 +47,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  /** The path exists, not with this method: the answer's `Allow` header lists the methods it takes. */
+  METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   TIMEOUT: 503,

@@ -143,14 +143,50 @@ describe("gallery errors", () => {
 });
 
 describe("transport errors", () => {
-  test("404 NOT_FOUND for unknown routes and methods, same shape", async () => {
+  test("404 NOT_FOUND for unknown paths, same shape", async () => {
     expectError(await srv.call("GET", "/nope"), "NOT_FOUND");
-    expectError(await srv.call("GET", "/v1/detect"), "NOT_FOUND");
-    expectError(await srv.call("PUT", "/v1/companies"), "NOT_FOUND");
+    expectError(await srv.call("GET", "/v1/nothing/here"), "NOT_FOUND");
     expectError(await srv.call("GET", `/v1/${"x".repeat(5000)}`), "NOT_FOUND");
   });
-  test("413 PAYLOAD_TOO_LARGE", async () => {
-    expectError(await srv.call("POST", "/v1/detect", { body: paddedJson(2 * 1024 * 1024 + 1), headers: { "Content-Type": "application/json" } }), "PAYLOAD_TOO_LARGE");
+  test("405 METHOD_NOT_ALLOWED with Allow for a known path and another method", async () => {
+    const r = await srv.call("GET", "/v1/detect");
+    expectError(r, "METHOD_NOT_ALLOWED", /GET is not allowed on \/v1\/detect; it takes POST/);
+    expect(r.headers.get("allow")).toBe("POST");
+    const companies = await srv.call("PUT", "/v1/companies");
+    expectError(companies, "METHOD_NOT_ALLOWED");
+    expect(companies.headers.get("allow")).toBe("GET, HEAD, POST");
+    const user = await srv.call("GET", "/v1/companies/acme/users/u1");
+    expectError(user, "METHOD_NOT_ALLOWED");
+    expect(user.headers.get("allow")).toBe("DELETE");
+  });
+  test("413 PAYLOAD_TOO_LARGE names MAX_BODY_BYTES and its value", async () => {
+    const declared = await srv.call("POST", "/v1/detect", { body: paddedJson(2 * 1024 * 1024 + 1), headers: { "Content-Type": "application/json" } });
+    expectError(declared, "PAYLOAD_TOO_LARGE", /MAX_BODY_BYTES=2097152 \(2 MiB\)/);
+    // chunked (no Content-Length): counted while streaming, same setting named
+    const chunks = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        ctl.enqueue(new TextEncoder().encode(paddedJson(2 * 1024 * 1024 + 10)));
+        ctl.close();
+      },
+    });
+    const streamed = await srv.call("POST", "/v1/detect", { body: chunks, headers: { "Content-Type": "application/json" } });
+    expectError(streamed, "PAYLOAD_TOO_LARGE", /MAX_BODY_BYTES=2097152/);
+  });
+  test("multipart: a wrong file field and a missing one say different things, naming the field", async () => {
+    const form = (name: string) => {
+      const f = new FormData();
+      f.set("user_id", "mp1");
+      f.set("face_id", "f1");
+      if (name) f.set(name, new Blob([group1], { type: "image/jpeg" }), "a.jpg");
+      return f;
+    };
+    const wrong = await srv.call("POST", "/v1/companies/acme/users", { body: form("photo") });
+    expectError(wrong, "INVALID_ARGUMENT", /^multipart field 'photo' is not known; send the image as 'image'$/);
+    const missing = await srv.call("POST", "/v1/companies/acme/users", { body: form("") });
+    expectError(missing, "INVALID_ARGUMENT", /^image is required$/);
+    const verify = await srv.call("POST", "/v1/verify", { body: form("img1") });
+    expectError(verify, "INVALID_ARGUMENT", /send the image as 'image1' and 'image2'/);
+    expectError(await srv.call("POST", "/v1/detect", { json: {} }), "INVALID_ARGUMENT", /^image is required$/);
   });
   test("401 UNAUTHORIZED / 403 FORBIDDEN", async () => {
     const keyed = await startTestServer({ keys: new ApiKeys({ "company-key-1": ["acme"] }, false) });
