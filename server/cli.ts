@@ -40,7 +40,7 @@ import { enrollFolder, progressBar } from "./cli/enroll.ts";
 import { HttpFaceClient } from "./client.ts";
 import { toWire } from "./wire.ts";
 
-const USAGE = `usage: bun run facegate <command> [options]
+const USAGE = `usage: bun run facegate <command> [options]     (bun run facegate <command> --help: its own help)
 
 commands:
   enroll <company> <folder>          enroll <folder>/<user>/<images> (first image creates the user)
@@ -66,6 +66,80 @@ options:
                      for LFW dev: models/calibration/<model>.json, the one shipped with the model)
 `;
 
+/** `bun run facegate <command> --help`: the command's own usage, options and an example. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  enroll: `usage: bun run facegate enroll <company> <folder> [--url URL] [--key KEY]
+
+Enrolls every person of <folder>: one sub-folder per person, named by the user id, holding their
+photos (JPEG, PNG or WebP). The first photo creates the user, the others are added as faces; photos
+already enrolled (same face id: the file name) are skipped, so it can run again. A progress bar on a
+terminal; exit 1 when a photo failed (each is listed with its error code).
+
+options:
+  --url URL    enroll through a running server (default: in-process on DATA_DIR, refused while a
+               server holds that database)
+  --key KEY    API key for --url, scope enroll (default: $FACEGATE_API_KEY)
+
+example:
+  bun run facegate enroll acme ./people            # ./people/ann/1.jpg, ./people/bob/a.png, ...
+  bun run facegate enroll acme ./people --url http://127.0.0.1:8080 --key k-hr-0e7d4a61
+`,
+  recognize: `usage: bun run facegate recognize <company> <image> [--all] [--threshold T] [--url URL] [--key KEY]
+
+Prints the recognition of <image> as JSON: user_id (null when nobody matched), confidence, bbox.
+
+options:
+  --all          every face in the image, not only the best match
+  --threshold T  override the threshold in force (FACE_RECOGNITION_THRESHOLD or the operating point)
+  --url URL      recognize through a running server (default: in-process on DATA_DIR)
+  --key KEY      API key for --url, scope recognize (default: $FACEGATE_API_KEY)
+
+example:
+  bun run facegate recognize acme door.jpg --all
+`,
+  export: `usage: bun run facegate export <file | -> [--format facegate|old]
+
+Writes the local gallery (DATA_DIR) as initial-data JSON: companies, users, faces and embeddings.
+Works on the local store only: stop the server first.
+
+options:
+  --format F   facegate (default, any ids) or old (the old workers' initial_db.json)
+
+example:
+  bun run facegate export backup.json
+  bun run facegate export - --format old > initial_db.json
+`,
+  import: `usage: bun run facegate import <file>
+
+Loads initial-data JSON (facegate's or the old system's format) into the local gallery (DATA_DIR),
+merged: existing companies, users and faces are kept. Validated first: errors are listed and nothing
+is written. Works on the local store only: stop the server first, or load the file at the server's
+start with DATA_SOURCE=LOCAL_FILE.
+
+example:
+  bun run facegate import backup.json
+`,
+  calibrate: `usage: bun run facegate calibrate [labelled-folder | pairs-file] [options]
+
+Embeds the photos and prints the FAR / FRR table, the equal error rate and the threshold that keeps
+--target-far; draws the curves. With a labelled folder (<folder>/<person>/<images>; default: the LFW
+dev set under FACEGATE_DATASETS) also writes the open-set calibration file FACE_FPIR_TARGET uses.
+
+options:
+  --target-far F   false-accept rate the suggested threshold keeps (default 0.001)
+  --limit N        at most N pairs (pairs file) or N images per person (folder): a quick run
+  --images DIR     image folder of an LFW pairs file (default: <pairs dir>/images)
+  --plot FILE      the plot, .png or .svg (default calibration.png)
+  --json FILE      the full curve as JSON
+  --out FILE       the calibration file (FACE_CALIBRATION_FILE; default for LFW dev: the one shipped
+                   with the model, models/calibration/<model>.json)
+
+example:
+  bun run facegate calibrate --limit 2 --plot /tmp/cal.svg --out /tmp/cal.json
+  bun run facegate calibrate pairs.txt --images ./lfw --target-far 0.0001
+`,
+};
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
@@ -88,7 +162,13 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   const [command, ...args] = positionals;
-  if (values.help || !command) {
+  // `facegate enroll --help` and `facegate help enroll`: that command's help
+  const about = command === "help" ? args[0] : values.help ? command : undefined;
+  if (about !== undefined && Object.hasOwn(COMMAND_HELP, about)) {
+    process.stdout.write(COMMAND_HELP[about]);
+    return 0;
+  }
+  if (values.help || !command || command === "help") {
     process.stdout.write(USAGE);
     return command || values.help ? 0 : 2;
   }

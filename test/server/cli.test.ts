@@ -49,6 +49,19 @@ describe("usage", () => {
     expect(help.out).toContain("calibrate");
     expect((await cli(["enroll", "acme"])).code).toBe(2);
   });
+  test("<command> --help prints that command's usage, options and an example, exit 0", async () => {
+    for (const command of ["enroll", "recognize", "export", "import", "calibrate"]) {
+      for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
+        const r = await cli(args);
+        expect({ args, code: r.code }).toEqual({ args, code: 0 });
+        expect(r.out.startsWith(`usage: bun run facegate ${command} `)).toBe(true);
+        expect(r.out).toContain("example:");
+        expect(r.out).not.toContain("commands:"); // not the global usage
+      }
+    }
+    expect((await cli(["calibrate", "--help"])).out).toContain("--limit N");
+    expect((await cli(["enroll", "--help"])).out).toContain("--url URL");
+  });
 });
 
 describe("in-process (embedded service on DATA_DIR)", () => {
