@@ -158,6 +158,8 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
       await waitForCamera();
       await Bun.sleep(delayMs);
       await page.locator("#enroll-go").click();
+      // Each frame is asked for at a slightly different pose, in words, before it is taken.
+      await page.waitForFunction(() => /^2 of 10: Turn your head a little to your left/.test(document.getElementById("enroll-status")?.textContent ?? ""), null, { timeout: 10_000, polling: 50 });
       await page.waitForFunction(
         () => /enrolled|nothing enrolled|failed/.test(document.getElementById("enroll-status")?.textContent ?? "") &&
           !(document.getElementById("enroll-go") as HTMLButtonElement).disabled,
