@@ -154,12 +154,13 @@ export class HttpFaceClient implements FaceApi {
     return this.call(DeletedBody, "DELETE", `/v1/companies/${enc(req.companyId)}`, undefined, opts);
   }
   async createUser(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
-    const body = { user_id: req.userId, face_id: req.faceId, image: image(req.image) };
+    // FaceApi's EnrollResult carries the embedding: ask for it (the HTTP answer leaves it out by default)
+    const body = { user_id: req.userId, face_id: req.faceId, image: image(req.image), return_embedding: true };
     return enrolled(await this.call(EnrolledBody, "POST", `/v1/companies/${enc(req.companyId)}/users`, body, opts));
   }
   async addFace(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
     const path = `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}/faces`;
-    return enrolled(await this.call(EnrolledBody, "POST", path, { face_id: req.faceId, image: image(req.image) }, opts));
+    return enrolled(await this.call(EnrolledBody, "POST", path, { face_id: req.faceId, image: image(req.image), return_embedding: true }, opts));
   }
   async deleteUser(req: UserRequest, opts?: CallOptions): Promise<DeleteResult> {
     return this.call(DeletedBody, "DELETE", `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}`, undefined, opts);
@@ -311,6 +312,7 @@ function image(input: ImageInput): string | Uint8Array {
   return input instanceof ArrayBuffer ? new Uint8Array(input) : input;
 }
 function enrolled(r: z.output<typeof EnrolledBody>): EnrollResult {
+  if (!r.embedding) throw new FaceError("INTERNAL", "the server's enroll answer has no embedding (a server older than return_embedding?)");
   return {
     companyId: r.company_id,
     userId: r.user_id,
@@ -320,6 +322,7 @@ function enrolled(r: z.output<typeof EnrolledBody>): EnrollResult {
     bbox: r.bbox,
     model: r.model,
     revision: r.revision,
+    ...(r.faces_found !== undefined ? { facesFound: r.faces_found } : {}),
   };
 }
 function operatingPoint(r: z.output<typeof OperatingPointBody>): OperatingPoint {

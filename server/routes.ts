@@ -164,10 +164,11 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       path: "/v1/companies/:company/users",
       operationId: "create_user",
       engine: true,
-      summary: "Create a user with a first face; returns its embedding",
+      summary:
+        "Create a user with a first face (the largest face of the photo; faces_found says how many there were); the embedding with return_embedding: true",
       tag: "users",
       scope: "enroll",
-      body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image" },
+      body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { return_embedding: "boolean" } },
       ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
       errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_EXISTS"],
       async run({ api, params, body, opts }) {
@@ -175,7 +176,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           { companyId: params.company, userId: body.user_id, faceId: body.face_id, image: body.image },
           opts,
         );
-        return { status: 201, body: toWire.enrolled(result) };
+        return { status: 201, body: toWire.enrolled(result, body.return_embedding === true) };
       },
     }),
     route({
@@ -209,10 +210,10 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       path: "/v1/companies/:company/users/:user/faces",
       operationId: "add_face",
       engine: true,
-      summary: "Add a face to an existing user; returns its embedding",
+      summary: "Add a face to an existing user (the largest face of the photo); the embedding with return_embedding: true",
       tag: "faces",
       scope: "enroll",
-      body: { schema: AddFaceBody, kinds: ALL_KINDS, rawImageField: "image" },
+      body: { schema: AddFaceBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { return_embedding: "boolean" } },
       ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
       errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_NOT_FOUND", "FACE_EXISTS"],
       async run({ api, params, body, opts }) {
@@ -220,7 +221,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           { companyId: params.company, userId: params.user, faceId: body.face_id, image: body.image },
           opts,
         );
-        return { status: 201, body: toWire.enrolled(result) };
+        return { status: 201, body: toWire.enrolled(result, body.return_embedding === true) };
       },
     }),
     route({

@@ -43,8 +43,12 @@ export const WireImageSchema = z
 const Threshold = z.number().min(-1).max(1).describe("Overrides the configured threshold (cosine similarity)");
 
 export const CreateCompanyBody = z.object({ company_id: IdSchema });
-export const CreateUserBody = z.object({ user_id: IdSchema, face_id: IdSchema, image: WireImageSchema });
-export const AddFaceBody = z.object({ face_id: IdSchema, image: WireImageSchema });
+const ReturnEmbedding = z
+  .boolean()
+  .optional()
+  .describe("Also return the enrolled face's 512-d embedding (left out by default: 512 numbers nobody reads)");
+export const CreateUserBody = z.object({ user_id: IdSchema, face_id: IdSchema, image: WireImageSchema, return_embedding: ReturnEmbedding });
+export const AddFaceBody = z.object({ face_id: IdSchema, image: WireImageSchema, return_embedding: ReturnEmbedding });
 export const RecognizeBody = z.object({
   image: WireImageSchema,
   all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
@@ -100,9 +104,10 @@ export const EnrolledBody = z.object({
   company_id: z.string(),
   user_id: z.string(),
   face_id: z.string(),
-  embedding: z.array(z.number()),
+  embedding: z.array(z.number()).optional().describe("The enrolled face's embedding, with return_embedding: true"),
   detection_score: z.number(),
-  bbox: WireBBox,
+  bbox: WireBBox.describe("Box of the enrolled face: the largest one when the photo has several"),
+  faces_found: z.number().int().min(1).optional().describe("Faces detected in the photo; the largest one was enrolled"),
   model: z.string(),
   revision: Revision,
 });
@@ -257,13 +262,14 @@ export const toWire = {
     revision: r.revision,
   }),
   deleted: (r: DeleteResult): Out<typeof DeletedBody> => ({ deleted: r.deleted, revision: r.revision }),
-  enrolled: (r: EnrollResult): Out<typeof EnrolledBody> => ({
+  enrolled: (r: EnrollResult, withEmbedding = false): Out<typeof EnrolledBody> => ({
     company_id: r.companyId,
     user_id: r.userId,
     face_id: r.faceId,
-    embedding: Array.from(r.embedding),
+    ...(withEmbedding ? { embedding: Array.from(r.embedding) } : {}),
     detection_score: r.detectionScore,
     bbox: wireBox(r.bbox),
+    ...(r.facesFound !== undefined ? { faces_found: r.facesFound } : {}),
     model: r.model,
     revision: r.revision,
   }),

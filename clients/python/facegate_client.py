@@ -295,7 +295,8 @@ class MessageProducer:
         _require(company_id, "Company ID")
         _require(user_id, "User ID")
         _require(face_id, "Face ID")
-        body = {"user_id": user_id, "face_id": face_id, "image": _image(image_base64)}
+        # the server leaves the embedding out unless asked; this method returns it (the old API did)
+        body = {"user_id": user_id, "face_id": face_id, "image": _image(image_base64), "return_embedding": True}
         return list(self._call("POST", f"/v1/companies/{_q(company_id)}/users", body, idempotent=False)["embedding"])
 
     def add_face(self, company_id: str, user_id: str, face_id: str, image_base64: ImageArg) -> List[float]:
@@ -303,7 +304,7 @@ class MessageProducer:
         _require(company_id, "Company ID")
         _require(user_id, "User ID")
         _require(face_id, "Face ID")
-        body = {"face_id": face_id, "image": _image(image_base64)}
+        body = {"face_id": face_id, "image": _image(image_base64), "return_embedding": True}
         path = f"/v1/companies/{_q(company_id)}/users/{_q(user_id)}/faces"
         return list(self._call("POST", path, body, idempotent=False)["embedding"])
 

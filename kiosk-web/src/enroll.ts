@@ -202,15 +202,15 @@ export async function enroll(opts: EnrollOptions): Promise<EnrollSummary> {
       let stored: EnrolledAnswer;
       let createdNow = false;
       if (userExists) {
-        stored = (await call("POST", `${base}/users/${enc(userId)}/faces`, key, { face_id: id, image })) as EnrolledAnswer;
+        stored = (await call("POST", `${base}/users/${enc(userId)}/faces`, key, { face_id: id, image, return_embedding: true })) as EnrolledAnswer;
       } else {
         try {
-          stored = (await call("POST", `${base}/users`, key, { user_id: userId, face_id: id, image })) as EnrolledAnswer;
+          stored = (await call("POST", `${base}/users`, key, { user_id: userId, face_id: id, image, return_embedding: true })) as EnrolledAnswer;
           createdNow = true;
         } catch (error) {
           if (error instanceof ApiError && error.code === "COMPANY_NOT_FOUND" && opts.createCompany) {
             await call("POST", "/v1/companies", key, { company_id: company });
-            stored = (await call("POST", `${base}/users`, key, { user_id: userId, face_id: id, image })) as EnrolledAnswer;
+            stored = (await call("POST", `${base}/users`, key, { user_id: userId, face_id: id, image, return_embedding: true })) as EnrolledAnswer;
             createdNow = true;
           } else if (error instanceof ApiError && error.code === "USER_EXISTS" && opts.addToExisting) {
             // Adding to an existing user: the person in front of the camera must be that user.
@@ -221,7 +221,7 @@ export async function enroll(opts: EnrollOptions): Promise<EnrollSummary> {
               failRest(order.slice(k), "NOT_THIS_USER", `not ${userId}: not enrolled`);
               return summary;
             }
-            stored = (await call("POST", `${base}/users/${enc(userId)}/faces`, key, { face_id: id, image })) as EnrolledAnswer;
+            stored = (await call("POST", `${base}/users/${enc(userId)}/faces`, key, { face_id: id, image, return_embedding: true })) as EnrolledAnswer;
           } else {
             throw error;
           }

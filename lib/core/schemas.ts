@@ -158,6 +158,8 @@ export const EnrollResultSchema = z.object({
   bbox: BBoxSchema,
   model: ModelIdSchema,
   revision: RevisionSchema.optional(),
+  /** Faces detected in the photo; the largest one was enrolled (its box is `bbox`). */
+  facesFound: z.number().int().min(1).optional(),
 });
 export type EnrollResult = z.infer<typeof EnrollResultSchema>;
 

@@ -252,7 +252,7 @@ export class LocalFaceService implements FaceApi {
    * The face an enrollment uses (largest; MULTIPLE_FACES under ENROLL_MULTIPLE_FACES=reject), after the
    * quality gate (FACE_QUALITY naming the check, the value and the bound; ENROLL_QUALITY=off skips it).
    */
-  private async enrollFace(image: unknown): Promise<AnalyzedFace> {
+  private async enrollFace(image: unknown): Promise<AnalyzedFace & { facesFound: number }> {
     const faces = await analyzeImage(this.engine, image);
     if (faces.length === 0) throw new FaceError("NO_FACE", "no face detected in the image");
     if (faces.length > 1 && this.config.enrollMultipleFaces === "reject") {
@@ -264,10 +264,10 @@ export class LocalFaceService implements FaceApi {
     if (this.config.enrollQuality === "enforce") {
       checkQuality(await measureQuality(image as ImageInput, face, faces), qualityBounds(this.config));
     }
-    return face;
+    return { ...face, facesFound: faces.length };
   }
 
-  private async storeFace(req: FaceRequest, face: AnalyzedFace): Promise<EnrollResult> {
+  private async storeFace(req: FaceRequest, face: AnalyzedFace & { facesFound: number }): Promise<EnrollResult> {
     const info = this.engine.info();
     const embedding = normalize(face.embedding);
     const put = await this.store.addFace({ ...req, embedding, model: info.modelId });
@@ -286,6 +286,7 @@ export class LocalFaceService implements FaceApi {
       bbox: face.bbox,
       model: info.modelId,
       revision: put.revision,
+      facesFound: face.facesFound,
     };
   }
 

@@ -115,7 +115,7 @@ describe("companies, users, faces: scopes and error codes", () => {
 
   test("create user: enroll scope; USER_EXISTS, COMPANY_NOT_FOUND, NO_FACE, INVALID_IMAGE, IMAGE_TOO_LARGE, PAYLOAD_TOO_LARGE", async () => {
     expectError(await req("POST", "/v1/companies/acme/users", { key: K.kiosk, json: { user_id: "ann", face_id: "f1", image: b64(face) } }), "FORBIDDEN");
-    const ann = await req("POST", "/v1/companies/acme/users", { key: K.enroll, json: { user_id: "ann", face_id: "f1", image: b64(face) } });
+    const ann = await req("POST", "/v1/companies/acme/users", { key: K.enroll, json: { user_id: "ann", face_id: "f1", image: b64(face), return_embedding: true } });
     expect(ann.status).toBe(201);
     expect(ann.body.embedding).toHaveLength(512);
     expect(ann.body.bbox).toHaveLength(4);

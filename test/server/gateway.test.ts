@@ -74,7 +74,7 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     const enrolled = await call(url, "POST", "/v1/companies/acme/users", { body: group1, headers: { "Content-Type": "image/jpeg" } });
     // raw body without user_id: refused at the edge, before NATS
     expect(enrolled.status).toBe(400);
-    const u = await call(url, "POST", "/v1/companies/acme/users?user_id=ann&face_id=1", { body: group1, headers: { "Content-Type": "image/jpeg" } });
+    const u = await call(url, "POST", "/v1/companies/acme/users?user_id=ann&face_id=1&return_embedding=true", { body: group1, headers: { "Content-Type": "image/jpeg" } });
     expect(u.status).toBe(201);
     expect(u.body.embedding).toHaveLength(512);
     const r = await call(url, "POST", "/v1/companies/acme/recognize", { json: { image: b64(group1) }, headers: { "X-Min-Revision": String(u.body.revision) } });

@@ -39,7 +39,7 @@ describe("companies, users, faces", () => {
 
   test("create user from JSON base64 (data-URL prefix accepted)", async () => {
     const r = await srv.call("POST", "/v1/companies/acme/users", {
-      json: { user_id: "alice", face_id: "a1", image: `data:image/jpeg;base64,${b64(group1)}` },
+      json: { user_id: "alice", face_id: "a1", image: `data:image/jpeg;base64,${b64(group1)}`, return_embedding: true },
     });
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({ company_id: "acme", user_id: "alice", face_id: "a1" });
@@ -58,7 +58,39 @@ describe("companies, users, faces", () => {
     const r = await srv.call("POST", "/v1/companies/acme/users", { body: form });
     expect(r.status).toBe(201);
     expect(r.body.user_id).toBe("bob");
-    expect(r.body.embedding).toHaveLength(512);
+    expect(r.body.embedding).toBeUndefined(); // left out unless asked for
+    expect(r.body.faces_found).toBeGreaterThanOrEqual(1);
+  });
+
+  test("enroll answers: no embedding by default, faces_found, the largest face's box; return_embedding in every encoding", async () => {
+    // group photo 3 has several faces: the answer says how many and boxes the one enrolled (the largest)
+    const group3 = sample(3);
+    const detected = await srv.call("POST", "/v1/detect", { json: { image: b64(group3) } });
+    expect(detected.body.faces_count).toBeGreaterThan(1);
+    const areas = (detected.body.bboxes as number[][]).map((b) => b[2] * b[3]);
+    const largest = (detected.body.bboxes as number[][])[areas.indexOf(Math.max(...areas))];
+    const plain = await srv.call("POST", "/v1/companies/acme/users", { json: { user_id: "grp", face_id: "g1", image: b64(group3) } });
+    expect(plain.status).toBe(201);
+    expect(Object.keys(plain.body).sort()).toEqual(["bbox", "company_id", "detection_score", "face_id", "faces_found", "model", "revision", "user_id"]);
+    expect(plain.body.faces_found).toBe(detected.body.faces_count);
+    for (const [i, v] of (plain.body.bbox as number[]).entries()) expect(Math.abs(v - largest[i])).toBeLessThanOrEqual(2);
+    // multipart form field and raw-body query parameter
+    const form = new FormData();
+    form.set("face_id", "g2");
+    form.set("return_embedding", "true");
+    form.set("image", new Blob([group3], { type: "image/jpeg" }), "g.jpg");
+    const mp = await srv.call("POST", "/v1/companies/acme/users/grp/faces", { body: form });
+    expect(mp.status).toBe(201);
+    expect(mp.body.embedding).toHaveLength(512);
+    const raw = await srv.call("POST", "/v1/companies/acme/users/grp/faces?face_id=g3&return_embedding=true", {
+      body: group3,
+      headers: { "Content-Type": "image/jpeg" },
+    });
+    expect(raw.body.embedding).toHaveLength(512);
+    expect(raw.body.faces_found).toBe(detected.body.faces_count);
+    const off = await srv.call("POST", "/v1/companies/acme/users/grp/faces", { json: { face_id: "g4", image: b64(group3), return_embedding: false } });
+    expect(off.body.embedding).toBeUndefined();
+    await srv.call("DELETE", "/v1/companies/acme/users/grp");
   });
 
   test("add face from a raw image/jpeg body (fields as query parameters)", async () => {

@@ -8,7 +8,7 @@ let enrolled: number[];
 beforeAll(async () => {
   srv = await startTestServer();
   await srv.call("POST", "/v1/companies", { json: { company_id: "acme" } });
-  const r = await srv.call("POST", "/v1/companies/acme/users", { json: { user_id: "alice", face_id: "a1", image: b64(sample(1)) } });
+  const r = await srv.call("POST", "/v1/companies/acme/users", { json: { user_id: "alice", face_id: "a1", image: b64(sample(1)), return_embedding: true } });
   expect(r.status).toBe(201);
   enrolled = r.body.embedding;
 });
