@@ -439,11 +439,12 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         description: 'status "healthy" (503 with status "unhealthy" when unavailable), as the old system; details (state, engine, store, ...) for admin keys',
       },
       errors: [],
-      async run({ api, opts, ready, principal }) {
+      async run({ api, ready, principal }) {
         if (!ready()) throw new FaceError("UNAVAILABLE", "the server is not ready (starting or shutting down)");
         let health;
         try {
-          health = await api.healthCheck(opts);
+          // no X-Min-Revision wait: health answers at once whatever the caller's revision
+          health = await api.healthCheck();
         } catch (error) {
           const e = FaceError.from(error);
           throw e.code === "INTERNAL" ? new FaceError("UNAVAILABLE", "health check failed", { cause: error }) : e;

@@ -86,13 +86,13 @@ export function compatRoutes(): AnyRoute[] {
       scope: "public",
       ok: { status: 200, schema: CompatHealthBody, description: "healthy (503 with status unhealthy)" },
       errors: [],
-      async run({ api, opts, ready }) {
+      async run({ api, ready }) {
         const t0 = performance.now();
         const ms = () => Math.round((performance.now() - t0) * 10) / 10;
         const unhealthy = { status: 503, body: { status: "unhealthy" as const, response_time_ms: 0 } };
         if (!ready()) return { ...unhealthy, body: { ...unhealthy.body, response_time_ms: ms() } };
         try {
-          const h = await api.healthCheck(opts);
+          const h = await api.healthCheck();
           const status = String(h.status); // "ok"/"degraded" or the old system's "healthy"
           const ok = status !== "unavailable" && status !== "unhealthy";
           return {

@@ -68,6 +68,14 @@ describe("400 INVALID_ARGUMENT", () => {
       "INVALID_ARGUMENT",
     );
   });
+  test("health ignores X-Min-Revision: a revision from the future does not make it wait or fail", async () => {
+    for (const path of ["/v1/health", "/api/v1/health"]) {
+      const t0 = performance.now();
+      const r = await srv.call("GET", path, { headers: { "X-Min-Revision": "999999999" } });
+      expect({ path, status: r.status }).toEqual({ path, status: 200 });
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
+  });
   test("bad X-Min-Revision; compare dimension mismatch; too many batch pairs", async () => {
     expectError(await srv.call("GET", "/v1/companies/acme/users/u1/faces", { headers: { "X-Min-Revision": "-1" } }), "INVALID_ARGUMENT", /X-Min-Revision/);
     expectError(
