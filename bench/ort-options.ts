@@ -39,6 +39,7 @@ const VARIANTS = {
   "no memory pattern": { ...base, enableMemPattern: false },
   "parallel execution mode": { ...base, executionMode: "parallel" as const, interOpNumThreads: 2 },
   "2 intra-op threads": { ...base, intraOpNumThreads: 2 },
+  "denormals as zero": { ...base, extra: { session: { set_denormal_as_zero: "1" } } },
   "saved optimised model": { ...base, saveOptimized: true },
 };
 
