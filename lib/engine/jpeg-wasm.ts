@@ -39,6 +39,21 @@ function endsWithEoi(b: Uint8Array): boolean {
   return b[i - 1] === 0xff && b[i] === 0xd9;
 }
 
+/**
+ * A progressive JPEG is decoded once per scan; a crafted one with thousands of tiny scans is a
+ * decompression bomb. Typical files have 1 (baseline) to ~12 scans; more than this goes to sharp.
+ */
+const MAX_SCANS = 64;
+
+/** Start-of-scan markers (0xFFDA; entropy-coded 0xFF bytes are stuffed as 0xFF00, so this counts scans). */
+function scanCount(b: Uint8Array, stopAt: number): number {
+  let n = 0;
+  for (let i = b.indexOf(0xff); i >= 0 && i < b.length - 1; i = b.indexOf(0xff, i + 1)) {
+    if (b[i + 1] === 0xda && ++n > stopAt) break;
+  }
+  return n;
+}
+
 /** Whether this image takes the WebAssembly path (see the module comment). */
 export function wasmDecodable(h: ImageHeader, bytes: Uint8Array, downscaleTo: number): boolean {
   return (
@@ -46,7 +61,8 @@ export function wasmDecodable(h: ImageHeader, bytes: Uint8Array, downscaleTo: nu
     h.orientation === 1 &&
     (h.components === 3 || h.components === 1) &&
     Math.max(h.width, h.height) <= downscaleTo &&
-    endsWithEoi(bytes)
+    endsWithEoi(bytes) &&
+    scanCount(bytes, MAX_SCANS) <= MAX_SCANS
   );
 }
 

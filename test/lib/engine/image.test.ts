@@ -220,6 +220,10 @@ describe("decodeImage: the WebAssembly JPEG path", () => {
     expect(wasmDecodable(readImageHeader(rotated), rotated, 1920)).toBe(false);
     const big = new Uint8Array(await sharp(jpeg).resize(2400).jpeg().toBuffer());
     expect(wasmDecodable(readImageHeader(big), big, 1920)).toBe(false);
+    // more than 64 scans (a progressive decompression bomb) is left to sharp
+    const scans = Array.from({ length: 70 }, () => [0xff, 0xda, 0x00, 0x02]).flat();
+    const bomb = new Uint8Array([...jpeg.subarray(0, jpeg.length - 2), ...scans, 0xff, 0xd9]);
+    expect(wasmDecodable(readImageHeader(bomb), bomb, 1920)).toBe(false);
     expect((await decodeImage(big)).width).toBe(1920);
   });
 });
