@@ -55,8 +55,8 @@ export function inverseMatrix(t: Similarity): [number, number, number, number, n
 }
 
 /** Aligned `size x size` planar RGB tensor for 5 points in decoded-image pixels. */
-export function alignFace(img: DecodedImage, points: Points, norm: Normalisation, size = 112): Float32Array {
+export function alignFace(img: DecodedImage, points: Points, norm: Normalisation, size = 112, out?: Float32Array): Float32Array {
   const f = size / 112;
   const template = f === 1 ? ARCFACE_TEMPLATE : ARCFACE_TEMPLATE.map(([x, y]) => [x * f, y * f]);
-  return warpToPlanarRGB(img, inverseMatrix(estimateSimilarity(points, template)), size, size, norm);
+  return warpToPlanarRGB(img, inverseMatrix(estimateSimilarity(points, template)), size, size, norm, out);
 }

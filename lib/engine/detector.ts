@@ -7,7 +7,7 @@ import { FaceError } from "../core/mod.ts";
 import { nms, type Candidate } from "./boxes.ts";
 import { declaredShape, ort } from "./ort.ts";
 import { stageEnd, stageStart } from "./profile.ts";
-import { resizeToPlanarRGB } from "./raster.ts";
+import { resizeToPlanarRGB, TensorPool } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
 
 export interface Detector {
@@ -30,14 +30,23 @@ export class UltraFaceDetector implements Detector {
     this.input = session.inputNames[0];
     this.height = shape[2];
     this.width = shape[3];
+    this.inputs = new TensorPool(3 * this.width * this.height);
   }
+
+  private readonly inputs: TensorPool;
 
   async detect(img: DecodedImage, threshold: number, nmsIou: number): Promise<Candidate[]> {
     let t = stageStart();
-    const data = resizeToPlanarRGB(img, this.width, this.height, { mean: 127, std: 128 });
+    const data = this.inputs.take();
+    resizeToPlanarRGB(img, this.width, this.height, { mean: 127, std: 128 }, data);
     stageEnd("detect.resize", t);
     t = stageStart();
-    const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, this.height, this.width]) });
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 3, this.height, this.width]) });
+    } finally {
+      this.inputs.give(data);
+    }
     stageEnd("detect.run", t);
     t = stageStart();
     const scores = out.scores.data as Float32Array;

@@ -7,7 +7,7 @@ import { alignFace } from "./align.ts";
 import type { Points } from "./landmarks.ts";
 import { stageEnd, stageStart } from "./profile.ts";
 import { declaredShape, ort } from "./ort.ts";
-import type { Normalisation } from "./raster.ts";
+import { TensorPool, type Normalisation } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
 
 export class Embedder {
@@ -36,14 +36,22 @@ export class Embedder {
     this.dim = dim;
     this.input = session.inputNames[0];
     this.output = session.outputNames[0];
+    this.inputs = new TensorPool(3 * this.size * this.size);
   }
+
+  private readonly inputs: TensorPool;
 
   /** Embedding of the face whose 5 points (decoded pixels) are given. */
   async embed(img: DecodedImage, points: Points): Promise<Float32Array> {
     const t = stageStart();
-    const aligned = alignFace(img, points, this.norm, this.size);
+    const aligned = this.inputs.take();
+    alignFace(img, points, this.norm, this.size, aligned);
     stageEnd("align", t);
-    return this.embedTensor(aligned);
+    try {
+      return await this.embedTensor(aligned);
+    } finally {
+      this.inputs.give(aligned);
+    }
   }
 
   async embedTensor(data: Float32Array): Promise<Float32Array> {

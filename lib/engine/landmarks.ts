@@ -5,7 +5,7 @@
 import { FaceError } from "../core/mod.ts";
 import type { Candidate } from "./boxes.ts";
 import { declaredShape, ort } from "./ort.ts";
-import { cropGray, type Rect } from "./raster.ts";
+import { cropGray, TensorPool, type Rect } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
 
 export type Points = number[][];
@@ -64,13 +64,22 @@ export class LandmarkModel {
     this.size = shape[2];
     this.input = session.inputNames[0];
     this.output = session.outputNames[0];
+    this.inputs = new TensorPool(this.size * this.size);
   }
+
+  private readonly inputs: TensorPool;
 
   /** 68 points in decoded-image pixels. */
   async predict(img: DecodedImage, rect: Rect): Promise<Points> {
     const s = this.size;
-    const data = cropGray(img, rect, s, 256);
-    const out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 1, s, s]) });
+    const data = this.inputs.take();
+    cropGray(img, rect, s, 256, data);
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await this.session.run({ [this.input]: new ort.Tensor("float32", data, [1, 1, s, s]) });
+    } finally {
+      this.inputs.give(data);
+    }
     const v = out[this.output].data as Float32Array;
     if (v.length !== 136) throw new FaceError("INTERNAL", `landmark model returned ${v.length} values, expected 136`);
     const pts: Points = [];

@@ -292,3 +292,20 @@ export function padReplicate(img: DecodedImage, pad: number): DecodedImage {
   }
   return { data: out, width: w, height: h, channels: 3, originalWidth: w * img.scale, originalHeight: h * img.scale, scale: img.scale };
 }
+
+/**
+ * Reusable tensor buffers of one size. A fresh 0.9 MB detector input per photo cost ~0.25 ms of CPU
+ * (zeroing and garbage collection), more than the resize kernel's own work. Calls may interleave
+ * (ORT's `run()` resolves after a `setImmediate`), so each call takes its own buffer and gives it back.
+ * Every kernel here writes every element, so a reused buffer needs no clearing.
+ */
+export class TensorPool {
+  private readonly free: Float32Array<ArrayBuffer>[] = [];
+  constructor(readonly length: number) {}
+  take(): Float32Array<ArrayBuffer> {
+    return this.free.pop() ?? new Float32Array(this.length);
+  }
+  give(buffer: Float32Array<ArrayBuffer>): void {
+    if (this.free.length < 4) this.free.push(buffer);
+  }
+}
