@@ -60,15 +60,20 @@ describeWithTools(["nats-server"], "bun run cluster", () => {
     proc.stdout!.on("data", (d) => (out += d));
     proc.stderr!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => proc.once("exit", (c) => r(c)));
-    const deadline = Date.now() + 120_000;
-    while (!out.includes("[cluster] up:") && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(200);
-    expect(out).toContain("3-node NATS cluster");
-    expect(out).toContain("bucket and events with 3 replicas");
-    expect(out).toContain("[cluster] up: 3 NATS node(s), 1 worker(s)");
-    const health = await fetch(`http://127.0.0.1:${port}/v1/health`);
-    expect(health.status).toBe(200);
-    expect(((await health.json()) as { status: string }).status).toBe("healthy");
-    proc.kill("SIGINT");
-    expect(await exited).toBe(0);
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!out.includes("[cluster] up:") && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(200);
+      expect(out).toContain("3-node NATS cluster");
+      expect(out).toContain("bucket and events with 3 replicas");
+      expect(out).toContain("[cluster] up: 3 NATS node(s), 1 worker(s)");
+      const health = await fetch(`http://127.0.0.1:${port}/v1/health`);
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as { status: string }).status).toBe("healthy");
+    } finally {
+      // Ctrl-C: gateway, worker and the three nats-servers stop (also when an expectation failed).
+      proc.kill("SIGINT");
+      expect(await exited).toBe(0);
+    }
+    expect(out).toContain("[cluster] stopping");
   }, 180_000);
 });
