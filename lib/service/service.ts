@@ -381,7 +381,8 @@ export class LocalFaceService implements FaceApi {
     const c = this.gallery.index(companyId);
     // scored by the best face, a user with k faces is k chances for a stranger: count faces as single photos
     if (this.config.userScore === "max") return this.thresholds.resolve(companyId, c?.count ?? 0, 0);
-    return this.thresholds.resolve(companyId, c?.users.size ?? 0, c?.multiFaceUsers ?? 0);
+    // users without faces cannot be matched: N counts users with a template
+    return this.thresholds.resolve(companyId, c?.templates?.users.size ?? c?.users.size ?? 0, c?.multiFaceUsers ?? 0);
   }
 
   /** The operating point with the calibration's curves for this company's size (what GET .../operating-point shows). */

@@ -55,7 +55,10 @@ describe("operating points", () => {
     expect(c).not.toBeNull();
     expect(c.model).toBe(engine.info().modelId);
     await s.createCompany({ companyId: "acme" });
+    // a user without faces cannot be mistaken for anyone: not counted
+    await s.gallery.waitForRevision((await s.store.createUser("acme", "faceless")).revision, 5000);
     const small = s.operatingPoint("acme");
+    expect(small.users).toBe(0);
     expect(small.source).toBe("fpir_target");
     expect(small.fpirTarget).toBe(s.config.fpirTarget);
     await enroll(s, "acme", 50);
