@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { HTTP_STATUS, type ErrorCode } from "../lib/core/mod.ts";
 import type { AnyRoute } from "./routes.ts";
+import { METRICS_EXAMPLE, OPERATION_EXAMPLES } from "./openapi-examples.ts";
 import { ErrorBody, WireImageSchema } from "./wire.ts";
 
 type JsonSchema = Record<string, unknown>;
@@ -113,6 +114,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       }
       op.requestBody = { required: true, content };
     }
+    addExamples(op, r.operationId, r.ok.status);
     paths[path] = { ...paths[path], [r.method.toLowerCase()]: op };
   }
 
@@ -122,7 +124,9 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
       summary: "Prometheus metrics (admin key): requests and latency by route and status, operation timings, gallery sizes",
       tags: ["operations"],
       security: [{ ApiKey: [] }],
-      responses: { "200": { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: { type: "string" } } } } },
+      responses: {
+        "200": { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: { type: "string" }, example: METRICS_EXAMPLE } } },
+      },
     },
   };
 
@@ -154,6 +158,21 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
   };
 }
 
+/**
+ * The operation's example (server/openapi-examples.ts) on its JSON request body and on the first
+ * media type of its 2xx answer (JSON, or text for streams).
+ */
+function addExamples(op: Record<string, unknown>, operationId: string, okStatus: number): void {
+  const example = OPERATION_EXAMPLES[operationId];
+  if (!example) return;
+  const body = op.requestBody as { content: Record<string, Record<string, unknown>> } | undefined;
+  const json = body?.content["application/json"];
+  if (json && example.request !== undefined) json.example = example.request;
+  const ok = (op.responses as Record<string, { content?: Record<string, Record<string, unknown>> }>)[String(okStatus)];
+  const first = ok?.content && Object.values(ok.content)[0];
+  if (first) first.example = example.response;
+}
+
 /** The route's query parameters, from its zod object (optional unless the schema requires them). */
 function queryParams(r: AnyRoute): JsonSchema[] {
   if (!r.query) return [];
@@ -179,10 +198,14 @@ details{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.4rem .7r
 summary{cursor:pointer}code,pre{font:13px ui-monospace,monospace}pre{background:#f6f6f6;padding:.6rem;overflow:auto;border-radius:4px}
 .m{display:inline-block;min-width:4.2rem;font-weight:700}.GET{color:#0a7}.POST{color:#06c}.PUT{color:#a60}.DELETE{color:#c33}
 .scope{float:right;color:#777;font-size:12px}
+pre.example{background:#eef6ee}details.schema{border:0;padding:0;margin:0}
 </style></head><body>
 <h1>facegate API</h1><p id="desc">Loading <a href="openapi.json">openapi.json</a>…</p><div id="out"></div>
 <script>
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+// examples open, the JSON Schema folded away under them
+const example = (v) => "<pre class='example'>" + esc(typeof v === "string" ? v : JSON.stringify(v, null, 2)) + "</pre>";
+const schemaBlock = (s) => "<details class='schema'><summary>schema</summary><pre>" + esc(JSON.stringify(s, null, 2)) + "</pre></details>";
 fetch("openapi.json").then((r) => r.json()).then((doc) => {
   document.getElementById("desc").innerHTML = esc(doc.info.description) + ' Raw document: <a href="openapi.json">openapi.json</a>.';
   const groups = {};
@@ -196,10 +219,14 @@ fetch("openapi.json").then((r) => r.json()).then((doc) => {
       html += "<details><summary><span class='m " + method + "'>" + method + "</span><code>" + esc(path) + "</code> — " + esc(op.summary ?? "") +
         "<span class='scope'>" + esc(op["x-scope"] ?? "") + "</span></summary>";
       if (op.parameters?.length) html += "<h4>Parameters</h4><pre>" + esc(op.parameters.map((p) => p.in + " " + p.name + (p.required ? " (required)" : "")).join("\\n")) + "</pre>";
-      if (op.requestBody) for (const [type, c] of Object.entries(op.requestBody.content)) html += "<h4>Request " + esc(type) + "</h4><pre>" + esc(JSON.stringify(c.schema, null, 2)) + "</pre>";
+      if (op.requestBody) {
+        for (const c of Object.values(op.requestBody.content)) if (c.example !== undefined) html += "<h4>Example request</h4>" + example(c.example);
+        for (const [type, c] of Object.entries(op.requestBody.content)) html += "<h4>Request " + esc(type) + "</h4>" + schemaBlock(c.schema);
+      }
       for (const [status, r] of Object.entries(op.responses)) {
-        const schema = r.content && Object.values(r.content)[0].schema;
-        html += "<h4>" + esc(status) + " " + esc(r.description) + "</h4>" + (schema && !schema.$ref ? "<pre>" + esc(JSON.stringify(schema, null, 2)) + "</pre>" : "");
+        const media = r.content && Object.values(r.content)[0];
+        if (media && media.example !== undefined) html += "<h4>Example answer " + esc(status) + "</h4>" + example(media.example);
+        html += "<h4>" + esc(status) + " " + esc(r.description) + "</h4>" + (media && media.schema && !media.schema.$ref ? schemaBlock(media.schema) : "");
       }
       html += "</details>";
     }

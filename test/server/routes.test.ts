@@ -354,8 +354,14 @@ describe("operations routes", () => {
         const doc = (await srv.call("GET", "/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
         const operations = Object.values(doc.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);
         expect(operations).toBeGreaterThanOrEqual(16);
-        expect(await page.locator("details").count()).toBe(operations);
+        expect(await page.locator("details:not(.schema)").count()).toBe(operations);
         expect(await page.locator("summary").first().innerText()).toContain("/v1/companies");
+        // an example answer for every operation, the request example where there is a body
+        expect(await page.locator("pre.example").count()).toBeGreaterThan(operations);
+        const enroll = page.locator("details:not(.schema)", { hasText: "Create a user with a first face" });
+        await enroll.locator("summary").first().click();
+        expect(await enroll.locator("pre.example").first().innerText()).toContain('"user_id": "aaron"');
+        expect(await enroll.locator("pre.example").nth(1).innerText()).toContain('"faces_found": 1');
         expect(errors).toEqual([]);
       } finally {
         await browser.close();
