@@ -5,7 +5,7 @@
  * far the second pass moved the crop (as a fraction of the crop's width). Then, for each cut-off,
  * "second pass only when the move is at least the cut-off" is scored by 10-fold accuracy.
  *
- *   bun bench/lfw-landmark-pass.ts --pairs FILE [--pairs FILE2] --images DIR [--json OUT]
+ *   bun bench/lfw-landmark-pass.ts --pairs FILE [--pairs FILE2] --images DIR [--json OUT] [--limit N]
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -20,7 +20,7 @@ import { parsePairs, tenFoldAccuracy, type Scored } from "./lfw-metrics.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { pairs: { type: "string", multiple: true }, images: { type: "string" }, json: { type: "string" } },
+  options: { pairs: { type: "string", multiple: true }, images: { type: "string" }, json: { type: "string" }, limit: { type: "string" } },
   strict: true,
 });
 if (!values.pairs?.length || !values.images) {
@@ -33,7 +33,10 @@ const landmarks = new LandmarkModel(await open("fr_landmark"));
 const embedder = new Embedder(await open("fr_feature"), { mean: 127, std: 128 });
 
 const sets = values.pairs.map((p) => ({ name: p.split("/").pop()!, pairs: parsePairs(readFileSync(p, "utf8")) }));
-const files = [...new Set(sets.flatMap((s) => s.pairs.flatMap((p) => [p.a, p.b])))];
+// --limit N: a smoke run on the pairs whose photos are among the first N (accuracy then on those pairs only).
+const allFiles = [...new Set(sets.flatMap((s) => s.pairs.flatMap((p) => [p.a, p.b])))];
+const files = values.limit ? allFiles.slice(0, Number(values.limit)) : allFiles;
+if (values.limit) for (const s of sets) s.pairs = s.pairs.filter((p) => files.includes(p.a) && files.includes(p.b));
 type Row = { shift: number; e1: Float32Array; e2: Float32Array; ms2: number } | null;
 const rows = new Map<string, Row>();
 let done = 0;

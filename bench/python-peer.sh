@@ -35,11 +35,13 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 echo "load before: $(cat /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
+  # CPU seconds (user + system) of each whole run, start-up included: steadier than wall time on a busy machine.
+  TIMEFORMAT='%U %S'
   echo "round $r/$ROUNDS: python" >&2
-  "$PY" "$PEER/python_ort.py" --pairs "$PAIRS" --images "$IMAGES" --models models/onnx \
-    --scores "$OUT/python-$r-scores.txt" --json "$OUT/python-$r.json" >/dev/null
+  { time "$PY" "$PEER/python_ort.py" --pairs "$PAIRS" --images "$IMAGES" --models models/onnx \
+    --scores "$OUT/python-$r-scores.txt" --json "$OUT/python-$r.json" >/dev/null ; } 2> "$OUT/python-$r.cpu"
   echo "round $r/$ROUNDS: facegate" >&2
-  bun bench/lfw.ts --pairs "$PAIRS" --images "$IMAGES" --profile --json "$OUT/facegate-$r.json" >/dev/null
+  { time bun bench/lfw.ts --pairs "$PAIRS" --images "$IMAGES" --profile --json "$OUT/facegate-$r.json" >/dev/null 2>/dev/null ; } 2> "$OUT/facegate-$r.cpu"
 done
 echo "load after: $(cat /proc/loadavg)"
 bun bench/python-peer.ts --pairs "$PAIRS" --dir "$OUT" --rounds "$ROUNDS" --json "$JSON"
