@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { IdentifiedEvent } from "../../../lib/core/events.ts";
 import { NatsEventSink, consumeEvents, eventSubject } from "../../../lib/nats/events.ts";
-import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
 
-let server: NatsServer;
 let nc: NatsConnection;
 
 describeWithTools(["nats-server"], "NATS event stream", () => {
+  const nats = useNatsServer();
   beforeAll(async () => {
-    server = await startTestNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.cleanup();
+    nc = nats.track(await connect({ servers: nats.url }));
   });
 
   const event = (companyId: string, userId: string, at: string): IdentifiedEvent => ({

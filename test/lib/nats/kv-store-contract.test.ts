@@ -1,25 +1,19 @@
 /** The shared GalleryStore contract, run against KvGalleryStore on a real nats-server. */
-import { afterAll, beforeAll } from "bun:test";
+import { beforeAll } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { runGalleryStoreContract } from "../../helpers/store-contract.ts";
-import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
+import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
 
-let server: NatsServer;
 let nc: NatsConnection;
 let n = 0;
 const buckets = new WeakMap<KvGalleryStore, string>();
 
 describeWithTools(["nats-server"], "KvGalleryStore on nats-server", () => {
+  const nats = useNatsServer();
   beforeAll(async () => {
-    server = await startTestNatsServer();
-    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await server?.cleanup();
+    nc = nats.track(await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 }));
   });
 
   async function open(bucket: string): Promise<KvGalleryStore> {
@@ -33,7 +27,7 @@ describeWithTools(["nats-server"], "KvGalleryStore on nats-server", () => {
     reopen: async (store) => {
       const bucket = buckets.get(store as KvGalleryStore)!;
       await store.close();
-      await server.restart();
+      await nats.server.restart();
       for (let i = 0; ; i++) {
         try {
           return await open(bucket);
