@@ -7,7 +7,7 @@
  * Events may be delivered asynchronously (KV): the tests wait for revisions with a bounded timeout
  * instead of assuming synchronous delivery.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, spyOn, test } from "bun:test";
 import { FaceError } from "../../lib/core/errors.ts";
 import { Gallery } from "../../lib/core/gallery.ts";
 import type { FaceRecord, GalleryStore, StoreEvent } from "../../lib/core/store.ts";
@@ -268,23 +268,35 @@ export function runGalleryStoreContract(
       w2.stop();
     });
 
-    test("stop() ends delivery; a throwing listener does not break the store", async () => {
-      const store = await make();
-      const seen: StoreEvent[] = [];
-      const stop = await store.watch((e) => seen.push(e));
-      const stopBad = await store.watch(() => {
-        throw new Error("listener bug");
-      });
-      const w = await follow(store);
-      const r1 = await store.createCompany("one");
-      await w.gallery.waitForRevision(r1.revision, waitMs);
-      expect(seen.some((e) => e.type === "company.put" && e.companyId === "one")).toBe(true);
-      stop();
-      stopBad();
-      const r2 = await store.createCompany("two");
-      await w.gallery.waitForRevision(r2.revision, waitMs);
-      expect(seen.some((e) => e.type === "company.put" && e.companyId === "two")).toBe(false);
-      w.stop();
+    test("stop() ends delivery; a throwing listener does not break the store, and is reported", async () => {
+      // The store reports a failing listener on the console (error or warn, by store): captured
+      // here and asserted, rather than printed into a passing run.
+      const reported: string[] = [];
+      const capture = (...args: unknown[]) => {
+        reported.push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
+      };
+      const spies = [spyOn(console, "error").mockImplementation(capture), spyOn(console, "warn").mockImplementation(capture)];
+      try {
+        const store = await make();
+        const seen: StoreEvent[] = [];
+        const stop = await store.watch((e) => seen.push(e));
+        const stopBad = await store.watch(() => {
+          throw new Error("listener bug");
+        });
+        const w = await follow(store);
+        const r1 = await store.createCompany("one");
+        await w.gallery.waitForRevision(r1.revision, waitMs);
+        expect(seen.some((e) => e.type === "company.put" && e.companyId === "one")).toBe(true);
+        stop();
+        stopBad();
+        const r2 = await store.createCompany("two");
+        await w.gallery.waitForRevision(r2.revision, waitMs);
+        expect(seen.some((e) => e.type === "company.put" && e.companyId === "two")).toBe(false);
+        w.stop();
+        expect(reported.filter((line) => /listener/.test(line) && /listener bug/.test(line)).length).toBeGreaterThan(0);
+      } finally {
+        for (const spy of spies) spy.mockRestore();
+      }
     });
 
     test("bulkLoad (when implemented) creates only what is absent, in one revision range", async () => {
