@@ -207,6 +207,13 @@ describeDatasets("calibrate on real photos", () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain("EER:");
     expect(r.out).toMatch(/suggested FACE_RECOGNITION_THRESHOLD=0\.\d+/);
+    // docs/server.md shows this run's output: it must be what the command prints today
+    const docs = readFileSync(join(ROOT, "docs/server.md"), "utf8");
+    const sample = docs.split("$ bun run facegate calibrate ../shared/datasets/labelled/bbt --plot bbt.png\n")[1]?.split("```")[0] ?? "";
+    const printed = r.out.split("\n").filter((l) => !l.startsWith("embed:") && !l.startsWith("plot:") && !l.startsWith("json:"));
+    // similarities to 2 decimals: the last digits may differ with another CPU's floating point
+    const norm = (lines: string[]) => lines.filter((l) => l !== "" && !l.startsWith("plot:")).map((l) => l.replace(/\d+\.\d{4}/g, (m) => Number(m).toFixed(2)));
+    expect(norm(sample.split("\n"))).toEqual(norm(printed));
     const meta = await sharp(plot).metadata();
     expect(meta.format).toBe("png");
     expect(meta.width).toBe(900);
