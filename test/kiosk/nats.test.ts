@@ -25,7 +25,7 @@ describeWithTools(["nats-server"], "kiosk in NATS mode", () => {
     const service = await sharedService();
     nats = await startTestNatsServer();
     workerNc = await connect({ servers: nats.url });
-    worker = await FaceWorker.start({ nc: workerNc, api: service });
+    worker = await FaceWorker.start({ nc: workerNc, api: service, log: () => {} });
     client = await FaceClient.connect({ servers: nats.url, env: {} });
     // The gateway's sink, as server/main.ts gets it from the environment.
     const fromEnv = eventSinkFromEnv({ NATS_URL: nats.url, NATS_EVENTS_STREAM: "KIOSK_TEST_EVENTS" });

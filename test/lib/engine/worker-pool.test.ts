@@ -1,4 +1,4 @@
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { createEngine, loadEngineConfig } from "../../../lib/engine/mod.ts";
 import type { WorkerPoolEngine } from "../../../lib/engine/worker-pool.ts";
@@ -63,8 +63,18 @@ async function until(check: () => boolean, ms = 30_000): Promise<void> {
   }
 }
 
+/** The pool reports a replaced worker with console.warn: captured and returned, not printed. */
+function captureWarnings(): { lines: string[]; restore: () => void } {
+  const lines: string[] = [];
+  const spy = spyOn(console, "warn").mockImplementation((...args: unknown[]) => {
+    lines.push(args.map(String).join(" "));
+  });
+  return { lines, restore: () => spy.mockRestore() };
+}
+
 test("a worker that dies fails its calls at once with INTERNAL and is replaced", async () => {
   const pool = (await createEngine({ engine: "onnx", workers: 1 })) as WorkerPoolEngine;
+  const warned = captureWarnings();
   try {
     const bytes = faceApiSample(1);
     const inFlight = [pool.analyze(bytes), pool.analyze(bytes), pool.analyze(bytes)];
@@ -81,18 +91,23 @@ test("a worker that dies fails its calls at once with INTERNAL and is replaced",
     expect(faces.length).toBe(3);
     expect(pool.stats()).toMatchObject({ size: 1, ready: 1, restarts: 1 });
     expect(pool.stats().failedCalls).toBeGreaterThanOrEqual(2);
+    expect(warned.lines).toContain("facegate engine: engine worker exited; replacing the worker");
   } finally {
+    warned.restore();
     await pool.dispose();
   }
 });
 
 test("a call past FACE_ENGINE_TIMEOUT_MS fails with TIMEOUT and its worker is recycled", async () => {
   const pool = (await createEngine({ engine: "onnx", workers: 1, callTimeoutMs: 1 })) as WorkerPoolEngine;
+  const warned = captureWarnings();
   try {
     expect(await codeOf(pool.analyze(faceApiSample(1)))).toBe("TIMEOUT");
     expect(pool.stats().restarts).toBe(1);
     await until(() => pool.stats().ready === 1);
+    expect(warned.lines).toContain("facegate engine: engine worker did not answer a analyze call within 1 ms; replacing the worker");
   } finally {
+    warned.restore();
     await pool.dispose();
   }
 });

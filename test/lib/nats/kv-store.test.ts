@@ -171,7 +171,8 @@ describeWithTools(["nats-server"], "KvGalleryStore", () => {
 
   test("orphans written behind the store's back never reach a listener as puts", async () => {
     const bucket = newBucket();
-    const store = await KvGalleryStore.open({ nc, bucket });
+    const warnings: string[] = [];
+    const store = await KvGalleryStore.open({ nc, bucket, onWarning: (message) => warnings.push(message) });
     const kv = await new Kvm(nc).open(bucket);
     const c = collector();
     await store.watch(c.listener);
@@ -184,6 +185,7 @@ describeWithTools(["nats-server"], "KvGalleryStore", () => {
     const bad = await kv.put(faceKey("co", "u", "g"), "{not json");
     await c.until(bad);
     expect(c.events.filter((e) => e.revision > u.revision).map((e) => e.type)).toEqual(["face.delete"]);
+    expect(warnings.some((w) => w.startsWith(`invalid face value at ${faceKey("co", "u", "g")} revision ${bad}`))).toBe(true);
     await store.close();
   });
 
