@@ -10,6 +10,13 @@ export function faceIdFor(photo: Photo): string {
   return (base || "photo").slice(0, 100);
 }
 
+/** What the card says about a stored face; a group photo says that the largest face was the one taken. */
+export function enrolledDetail(r: { face_id: string; detection_score?: number; faces_found?: number }): string {
+  const score = r.detection_score !== undefined ? `, detection score ${r.detection_score.toFixed(2)}` : "";
+  const others = r.faces_found !== undefined && r.faces_found > 1 ? ` The photo has ${r.faces_found} faces: the largest, boxed, was enrolled.` : "";
+  return `Stored as face “${r.face_id}”${score}.${others}`;
+}
+
 function form(photo: Photo, fields: Record<string, string>): FormData {
   const f = new FormData();
   for (const [k, v] of Object.entries(fields)) f.append(k, v);
@@ -35,7 +42,7 @@ export async function enrollPhoto(api: Api, company: string, userId: string, pho
       const card = outcomeCard(api, photo, {
         ok: true,
         title: newPerson ? `${userId} enrolled` : `Face added to ${userId}`,
-        detail: `Stored as face “${r.face_id}”${r.detection_score !== undefined ? `, detection score ${r.detection_score.toFixed(2)}` : ""}.`,
+        detail: enrolledDetail(r),
         box: r.bbox ?? null,
       });
       return { ok: true, card, faceId: r.face_id };

@@ -41,7 +41,12 @@ export const Stats = z.object({
 export const FaceIds = z.object({ face_ids: z.array(z.string()) });
 export const Deleted = z.object({ deleted: z.boolean() });
 export const CompanyCreated = z.object({ company_id: z.string(), created: z.boolean() });
-export const Enrolled = z.object({ face_id: z.string(), bbox: Box.nullable().optional(), detection_score: z.number().optional() });
+export const Enrolled = z.object({
+  face_id: z.string(),
+  bbox: Box.nullable().optional(),
+  detection_score: z.number().optional(),
+  faces_found: z.number().optional(),
+});
 export const Detected = z.object({ faces_count: z.number(), bboxes: z.array(Box), scores: z.array(z.number()).optional() });
 
 export const EventItem = z.object({

@@ -1,10 +1,10 @@
 /**
  * The console's logic that needs no browser: the server-sent events parser, the /metrics reader,
- * the operating-point arithmetic, CSV cells and face ids from file names.
+ * the operating-point arithmetic, CSV cells, face ids from file names and the enrolled card's text.
  */
 import { describe, expect, test } from "bun:test";
 import { csvCell } from "../../admin-web/src/csv.ts";
-import { faceIdFor } from "../../admin-web/src/enroll.ts";
+import { enrolledDetail, faceIdFor } from "../../admin-web/src/enroll.ts";
 import { at, fpirFromFar, thresholdForTarget } from "../../admin-web/src/operating.ts";
 import { histogram, interval, parseMetrics, total } from "../../admin-web/src/prom.ts";
 import { SseParser, type SseMessage } from "../../admin-web/src/sse.ts";
@@ -109,4 +109,14 @@ test("face ids from file names", () => {
   expect(faceIdFor(p("camera-083512.jpg"))).toBe("camera-083512");
   expect(faceIdFor(p(".png"))).toBe("photo");
   expect(faceIdFor(p(`${"x".repeat(300)}.jpeg`))).toHaveLength(100);
+});
+
+describe("enrolledDetail", () => {
+  test("a group photo says how many faces it had and which one was enrolled; one face says nothing more", () => {
+    expect(enrolledDetail({ face_id: "team", detection_score: 0.987, faces_found: 3 })).toBe(
+      "Stored as face “team”, detection score 0.99. The photo has 3 faces: the largest, boxed, was enrolled.",
+    );
+    expect(enrolledDetail({ face_id: "ann", detection_score: 0.9, faces_found: 1 })).toBe("Stored as face “ann”, detection score 0.90.");
+    expect(enrolledDetail({ face_id: "ann" })).toBe("Stored as face “ann”.");
+  });
 });
