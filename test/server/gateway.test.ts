@@ -77,6 +77,7 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     const u = await call(url, "POST", "/v1/companies/acme/users?user_id=ann&face_id=1&return_embedding=true", { body: group1, headers: { "Content-Type": "image/jpeg" } });
     expect(u.status).toBe(201);
     expect(u.body.embedding).toHaveLength(512);
+    expect(u.body.faces_found).toBe(3); // through NATS too: the group photo had 3 faces, the largest was enrolled
     const r = await call(url, "POST", "/v1/companies/acme/recognize", { json: { image: b64(group1) }, headers: { "X-Min-Revision": String(u.body.revision) } });
     expect(r.status).toBe(200);
     expect(r.body.user_id).toBe("ann");
