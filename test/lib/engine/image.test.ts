@@ -208,6 +208,15 @@ describe("decodeImage: the WebAssembly JPEG path", () => {
     }
   });
 
+  test("RGBA → RGB drops alpha exactly, whatever the pixel count (4 at a time, then the rest)", async () => {
+    const { rgbaToRgb } = await import("../../../lib/engine/jpeg-wasm.ts");
+    for (const n of [0, 1, 3, 4, 5, 7, 8, 61, 1000]) {
+      const rgba = new Uint8ClampedArray(n * 4).map((_, i) => (i * 37 + 11) & 255);
+      const want = new Uint8Array(n * 3).map((_, k) => rgba[Math.floor(k / 3) * 4 + (k % 3)]);
+      expect(Array.from(rgbaToRgb(rgba, n))).toEqual(Array.from(want));
+    }
+  });
+
   test("truncated, EXIF-rotated and larger-than-1920 JPEGs go to sharp", async () => {
     const { wasmDecodable } = await import("../../../lib/engine/jpeg-wasm.ts");
     const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
