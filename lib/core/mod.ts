@@ -1,7 +1,108 @@
-/** facegate core: runtime-free schemas, errors, the FaceApi interface, the gallery and the store contract. */
-export * from "./errors.ts";
-export * from "./schemas.ts";
-export * from "./api.ts";
+/**
+ * facegate core: runtime-free schemas, errors, the FaceApi interface, the gallery and the store contract.
+ * The public face of the package's root export, listed name by name: a new module export stays internal
+ * until it is added here.
+ */
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  FaceError,
+  type FaceErrorOptions,
+  HTTP_STATUS,
+  isErrorCode,
+  TimeoutError,
+  UnavailableError,
+} from "./errors.ts";
+export {
+  type BBox,
+  BBoxSchema,
+  type CacheStats,
+  CacheStatsSchema,
+  type CallOptions,
+  CallOptionsSchema,
+  CompanyIdSchema,
+  type CompanyRequest,
+  CompanyRequestSchema,
+  CompanyStatsSchema,
+  type CompareMatch,
+  CompareMatchSchema,
+  type CompareRequest,
+  CompareRequestSchema,
+  type CompareResult,
+  CompareResultSchema,
+  type CreateCompanyResult,
+  CreateCompanyResultSchema,
+  type CurvePoint,
+  CurvePointSchema,
+  type DeleteResult,
+  DeleteResultSchema,
+  type DetectedFace,
+  DetectedFaceSchema,
+  type DetectResult,
+  DetectResultSchema,
+  type DistanceMetric,
+  DistanceMetricSchema,
+  type EmbeddingArray,
+  EmbeddingSchema,
+  type EmbedResult,
+  EmbedResultSchema,
+  type EngineCheck,
+  EngineCheckSchema,
+  type EngineInfo,
+  EngineInfoSchema,
+  type EnrollRequest,
+  EnrollRequestSchema,
+  type EnrollResult,
+  EnrollResultSchema,
+  FaceIdSchema,
+  type FaceRequest,
+  FaceRequestSchema,
+  type Health,
+  HealthSchema,
+  IdSchema,
+  type ImageInput,
+  ImageInputSchema,
+  type ImageRequest,
+  ImageRequestSchema,
+  ModelIdSchema,
+  OPERATING_POINT_BOUNDS,
+  type OperatingPoint,
+  type OperatingPointRequest,
+  OperatingPointRequestSchema,
+  OperatingPointSchema,
+  type Point,
+  PointSchema,
+  type Recognition,
+  RecognitionSchema,
+  type RecognizeFacesResult,
+  RecognizeFacesResultSchema,
+  type RecognizeRequest,
+  RecognizeRequestSchema,
+  RevisionSchema,
+  type SearchEmbeddingRequest,
+  SearchEmbeddingRequestSchema,
+  type SearchEmbeddingResult,
+  SearchEmbeddingResultSchema,
+  type SearchMatch,
+  SearchMatchSchema,
+  type SetOperatingPointRequest,
+  SetOperatingPointRequestSchema,
+  ThresholdSourceSchema,
+  type UserFacesResult,
+  UserFacesResultSchema,
+  UserIdSchema,
+  type UserRequest,
+  UserRequestSchema,
+  type VerifyRequest,
+  VerifyRequestSchema,
+  type VerifyResult,
+  VerifyResultSchema,
+} from "./schemas.ts";
+export {
+  type FaceApi,
+  type OperationName,
+  OPERATIONS,
+} from "./api.ts";
 export {
   CompanySummarySchema,
   DEFAULT_LIST_LIMIT,
@@ -16,7 +117,12 @@ export {
   type ListUsersRequest,
   type ListUsersResult,
 } from "./listing.ts";
-export * from "./events.ts";
+export {
+  type EventSink,
+  type IdentifiedEvent,
+  IdentifiedEventSchema,
+  LocalEventSink,
+} from "./events.ts";
 export {
   decodeCursor,
   deliveryKey,
@@ -46,12 +152,71 @@ export {
   type WebhookOutbox,
   type WebhookStatus,
 } from "./event-log.ts";
-export * from "./vectors.ts";
-export type * from "./store.ts";
+export {
+  bboxIou,
+  cosineSimilarity,
+  l2normalize,
+  normalize,
+} from "./vectors.ts";
+export type {
+  BulkLoad,
+  BulkLoadOptions,
+  CompanySettings,
+  FaceRecord,
+  GalleryStore,
+  StoreEvent,
+  WriteResult,
+} from "./store.ts";
 export type { Awaitable } from "./util.ts";
-export * from "./gallery.ts";
-export * from "./search-kernel.ts";
-export * from "./int8-kernel.ts";
+export {
+  type CompanyGalleryStats,
+  CompanyIndex,
+  type CompanyIndexOptions,
+  Gallery,
+  type GalleryExport,
+  type GalleryOptions,
+  type GalleryStats,
+  type SearchHit,
+  type SearchOptions,
+  type UserScore,
+} from "./gallery.ts";
+export {
+  dotRow,
+  JsKernel,
+  type KernelFactory,
+  offer,
+  type SearchKernel,
+} from "./search-kernel.ts";
+export {
+  bestKernel,
+  Int8Kernel,
+  type Int8KernelOptions,
+  type ParallelScan,
+} from "./int8-kernel.ts";
 export { simdKernels } from "./wasm-simd.ts";
-export * from "./memory-store.ts";
-export * from "./initial-data.ts";
+export {
+  EventHub,
+  MemoryGalleryStore,
+} from "./memory-store.ts";
+export {
+  CompanyEntrySchema,
+  EmbeddingEntrySchema,
+  exportInitialData,
+  exportOldFormat,
+  type ExportOptions,
+  FaceEntrySchema,
+  formatInitialDataStats,
+  INITIAL_DATA_FORMAT,
+  type InitialDataCounts,
+  type InitialDataFile,
+  InitialDataFileSchema,
+  type InitialDataLogLine,
+  initialDataLogLines,
+  type InitialDataReport,
+  isOldFormat,
+  OldInitialDataSchema,
+  parseInitialData,
+  parseInitialDataText,
+  type ParseOptions,
+  UserEntrySchema,
+} from "./initial-data.ts";

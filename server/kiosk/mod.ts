@@ -34,7 +34,42 @@ import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
 import { KioskSession } from "./session.ts";
 
-export * from "./protocol.ts";
+export {
+  AuthMessageSchema,
+  ChallengeActionSchema,
+  type ChallengeMessage,
+  ChallengeMessageSchema,
+  ChallengeResultMessageSchema,
+  type ClientMessage,
+  ClientMessageSchema,
+  CLOSE_CODES,
+  type ErrorMessage,
+  ErrorMessageSchema,
+  type FaceResult,
+  FaceResultSchema,
+  type FaceState,
+  FaceStateSchema,
+  type IdentifiedMessage,
+  IdentifiedMessageSchema,
+  LimitsSchema,
+  LIVENESS_MODES,
+  LivenessModeSchema,
+  MAX_CONTROL_MESSAGE_BYTES,
+  PingMessageSchema,
+  PongMessageSchema,
+  type ReadyMessage,
+  ReadyMessageSchema,
+  type ResultMessage,
+  ResultMessageSchema,
+  type ServerMessage,
+  ServerMessageSchema,
+  type Settings,
+  SETTINGS_BOUNDS,
+  SettingsMessageSchema,
+  type SettingsPatch,
+  SettingsPatchSchema,
+  SettingsSchema,
+} from "./protocol.ts";
 export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
 export { eventSinkFromEnv, LazyNatsEventSink } from "./events.ts";
 export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
