@@ -4,6 +4,9 @@
  */
 import type { ServerMessage } from "../../server/kiosk/protocol.ts";
 
+/** RFC 6455 subprotocol names are HTTP tokens. */
+const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 export type ConnectionStatus =
   | { kind: "idle" }
   | { kind: "connecting"; attempt: number }
@@ -73,7 +76,9 @@ export class KioskConnection {
     const url = new URL("/v1/kiosk/ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("company", this.opts.company);
-    if (this.opts.key) url.searchParams.set("key", this.opts.key);
+    // The key goes in the subprotocol (kept out of URLs, which proxies and access logs record);
+    // only a key with characters a subprotocol cannot carry falls back to the query.
+    if (this.opts.key && !SUBPROTOCOL_TOKEN.test(this.opts.key)) url.searchParams.set("key", this.opts.key);
     if (this.opts.kiosk) url.searchParams.set("kiosk", this.opts.kiosk);
     return url.toString();
   }
@@ -83,7 +88,8 @@ export class KioskConnection {
     this.opts.onStatus({ kind: "connecting", attempt: this.attempt });
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url());
+      const key = this.opts.key;
+      ws = key && SUBPROTOCOL_TOKEN.test(key) ? new WebSocket(this.url(), ["facegate.v1", `facegate.key.${key}`]) : new WebSocket(this.url());
     } catch (error) {
       this.opts.onStatus({ kind: "failed", reason: String(error) });
       return;

@@ -105,6 +105,8 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
         }
       });
     });
+    const sockets: string[] = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
     await page.goto(`${stack.url}/kiosk?company=stage&key=${STAGE_KEY}&kiosk=browser-test`);
     await page.waitForFunction(
       (name) => document.body.innerText.includes(`Welcome, ${name}`),
@@ -126,6 +128,9 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
     expect(await page.locator("#stat-latency").innerText()).toMatch(/\d+ ms/);
     expect(Number(await page.locator("#stat-frames").innerText())).toBeGreaterThan(3);
     expect(pageErrors).toEqual([]);
+    // the key travelled in the subprotocol, not in the URL (access logs record URLs)
+    expect(sockets.length).toBeGreaterThan(0);
+    for (const url of sockets) expect(url).not.toContain(STAGE_KEY);
   }, 180_000);
 
   test("the page reconnects by itself when the server drops the session", async () => {
