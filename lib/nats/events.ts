@@ -45,13 +45,21 @@ export async function ensureEventStream(nc: NatsConnection, opts: Omit<NatsEvent
     await jsm.streams.info(name);
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-    await jsm.streams.add({
-      name,
-      subjects: [`${prefix}.events.>`],
-      max_age: (opts.maxAgeSeconds ?? 7 * 86_400) * 1e9,
-      num_replicas: opts.replicas ?? 1,
-      duplicate_window: 120 * 1e9,
-    });
+    try {
+      await jsm.streams.add({
+        name,
+        subjects: [`${prefix}.events.>`],
+        max_age: (opts.maxAgeSeconds ?? 7 * 86_400) * 1e9,
+        num_replicas: opts.replicas ?? 1,
+        duplicate_window: 120 * 1e9,
+      });
+    } catch (addError) {
+      // Two processes starting together both saw no stream; the loser's add fails ("subjects overlap
+      // with an existing stream", or another configuration). The stream exists now: use it.
+      await jsm.streams.info(name).catch(() => {
+        throw addError;
+      });
+    }
   }
   return name;
 }

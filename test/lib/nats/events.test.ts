@@ -2,7 +2,7 @@ import { beforeAll, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { IdentifiedEvent } from "../../../lib/core/events.ts";
-import { NatsEventSink, consumeEvents, eventSubject } from "../../../lib/nats/events.ts";
+import { NatsEventSink, consumeEvents, ensureEventStream, eventSubject } from "../../../lib/nats/events.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
 
@@ -23,6 +23,24 @@ describeWithTools(["nats-server"], "NATS event stream", () => {
     at,
     sessionId: "s1",
     kioskId: "front-door",
+  });
+
+  test("processes starting together (different retention) all get the one stream; none fails on the race", async () => {
+    // two gateways and a worker starting at once: each sees no stream and adds it
+    const conns = await Promise.all([1, 2, 3, 4].map(() => connect({ servers: nats.url })));
+    try {
+      for (let round = 0; round < 5; round++) {
+        const name = `EV_RACE_${round}`;
+        const prefix = `race${round}`;
+        const names = await Promise.all(
+          conns.map((c, i) => ensureEventStream(c, { stream: name, subjectPrefix: prefix, maxAgeSeconds: (i + 1) * 86_400 })),
+        );
+        expect(names).toEqual([name, name, name, name]);
+        expect((await (await jetstreamManager(nc)).streams.info(name)).config.subjects).toEqual([`${prefix}.events.>`]);
+      }
+    } finally {
+      await Promise.all(conns.map((c) => c.close()));
+    }
   });
 
   test("events land on the stream, per company subject, deduplicated, and a durable consumer gets them once", async () => {
