@@ -101,6 +101,15 @@ export interface RouteDef<S extends z.ZodType = z.ZodType> {
   run(ctx: RouteContext<z.output<S>>): Promise<Reply>;
 }
 
+/** POST /v1/compare, also served as the embed/compare service's /api/v1/compare (server/compat). */
+export async function runCompare({ api, body, opts }: RouteContext<z.output<typeof CompareBody>>): Promise<Reply> {
+  const result = await api.compare(
+    { queryEmbedding: body.query_embedding, referenceEmbeddings: body.reference_embeddings, distanceMetric: body.distance_metric },
+    opts,
+  );
+  return { body: toWire.compare(result) };
+}
+
 /** Erases the body type so routes with different schemas share one array. */
 export type AnyRoute = RouteDef<z.ZodType>;
 function route<S extends z.ZodType>(def: RouteDef<S>): AnyRoute {
@@ -370,17 +379,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       body: { schema: CompareBody, kinds: ["json"] },
       ok: { status: 200, schema: CompareResponseBody, description: "matches, best first" },
       errors: [],
-      async run({ api, body, opts }) {
-        const result = await api.compare(
-          {
-            queryEmbedding: body.query_embedding,
-            referenceEmbeddings: body.reference_embeddings,
-            distanceMetric: body.distance_metric,
-          },
-          opts,
-        );
-        return { body: toWire.compare(result) };
-      },
+      run: runCompare,
     }),
     route({
       method: "POST",

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { FaceError } from "../../lib/core/mod.ts";
-import type { AnyRoute, RouteDef } from "../routes.ts";
+import { runCompare, type AnyRoute, type RouteDef } from "../routes.ts";
 import { CompareBody, CompareResponseBody, ImageBody, toWire } from "../wire.ts";
 
 export const COMPAT_PREFIX = "/api/v1/";
@@ -69,13 +69,7 @@ export function compatRoutes(): AnyRoute[] {
       body: { schema: CompareBody, kinds: ["json"] },
       ok: { status: 200, schema: CompareResponseBody, description: "matches, best first" },
       errors: [],
-      async run({ api, body, opts }) {
-        const r = await api.compare(
-          { queryEmbedding: body.query_embedding, referenceEmbeddings: body.reference_embeddings, distanceMetric: body.distance_metric },
-          opts,
-        );
-        return { body: toWire.compare(r) };
-      },
+      run: runCompare,
     }),
     route({
       method: "GET",

@@ -12,6 +12,7 @@
  */
 import { deliveryKey, type Delivery, type WebhookOutbox } from "../../lib/core/mod.ts";
 import type { MetricFamily } from "../metrics.ts";
+import { webhookMetrics } from "./metrics.ts";
 import type { IntegrationConfig } from "../events/config.ts";
 import { backoffMs, postEvent } from "./post.ts";
 
@@ -75,23 +76,14 @@ export class WebhookDeliverer {
   }
 
   metrics(): MetricFamily[] {
-    return [
-      {
-        name: "facegate_webhook_deliveries_total",
-        help: "Webhook delivery attempts by outcome (delivered: 2xx; failed: will be retried; dead: gave up).",
-        type: "counter",
-        values: [
-          { labels: { outcome: "delivered" }, value: this.counts.delivered },
-          { labels: { outcome: "failed" }, value: this.counts.failed },
-          { labels: { outcome: "dead" }, value: this.counts.dead },
-        ],
-      },
-      { name: "facegate_webhook_pending", help: "Events in the webhook outbox waiting for delivery.", values: [{ value: this.totals.pending }] },
-      { name: "facegate_webhook_dead_letters", help: "Events the webhook gave up on (dead letters).", values: [{ value: this.totals.dead }] },
-      { name: "facegate_webhook_in_flight", help: "Webhook requests in flight.", values: [{ value: this.inFlight.size }] },
-      { name: "facegate_webhooks", help: "Companies with a webhook.", values: [{ value: this.totals.webhooks }] },
-    ];
+    return webhookMetrics(this.counts, {
+      pending: this.totals.pending,
+      dead: this.totals.dead,
+      inFlight: this.inFlight.size,
+      webhooks: this.totals.webhooks,
+    });
   }
+
 
   private async tick(): Promise<void> {
     this.ticking = true;

@@ -21,6 +21,7 @@ import { webhookPayload, type WebhookConfig, type WebhookStatus } from "../../li
 import { decodeId, encodeId, eventSubject, fromStreamEvent } from "../../lib/nats/mod.ts";
 import type { IntegrationConfig } from "../events/config.ts";
 import type { MetricFamily } from "../metrics.ts";
+import { webhookMetrics } from "./metrics.ts";
 import { backoffMs, postEvent } from "./post.ts";
 import type { WebhookAdmin, WebhookRunner } from "./types.ts";
 
@@ -208,23 +209,15 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
   }
 
   metrics(): MetricFamily[] {
-    return [
-      {
-        name: "facegate_webhook_deliveries_total",
-        help: "Webhook delivery attempts by outcome (delivered: 2xx; failed: will be retried; dead: gave up).",
-        type: "counter",
-        values: [
-          { labels: { outcome: "delivered" }, value: this.counts.delivered },
-          { labels: { outcome: "failed" }, value: this.counts.failed },
-          { labels: { outcome: "dead" }, value: this.counts.dead },
-        ],
-      },
-      { name: "facegate_webhook_pending", help: "Events waiting for delivery (all webhooks; refreshed every 5 s).", values: [{ value: this.totals.pending }] },
-      { name: "facegate_webhook_dead_letters", help: "Events the webhooks gave up on (refreshed every 5 s).", values: [{ value: this.totals.dead }] },
-      { name: "facegate_webhook_in_flight", help: "Webhook requests in flight.", values: [{ value: this.inFlight }] },
-      { name: "facegate_webhooks", help: "Companies with a webhook.", values: [{ value: this.hooks.size }] },
-    ];
+    return webhookMetrics(this.counts, {
+      pending: this.totals.pending,
+      dead: this.totals.dead,
+      inFlight: this.inFlight,
+      webhooks: this.hooks.size,
+      totalsNote: "all webhooks; refreshed every 5 s",
+    });
   }
+
 
   private async consume(companyId: string): Promise<void> {
     let messages: ConsumerMessages;

@@ -15,8 +15,8 @@ import sharp from "sharp";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { startServerProcess, type ServerProcess } from "./server-process.ts";
+import { CHROMIUM, collectPageErrors, fakeCameraArgs } from "../helpers/chromium.ts";
 
-const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const RESULTS = join(ROOT, "test-results");
 const ADMIN_KEY = "console-admin-key-0123456789";
 const ACME_KEY = "console-acme-key-0123456789";
@@ -82,25 +82,10 @@ describeWithTools(["chromium", "ffmpeg"], "admin console in Chromium", () => {
       headless: true,
       viewport: { width: 1366, height: 900 },
       acceptDownloads: true,
-      args: [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-video-capture=${y4m}`,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
+      args: fakeCameraArgs(y4m),
     });
     page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    // Script errors only: refused enrollments (4xx) are part of the flow.
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-    });
+    collectPageErrors(page, pageErrors); // refused requests (4xx) are part of the flow
   }, 240_000);
 
   afterAll(async () => {

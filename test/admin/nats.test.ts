@@ -13,10 +13,10 @@ import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
 import { startFaceWorker, type RunningWorker } from "../../server/worker.ts";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
-import { describeWithTools, toolPath } from "../helpers/tools.ts";
+import { describeWithTools } from "../helpers/tools.ts";
 import { startServerProcess, type ServerProcess } from "./server-process.ts";
+import { CHROMIUM, CHROMIUM_ARGS, collectPageErrors } from "../helpers/chromium.ts";
 
-const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const ADMIN_KEY = "nats-console-admin-key-0123";
 
 describeWithTools(["chromium", "nats-server"], "admin console over NATS", () => {
@@ -39,12 +39,9 @@ describeWithTools(["chromium", "nats-server"], "admin console over NATS", () => 
       workers.push(await startFaceWorker({ nats: { servers: [nats.url], bucket }, engine, env: {}, service: { workerId: id }, log: () => {} }));
     }
     gateway = await startServerProcess({ [ADMIN_KEY]: ["*"] }, { NATS_URL: nats.url, NATS_KV_BUCKET: bucket });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--headless"] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-    });
+    collectPageErrors(page, pageErrors);
   }, 180_000);
 
   afterAll(async () => {

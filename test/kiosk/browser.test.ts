@@ -16,8 +16,8 @@ import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { ADMIN_KEY, hamiltonFrame, PERFORMER, STAGE_KEY, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
 import { cosineSimilarity as cosine } from "../../lib/core/vectors.ts";
+import { CHROMIUM, collectPageErrors, fakeCameraArgs } from "../helpers/chromium.ts";
 
-const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const RESULTS = join(ROOT, "test-results");
 
 describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
@@ -62,25 +62,10 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 800 },
-      args: [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-video-capture=${y4m}`,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
+      args: fakeCameraArgs(y4m),
     });
     page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    // Script errors only: failed HTTP calls (e.g. enrollment frames without a face) are part of the flow.
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-    });
+    collectPageErrors(page, pageErrors); // refused requests (4xx) are part of the flow
   }, 180_000);
 
   /** The fake camera needs a moment after each navigation; frames are grabbed from the video. */

@@ -14,8 +14,8 @@ import type { IdentifiedEvent } from "../../lib/core/mod.ts";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../helpers/tools.ts";
 import { ADMIN_KEY, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
+import { CHROMIUM, CHROMIUM_ARGS, fakeCameraArgs } from "../helpers/chromium.ts";
 
-const CHROMIUM = toolPath("chromium") ?? "/usr/bin/chromium";
 const RESULTS = join(ROOT, "test-results");
 const COMPANY = "liveness";
 
@@ -44,15 +44,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk liveness in Chromium", () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 800 },
-      args: [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-video-capture=${y4m}`,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-      ],
+      args: fakeCameraArgs(y4m),
     });
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(`${stack.url}/kiosk?company=${COMPANY}&key=${ADMIN_KEY}&kiosk=liveness-test${query}`);
@@ -143,7 +135,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk liveness in Chromium", () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 800 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"],
+      args: [...CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
     });
     const page = context.pages()[0] ?? (await context.newPage());
     await page.addInitScript((urls: string[]) => {
