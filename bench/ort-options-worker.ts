@@ -2,15 +2,21 @@
  * Worker of bench/ort-options.ts: opens one session per variant for one model, then on each
  * message runs one variant `runs` times and answers the times (ms).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ort } from "../lib/engine/ort.ts";
+import { rewritePrelu } from "../lib/engine/prelu-rewrite.ts";
 
 declare const self: Worker;
 
-type Init = { op: "init"; model: string; variants: Record<string, ort.InferenceSession.SessionOptions & { saveOptimized?: boolean }> };
+type Variant = ort.InferenceSession.SessionOptions & { saveOptimized?: boolean; preluRewrite?: boolean };
+type Init = { op: "init"; model: string; variants: Record<string, Variant> };
 type Run = { op: "run"; variant: string; runs: number };
+
+/** `InferenceSession.create` takes a path or bytes through two overloads. */
+const open = (src: string | Uint8Array, opts: ort.InferenceSession.SessionOptions) =>
+  typeof src === "string" ? ort.InferenceSession.create(src, opts) : ort.InferenceSession.create(src, opts);
 
 const sessions = new Map<string, ort.InferenceSession>();
 let feeds: Record<string, ort.Tensor> = {};
@@ -20,17 +26,18 @@ self.onmessage = async (event: MessageEvent<Init | Run>) => {
   const m = event.data;
   if (m.op === "init") {
     const dir = mkdtempSync(join(tmpdir(), "facegate-ort-"));
+    const rewritten = rewritePrelu(new Uint8Array(readFileSync(m.model))).bytes;
     for (const [name, v] of Object.entries(m.variants)) {
-      const { saveOptimized, ...opts } = v;
-      let path = m.model;
+      const { saveOptimized, preluRewrite, ...opts } = v;
+      let path: string | Uint8Array = preluRewrite ? rewritten : m.model;
       if (saveOptimized) {
         // The saved optimised model is written by a first session, then loaded with optimisation off.
         const optimized = join(dir, `${name}.onnx`);
-        await (await ort.InferenceSession.create(m.model, { ...opts, graphOptimizationLevel: "all", optimizedModelFilePath: optimized })).release();
+        await (await open(path, { ...opts, graphOptimizationLevel: "all", optimizedModelFilePath: optimized })).release();
         path = optimized;
       }
       const t = performance.now();
-      const s = await ort.InferenceSession.create(path, saveOptimized ? { ...opts, graphOptimizationLevel: "disabled" } : opts);
+      const s = await open(path, saveOptimized ? { ...opts, graphOptimizationLevel: "disabled" } : opts);
       loadMs[name] = performance.now() - t;
       sessions.set(name, s);
     }
