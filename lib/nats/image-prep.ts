@@ -4,7 +4,7 @@
  * The engine decodes every image to at most `downscaleTo` (1920) px on the longest side before
  * detection (lib/engine/image.ts). A 4352x2903 press photo of 2.4 MB therefore carries ~5x more
  * pixels than the engine looks at, and does not fit a NATS message (default max_payload 1 MiB). So
- * the gateway reads the header (sharp metadata: no pixel is decoded) and, when the photo is larger
+ * the gateway reads the header (in JS: no pixel is decoded) and, when the photo is larger
  * than the working size or than the byte budget, does the engine's own resize (same EXIF rotation,
  * same sharp kernel, same output size) and re-encodes it as a high-quality JPEG. The worker's engine
  * then sees the pixels it would have produced itself (plus JPEG noise at quality 95), and `scale`
@@ -12,9 +12,9 @@
  *
  * Base64 text is decoded here too: images always travel as binary message parts.
  */
-import sharp, { type Metadata, type OutputInfo } from "sharp";
+import sharp, { type OutputInfo } from "sharp";
 import { FaceError, type ImageInput } from "../core/mod.ts";
-import { base64ToBytes, DEFAULT_IMAGE_LIMITS, type ImageLimits } from "../engine/mod.ts";
+import { base64ToBytes, DEFAULT_IMAGE_LIMITS, readImageHeader, type ImageLimits } from "../engine/mod.ts";
 
 export interface PreparedImage {
   bytes: Uint8Array;
@@ -45,8 +45,6 @@ const ENCODINGS = [
   { quality: 70, chromaSubsampling: "4:2:0" },
 ] as const;
 
-const SUPPORTED = new Set(["jpeg", "png", "webp"]);
-
 function toBytes(input: ImageInput): Uint8Array {
   if (typeof input === "string") return base64ToBytes(input);
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
@@ -66,18 +64,10 @@ export async function prepareImage(input: ImageInput, opts: ImagePrepOptions): P
     throw new FaceError("IMAGE_TOO_LARGE", `image is ${bytes.byteLength} bytes; the limit is ${limits.maxBytes}`);
   }
   const asIs: PreparedImage = { bytes, scale: 1, reencoded: false };
-  // The engine's own header checks and messages (lib/engine/image.ts), answered here without a round trip.
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (cause) {
-    throw new FaceError("INVALID_IMAGE", "image could not be read (not a JPEG, PNG or WebP, or corrupt)", { cause });
-  }
-  const { width, height, format } = meta;
-  if (!width || !height) throw new FaceError("INVALID_IMAGE", "image has no dimensions");
-  if (!format || !SUPPORTED.has(format)) {
-    throw new FaceError("INVALID_IMAGE", `unsupported image format ${format ?? "unknown"}; use JPEG, PNG or WebP`);
-  }
+  // The engine's own header reader (JS, no libvips call): same refusals and messages as embedded
+  // mode, and no thread-pool hand-over per request (a sharp metadata() call cost the gateway a
+  // second core's time slice on every photo).
+  const { width, height } = readImageHeader(bytes);
   if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxDimension) {
     throw new FaceError(
       "IMAGE_TOO_LARGE",
@@ -86,7 +76,6 @@ export async function prepareImage(input: ImageInput, opts: ImagePrepOptions): P
   }
   if (Math.max(width, height) <= limits.downscaleTo && bytes.byteLength <= opts.byteBudget) return asIs;
 
-  const originalWidth = (meta.orientation ?? 1) >= 5 ? height : width;
   let raw: { data: Buffer; info: OutputInfo };
   try {
     // The engine's decode pipeline up to the pixels (lib/engine/image.ts decodeImage).
@@ -102,7 +91,8 @@ export async function prepareImage(input: ImageInput, opts: ImagePrepOptions): P
     throw new FaceError("INVALID_IMAGE", "image could not be decoded (truncated or corrupt)", { cause });
   }
   const { info } = raw;
-  const scale = originalWidth / info.width;
+  // `inside` keeps the aspect: the longest sides give the scale whatever the rotation.
+  const scale = Math.max(width, height) / Math.max(info.width, info.height);
   let smallest = Infinity;
   for (const encoding of ENCODINGS) {
     const jpeg = await sharp(raw.data, { raw: { width: info.width, height: info.height, channels: info.channels } })
