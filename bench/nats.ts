@@ -3,7 +3,7 @@
  * taskset when available), and the per-request overhead of NATS against calling LocalFaceService
  * in-process. Uses LFW images from the shared datasets.
  *
- *   bun run bench:nats [-- --requests 120 --concurrency 4 --rounds 3 --json bench/results/nats.json]
+ *   bun run bench:nats [-- --requests 400 --concurrency 4 --rounds 5 --json bench/results/nats.json]
  *
  * Layout: a local nats-server; workers are `bun server/worker.ts` child processes; the load
  * generator (FaceClient) and the in-process baseline run in this process. On a 2-core machine the
@@ -34,9 +34,9 @@ const opt = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] && !args[i + 1]!.startsWith("--") ? args[i + 1]! : fallback;
 };
-const REQUESTS = Number(opt("requests", "120"));
+const REQUESTS = Number(opt("requests", "400"));
 const CONCURRENCY = Number(opt("concurrency", "4"));
-const ROUNDS = Number(opt("rounds", "3"));
+const ROUNDS = Number(opt("rounds", "5"));
 const jsonOut = args.includes("--json") ? opt("json", "bench/results/nats.json") : null;
 
 if (!HAVE_DATASETS) {
