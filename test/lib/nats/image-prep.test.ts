@@ -10,7 +10,7 @@ import sharp from "sharp";
 import { FaceError } from "../../../lib/core/errors.ts";
 import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
 import type { BBox } from "../../../lib/core/schemas.ts";
-import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
+import { createEngine, decodeImage, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient, transportError } from "../../../lib/nats/client.ts";
 import { prepareImage, scaleResult } from "../../../lib/nats/image-prep.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
@@ -165,3 +165,29 @@ describeWithTools(["nats-server"], "large photos over NATS (max_payload 1 MiB) e
     await nc.close();
   }, 30_000);
 }, describeDatasets);
+
+test("the gateway refuses what the engine refuses, with the engine's code, message and details, before any libvips call", async () => {
+  const blank = () => sharp({ create: { width: 32, height: 24, channels: 3, background: "#888" } });
+  const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+  const inputs = [svg, new Uint8Array(await blank().tiff().toBuffer()), new Uint8Array(await blank().gif().toBuffer())];
+  for (const bytes of inputs) {
+    const embedded = await decodeImage(bytes).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const gateway = await prepareImage(bytes, { byteBudget: MIB }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(embedded).toBeInstanceOf(FaceError);
+    expect(gateway).toBeInstanceOf(FaceError);
+    const [e, g] = [embedded as FaceError, gateway as FaceError];
+    expect({ code: g.code, message: g.message, details: g.details }).toEqual({ code: e.code, message: e.message, details: e.details });
+    expect(g.details).toHaveProperty("format");
+  }
+  // A header claiming 60000x60000 is IMAGE_TOO_LARGE from the header alone, as in embedded mode.
+  const png = new Uint8Array(await blank().png().toBuffer());
+  new DataView(png.buffer).setUint32(16, 60000);
+  new DataView(png.buffer).setUint32(20, 60000);
+  await expect(prepareImage(png, { byteBudget: MIB })).rejects.toMatchObject({ code: "IMAGE_TOO_LARGE" });
+});
