@@ -5,7 +5,7 @@
 import sharp from "sharp";
 import { FaceError, type ImageInput } from "../core/mod.ts";
 import { stageEnd, stageStart } from "./profile.ts";
-import { decodeJpegRgb, wasmDecodable } from "./jpeg-wasm.ts";
+import { decodePlainJpeg, plainJpeg } from "./jpeg-plain.ts";
 import { readImageHeader } from "./sniff.ts";
 import type { DecodedImage, ImageSource } from "./types.ts";
 
@@ -91,8 +91,8 @@ async function decodeBytes(input: ImageInput, limits: ImageLimits): Promise<Deco
   const rotated = header.orientation >= 5;
   let originalWidth = rotated ? height : width;
   let originalHeight = rotated ? width : height;
-  if (wasmDecodable(header, bytes, limits.downscaleTo)) {
-    const rgb = await decodeJpegRgb(bytes, header);
+  if (plainJpeg(header, bytes, limits.downscaleTo)) {
+    const rgb = await decodePlainJpeg(bytes, header);
     if (rgb) return { data: rgb, width, height, channels: 3, originalWidth, originalHeight, scale: 1 };
   }
   try {

@@ -1,11 +1,7 @@
 /**
- * JPEG decoding on the calling thread (libjpeg-turbo/MozJPEG compiled to WebAssembly, @jsquash/jpeg).
- * sharp decodes on a thread pool: every image is two thread hand-overs, and on a busy machine each
- * one waits for a time slice (LFW, 2 cores under load: 5-7 ms median per 250x250 photo through sharp,
- * 0.55 ms here; idle, both ~0.5 ms). Used for the common case only: a JPEG that needs no rotation,
- * no downscaling and no colour conversion beyond YCbCr/gray → RGB, and that ends with its EOI marker
- * (this decoder fills a truncated image with gray where sharp refuses it). Everything else, and any
- * failure here, goes to sharp, which gives the standard answer.
+ * JPEG decoding on the calling thread in WebAssembly (MozJPEG, @jsquash/jpeg): the portable fallback
+ * of jpeg-plain.ts when the native libjpeg-turbo (jpeg-turbo.ts) is not loaded (under Node, or
+ * without the system library). Same pixels, ~3x slower than the native build.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -30,40 +26,6 @@ function load(): Promise<boolean> {
     }
   })();
   return ready;
-}
-
-/** Whether the bytes end with the EOI marker (trailing zero padding allowed, as some cameras write). */
-function endsWithEoi(b: Uint8Array): boolean {
-  let i = b.length - 1;
-  while (i > 1 && b[i] === 0 && b.length - i < 64) i--;
-  return b[i - 1] === 0xff && b[i] === 0xd9;
-}
-
-/**
- * A progressive JPEG is decoded once per scan; a crafted one with thousands of tiny scans is a
- * decompression bomb. Typical files have 1 (baseline) to ~12 scans; more than this goes to sharp.
- */
-const MAX_SCANS = 64;
-
-/** Start-of-scan markers (0xFFDA; entropy-coded 0xFF bytes are stuffed as 0xFF00, so this counts scans). */
-function scanCount(b: Uint8Array, stopAt: number): number {
-  let n = 0;
-  for (let i = b.indexOf(0xff); i >= 0 && i < b.length - 1; i = b.indexOf(0xff, i + 1)) {
-    if (b[i + 1] === 0xda && ++n > stopAt) break;
-  }
-  return n;
-}
-
-/** Whether this image takes the WebAssembly path (see the module comment). */
-export function wasmDecodable(h: ImageHeader, bytes: Uint8Array, downscaleTo: number): boolean {
-  return (
-    h.format === "jpeg" &&
-    h.orientation === 1 &&
-    (h.components === 3 || h.components === 1) &&
-    Math.max(h.width, h.height) <= downscaleTo &&
-    endsWithEoi(bytes) &&
-    scanCount(bytes, MAX_SCANS) <= MAX_SCANS
-  );
 }
 
 /** Packed 8-bit RGB, or undefined when the decoder is unavailable or fails (then sharp decides). */

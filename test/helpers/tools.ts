@@ -1,10 +1,12 @@
 /**
- * System programs some tests need (nats-server, chromium, ffmpeg, openssl, python3). A fresh machine with
+ * System programs some tests need (nats-server, chromium, ffmpeg, openssl, python3), and one system
+ * library (libjpeg-turbo's TurboJPEG, which the engine loads when present). A fresh machine with
  * only Node, npm and Bun lacks them: there such suites skip with a one-line reason (which program,
  * which Debian package). In CI (CI=true) a missing program is a failure at import, so nothing
  * skips there (.ci/run installs them).
  */
 import { describe } from "bun:test";
+import { dlopen } from "bun:ffi";
 import { recordSkip } from "./skips.ts";
 
 /** The programs tests may need, and the Debian package that installs each. */
@@ -14,7 +16,8 @@ export const TOOLS = {
   ffmpeg: { pkg: "ffmpeg", env: undefined },
   openssl: { pkg: "openssl", env: undefined },
   python3: { pkg: "python3", env: undefined },
-} as const;
+  libturbojpeg: { pkg: "libturbojpeg0", env: undefined, library: { file: "libturbojpeg.so.0", symbol: "tjInitDecompress" } },
+} as const satisfies Record<string, { pkg: string; env: string | undefined; library?: { file: string; symbol: string } }>;
 export type Tool = keyof typeof TOOLS;
 
 // Debian puts nats-server in /usr/sbin, which is not on a normal user's PATH.
@@ -28,12 +31,27 @@ const found = new Map<Tool, string | undefined>();
  */
 export function toolPath(name: Tool): string | undefined {
   if (found.has(name)) return found.get(name);
+  const tool = TOOLS[name];
+  if ("library" in tool) {
+    found.set(name, loadable(tool.library.file, tool.library.symbol) ? tool.library.file : undefined);
+    return found.get(name);
+  }
   const override = TOOLS[name].env ? process.env[TOOLS[name].env] : undefined;
   const path = override
     ? (Bun.which(override) ?? undefined)
     : (Bun.which(name) ?? Bun.which(name, { PATH: SYSTEM_PATH }) ?? undefined);
   found.set(name, path);
   return path;
+}
+
+/** Whether the dynamic linker loads `library` and finds `symbol` in it (what the engine's dlopen will do). */
+function loadable(library: string, symbol: string): boolean {
+  try {
+    dlopen(library, { [symbol]: { args: [], returns: "ptr" } }).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function haveTool(name: Tool): boolean {

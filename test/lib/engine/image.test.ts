@@ -2,6 +2,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import sharp from "sharp";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { decodeImage, DEFAULT_IMAGE_LIMITS } from "../../../lib/engine/mod.ts";
+import { describeWithTools } from "../../helpers/tools.ts";
 import { describeDatasets, faceApiSample, listDataset, readDataset } from "../../helpers/datasets.ts";
 
 setDefaultTimeout(60_000);
@@ -188,16 +189,62 @@ describeDatasets("decodeImage: every file in scenes/", () => {
   });
 });
 
-describe("decodeImage: the WebAssembly JPEG path", () => {
-  test("gives the same pixels as sharp (MozJPEG both sides) for plain JPEGs, colour and gray", async () => {
-    const { decodeJpegRgb, wasmDecodable } = await import("../../../lib/engine/jpeg-wasm.ts");
+describeWithTools(["libturbojpeg"], "decodeImage: plain JPEGs on the calling thread with the system's libjpeg-turbo", () => {
+  test("the system's libjpeg-turbo is loaded here (CI installs libturbojpeg0)", async () => {
+    const { turboAvailable } = await import("../../../lib/engine/jpeg-turbo.ts");
+    expect(await turboAvailable()).toBe(true);
+  });
+
+  test("both decoders give sharp's pixels (MozJPEG too) for plain JPEGs, colour, gray and progressive, and each other's exactly", async () => {
+    const { decodeJpegRgb } = await import("../../../lib/engine/jpeg-wasm.ts");
+    const { decodeJpegTurbo } = await import("../../../lib/engine/jpeg-turbo.ts");
+    const { plainJpeg } = await import("../../../lib/engine/jpeg-plain.ts");
+    const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
+    const colour = new Uint8Array(await sharp(faceApiSample(1)).resize(400).jpeg({ quality: 85 }).toBuffer());
+    const gray = new Uint8Array(await sharp(faceApiSample(1)).resize(300).grayscale().jpeg().toBuffer());
+    const progressive = new Uint8Array(await sharp(faceApiSample(2)).resize(500).jpeg({ progressive: true }).toBuffer());
+    const subsampled = new Uint8Array(await sharp(faceApiSample(3)).resize(333).jpeg({ chromaSubsampling: "4:2:0" }).toBuffer());
+    for (const bytes of [colour, gray, progressive, subsampled]) {
+      const h = readImageHeader(bytes);
+      expect(plainJpeg(h, bytes, 1920)).toBe(true);
+      const wasm = await decodeJpegRgb(bytes, h);
+      const turbo = await decodeJpegTurbo(bytes, h);
+      const ref = await sharp(bytes).toColourspace("srgb").removeAlpha().raw().toBuffer();
+      expect(wasm).toBeDefined();
+      expect(turbo).toBeDefined();
+      expect(turbo).toEqual(wasm!);
+      let maxDiff = 0;
+      for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - wasm![i]));
+      expect(maxDiff).toBeLessThanOrEqual(1);
+      expect((await decodeImage(bytes)).data).toEqual(turbo!);
+    }
+  });
+
+  test("libjpeg-turbo refuses corrupt data and a size other than the header's: sharp decides", async () => {
+    const { decodeJpegTurbo } = await import("../../../lib/engine/jpeg-turbo.ts");
+    const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
+    const jpeg = new Uint8Array(await sharp(faceApiSample(1)).resize(200).jpeg().toBuffer());
+    const h = readImageHeader(jpeg);
+    expect(await decodeJpegTurbo(jpeg, { ...h, width: h.width + 8 })).toBeUndefined();
+    // Scribble over the entropy-coded data (keeping the markers): a warning, so no pixels from here.
+    const corrupt = jpeg.slice();
+    for (let i = Math.floor(corrupt.length / 2); i < corrupt.length - 200; i += 7) if (corrupt[i] !== 0xff && corrupt[i - 1] !== 0xff) corrupt[i] = 0xff;
+    expect(await decodeJpegTurbo(corrupt, h)).toBeUndefined();
+    expect(await decodeJpegTurbo(new Uint8Array(0), h)).toBeUndefined();
+  });
+});
+
+describe("decodeImage: plain JPEGs on the calling thread in WebAssembly (the fallback decoder)", () => {
+  test("gives sharp's pixels (MozJPEG both sides) for plain JPEGs, colour and gray", async () => {
+    const { decodeJpegRgb } = await import("../../../lib/engine/jpeg-wasm.ts");
+    const { plainJpeg } = await import("../../../lib/engine/jpeg-plain.ts");
     const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
     const colour = new Uint8Array(await sharp(faceApiSample(1)).resize(400).jpeg({ quality: 85 }).toBuffer());
     const gray = new Uint8Array(await sharp(faceApiSample(1)).resize(300).grayscale().jpeg().toBuffer());
     const progressive = new Uint8Array(await sharp(faceApiSample(2)).resize(500).jpeg({ progressive: true }).toBuffer());
     for (const bytes of [colour, gray, progressive]) {
       const h = readImageHeader(bytes);
-      expect(wasmDecodable(h, bytes, 1920)).toBe(true);
+      expect(plainJpeg(h, bytes, 1920)).toBe(true);
       const wasm = await decodeJpegRgb(bytes, h);
       const ref = await sharp(bytes).toColourspace("srgb").removeAlpha().raw().toBuffer();
       expect(wasm).toBeDefined();
@@ -218,21 +265,21 @@ describe("decodeImage: the WebAssembly JPEG path", () => {
   });
 
   test("truncated, EXIF-rotated and larger-than-1920 JPEGs go to sharp", async () => {
-    const { wasmDecodable } = await import("../../../lib/engine/jpeg-wasm.ts");
+    const { plainJpeg } = await import("../../../lib/engine/jpeg-plain.ts");
     const { readImageHeader } = await import("../../../lib/engine/sniff.ts");
     const jpeg = faceApiSample(3);
-    expect(wasmDecodable(readImageHeader(jpeg), jpeg, 1920)).toBe(true);
+    expect(plainJpeg(readImageHeader(jpeg), jpeg, 1920)).toBe(true);
     const cut = jpeg.subarray(0, jpeg.length - 100);
-    expect(wasmDecodable(readImageHeader(cut), cut, 1920)).toBe(false);
+    expect(plainJpeg(readImageHeader(cut), cut, 1920)).toBe(false);
     expect(await codeOf(decodeImage(cut))).toBe("INVALID_IMAGE");
     const rotated = new Uint8Array(await sharp(jpeg).withMetadata({ orientation: 6 }).jpeg().toBuffer());
-    expect(wasmDecodable(readImageHeader(rotated), rotated, 1920)).toBe(false);
+    expect(plainJpeg(readImageHeader(rotated), rotated, 1920)).toBe(false);
     const big = new Uint8Array(await sharp(jpeg).resize(2400).jpeg().toBuffer());
-    expect(wasmDecodable(readImageHeader(big), big, 1920)).toBe(false);
+    expect(plainJpeg(readImageHeader(big), big, 1920)).toBe(false);
     // more than 64 scans (a progressive decompression bomb) is left to sharp
     const scans = Array.from({ length: 70 }, () => [0xff, 0xda, 0x00, 0x02]).flat();
     const bomb = new Uint8Array([...jpeg.subarray(0, jpeg.length - 2), ...scans, 0xff, 0xd9]);
-    expect(wasmDecodable(readImageHeader(bomb), bomb, 1920)).toBe(false);
+    expect(plainJpeg(readImageHeader(bomb), bomb, 1920)).toBe(false);
     expect((await decodeImage(big)).width).toBe(1920);
   });
 });
