@@ -18,7 +18,7 @@
  * - getCacheStats / healthCheck ask every worker (`facegate.v1.stats`) and aggregate; the
  *   per-worker view is in `cacheInfo.workers` / `store.workers`, or from `workers()`.
  */
-import { connect, errors as natsErrors, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
 import { FaceError, TimeoutError, UnavailableError } from "../core/errors.ts";
@@ -55,6 +55,8 @@ import type { ImageInput } from "../core/schemas.ts";
 import type { ImageLimits } from "../engine/mod.ts";
 import type { ListCompaniesRequest, ListCompaniesResult, ListUsersRequest, ListUsersResult } from "../core/listing.ts";
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
+import { encodedHeaderBytes, transportError, type Retry } from "./transport-errors.ts";
+import { PeerRouter } from "./peer-router.ts";
 import { prepareImage, scaleResult } from "./image-prep.ts";
 import {
   HDR_WORKER,
@@ -65,11 +67,6 @@ import {
   encodeRequest,
   type WorkerStats,
 } from "./protocol.ts";
-
-/** Bytes the headers add to a message (what the client library counts against max_payload). */
-function encodedHeaderBytes(h: MsgHdrs): number {
-  return (h as unknown as { encode(): Uint8Array }).encode().byteLength;
-}
 
 export interface FaceClientOptions {
   /** Per-attempt timeout in ms (default 10 000); `CallOptions.timeoutMs` overrides it per call. */
@@ -104,13 +101,6 @@ export interface FaceClientOptions {
    */
   routing?: "least-loaded" | "queue";
   peerRefreshMs?: number;
-}
-
-/** A worker this client can address directly, with this client's requests in flight on it. */
-interface Peer {
-  workerId: string;
-  direct: string;
-  outstanding: number;
 }
 
 export interface FaceClientConnectOptions extends FaceClientOptions {
@@ -180,45 +170,6 @@ function summary(w: WorkerStats): WorkerSummary {
   };
 }
 
-/**
- * How a failed attempt may be retried: "all" (nothing reached a worker: any operation), "idempotent"
- * (outcome unknown or transient: reads and idempotent writes only), "never" (the same request would
- * fail the same way: the worker's own verdict, a request NATS refuses, a closed client).
- */
-type Retry = "all" | "idempotent" | "never";
-
-/** Maps a transport failure to our errors. Only transient failures are retried. */
-export function transportError(err: unknown, subject: string, payloadBytes?: number, maxPayload?: number): { error: FaceError; retry: Retry } {
-  if (err instanceof FaceError) {
-    return { error: err, retry: err.code === "TIMEOUT" || err.code === "UNAVAILABLE" ? "idempotent" : "never" };
-  }
-  if (err instanceof natsErrors.TimeoutError) return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retry: "idempotent" };
-  if (err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders())) {
-    return { error: new UnavailableError(`no worker serves ${subject}`, { cause: err }), retry: "all" };
-  }
-  if (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError) {
-    return { error: new TimeoutError(`no reply on ${subject}`, { cause: err }), retry: "idempotent" };
-  }
-  const inner = err instanceof natsErrors.RequestError && err.cause instanceof Error ? err.cause : err;
-  if (inner instanceof natsErrors.InvalidArgumentError && /max_payload/.test(inner.message)) {
-    // The client library refuses to publish more than the server's max_payload: permanent, 413.
-    const size = payloadBytes !== undefined ? `request of ${payloadBytes} bytes (with headers)` : "request";
-    const limit = maxPayload !== undefined ? ` of ${maxPayload} bytes` : "";
-    return { error: new FaceError("PAYLOAD_TOO_LARGE", `${size} exceeds the NATS server's max_payload${limit}`, { cause: err }), retry: "never" };
-  }
-  if (inner instanceof natsErrors.InvalidArgumentError || inner instanceof natsErrors.InvalidSubjectError) {
-    return { error: new FaceError("INVALID_ARGUMENT", `NATS refused the request: ${inner.message}`, { cause: err }), retry: "never" };
-  }
-  if (inner instanceof natsErrors.PermissionViolationError || inner instanceof natsErrors.AuthorizationError) {
-    return { error: new UnavailableError(`NATS refused the request: ${inner.message}`, { cause: err }), retry: "never" };
-  }
-  if (inner instanceof natsErrors.ClosedConnectionError || inner instanceof natsErrors.DrainingConnectionError) {
-    return { error: new UnavailableError("NATS connection closed", { cause: err }), retry: "never" };
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return { error: new UnavailableError(`NATS request failed: ${message}`, { cause: err }), retry: "idempotent" };
-}
-
 export class FaceClient implements FaceApi {
   readonly nc: NatsConnection;
   private readonly ownsConnection: boolean;
@@ -238,11 +189,7 @@ export class FaceClient implements FaceApi {
   private revisionSeen = 0;
   private readonly healthCacheMs: number;
   private healthCache: { at: number; value: Promise<Health> } | undefined;
-  private readonly routing: "least-loaded" | "queue";
-  private readonly peerRefreshMs: number;
-  private peers: Peer[] = [];
-  private peersAt = -Infinity;
-  private refreshingPeers = false;
+  private readonly router: PeerRouter | undefined;
   private closed = false;
   /** Worker that answered the last call (for tests and diagnostics). */
   lastWorker: string | null = null;
@@ -260,8 +207,10 @@ export class FaceClient implements FaceApi {
     this.imageLimits = opts.imageLimits;
     this.imageByteBudget = opts.imageByteBudget ?? 4 * 1024 * 1024;
     this.healthCacheMs = opts.healthCacheMs ?? 1000;
-    this.routing = opts.routing ?? "least-loaded";
-    this.peerRefreshMs = opts.peerRefreshMs ?? 2000;
+    this.router =
+      (opts.routing ?? "least-loaded") === "least-loaded"
+        ? new PeerRouter(opts.peerRefreshMs ?? 2000, () => this.workerStats({ timeoutMs: 2000 }, true))
+        : undefined;
   }
 
   /** Connects to NATS; the client owns (and `close()` closes) the connection. */
@@ -480,47 +429,6 @@ export class FaceClient implements FaceApi {
 
   // ------------------------------------------------------------------ plumbing
 
-  /**
-   * Why least-loaded routing: a queue group picks a member at random, so with few requests in
-   * flight one worker often idles while another has a queue. With 2 workers and 4 requests in
-   * flight every split (0-4 … 4-0) is equally likely in the long run, so each worker idles 1/5 of
-   * the time: at most 1.6x one worker (measured 1.53x before). Joining the shortest queue keeps
-   * every worker busy. The list is refreshed in the background; until it is known, and whenever a
-   * direct request fails, the queue group serves.
-   */
-  private refreshPeers(): void {
-    if (this.routing !== "least-loaded" || this.refreshingPeers || this.closed) return;
-    if (performance.now() - this.peersAt < this.peerRefreshMs) return;
-    this.refreshingPeers = true;
-    this.peersAt = performance.now();
-    this.workerStats({ timeoutMs: 2000 }, true)
-      .then((stats) => {
-        const known = new Map(this.peers.map((p) => [p.workerId, p]));
-        this.peers = stats
-          .filter((w) => w.direct !== undefined && !w.draining)
-          .map((w) => known.get(w.workerId) ?? { workerId: w.workerId, direct: w.direct!, outstanding: 0 });
-      })
-      .catch(() => {
-        this.peers = [];
-      })
-      .finally(() => {
-        this.refreshingPeers = false;
-      });
-  }
-
-  private pickPeer(): Peer | undefined {
-    let best: Peer[] = [];
-    for (const p of this.peers) {
-      if (best.length === 0 || p.outstanding < best[0]!.outstanding) best = [p];
-      else if (p.outstanding === best[0]!.outstanding) best.push(p);
-    }
-    return best.length === 0 ? undefined : best[Math.floor(Math.random() * best.length)];
-  }
-
-  private dropPeer(peer: Peer): void {
-    this.peers = this.peers.filter((p) => p !== peer);
-  }
-
   private assertOpen(): void {
     if (this.closed || this.nc.isClosed()) throw new UnavailableError("FaceClient is closed");
   }
@@ -576,12 +484,12 @@ export class FaceClient implements FaceApi {
     // What still exceeds max_payload is refused by the client library before anything is sent
     // (InvalidArgumentError "'payload' max_payload size exceeded"): mapped to 413, never retried.
     const queueSubject = `${this.prefix}.${OPERATIONS[op]}`;
-    this.refreshPeers();
+    if (!this.closed) this.router?.refresh();
     let directOk = true;
     for (let attempt = 0; ; attempt++) {
       let failure: { error: FaceError; retry: Retry };
       // After a failed direct attempt the queue group serves the retries.
-      const peer = directOk ? this.pickPeer() : undefined;
+      const peer = directOk ? this.router?.pick() : undefined;
       const subject = peer ? `${peer.direct}.${OPERATIONS[op]}` : queueSubject;
       if (peer) peer.outstanding++;
       try {
@@ -601,7 +509,7 @@ export class FaceClient implements FaceApi {
       }
       if (peer && (failure.retry === "all" || failure.error.code === "TIMEOUT" || failure.error.code === "UNAVAILABLE")) {
         // Gone (no responders: nothing ran, retry at once) or not answering: forget it until the next refresh.
-        this.dropPeer(peer);
+        this.router?.drop(peer);
         directOk = false;
         if (failure.retry === "all") {
           attempt--;
