@@ -131,9 +131,22 @@ export const VerifyRequestSchema = z.object({
 export type VerifyRequest = z.infer<typeof VerifyRequestSchema>;
 
 /** Per-call options. `minRevision`: wait (bounded) until this store revision is applied (read-your-writes). */
+/** How many times smaller an image is than the original it was made from (>= 1). */
+const ImageScaleSchema = z.number().min(1).max(1000);
+
 export const CallOptionsSchema = z.object({
   minRevision: RevisionSchema.optional(),
   timeoutMs: z.number().int().positive().max(600_000).optional(),
+  /**
+   * Per image field, the factor by which the image was downscaled before it was sent (the NATS
+   * gateway sends large photos at the engine's working size). Faces come back, and size limits
+   * (MIN_FACE_SIZE, the enrollment quality gate) apply, in the original's pixels, as if the
+   * original had been sent.
+   */
+  imageScales: z
+    .object({ image: ImageScaleSchema.optional(), image1: ImageScaleSchema.optional(), image2: ImageScaleSchema.optional() })
+    .strict()
+    .optional(),
 });
 export type CallOptions = z.infer<typeof CallOptionsSchema>;
 

@@ -10,7 +10,7 @@ declare const self: Worker;
 
 export type WorkerRequest =
   | { id: number; op: "init"; config: Partial<EngineConfigInput> }
-  | { id: number; op: "detect"; image: unknown }
+  | { id: number; op: "detect"; image: unknown; options?: unknown }
   | { id: number; op: "embed"; image: unknown; face: unknown }
   | { id: number; op: "analyze"; image: unknown; options?: unknown }
   | { id: number; op: "dispose" };
@@ -31,7 +31,7 @@ async function handle(req: WorkerRequest): Promise<{ value: unknown; transfer: T
   if (!engine) throw new FaceError("UNAVAILABLE", "engine worker not initialised");
   switch (req.op) {
     case "detect":
-      return { value: await engine.detect(req.image as never), transfer: [] };
+      return { value: await engine.detect(req.image as never, req.options as never), transfer: [] };
     case "embed": {
       const e = await engine.embed(req.image as never, req.face as never);
       return { value: e, transfer: [e.buffer as ArrayBuffer] };

@@ -14,8 +14,8 @@ import { byPreference } from "./boxes.ts";
 import { HUMAN_BACKENDS, loadHumanBackend, type HumanBackend, type HumanInstance } from "./human-backend.ts";
 import { boxIou, MESH_POINTS, meshBounds, meshFivePoints } from "./human-landmarks.ts";
 import { HUMAN_MODELS, MODEL_SCHEME, humanModelFiles, registerHumanModelRouter } from "./human-models.ts";
-import { DEFAULT_IMAGE_LIMITS, toDecoded, type ImageLimits } from "./image.ts";
-import type { AnalyzeOptions, AnalyzedFace, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
+import { DEFAULT_IMAGE_LIMITS, fromDownscaled, toDecoded, type ImageLimits } from "./image.ts";
+import type { AnalyzeOptions, AnalyzedFace, DecodedImage, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
 
 export const HUMAN_VERSION = "3.3.6";
 export const HUMAN_MODEL_ID = `human-faceres@${HUMAN_VERSION}`;
@@ -315,14 +315,14 @@ class HumanFaceEngine implements HumanEngine {
     return p;
   }
 
-  async detect(image: ImageSource): Promise<HumanDetectedFace[]> {
-    const img = await toDecoded(image, this.limits);
+  async detect(image: ImageSource, options: DetectOptions = {}): Promise<HumanDetectedFace[]> {
+    const img = fromDownscaled(await toDecoded(image, this.limits), options.sourceScale);
     const found = await this.run(img, { description: false, liveness: false });
     return found.map((f) => f.face);
   }
 
   async analyze(image: ImageSource, options: HumanAnalyzeOptions = {}): Promise<HumanAnalyzedFace[]> {
-    const img = await toDecoded(image, this.limits);
+    const img = fromDownscaled(await toDecoded(image, this.limits), options.sourceScale);
     const found = options.liveness
       ? await this.run(img, { description: true, liveness: true })
       : await this.fullPass(img);

@@ -124,6 +124,23 @@ async function decodeBytes(input: ImageInput, limits: ImageLimits): Promise<Deco
   }
 }
 
+/**
+ * The decoded image of a copy that was downscaled `sourceScale` times from an original: its
+ * coordinates map to the original's pixels (DetectOptions.sourceScale).
+ */
+export function fromDownscaled(img: DecodedImage, sourceScale = 1): DecodedImage {
+  if (sourceScale === 1) return img;
+  if (!Number.isFinite(sourceScale) || sourceScale < 1) {
+    throw new FaceError("INVALID_ARGUMENT", `sourceScale must be a number >= 1, got ${sourceScale}`);
+  }
+  return {
+    ...img,
+    originalWidth: img.originalWidth * sourceScale,
+    originalHeight: img.originalHeight * sourceScale,
+    scale: img.scale * sourceScale,
+  };
+}
+
 /** Accepts an already decoded image as it is. */
 export async function toDecoded(source: ImageSource, limits?: ImageLimits): Promise<DecodedImage> {
   return isDecodedImage(source) ? source : decodeImage(source, limits);

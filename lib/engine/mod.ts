@@ -19,7 +19,7 @@ export {
 } from "./config.ts";
 export { decodeImage, DEFAULT_IMAGE_LIMITS, base64ToBytes, type ImageLimits } from "./image.ts";
 export { readImageHeader } from "./sniff.ts";
-export type { AnalyzedFace, AnalyzeOptions, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
+export type { AnalyzedFace, AnalyzeOptions, DecodedImage, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
 export { ARCFACE_TEMPLATE, estimateSimilarity } from "./align.ts";
 export { cudaLibraryPresent } from "./ort.ts";
 export { EngineProbe, type EngineProbeOptions } from "./probe.ts";

@@ -8,10 +8,10 @@ import { FaceError } from "../core/mod.ts";
 import { byPreference, type Candidate } from "./boxes.ts";
 import type { EngineConfig } from "./config.ts";
 import type { Embedder } from "./embedder.ts";
-import { toDecoded } from "./image.ts";
+import { fromDownscaled, toDecoded } from "./image.ts";
 import { padReplicate } from "./raster.ts";
 import type { Points } from "./landmarks.ts";
-import type { AnalyzedFace, AnalyzeOptions, DecodedImage, FaceEngine, ImageSource } from "./types.ts";
+import type { AnalyzedFace, AnalyzeOptions, DecodedImage, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
 
 /** The 5 alignment points of a face, and the dense set when the locator has one (decoded pixels). */
 export interface LocatedPoints {
@@ -54,8 +54,8 @@ export class OnnxEngine implements FaceEngine {
     return { ...this.engineInfo, models: [...this.engineInfo.models] };
   }
 
-  private decode(image: ImageSource): Promise<DecodedImage> {
-    return toDecoded(image, this.config.imageLimits);
+  private async decode(image: ImageSource, sourceScale?: number): Promise<DecodedImage> {
+    return fromDownscaled(await toDecoded(image, this.config.imageLimits), sourceScale);
   }
 
   private async candidates(img: DecodedImage): Promise<Candidate[]> {
@@ -104,8 +104,8 @@ export class OnnxEngine implements FaceEngine {
     return located;
   }
 
-  async detect(image: ImageSource): Promise<DetectedFace[]> {
-    const img = await this.decode(image);
+  async detect(image: ImageSource, options: DetectOptions = {}): Promise<DetectedFace[]> {
+    const img = await this.decode(image, options.sourceScale);
     return (await this.locate(img)).map((l) => l.face);
   }
 
@@ -119,7 +119,7 @@ export class OnnxEngine implements FaceEngine {
   }
 
   async analyze(image: ImageSource, options: AnalyzeOptions = {}): Promise<AnalyzedFace[]> {
-    const img = await this.decode(image);
+    const img = await this.decode(image, options.sourceScale);
     const located = await this.locate(img, options.maxFaces);
     const n = Math.min(located.length, options.maxFaces ?? located.length);
     const result: AnalyzedFace[] = [];

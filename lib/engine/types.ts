@@ -22,7 +22,16 @@ export interface AnalyzedFace extends DetectedFace {
   landmarks68?: [number, number][];
 }
 
-export interface AnalyzeOptions {
+export interface DetectOptions {
+  /**
+   * The image was downscaled by this factor (>= 1) from an original the caller holds: faces are
+   * reported, and MIN_FACE_SIZE applies, in that original's pixels (as for an image the engine
+   * downscaled itself). Default 1.
+   */
+  sourceScale?: number;
+}
+
+export interface AnalyzeOptions extends DetectOptions {
   /** Embed only the first N faces (faces are ordered by detector preference). */
   maxFaces?: number;
 }
@@ -34,7 +43,7 @@ export interface AnalyzeOptions {
  */
 export interface FaceEngine {
   info(): EngineInfo;
-  detect(image: ImageSource): Promise<DetectedFace[]>;
+  detect(image: ImageSource, options?: DetectOptions): Promise<DetectedFace[]>;
   embed(image: ImageSource, face: DetectedFace): Promise<Float32Array>;
   analyze(image: ImageSource, options?: AnalyzeOptions): Promise<AnalyzedFace[]>;
   dispose(): Promise<void>;

@@ -13,7 +13,7 @@ import { FaceError, isErrorCode, type DetectedFace, type EngineInfo } from "../c
 import type { EngineConfig } from "./config.ts";
 import type { WorkerReply, WorkerRequest } from "./engine-worker.ts";
 import { isDecodedImage } from "./image.ts";
-import type { AnalyzedFace, AnalyzeOptions, FaceEngine, ImageSource } from "./types.ts";
+import type { AnalyzedFace, AnalyzeOptions, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
 import { siblingModule } from "../core/util.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer?: ReturnType<typeof setTimeout> };
@@ -224,8 +224,8 @@ export class WorkerPoolEngine implements FaceEngine {
     return { ...this.engineInfo, models: [...this.engineInfo.models] };
   }
 
-  async detect(image: ImageSource): Promise<DetectedFace[]> {
-    return (await this.call({ op: "detect", image: portable(image) })) as DetectedFace[];
+  async detect(image: ImageSource, options?: DetectOptions): Promise<DetectedFace[]> {
+    return (await this.call({ op: "detect", image: portable(image), options })) as DetectedFace[];
   }
 
   async embed(image: ImageSource, face: DetectedFace): Promise<Float32Array> {

@@ -57,7 +57,7 @@ import type { ListCompaniesRequest, ListCompaniesResult, ListUsersRequest, ListU
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
 import { encodedHeaderBytes, transportError, type Retry } from "./transport-errors.ts";
 import { PeerRouter } from "./peer-router.ts";
-import { prepareImage, scaleResult } from "./image-prep.ts";
+import { prepareImage } from "./image-prep.ts";
 import {
   HDR_WORKER,
   OPERATION_SPECS,
@@ -460,8 +460,10 @@ export class FaceClient implements FaceApi {
     this.assertOpen();
     const maxPayload = this.nc.info?.max_payload;
 
-    // Images: binary, and no larger than the engine will use or the message can carry.
-    let scale = 1;
+    // Images: binary, and no larger than the engine will use or the message can carry. A downscaled
+    // image travels with its factor, so the worker reports faces, and applies MIN_FACE_SIZE and the
+    // enrollment quality gate, in the original's pixels, as embedded mode does.
+    let imageScales = o.data.imageScales;
     if (args) {
       const fields = IMAGE_FIELDS.filter((k) => args![k] !== undefined);
       if (fields.length > 0) {
@@ -471,13 +473,14 @@ export class FaceClient implements FaceApi {
         for (const k of fields) {
           const prepared = await prepareImage(args[k] as ImageInput, { byteBudget, ...(this.imageLimits ? { limits: this.imageLimits } : {}) });
           args[k] = prepared.bytes;
-          if (k === "image") scale = prepared.scale;
+          if (prepared.scale !== 1) imageScales = { ...imageScales, [k]: (imageScales?.[k] ?? 1) * prepared.scale };
         }
       }
     }
 
     const { payload, headers } = encodeRequest(args, {
       ...(minRevision !== undefined ? { minRevision } : {}),
+      ...(imageScales !== undefined ? { imageScales } : {}),
       timeoutMs,
     });
     const hasImage = args !== undefined && IMAGE_FIELDS.some((k) => args![k] !== undefined);
@@ -501,7 +504,7 @@ export class FaceClient implements FaceApi {
         if (!checked.success) throw new FaceError("INTERNAL", `bad ${OPERATIONS[op]} result from worker: ${checked.error.message}`);
         const value = checked.data as R & { revision?: number };
         if (spec.write && typeof value.revision === "number") this.noteWrite(companyId, value.revision);
-        return scaleResult(value, scale);
+        return value;
       } catch (err) {
         failure = transportError(err, subject, payload.byteLength + (headers ? encodedHeaderBytes(headers) : 0), maxPayload);
       } finally {

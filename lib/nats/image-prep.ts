@@ -8,7 +8,8 @@
  * than the working size or than the byte budget, does the engine's own resize (same EXIF rotation,
  * same sharp kernel, same output size) and re-encodes it as a high-quality JPEG. The worker's engine
  * then sees the pixels it would have produced itself (plus JPEG noise at quality 95), and `scale`
- * maps its coordinates back to the original's, so results equal embedded mode's.
+ * travels with the request (CallOptions.imageScales): the worker reports faces, and applies its
+ * size limits, in the original's pixels, so results equal embedded mode's.
  *
  * Base64 text is decoded here too: images always travel as binary message parts.
  */
@@ -18,7 +19,7 @@ import { base64ToBytes, DEFAULT_IMAGE_LIMITS, readImageHeader, type ImageLimits 
 
 export interface PreparedImage {
   bytes: Uint8Array;
-  /** Multiply coordinates the worker reports by this to get the original image's (1 when unchanged). */
+  /** How many times smaller the bytes sent are than the original (1 when unchanged): CallOptions.imageScales. */
   scale: number;
   /** Re-encoded here (false: the caller's bytes go as they are). */
   reencoded: boolean;
@@ -108,24 +109,4 @@ export async function prepareImage(input: ImageInput, opts: ImagePrepOptions): P
     `image of ${width}x${height} is ${smallest} bytes even as a ${info.width}x${info.height} JPEG of quality ` +
       `${ENCODINGS[ENCODINGS.length - 1]!.quality}; the NATS message budget for it is ${opts.byteBudget} bytes`,
   );
-}
-
-type Box = [number, number, number, number];
-const round2 = (v: number) => Math.round(v * 100) / 100;
-const scaleBox = (b: Box, s: number): Box => [round2(b[0] * s), round2(b[1] * s), round2(b[2] * s), round2(b[3] * s)];
-
-/**
- * Maps the boxes and landmarks of a worker's result back to the original image (`scale` from
- * prepareImage). Works on the plain result shapes: `bbox`, `faces[].bbox`, `faces[].landmarks`.
- */
-export function scaleResult<T>(result: T, scale: number): T {
-  if (scale === 1 || result === null || typeof result !== "object") return result;
-  const r = result as Record<string, unknown>;
-  const out: Record<string, unknown> = { ...r };
-  if (Array.isArray(r.bbox)) out.bbox = scaleBox(r.bbox as Box, scale);
-  if (Array.isArray(r.landmarks)) {
-    out.landmarks = (r.landmarks as Array<[number, number]>).map(([x, y]) => [round2(x * scale), round2(y * scale)]);
-  }
-  if (Array.isArray(r.faces)) out.faces = (r.faces as unknown[]).map((f) => scaleResult(f, scale));
-  return out as T;
 }

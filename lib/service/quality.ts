@@ -95,7 +95,7 @@ export function laplacianVariance(grey: ArrayLike<number>, n: number): number {
  * Sharpness of the face box: cut out and resampled to 64x64 grey by libvips (its own threads: the event
  * loop only sees the 64x64 result), EXIF orientation applied as the engine does.
  */
-export async function faceSharpness(image: ImageInput, bbox: BBox): Promise<number> {
+export async function faceSharpness(image: ImageInput, bbox: BBox, sourceScale = 1): Promise<number> {
   const [{ default: sharp }, { imageBytes }] = await Promise.all([import("sharp"), import("../engine/image.ts")]);
   const bytes = imageBytes(image);
   const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -104,10 +104,12 @@ export async function faceSharpness(image: ImageInput, bbox: BBox): Promise<numb
   const width = (swap ? meta.height : meta.width) ?? 0;
   const height = (swap ? meta.width : meta.height) ?? 0;
   const rotated = sharp(bytes, { limitInputPixels: false }).rotate();
-  const left = Math.max(0, Math.floor(bbox[0]));
-  const top = Math.max(0, Math.floor(bbox[1]));
-  const w = Math.max(1, Math.min(width - left, Math.round(bbox[2])));
-  const h = Math.max(1, Math.min(height - top, Math.round(bbox[3])));
+  // The box is in the original's pixels; these bytes may be a copy downscaled `sourceScale` times.
+  const [bx, by, bw, bh] = bbox.map((v) => v / sourceScale);
+  const left = Math.max(0, Math.floor(bx));
+  const top = Math.max(0, Math.floor(by));
+  const w = Math.max(1, Math.min(width - left, Math.round(bw)));
+  const h = Math.max(1, Math.min(height - top, Math.round(bh)));
   const grey = await rotated
     .extract({ left, top, width: w, height: h })
     .resize(SHARPNESS_SIZE, SHARPNESS_SIZE, { fit: "fill" })
@@ -122,6 +124,7 @@ export async function measureQuality(
   image: ImageInput,
   face: { bbox: BBox; score: number; landmarks: Point[] },
   all: ReadonlyArray<{ bbox: BBox }>,
+  sourceScale = 1,
 ): Promise<QualityMeasures> {
   const area = (b: BBox) => b[2] * b[3];
   let second = 0;
@@ -129,7 +132,7 @@ export async function measureQuality(
   const pose = poseFromLandmarks(face.landmarks);
   return {
     faceSize: Math.min(face.bbox[2], face.bbox[3]),
-    sharpness: await faceSharpness(image, face.bbox),
+    sharpness: await faceSharpness(image, face.bbox, sourceScale),
     ...pose,
     detectionScore: face.score,
     secondFaceRatio: area(face.bbox) > 0 ? second / area(face.bbox) : 0,

@@ -224,12 +224,12 @@ export class LocalFaceService implements FaceApi {
   // ------------------------------------------------------------------ plumbing
 
   /** Runs one operation: validates options, waits for minRevision, counts the task. */
-  private async run<T>(opts: CallOptions | undefined, fn: () => Promise<T>): Promise<T> {
+  private async run<T>(opts: CallOptions | undefined, fn: (o: CallOptions) => Promise<T>): Promise<T> {
     try {
       if (this.closed) throw new FaceError("UNAVAILABLE", "service closed");
       const o = parse(CallOptionsSchema, opts ?? {}, "call options");
       if (o.minRevision !== undefined) await this.gallery.waitForRevision(o.minRevision, o.timeoutMs ?? this.config.minRevisionWaitMs);
-      return await fn();
+      return await fn(o);
     } catch (error) {
       throw FaceError.from(error);
     } finally {
@@ -252,8 +252,8 @@ export class LocalFaceService implements FaceApi {
    * The face an enrollment uses (largest; MULTIPLE_FACES under ENROLL_MULTIPLE_FACES=reject), after the
    * quality gate (FACE_QUALITY naming the check, the value and the bound; ENROLL_QUALITY=off skips it).
    */
-  private async enrollFace(image: unknown): Promise<AnalyzedFace & { facesFound: number }> {
-    const faces = await analyzeImage(this.engine, image);
+  private async enrollFace(image: unknown, sourceScale?: number): Promise<AnalyzedFace & { facesFound: number }> {
+    const faces = await analyzeImage(this.engine, image, undefined, sourceScale);
     if (faces.length === 0) throw new FaceError("NO_FACE", "no face detected in the image");
     if (faces.length > 1 && this.config.enrollMultipleFaces === "reject") {
       throw new FaceError("MULTIPLE_FACES", `${faces.length} faces detected; enrollment needs exactly one`, {
@@ -262,7 +262,7 @@ export class LocalFaceService implements FaceApi {
     }
     const face = largestFace(faces);
     if (this.config.enrollQuality === "enforce") {
-      checkQuality(await measureQuality(image as ImageInput, face, faces), qualityBounds(this.config));
+      checkQuality(await measureQuality(image as ImageInput, face, faces, sourceScale), qualityBounds(this.config));
     }
     return { ...face, facesFound: faces.length };
   }
@@ -311,14 +311,14 @@ export class LocalFaceService implements FaceApi {
   }
 
   createUser(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
-    return this.run(opts, async () => {
+    return this.run(opts, async (o) => {
       const r = parse(EnrollRequestSchema, req, "create_user request");
       this.requireCompany(r.companyId);
       // cheap checks before the engine work; the store's create-if-absent is the atomic one
       if (this.gallery.hasUser(r.companyId, r.userId)) throw userExists(r);
       const info = this.engine.info();
       this.gallery.checkModel(r.companyId, info.modelId, info.embeddingDim);
-      const face = await this.enrollFace(r.image);
+      const face = await this.enrollFace(r.image, o.imageScales?.image);
       this.gallery.checkModel(r.companyId, info.modelId, face.embedding.length);
       const created = await this.store.createUser(r.companyId, r.userId);
       if (!created.created) throw userExists(r);
@@ -328,7 +328,7 @@ export class LocalFaceService implements FaceApi {
   }
 
   addFace(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
-    return this.run(opts, async () => {
+    return this.run(opts, async (o) => {
       const r = parse(EnrollRequestSchema, req, "add_face request");
       this.requireCompany(r.companyId);
       if (!this.gallery.hasUser(r.companyId, r.userId)) {
@@ -343,7 +343,7 @@ export class LocalFaceService implements FaceApi {
       }
       const info = this.engine.info();
       this.gallery.checkModel(r.companyId, info.modelId, info.embeddingDim);
-      const face = await this.enrollFace(r.image);
+      const face = await this.enrollFace(r.image, o.imageScales?.image);
       this.gallery.checkModel(r.companyId, info.modelId, face.embedding.length);
       return this.storeFace(r, face);
     });
@@ -477,13 +477,17 @@ export class LocalFaceService implements FaceApi {
     this.log("warn", `[service] recognize for company ${JSON.stringify(companyId)}, which does not exist: answered no match (company_found false); a typo in the kiosk's or backend's company id?`);
   }
 
-  private async recognizeAll(req: RecognizeRequest, what: string): Promise<{ faces: Recognition[]; threshold: number; companyFound: boolean }> {
+  private async recognizeAll(
+    req: RecognizeRequest,
+    what: string,
+    sourceScale?: number,
+  ): Promise<{ faces: Recognition[]; threshold: number; companyFound: boolean }> {
     const r = parse(RecognizeRequestSchema, req, what);
     if (!this.gallery.hasCompany(r.companyId)) {
       this.warnUnknownCompany(r.companyId);
       return { faces: [], threshold: r.threshold ?? this.operatingPoint(r.companyId).threshold, companyFound: false };
     }
-    const faces = await analyzeImage(this.engine, r.image, this.config.recognizeMaxFaces);
+    const faces = await analyzeImage(this.engine, r.image, this.config.recognizeMaxFaces, sourceScale);
     // the threshold is read after the engine work: it follows the gallery size at decision time
     const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
     const extra = { embedding: r.returnEmbeddings === true, landmarks: r.landmarks === true };
@@ -491,8 +495,8 @@ export class LocalFaceService implements FaceApi {
   }
 
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
-    return this.run(opts, async () => {
-      const all = await this.recognizeAll(req, "recognize_face request");
+    return this.run(opts, async (o) => {
+      const all = await this.recognizeAll(req, "recognize_face request", o.imageScales?.image);
       if (all.faces.length === 0) return { userId: null, confidence: 0, bbox: null, threshold: all.threshold, companyFound: all.companyFound };
       // best match: a recognised face beats an unrecognised one, then the higher similarity
       let best = all.faces[0];
@@ -506,8 +510,8 @@ export class LocalFaceService implements FaceApi {
   }
 
   recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
-    return this.run(opts, async () => {
-      return this.recognizeAll(req, "recognize_faces request");
+    return this.run(opts, async (o) => {
+      return this.recognizeAll(req, "recognize_faces request", o.imageScales?.image);
     });
   }
 
@@ -528,12 +532,14 @@ export class LocalFaceService implements FaceApi {
   }
 
   detectFaces(req: ImageRequest, opts?: CallOptions): Promise<DetectResult> {
-    return this.run(opts, async () => stateless.detectFaces(this.engine, parse(ImageRequestSchema, req, "detect_faces request").image));
+    return this.run(opts, async (o) =>
+      stateless.detectFaces(this.engine, parse(ImageRequestSchema, req, "detect_faces request").image, o.imageScales?.image),
+    );
   }
 
   generateEmbedding(req: ImageRequest, opts?: CallOptions): Promise<EmbedResult> {
-    return this.run(opts, async () =>
-      stateless.generateEmbedding(this.engine, parse(ImageRequestSchema, req, "generate_embedding request").image, this.modelId),
+    return this.run(opts, async (o) =>
+      stateless.generateEmbedding(this.engine, parse(ImageRequestSchema, req, "generate_embedding request").image, this.modelId, o.imageScales?.image),
     );
   }
 
@@ -542,9 +548,9 @@ export class LocalFaceService implements FaceApi {
   }
 
   verify(req: VerifyRequest, opts?: CallOptions): Promise<VerifyResult> {
-    return this.run(opts, async () => {
+    return this.run(opts, async (o) => {
       const r = parse(VerifyRequestSchema, req, "verify request");
-      return stateless.verify(this.engine, r, r.threshold ?? this.config.recognitionThreshold ?? DEFAULT_PAIR_THRESHOLD);
+      return stateless.verify(this.engine, r, r.threshold ?? this.config.recognitionThreshold ?? DEFAULT_PAIR_THRESHOLD, o.imageScales);
     });
   }
 

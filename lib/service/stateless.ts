@@ -4,6 +4,7 @@
  */
 import { FaceError } from "../core/errors.ts";
 import type {
+  CallOptions,
   CompareMatch,
   CompareRequestSchema,
   CompareResult,
@@ -26,17 +27,19 @@ export function engineFailure(error: unknown): FaceError {
 }
 
 
-export async function analyzeImage(engine: FaceEngine, image: unknown, maxFaces?: number): Promise<AnalyzedFace[]> {
+/** `sourceScale`: the image was downscaled this many times from the caller's original (CallOptions.imageScales). */
+export async function analyzeImage(engine: FaceEngine, image: unknown, maxFaces?: number, sourceScale?: number): Promise<AnalyzedFace[]> {
+  const options = { ...(maxFaces !== undefined ? { maxFaces } : {}), ...(sourceScale !== undefined ? { sourceScale } : {}) };
   try {
-    return await engine.analyze(image as Uint8Array, maxFaces === undefined ? undefined : { maxFaces });
+    return await engine.analyze(image as Uint8Array, Object.keys(options).length > 0 ? options : undefined);
   } catch (error) {
     throw engineFailure(error);
   }
 }
 
 /** The engine's preferred face (score, then size); NO_FACE if none. */
-export async function bestFace(engine: FaceEngine, image: unknown, which?: string): Promise<AnalyzedFace> {
-  const faces = await analyzeImage(engine, image, 1);
+export async function bestFace(engine: FaceEngine, image: unknown, which?: string, sourceScale?: number): Promise<AnalyzedFace> {
+  const faces = await analyzeImage(engine, image, 1, sourceScale);
   if (faces.length === 0) {
     throw new FaceError("NO_FACE", `no face detected in ${which ?? "the image"}`, which ? { details: { image: which } } : {});
   }
@@ -52,18 +55,18 @@ export function euclidean(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
-export async function detectFaces(engine: FaceEngine, image: unknown): Promise<DetectResult> {
+export async function detectFaces(engine: FaceEngine, image: unknown, sourceScale?: number): Promise<DetectResult> {
   let faces;
   try {
-    faces = await engine.detect(image as Uint8Array);
+    faces = await engine.detect(image as Uint8Array, sourceScale !== undefined ? { sourceScale } : undefined);
   } catch (error) {
     throw engineFailure(error);
   }
   return { facesCount: faces.length, faces };
 }
 
-export async function generateEmbedding(engine: FaceEngine, image: unknown, modelId: string): Promise<EmbedResult> {
-  const face = await bestFace(engine, image);
+export async function generateEmbedding(engine: FaceEngine, image: unknown, modelId: string, sourceScale?: number): Promise<EmbedResult> {
+  const face = await bestFace(engine, image, undefined, sourceScale);
   return { embedding: Array.from(normalize(face.embedding)), detectionScore: face.score, bbox: face.bbox, model: modelId };
 }
 
@@ -88,9 +91,17 @@ export function compare(r: z.output<typeof CompareRequestSchema>): CompareResult
 }
 
 /** Pair verification uses the fixed pair threshold (1:1: no gallery size to account for). */
-export async function verify(engine: FaceEngine, r: VerifyRequest, threshold: number): Promise<VerifyResult> {
+export async function verify(
+  engine: FaceEngine,
+  r: VerifyRequest,
+  threshold: number,
+  scales: CallOptions["imageScales"] = {},
+): Promise<VerifyResult> {
   const t0 = performance.now();
-  const [a, b] = await Promise.all([bestFace(engine, r.image1, "image1"), bestFace(engine, r.image2, "image2")]);
+  const [a, b] = await Promise.all([
+    bestFace(engine, r.image1, "image1", scales.image1),
+    bestFace(engine, r.image2, "image2", scales.image2),
+  ]);
   const cos = cosineSimilarity(a.embedding, b.embedding);
   return {
     isMatch: cos >= threshold,

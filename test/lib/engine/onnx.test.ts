@@ -30,6 +30,31 @@ function sameBoxes(a: DetectedFace[], b: DetectedFace[], tol: number) {
 }
 
 describe("ONNX engine on the face-api demo photos (no datasets needed)", () => {
+  test("sourceScale: faces in the pixels of the original the image was downscaled from; MIN_FACE_SIZE too", async () => {
+    const image = faceApiSample(1);
+    const plain = await engine.analyze(image);
+    const scaled = await engine.analyze(image, { sourceScale: 2.5 });
+    expect(scaled.length).toBe(plain.length);
+    for (let i = 0; i < plain.length; i++) {
+      for (let k = 0; k < 4; k++) expect(scaled[i].bbox[k]).toBeCloseTo(plain[i].bbox[k] * 2.5, 1);
+      expect(scaled[i].landmarks[0][0]).toBeCloseTo(plain[i].landmarks[0][0] * 2.5, 1);
+      // the same pixels were embedded
+      expect(dot(scaled[i].embedding, plain[i].embedding)).toBeCloseTo(1, 5);
+    }
+    const detected = await engine.detect(image, { sourceScale: 2.5 });
+    expect(detected.map((f) => f.bbox)).toEqual(scaled.map((f) => f.bbox));
+    // A minimum between the smallest face's size here and in the 2.5x original keeps it only with sourceScale.
+    const smallest = Math.min(...plain.map((f) => Math.min(f.bbox[2], f.bbox[3])));
+    const strict = await createEngine({ engine: "onnx", executionProvider: "cpu", minFaceSize: smallest * 1.5 });
+    try {
+      expect((await strict.analyze(image)).length).toBeLessThan(plain.length);
+      expect((await strict.analyze(image, { sourceScale: 2.5 })).length).toBe(plain.length);
+    } finally {
+      await strict.dispose();
+    }
+    await expect(engine.analyze(image, { sourceScale: 0.5 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+
   test("info", () => {
     const info = engine.info();
     expect(info.engine).toBe("onnx");

@@ -13,7 +13,7 @@ import type { BBox } from "../../../lib/core/schemas.ts";
 import { createEngine, decodeImage, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { transportError } from "../../../lib/nats/transport-errors.ts";
-import { prepareImage, scaleResult } from "../../../lib/nats/image-prep.ts";
+import { prepareImage } from "../../../lib/nats/image-prep.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import { startFaceWorker } from "../../../server/worker.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
@@ -87,7 +87,6 @@ describeWithTools(["nats-server"], "large photos over NATS (max_payload 1 MiB) e
     // The engine's own refusals, without a round trip.
     await expect(prepareImage(new Uint8Array(11 * MIB), { byteBudget: MIB })).rejects.toMatchObject({ code: "IMAGE_TOO_LARGE" });
     await expect(prepareImage(new Uint8Array([1, 2, 3]), { byteBudget: MIB })).rejects.toMatchObject({ code: "INVALID_IMAGE" });
-    expect(scaleResult({ faces: [{ bbox: [1, 2, 3, 4], landmarks: [[1, 1]] }] }, 2)).toEqual({ faces: [{ bbox: [2, 4, 6, 8], landmarks: [[2, 2]] }] });
   }, 30_000);
 
   test("enrol and recognise every large photo: same user, box within 2 px, same detection as embedded", async () => {
@@ -165,6 +164,37 @@ describeWithTools(["nats-server"], "large photos over NATS (max_payload 1 MiB) e
     expect(mapped.retry).toBe("never");
     await nc.close();
   }, 30_000);
+
+  test("MIN_FACE_SIZE applies in the original's pixels over NATS too: a face above it in the original, below it at working size, is found in both modes", async () => {
+    const photo = photos.get("synthetic-4352.jpg")!;
+    const all = (await local.detectFaces({ image: photo })).faces;
+    expect(all.length).toBeGreaterThan(0);
+    const side = Math.min(...all.map((f) => Math.min(f.bbox[2], f.bbox[3])));
+    const scale = 4352 / 1920;
+    // Between every face's size at the working size and in the original.
+    const minFaceSize = Math.round(side / Math.sqrt(scale));
+    expect(Math.max(...all.map((f) => Math.max(f.bbox[2], f.bbox[3]))) / scale).toBeLessThan(minFaceSize);
+    const strict = await createEngine({ minFaceSize });
+    const strictLocal = await LocalFaceService.create({ engine: strict, store: new MemoryGalleryStore(), log: () => {} });
+    try {
+      nats.track(
+        await startFaceWorker({ engine: strict, env: { NATS_URL: nats.url, NATS_SUBJECT_PREFIX: "strict.v1" }, service: { workerId: "strict" }, log: () => {} }),
+      );
+      const strictClient = nats.track(await FaceClient.connect({ servers: nats.url, env: {}, subjectPrefix: "strict.v1", timeoutMs: 20_000 }));
+      const embedded = await strictLocal.detectFaces({ image: photo });
+      const viaNats = await strictClient.detectFaces({ image: photo });
+      expect(embedded.facesCount).toBe(all.length);
+      expect(viaNats.facesCount).toBe(embedded.facesCount);
+      for (let i = 0; i < embedded.faces.length; i++) near(viaNats.faces[i]!.bbox, embedded.faces[i]!.bbox, 2);
+      // Recognition takes the same path (CallOptions.imageScales): the face is found there too.
+      const who = await strictClient.recognizeFaces({ companyId: "big", image: photo });
+      expect(who.faces.length).toBe(embedded.facesCount);
+      near(who.faces[0]!.bbox, embedded.faces[0]!.bbox, 2);
+    } finally {
+      await strictLocal.close();
+      await strict.dispose();
+    }
+  }, 60_000);
 }, describeDatasets);
 
 test("the gateway refuses what the engine refuses, with the engine's code, message and details, before any libvips call", async () => {
