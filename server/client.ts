@@ -174,12 +174,12 @@ export class HttpFaceClient implements FaceApi {
     return { faceIds: (await this.call(FaceIdsBody, "GET", path, undefined, opts)).face_ids };
   }
   async recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
-    const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings };
+    const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
     return { ...recognition(r), companyFound: r.company_found };
   }
   async recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
-    const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings };
+    const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
     return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}), companyFound: r.company_found };
   }
@@ -355,5 +355,7 @@ function recognition(r: z.output<typeof RecognitionBody>): Recognition {
   if (r.detection_score !== undefined) out.detectionScore = r.detection_score;
   if (r.threshold !== undefined) out.threshold = r.threshold;
   if (r.embedding !== undefined) out.embedding = r.embedding;
+  if (r.landmarks !== undefined) out.landmarks = r.landmarks;
+  if (r.landmarks_68 !== undefined) out.landmarks68 = r.landmarks_68;
   return out;
 }

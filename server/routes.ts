@@ -260,12 +260,18 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         schema: RecognizeBody,
         kinds: ALL_KINDS,
         rawImageField: "image",
-        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean", record: "boolean" },
+        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean", landmarks: "boolean", record: "boolean" },
       },
       ok: { status: 200, schema: RecognizeResponseBody, description: "best match, and every face with all_faces" },
       errors: IMAGE_ERRORS,
       async run({ api, params, body, opts, record }) {
-        const req = { companyId: params.company, image: body.image, threshold: body.threshold, returnEmbeddings: body.return_embeddings };
+        const req = {
+          companyId: params.company,
+          image: body.image,
+          threshold: body.threshold,
+          returnEmbeddings: body.return_embeddings,
+          landmarks: body.landmarks,
+        };
         let out: RecognizeReply;
         let best: Recognition;
         if (!body.all_faces) {

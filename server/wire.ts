@@ -54,6 +54,10 @@ export const RecognizeBody = z.object({
   all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
   threshold: Threshold.optional(),
   return_embeddings: z.boolean().optional().describe("Also return each face's L2-normalised embedding (for POST .../search)"),
+  landmarks: z
+    .boolean()
+    .optional()
+    .describe("Also return each face's 5 landmarks, and the 68 iBUG points (`landmarks_68`) when the engine has them (a kiosk's liveness check reads them)"),
   record: z.boolean().optional().describe("Record a successful identification in the event log (and deliver it to the webhook)"),
   source: EventSourceSchema.optional().describe('Event source label (default "api")'),
   kiosk_id: z.string().min(1).max(128).optional().describe("Kiosk or device name stored with the event"),
@@ -120,6 +124,8 @@ export const RecognitionBody = z.object({
   detection_score: z.number().optional(),
   threshold: z.number().optional().describe("The threshold this decision used (the company's operating point, or the request's)"),
   embedding: z.array(z.number()).optional().describe("With return_embeddings"),
+  landmarks: z.array(PointSchema).optional().describe("With landmarks: left eye, right eye, nose, left and right mouth corner (image pixels)"),
+  landmarks_68: z.array(PointSchema).optional().describe("With landmarks, when the engine has them: the 68 iBUG points (image pixels)"),
 });
 export const OperatingPointPutBody = z
   .object({
@@ -280,6 +286,8 @@ export const toWire = {
     if (r.detectionScore !== undefined) out.detection_score = r.detectionScore;
     if (r.threshold !== undefined) out.threshold = r.threshold;
     if (r.embedding !== undefined) out.embedding = r.embedding;
+    if (r.landmarks !== undefined) out.landmarks = r.landmarks;
+    if (r.landmarks68 !== undefined) out.landmarks_68 = r.landmarks68;
     return out;
   },
   operatingPoint: (p: OperatingPoint): Out<typeof OperatingPointBody> => ({

@@ -144,6 +144,30 @@ describe("recognition", () => {
     expect(r.body.faces).toBeUndefined();
   });
 
+  test("recognize with landmarks: 5 points and the 68 per face (HTTP and HttpFaceClient); none without", async () => {
+    const r = await srv.call("POST", "/v1/companies/acme/recognize", { json: { image: b64(group1), all_faces: true, landmarks: true } });
+    expect(r.status).toBe(200);
+    expect(r.body.landmarks).toHaveLength(5);
+    expect(r.body.landmarks_68).toHaveLength(68);
+    for (const f of r.body.faces) {
+      expect(f.landmarks).toHaveLength(5);
+      expect(f.landmarks_68).toHaveLength(68);
+    }
+    const plain = await srv.call("POST", "/v1/companies/acme/recognize", { json: { image: b64(group1) } });
+    expect(plain.body.landmarks).toBeUndefined();
+    expect(plain.body.landmarks_68).toBeUndefined();
+    // The HTTP client asks for and decodes them (a kiosk driven through it needs them for liveness).
+    const { HttpFaceClient } = await import("../../server/client.ts");
+    const client = new HttpFaceClient({ url: srv.url });
+    const all = await client.recognizeFaces({ companyId: "acme", image: group1, landmarks: true });
+    expect(all.faces.length).toBe(r.body.faces.length);
+    expect(all.faces[0]!.landmarks).toHaveLength(5);
+    expect(all.faces[0]!.landmarks68).toHaveLength(68);
+    const one = await client.recognizeFace({ companyId: "acme", image: group1, landmarks: true });
+    expect(one.userId).toBe("alice");
+    expect(one.landmarks68).toHaveLength(68);
+  });
+
   test("recognize with all_faces (raw body, query flag): every face plus the best", async () => {
     const r = await srv.call("POST", "/v1/companies/acme/recognize?all_faces=true", {
       body: group1,
