@@ -124,19 +124,11 @@ export {
   LocalEventSink,
 } from "./events.ts";
 export {
-  decodeCursor,
   deliveryKey,
-  encodeCursor,
-  EventFeed,
-  eventIdTime,
   EventOrderSchema,
   EventRecordSchema,
   EventSourceSchema,
   eventToWire,
-  IdCursorAnySchema,
-  IdCursorSchema,
-  MemoryEventStore,
-  newEventId,
   NewEventSchema,
   WebhookConfigSchema,
   webhookPayload,
@@ -152,6 +144,16 @@ export {
   type WebhookOutbox,
   type WebhookStatus,
 } from "./event-log.ts";
+export {
+  decodeCursor,
+  encodeCursor,
+  eventIdTime,
+  IdCursorAnySchema,
+  IdCursorSchema,
+  newEventId,
+} from "./event-ids.ts";
+export { EventFeed } from "./event-feed.ts";
+export { MemoryEventStore } from "./memory-event-store.ts";
 export {
   bboxIou,
   cosineSimilarity,

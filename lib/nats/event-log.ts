@@ -17,11 +17,6 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamMa
 import { z } from "zod";
 import { FaceError } from "../core/errors.ts";
 import {
-  decodeCursor,
-  encodeCursor,
-  EventFeed,
-  eventIdTime,
-  newEventId,
   NewEventSchema,
   type EventListener,
   type EventLog,
@@ -30,6 +25,13 @@ import {
   type EventRecord,
   type NewEvent,
 } from "../core/event-log.ts";
+import {
+  decodeCursor,
+  encodeCursor,
+  eventIdTime,
+  newEventId,
+} from "../core/event-ids.ts";
+import { EventFeed } from "../core/event-feed.ts";
 import { IdentifiedEventSchema, type IdentifiedEvent } from "../core/events.ts";
 import { ensureEventStream, eventSubject } from "./events.ts";
 import { SUBJECT_PREFIX } from "./protocol.ts";

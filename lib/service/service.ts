@@ -56,7 +56,7 @@ import {
   type VerifyResult,
 } from "../core/schemas.ts";
 import type { CompanySettings, GalleryStore } from "../core/store.ts";
-import { decodeCursor, encodeCursor, IdCursorAnySchema } from "../core/event-log.ts";
+import { decodeCursor, encodeCursor, IdCursorAnySchema } from "../core/event-ids.ts";
 import {
   DEFAULT_LIST_LIMIT,
   ListCompaniesRequestSchema,

@@ -6,14 +6,8 @@
  */
 import type { SqliteDatabase } from "./sqlite-driver.ts";
 import {
-  decodeCursor,
   deliveryKey,
-  encodeCursor,
-  EventFeed,
-  MemoryEventStore,
   EventRecordSchema,
-  IdCursorSchema,
-  newEventId,
   NewEventSchema,
   webhookPayload,
   type Delivery,
@@ -26,6 +20,14 @@ import {
   type WebhookConfig,
   type WebhookStatus,
 } from "../core/event-log.ts";
+import {
+  decodeCursor,
+  encodeCursor,
+  IdCursorSchema,
+  newEventId,
+} from "../core/event-ids.ts";
+import { EventFeed } from "../core/event-feed.ts";
+import { MemoryEventStore } from "../core/memory-event-store.ts";
 import type { GalleryStore } from "../core/store.ts";
 import { SqliteGalleryStore } from "./sqlite-store.ts";
 
