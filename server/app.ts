@@ -10,30 +10,29 @@
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
-import { routePath } from "hono/route";
 import {
   FaceError,
   HTTP_STATUS,
   IdSchema,
-  OPERATIONS,
   type CallOptions,
   type FaceApi,
-  type OperationName,
 } from "../lib/core/mod.ts";
 import { ApiKeys, checkThreshold, PUBLIC_PRINCIPAL, type Principal } from "./auth.ts";
 import { AuthThrottle } from "./auth-throttle.ts";
 import { parseBody } from "./body.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "./config.ts";
-import { AdmissionLimiter, RateLimiter, withDeadline, type AdmissionSnapshot, type Release } from "./limits.ts";
+import { AdmissionLimiter, RateLimiter, withDeadline, type Release } from "./limits.ts";
 import { silentLogger, type Logger } from "./logger.ts";
 import { ServerMetrics, type MetricFamily } from "./metrics.ts";
 import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
 import { buildRoutes, type AnyRoute, type Reply, type RouteContext } from "./routes.ts";
 import { describeIssues, toWire } from "./wire.ts";
-import { BodyBudget, bodyBudget, type BodyBudgetSnapshot } from "./middleware/body-budget.ts";
+import { BodyBudget, bodyBudget } from "./middleware/body-budget.ts";
 import { hostCheck } from "./middleware/host.ts";
 import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
+import { requestLog } from "./middleware/request-log.ts";
+import { admissionFamilies, galleryGauges, instrument, securityFamilies } from "./app-metrics.ts";
 import { integrationRoutes, type IntegrationSource } from "./events/mod.ts";
 import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";
 
@@ -83,8 +82,6 @@ export interface CreateAppOptions {
   integration?: IntegrationSource;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export function createApp(options: CreateAppOptions): FacegateApp {
   const config: ServerConfig = { ...DEFAULT_SERVER_CONFIG, ...options.config };
   const keys = options.keys ?? ApiKeys.fromConfig(config);
@@ -107,36 +104,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
 
   const app = new Hono<AppEnv>();
 
-  // Request id, timing, one log line and the metrics for every request (plugins included).
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    const given = c.req.header("x-request-id");
-    const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
-    c.set("requestId", id);
-    metrics.inFlight++;
-    try {
-      await next();
-    } finally {
-      metrics.inFlight--;
-    }
-    c.header("X-Request-Id", id);
-    c.header("X-Content-Type-Options", "nosniff");
-    const ms = performance.now() - started;
-    const route = c.get("route") ?? pluginRoute(c);
-    const status = c.res.status;
-    metrics.request(c.req.method, route, status, ms / 1000);
-    const fields = {
-      id,
-      method: c.req.method,
-      route,
-      path: c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path,
-      status,
-      ms: Math.round(ms * 10) / 10,
-      key: c.get("principal")?.id,
-    };
-    if (status >= 500) logger.warn("request", fields);
-    else logger.info("request", fields);
-  });
+  app.use("*", requestLog({ logger, metrics }));
 
   if (config.corsOrigins.length > 0) {
     app.use(
@@ -319,16 +287,6 @@ function toFaceError(error: unknown): FaceError {
   return FaceError.from(error);
 }
 
-/** Route label for requests answered by plugin routes (the matched pattern, never the raw path). */
-function pluginRoute(c: Context<AppEnv>): string {
-  try {
-    const path = routePath(c, -1);
-    return path && path !== "/*" && path !== "*" ? path : "unmatched";
-  } catch {
-    return "unmatched";
-  }
-}
-
 /** The methods registered for routes whose pattern matches `path` (middleware, "ALL", excluded). */
 export function allowedMethods(app: FacegateApp, path: string): string[] {
   const methods = new Set<string>();
@@ -343,90 +301,4 @@ export function allowedMethods(app: FacegateApp, path: string): string[] {
 
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
-/** Wraps every FaceApi method to time it by operation and outcome (engine and gallery work). */
-function instrument(api: FaceApi, metrics: ServerMetrics): FaceApi {
-  const wrapped = {} as Record<OperationName, unknown>;
-  for (const name of Object.keys(OPERATIONS) as OperationName[]) {
-    wrapped[name] = async (...args: unknown[]) => {
-      const started = performance.now();
-      let outcome = "ok";
-      try {
-        // looked up per call: proxies (main.ts's startup facade) and late-bound methods work
-        return await (api[name] as (...a: unknown[]) => Promise<unknown>).apply(api, args);
-      } catch (error) {
-        outcome = FaceError.is(error) ? error.code : "INTERNAL";
-        throw error;
-      } finally {
-        metrics.operation(OPERATIONS[name], outcome, (performance.now() - started) / 1000);
-      }
-    };
-  }
-  return wrapped as unknown as FaceApi;
-}
-
-function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): MetricFamily[] {
-  const companies = Object.entries(stats.companies).slice(0, 1000); // bounded label cardinality
-  return [
-    { name: "facegate_gallery_companies", help: "Companies in the gallery.", values: [{ value: stats.companiesCount }] },
-    { name: "facegate_gallery_users", help: "Users in the gallery.", values: [{ value: stats.usersCount }] },
-    { name: "facegate_gallery_faces", help: "Faces (embeddings) in the gallery.", values: [{ value: stats.facesCount }] },
-    {
-      name: "facegate_gallery_company_faces",
-      help: "Faces per company (first 1000 companies).",
-      values: companies.map(([company, s]) => ({ labels: { company }, value: s.faces })),
-    },
-    {
-      name: "facegate_gallery_company_users",
-      help: "Users per company (first 1000 companies).",
-      values: companies.map(([company, s]) => ({ labels: { company }, value: s.users })),
-    },
-    { name: "facegate_store_revision", help: "Store revision applied by the gallery.", values: [{ value: stats.revision }] },
-    { name: "facegate_tasks_processed_total", help: "Operations processed by the service.", values: [{ value: stats.totalTasksProcessed }] },
-  ];
-}
-
-function securityFamilies(throttle: AuthThrottle, b: BodyBudgetSnapshot): MetricFamily[] {
-  return [
-    { name: "facegate_auth_failures_total", help: "Requests and kiosk connections with a wrong API key.", type: "counter", values: [{ value: throttle.failures }] },
-    { name: "facegate_auth_throttled_total", help: "Key checks refused (429) while the client address backed off after wrong keys.", type: "counter", values: [{ value: throttle.throttled }] },
-    { name: "facegate_body_budget_bytes", help: "BODY_BUDGET_BYTES: bytes of request bodies the server reads and holds at once.", values: [{ value: b.capacity }] },
-    { name: "facegate_body_budget_held_bytes", help: "Bytes of the body budget reserved by requests in progress.", values: [{ value: b.held }] },
-    {
-      name: "facegate_body_budget_refused_total",
-      help: "Requests refused before their body was read: budget full (reason=full, 503) or the key's share held (reason=key_share, 429).",
-      type: "counter",
-      values: [
-        { labels: { reason: "full" }, value: b.refused - b.refusedPerKey },
-        { labels: { reason: "key_share" }, value: b.refusedPerKey },
-      ],
-    },
-  ];
-}
-
-function admissionFamilies(a: AdmissionSnapshot): MetricFamily[] {
-  return [
-    { name: "facegate_admission_in_flight", help: "Engine-bound requests running (admitted, work not finished).", values: [{ value: a.inFlight }] },
-    { name: "facegate_admission_queued", help: "Engine-bound requests waiting for a slot.", values: [{ value: a.queued }] },
-    {
-      name: "facegate_admission_limit",
-      help: "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off) and MAX_QUEUE (kind=queue).",
-      values: [
-        { labels: { kind: "in_flight" }, value: a.maxInFlight },
-        { labels: { kind: "queue" }, value: a.maxQueue },
-      ],
-    },
-    { name: "facegate_admission_admitted_total", help: "Engine-bound requests that got a slot.", type: "counter", values: [{ value: a.admitted }] },
-    {
-      name: "facegate_admission_rejected_total",
-      help: "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone.",
-      type: "counter",
-      values: [
-        { labels: { reason: "queue_full" }, value: a.rejected.queueFull },
-        { labels: { reason: "timeout" }, value: a.rejected.timeout },
-        { labels: { reason: "client_gone" }, value: a.rejected.clientGone },
-      ],
-    },
-  ];
 }
