@@ -21,7 +21,7 @@ describe("requestLog middleware", () => {
     const kept = await a.request("/items/7", { headers: { "X-Request-Id": "abc-123" } });
     expect(kept.headers.get("X-Request-Id")).toBe("abc-123");
     expect(kept.headers.get("X-Content-Type-Options")).toBe("nosniff");
-    const replaced = await a.request("/items/7", { headers: { "X-Request-Id": "bad id\nwith spaces" } });
+    const replaced = await a.request("/items/7", { headers: { "X-Request-Id": "bad id with spaces; <script>" } });
     expect(replaced.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
     const missing = await a.request("/nowhere");
     expect(missing.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
