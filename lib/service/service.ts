@@ -1,7 +1,7 @@
 /**
  * LocalFaceService, the composition root: engine + store + gallery + threshold policy, and the
  * operations of the old system (ARCHITECTURE §1) over them. The stateless operations are in
- * stateless.ts, stats and health in status.ts, operating points in operating-point.ts. Writes go to the store first; the gallery is fed only by `store.watch`, and a write returns
+ * stateless.ts, stats and health in status.ts, operating points in operating-point.ts (what is shown: operating-point-view.ts). Writes go to the store first; the gallery is fed only by `store.watch`, and a write returns
  * once the gallery has applied its revision (read-your-writes). Reads never block on each other: a
  * recognition is engine work plus one synchronous gallery search.
  */
@@ -21,7 +21,6 @@ import {
   ImageRequestSchema,
   RecognizeRequestSchema,
   SearchEmbeddingRequestSchema,
-  OPERATING_POINT_BOUNDS,
   OperatingPointRequestSchema,
   SetOperatingPointRequestSchema,
   UserRequestSchema,
@@ -72,14 +71,8 @@ import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
 import { checkQuality, measureQuality } from "./quality.ts";
 import { databasePath, qualityBounds, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";
-import {
-  DEFAULT_PAIR_THRESHOLD,
-  ThresholdPolicy,
-  expectedFpir,
-  findCalibration,
-  frrAt,
-  type OperatingPointInForce,
-} from "./operating-point.ts";
+import { DEFAULT_PAIR_THRESHOLD, ThresholdPolicy, findCalibration, type OperatingPointInForce } from "./operating-point.ts";
+import { operatingPointView } from "./operating-point-view.ts";
 import { sharedScanPool } from "./scan-pool.ts";
 import * as stateless from "./stateless.ts";
 import { analyzeImage } from "./stateless.ts";
@@ -387,36 +380,13 @@ export class LocalFaceService implements FaceApi {
 
   /** The operating point with the calibration's curves for this company's size (what GET .../operating-point shows). */
   private describeOperatingPoint(companyId: string, revision?: number): OperatingPoint {
-    const p = this.operatingPoint(companyId);
-    const c = this.thresholds.calibration;
-    const settings = this.gallery.companySettings(companyId);
-    return {
+    return operatingPointView({
       companyId,
-      users: p.users,
-      multiFaceUsers: p.templates,
-      threshold: p.threshold,
-      source: p.source,
-      fpirTarget: p.fpirTarget,
-      expectedFpir: p.expectedFpir,
-      expectedFrr: c ? frrAt(c, p.threshold) : null,
-      settings: settings ? { ...settings } : null,
-      bounds: { fpirTarget: { ...OPERATING_POINT_BOUNDS.fpirTarget }, threshold: { ...OPERATING_POINT_BOUNDS.threshold } },
-      calibration: c
-        ? {
-            model: c.model,
-            source: c.source,
-            genuinePairs: c.genuinePairs,
-            impostorPairs: c.impostorPairs,
-            curve: c.thresholds.map((t, i) => ({
-              threshold: t,
-              far: c.far[i],
-              frr: c.frr.length ? c.frr[i] : null,
-              fpir: expectedFpir(c, t, p.users, p.templates),
-            })),
-          }
-        : null,
-      ...(revision !== undefined ? { revision } : {}),
-    };
+      inForce: this.operatingPoint(companyId),
+      calibration: this.thresholds.calibration,
+      settings: this.gallery.companySettings(companyId),
+      revision,
+    });
   }
 
   getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
