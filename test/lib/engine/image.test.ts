@@ -191,7 +191,7 @@ describeDatasets("decodeImage: every file in scenes/", () => {
 
 /** Plain JPEGs (on-thread decodable): colour, gray, progressive and 4:2:0, from the face-api samples. */
 async function plainJpegSamples(): Promise<Uint8Array[]> {
-  const jpeg = async (i: number, width: number, f: (s: ReturnType<typeof sharp>) => ReturnType<typeof sharp>) =>
+  const jpeg = async (i: Parameters<typeof faceApiSample>[0], width: number, f: (s: ReturnType<typeof sharp>) => ReturnType<typeof sharp>) =>
     new Uint8Array(await f(sharp(faceApiSample(i)).resize(width)).toBuffer());
   return [
     await jpeg(1, 400, (s) => s.jpeg({ quality: 85 })),
