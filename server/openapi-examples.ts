@@ -18,6 +18,100 @@ const IMAGE = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSE
 /** A 512-number embedding, shortened to its first 6 numbers. */
 const EMBEDDING = [0.0147, -0.0623, 0.0381, 0.0094, -0.0412, 0.0725];
 
+/** The settable bounds GET .../operating-point answers with (OPERATING_POINT_BOUNDS). */
+const BOUNDS = {
+  "fpir_target": {
+    "min": 0.0001,
+    "max": 0.2
+  },
+  "threshold": {
+    "min": 0.2,
+    "max": 0.95
+  }
+};
+/** The shipped calibration, its curve shortened to three thresholds. */
+const CALIBRATION = {
+  "model": "fr_feature@87aacdfe",
+  "source": "lfw-dev/images: 4992 images of 3095 people (facegate calibrate)",
+  "genuine_pairs": 3192,
+  "impostor_pairs": 12454344,
+  "curve": [
+    {
+      "threshold": 0.25,
+      "far": 0.0093536,
+      "frr": 0.0075188,
+      "fpir": 0.010517200000000004
+    },
+    {
+      "threshold": 0.26,
+      "far": 0.00742528,
+      "frr": 0.00845865,
+      "fpir": 0.008410080000000002
+    },
+    {
+      "threshold": 0.27,
+      "far": 0.00584326,
+      "frr": 0.00877193,
+      "fpir": 0.006715140000000002
+    }
+  ]
+};
+
+/** compare and the old system's /api/v1/compare run one handler: one example. */
+const COMPARE = {
+  "request": {
+    "query_embedding": [0.6, 0.8, 0],
+    "reference_embeddings": [
+      {
+        "id": "a",
+        "embedding": [0.6, 0.8, 0]
+      },
+      {
+        "id": "b",
+        "embedding": [0, 0.6, 0.8]
+      }
+    ]
+  },
+  "response": {
+    "best_match": {
+      "id": "a",
+      "distance": 0,
+      "similarity": 1
+    },
+    "matches": [
+      {
+        "id": "a",
+        "distance": 0,
+        "similarity": 1
+      },
+      {
+        "id": "b",
+        "distance": 0.52,
+        "similarity": 0.48
+      }
+    ]
+  }
+};
+
+/** A company's webhook as GET .../webhook shows it (PUT also answers the new secret, once). */
+const WEBHOOK = {
+  "company_id": "acme",
+  "url": "https://backend.example/facegate",
+  "secret_hint": "F3bp",
+  "created_at": "2026-11-30T10:06:39.389Z",
+  "updated_at": "2026-11-30T10:06:39.389Z",
+  "pending": 0,
+  "dead_letters": 0,
+  "delivered": 0,
+  "last_error": null,
+  "last_error_at": null,
+  "last_success_at": null,
+  "recent_dead_letters": []
+};
+
+/** What generate_embedding answers for the example photo. */
+const EMBEDDED = { "embedding": EMBEDDING, "detection_score": 0.999996542930603, "bbox": [85, 65, 86, 118], "model": "fr_feature@87aacdfe" };
+
 export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
   "create_company": {
     "request": {
@@ -40,12 +134,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "user_id": "aaron",
       "face_id": "1",
       "detection_score": 0.999996542930603,
-      "bbox": [
-        85,
-        65,
-        86,
-        118
-      ],
+      "bbox": [85, 65, 86, 118],
       "faces_found": 1,
       "model": "fr_feature@87aacdfe",
       "revision": 3
@@ -61,12 +150,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "user_id": "aaron",
       "face_id": "2",
       "detection_score": 0.9999992847442627,
-      "bbox": [
-        75,
-        64,
-        93,
-        124
-      ],
+      "bbox": [75, 64, 93, 124],
       "faces_found": 1,
       "model": "fr_feature@87aacdfe",
       "revision": 4
@@ -89,12 +173,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     "response": {
       "user_id": "aaron",
       "confidence": 0.9502469154805018,
-      "bbox": [
-        75,
-        64,
-        93,
-        124
-      ],
+      "bbox": [75, 64, 93, 124],
       "face_id": "2",
       "detection_score": 0.9999992847442627,
       "threshold": 0.2827618258073926,
@@ -113,42 +192,8 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "expected_fpir": 0.00499999999980133,
       "expected_frr": 0.00943129163009856,
       "settings": null,
-      "bounds": {
-        "fpir_target": {
-          "min": 0.0001,
-          "max": 0.2
-        },
-        "threshold": {
-          "min": 0.2,
-          "max": 0.95
-        }
-      },
-      "calibration": {
-        "model": "fr_feature@87aacdfe",
-        "source": "lfw-dev/images: 4992 images of 3095 people (facegate calibrate)",
-        "genuine_pairs": 3192,
-        "impostor_pairs": 12454344,
-        "curve": [
-          {
-            "threshold": 0.25,
-            "far": 0.0093536,
-            "frr": 0.0075188,
-            "fpir": 0.010517200000000004
-          },
-          {
-            "threshold": 0.26,
-            "far": 0.00742528,
-            "frr": 0.00845865,
-            "fpir": 0.008410080000000002
-          },
-          {
-            "threshold": 0.27,
-            "far": 0.00584326,
-            "frr": 0.00877193,
-            "fpir": 0.006715140000000002
-          }
-        ]
-      }
+      "bounds": BOUNDS,
+      "calibration": CALIBRATION
     }
   },
   "set_operating_point": {
@@ -168,42 +213,8 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "settings": {
         "fpir_target": 0.01
       },
-      "bounds": {
-        "fpir_target": {
-          "min": 0.0001,
-          "max": 0.2
-        },
-        "threshold": {
-          "min": 0.2,
-          "max": 0.95
-        }
-      },
-      "calibration": {
-        "model": "fr_feature@87aacdfe",
-        "source": "lfw-dev/images: 4992 images of 3095 people (facegate calibrate)",
-        "genuine_pairs": 3192,
-        "impostor_pairs": 12454344,
-        "curve": [
-          {
-            "threshold": 0.25,
-            "far": 0.0093536,
-            "frr": 0.0075188,
-            "fpir": 0.010517200000000004
-          },
-          {
-            "threshold": 0.26,
-            "far": 0.00742528,
-            "frr": 0.00845865,
-            "fpir": 0.008410080000000002
-          },
-          {
-            "threshold": 0.27,
-            "far": 0.00584326,
-            "frr": 0.00877193,
-            "fpir": 0.006715140000000002
-          }
-        ]
-      },
+      "bounds": BOUNDS,
+      "calibration": CALIBRATION,
       "revision": 5
     }
   },
@@ -233,104 +244,22 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     "response": {
       "faces_count": 1,
       "bboxes": [
-        [
-          85,
-          65,
-          86,
-          118
-        ]
+        [85, 65, 86, 118]
       ],
-      "scores": [
-        0.999996542930603
-      ],
+      "scores": [0.999996542930603],
       "landmarks": [
         [
-          [
-            107.46,
-            114.02
-          ],
-          [
-            144.7,
-            113.42
-          ],
-          [
-            128.24,
-            139.84
-          ],
-          [
-            110.27,
-            155.82
-          ],
-          [
-            146.33,
-            154.12
-          ]
+          [107.46, 114.02],
+          [144.7, 113.42],
+          [128.24, 139.84],
+          [110.27, 155.82],
+          [146.33, 154.12]
         ]
       ]
     }
   },
-  "generate_embedding": {
-    "request": {
-      "image": IMAGE
-    },
-    "response": {
-      "embedding": EMBEDDING,
-      "detection_score": 0.999996542930603,
-      "bbox": [
-        85,
-        65,
-        86,
-        118
-      ],
-      "model": "fr_feature@87aacdfe"
-    }
-  },
-  "compare": {
-    "request": {
-      "query_embedding": [
-        0.6,
-        0.8,
-        0
-      ],
-      "reference_embeddings": [
-        {
-          "id": "a",
-          "embedding": [
-            0.6,
-            0.8,
-            0
-          ]
-        },
-        {
-          "id": "b",
-          "embedding": [
-            0,
-            0.6,
-            0.8
-          ]
-        }
-      ]
-    },
-    "response": {
-      "best_match": {
-        "id": "a",
-        "distance": 0,
-        "similarity": 1
-      },
-      "matches": [
-        {
-          "id": "a",
-          "distance": 0,
-          "similarity": 1
-        },
-        {
-          "id": "b",
-          "distance": 0.52,
-          "similarity": 0.48
-        }
-      ]
-    }
-  },
+  "generate_embedding": { "request": { "image": IMAGE }, "response": EMBEDDED },
+  "compare": COMPARE,
   "verify": {
     "request": {
       "image1": IMAGE,
@@ -543,37 +472,10 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     "request": {
       "url": "https://backend.example/facegate"
     },
-    "response": {
-      "company_id": "acme",
-      "url": "https://backend.example/facegate",
-      "secret_hint": "F3bp",
-      "secret": "whsec_HGo0_vi9h3fRhd4Q_dsTn29OuQisF3bp",
-      "created_at": "2026-11-30T10:06:39.389Z",
-      "updated_at": "2026-11-30T10:06:39.389Z",
-      "pending": 0,
-      "dead_letters": 0,
-      "delivered": 0,
-      "last_error": null,
-      "last_error_at": null,
-      "last_success_at": null,
-      "recent_dead_letters": []
-    }
+    "response": { ...WEBHOOK, "secret": "whsec_HGo0_vi9h3fRhd4Q_dsTn29OuQisF3bp" }
   },
   "get_webhook": {
-    "response": {
-      "company_id": "acme",
-      "url": "https://backend.example/facegate",
-      "secret_hint": "F3bp",
-      "created_at": "2026-11-30T10:06:39.389Z",
-      "updated_at": "2026-11-30T10:06:39.389Z",
-      "pending": 0,
-      "dead_letters": 0,
-      "delivered": 0,
-      "last_error": null,
-      "last_error_at": null,
-      "last_success_at": null,
-      "recent_dead_letters": []
-    }
+    "response": WEBHOOK
   },
   "retry_webhook": {
     "response": {
@@ -586,56 +488,11 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     }
   },
   "compat_embed": {
-    "request": {
-      "image": IMAGE
-    },
-    "response": {
-      "embedding": EMBEDDING,
-      "detection_score": 0.999996542930603,
-      "bbox": [
-        85,
-        65,
-        86,
-        118
-      ],
-      "model": "fr_feature@87aacdfe",
-      "dimension": 512,
-      "processing_time_ms": 13.7
-    }
+    "request": { "image": IMAGE },
+    // the old system's answer adds the dimension and the time taken
+    "response": { ...EMBEDDED, "dimension": 512, "processing_time_ms": 13.7 }
   },
-  "compat_compare": {
-    "request": {
-      "query_embedding": [
-        0.6,
-        0.8,
-        0
-      ],
-      "reference_embeddings": [
-        {
-          "id": "a",
-          "embedding": [
-            0.6,
-            0.8,
-            0
-          ]
-        }
-      ]
-    },
-    "response": {
-      "best_match": {
-        "id": "a",
-        "distance": 0,
-        "similarity": 1
-      },
-      "matches": [
-        {
-          "id": "a",
-          "distance": 0,
-          "similarity": 1
-        }
-      ]
-    }
-  },
+  "compat_compare": COMPARE,
   "compat_health": {
     "response": {
       "status": "healthy",
