@@ -5,7 +5,7 @@
 import { FaceError, OPERATIONS, type FaceApi, type OperationName } from "../lib/core/mod.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import type { AdmissionSnapshot } from "./limits.ts";
-import type { MetricFamily, ServerMetrics } from "./metrics.ts";
+import { byLabel, type MetricFamily, type ServerMetrics } from "./metrics.ts";
 import type { BodyBudgetSnapshot } from "./middleware/body-budget.ts";
 
 /** Wraps every FaceApi method to time it by operation and outcome (engine and gallery work). */
@@ -56,15 +56,12 @@ export function securityFamilies(throttle: AuthThrottle, b: BodyBudgetSnapshot):
     { name: "facegate_auth_throttled_total", help: "Key checks refused (429) while the client address backed off after wrong keys.", type: "counter", values: [{ value: throttle.throttled }] },
     { name: "facegate_body_budget_bytes", help: "BODY_BUDGET_BYTES: bytes of request bodies the server reads and holds at once.", values: [{ value: b.capacity }] },
     { name: "facegate_body_budget_held_bytes", help: "Bytes of the body budget reserved by requests in progress.", values: [{ value: b.held }] },
-    {
-      name: "facegate_body_budget_refused_total",
-      help: "Requests refused before their body was read: budget full (reason=full, 503) or the key's share held (reason=key_share, 429).",
-      type: "counter",
-      values: [
-        { labels: { reason: "full" }, value: b.refused - b.refusedPerKey },
-        { labels: { reason: "key_share" }, value: b.refusedPerKey },
-      ],
-    },
+    byLabel(
+      "facegate_body_budget_refused_total",
+      "Requests refused before their body was read: budget full (reason=full, 503) or the key's share held (reason=key_share, 429).",
+      "reason",
+      { full: b.refused - b.refusedPerKey, key_share: b.refusedPerKey },
+    ),
   ];
 }
 
@@ -72,24 +69,19 @@ export function admissionFamilies(a: AdmissionSnapshot): MetricFamily[] {
   return [
     { name: "facegate_admission_in_flight", help: "Engine-bound requests running (admitted, work not finished).", values: [{ value: a.inFlight }] },
     { name: "facegate_admission_queued", help: "Engine-bound requests waiting for a slot.", values: [{ value: a.queued }] },
-    {
-      name: "facegate_admission_limit",
-      help: "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off) and MAX_QUEUE (kind=queue).",
-      values: [
-        { labels: { kind: "in_flight" }, value: a.maxInFlight },
-        { labels: { kind: "queue" }, value: a.maxQueue },
-      ],
-    },
+    byLabel(
+      "facegate_admission_limit",
+      "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off) and MAX_QUEUE (kind=queue).",
+      "kind",
+      { in_flight: a.maxInFlight, queue: a.maxQueue },
+      "gauge",
+    ),
     { name: "facegate_admission_admitted_total", help: "Engine-bound requests that got a slot.", type: "counter", values: [{ value: a.admitted }] },
-    {
-      name: "facegate_admission_rejected_total",
-      help: "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone.",
-      type: "counter",
-      values: [
-        { labels: { reason: "queue_full" }, value: a.rejected.queueFull },
-        { labels: { reason: "timeout" }, value: a.rejected.timeout },
-        { labels: { reason: "client_gone" }, value: a.rejected.clientGone },
-      ],
-    },
+    byLabel(
+      "facegate_admission_rejected_total",
+      "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone.",
+      "reason",
+      { queue_full: a.rejected.queueFull, timeout: a.rejected.timeout, client_gone: a.rejected.clientGone },
+    ),
   ];
 }

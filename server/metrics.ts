@@ -87,6 +87,17 @@ export interface MetricsRegistry {
   addSource(source: MetricsSource): () => void;
 }
 
+/** A family with one label: `{ [label]: key }` per entry of `values`, in their order. */
+export function byLabel(
+  name: string,
+  help: string,
+  label: string,
+  values: Record<string, number>,
+  type: MetricFamily["type"] = "counter",
+): MetricFamily {
+  return { name, help, type, values: Object.entries(values).map(([key, value]) => ({ labels: { [label]: key }, value })) };
+}
+
 export function renderFamily(g: MetricFamily): string {
   const type = g.type ?? "gauge";
   const lines = [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${type}`];

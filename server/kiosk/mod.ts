@@ -28,7 +28,7 @@ import {
 import type { ApiKeys, Principal } from "../auth.ts";
 import type { AuthThrottle } from "../auth-throttle.ts";
 import { AddressCounter, authenticateKiosk, kioskKey } from "./auth.ts";
-import type { MetricFamily, MetricsRegistry } from "../metrics.ts";
+import { byLabel, type MetricFamily, type MetricsRegistry } from "../metrics.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
@@ -385,25 +385,17 @@ function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): Metric
     counter("facegate_kiosk_frames_rejected_total", "Frames refused before recognition (not an image, truncated, too large).", t.framesRejected),
     counter("facegate_kiosk_frame_errors_total", "Frames whose recognition failed (timeout, unavailable, invalid image, internal).", t.frameErrors),
     counter("facegate_kiosk_identified_total", "Identifications (a person confirmed over K of N frames).", t.identified),
-    {
-      name: "facegate_kiosk_liveness_total",
-      help: "Tracked faces by liveness outcome: live (passed the passive check) or flat (no sign of a live face in time: a photo or screen).",
-      type: "counter",
-      values: [
-        { labels: { result: "live" }, value: t.livenessPassed },
-        { labels: { result: "flat" }, value: t.livenessFlat },
-      ],
-    },
-    {
-      name: "facegate_kiosk_challenges_total",
-      help: "Challenge-mode actions asked, passed and failed (not done in time).",
-      type: "counter",
-      values: [
-        { labels: { result: "issued" }, value: t.challengesIssued },
-        { labels: { result: "passed" }, value: t.challengesPassed },
-        { labels: { result: "failed" }, value: t.challengesFailed },
-      ],
-    },
+    byLabel(
+      "facegate_kiosk_liveness_total",
+      "Tracked faces by liveness outcome: live (passed the passive check) or flat (no sign of a live face in time: a photo or screen).",
+      "result",
+      { live: t.livenessPassed, flat: t.livenessFlat },
+    ),
+    byLabel("facegate_kiosk_challenges_total", "Challenge-mode actions asked, passed and failed (not done in time).", "result", {
+      issued: t.challengesIssued,
+      passed: t.challengesPassed,
+      failed: t.challengesFailed,
+    }),
   ];
 }
 

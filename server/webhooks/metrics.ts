@@ -1,5 +1,5 @@
 /** The webhook metric families, one definition for both runners (SQLite outbox and JetStream). */
-import type { MetricFamily } from "../metrics.ts";
+import { byLabel, type MetricFamily } from "../metrics.ts";
 
 export interface WebhookCounts {
   delivered: number;
@@ -19,16 +19,12 @@ export interface WebhookGauges {
 export function webhookMetrics(counts: WebhookCounts, g: WebhookGauges): MetricFamily[] {
   const note = g.totalsNote ? ` (${g.totalsNote})` : "";
   return [
-    {
-      name: "facegate_webhook_deliveries_total",
-      help: "Webhook delivery attempts by outcome (delivered: 2xx; failed: will be retried; dead: gave up).",
-      type: "counter",
-      values: [
-        { labels: { outcome: "delivered" }, value: counts.delivered },
-        { labels: { outcome: "failed" }, value: counts.failed },
-        { labels: { outcome: "dead" }, value: counts.dead },
-      ],
-    },
+    byLabel(
+      "facegate_webhook_deliveries_total",
+      "Webhook delivery attempts by outcome (delivered: 2xx; failed: will be retried; dead: gave up).",
+      "outcome",
+      { delivered: counts.delivered, failed: counts.failed, dead: counts.dead },
+    ),
     { name: "facegate_webhook_pending", help: `Events waiting for webhook delivery${note}.`, values: [{ value: g.pending }] },
     { name: "facegate_webhook_dead_letters", help: `Events the webhooks gave up on (dead letters)${note}.`, values: [{ value: g.dead }] },
     { name: "facegate_webhook_in_flight", help: "Webhook requests in flight.", values: [{ value: g.inFlight }] },
