@@ -1,21 +1,11 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import sharp from "sharp";
-import { FaceError } from "../../../lib/core/mod.ts";
 import { decodeImage, DEFAULT_IMAGE_LIMITS } from "../../../lib/engine/mod.ts";
 import { describeWithTools } from "../../helpers/tools.ts";
 import { describeDatasets, faceApiSample, listDataset, readDataset } from "../../helpers/datasets.ts";
+import { codeOf } from "../../helpers/errors.ts";
 
 setDefaultTimeout(60_000);
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FaceError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;

@@ -3,24 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { modelPath } from "../../../models/manifest.ts";
-import { FaceError } from "../../../lib/core/mod.ts";
 import { createEngine } from "../../../lib/engine/mod.ts";
 import { ScrfdLocator } from "../../../lib/engine/insightface.ts";
 import type { ort } from "../../../lib/engine/ort.ts";
 import type { DecodedImage } from "../../../lib/engine/types.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
+import { errorOf } from "../../helpers/errors.ts";
 
 setDefaultTimeout(60_000);
-
-async function errorOf(p: Promise<unknown>): Promise<FaceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FaceError) return e;
-    throw e;
-  }
-  throw new Error("expected a FaceError");
-}
 
 describe("InsightFace-format models by path", () => {
   test("fr_feature.onnx passes the ArcFace-style recognizer checks and embeds", async () => {

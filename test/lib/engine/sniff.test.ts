@@ -4,16 +4,7 @@ import { FaceError } from "../../../lib/core/mod.ts";
 import { decodeImage } from "../../../lib/engine/mod.ts";
 import { readImageHeader, sniffFormat } from "../../../lib/engine/sniff.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
-
-async function errorOf(p: Promise<unknown>): Promise<FaceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FaceError) return e;
-    throw e;
-  }
-  throw new Error("expected a FaceError");
-}
+import { errorOf } from "../../helpers/errors.ts";
 
 const blank = () => sharp({ create: { width: 16, height: 8, channels: 3, background: "#808080" } });
 const SVG = Buffer.from(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="9000" height="9000"><rect width="9000" height="9000"/></svg>`);

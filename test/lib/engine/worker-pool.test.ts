@@ -3,6 +3,7 @@ import { FaceError } from "../../../lib/core/mod.ts";
 import { createEngine, loadEngineConfig } from "../../../lib/engine/mod.ts";
 import type { WorkerPoolEngine } from "../../../lib/engine/worker-pool.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
+import { codeOf } from "../../helpers/errors.ts";
 
 setDefaultTimeout(60_000);
 
@@ -45,15 +46,6 @@ test("FACE_ENGINE_WORKERS: the engine in worker threads gives the same faces and
     await local.dispose();
   }
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return FaceError.is(err) ? err.code : `not a FaceError: ${String(err)}`;
-  }
-  return "no error";
-}
 
 async function until(check: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
