@@ -472,7 +472,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     "request": {
       "url": "https://backend.example/facegate"
     },
-    "response": { ...WEBHOOK, "secret": "whsec_HGo0_vi9h3fRhd4Q_dsTn29OuQisF3bp" }
+    "response": { ...WEBHOOK, "secret": "whsec_HGo0+vi9h3fRhd4Q/dsTn29OuQisF3bp" }
   },
   "get_webhook": {
     "response": WEBHOOK

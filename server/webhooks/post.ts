@@ -1,5 +1,5 @@
 /** One webhook request: the signed POST of an event's JSON; resolves to null (2xx) or the error. */
-import { SIGNATURE_HEADER, sign } from "./signature.ts";
+import { SIGNATURE_HEADER, sign, standardHeaders } from "./signature.ts";
 
 export interface WebhookRequest {
   url: string;
@@ -11,6 +11,8 @@ export interface WebhookRequest {
 }
 
 export async function postEvent(r: WebhookRequest, timeoutMs: number): Promise<string | null> {
+  // One timestamp for both signatures (the same instant, signed twice).
+  const t = Math.floor(Date.now() / 1000);
   try {
     const res = await fetch(r.url, {
       method: "POST",
@@ -20,7 +22,8 @@ export async function postEvent(r: WebhookRequest, timeoutMs: number): Promise<s
         "Facegate-Event-Id": r.eventId,
         "Idempotency-Key": r.eventId,
         "Facegate-Delivery-Attempt": String(r.attempt),
-        [SIGNATURE_HEADER]: sign(r.secret, r.payload),
+        [SIGNATURE_HEADER]: sign(r.secret, r.payload, t),
+        ...standardHeaders(r.secret, r.eventId, r.payload, t),
       },
       body: r.payload,
       redirect: "manual",

@@ -9,6 +9,7 @@ import type { WebhookAdmin } from "./types.ts";
 import type { Scope } from "../auth.ts";
 import type { AnyRoute, RouteDef } from "../routes.ts";
 import { DeletedBody, describeIssues } from "../wire.ts";
+import { isStandardSecret } from "./signature.ts";
 import { RequeuedBody, WebhookBody, WebhookPutBody } from "../events/wire.ts";
 
 export const WEBHOOK_SCOPE: Scope = "manage";
@@ -51,7 +52,7 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
       path: "/v1/companies/:company/webhook",
       operationId: "put_webhook",
       summary:
-        "Set the company's webhook: every event is POSTed to `url` as JSON, signed with `secret` (Facegate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">); a secret is generated and returned once when omitted",
+        "Set the company's webhook: every event is POSTed to `url` as JSON, signed with `secret` (Facegate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">, and the Standard Webhooks headers webhook-id, webhook-timestamp, webhook-signature); a secret is generated and returned once when omitted",
       tag: "webhooks",
       scope: WEBHOOK_SCOPE,
       body: { schema: WebhookPutBody, kinds: ["json"] },
@@ -59,7 +60,11 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
       errors: ["COMPANY_NOT_FOUND"],
       async run({ api, params, body, opts }) {
         await requireCompany(api, params.company, opts);
-        const generated = body.secret === undefined ? `whsec_${randomBytes(24).toString("base64url")}` : undefined;
+        // Standard Webhooks' convention: whsec_ + base64 of the key bytes (its verifiers decode it).
+        const generated = body.secret === undefined ? `whsec_${randomBytes(24).toString("base64")}` : undefined;
+        if (body.secret?.startsWith("whsec_") && !isStandardSecret(body.secret)) {
+          throw new FaceError("INVALID_ARGUMENT", "secret: a whsec_ secret is whsec_ + base64 of at least 16 bytes (the Standard Webhooks convention); any other secret is used as its bytes");
+        }
         const checked = WebhookConfigSchema.safeParse({ url: body.url, secret: body.secret ?? generated });
         if (!checked.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(checked.error));
         await deps().admin.putWebhook(params.company, checked.data);

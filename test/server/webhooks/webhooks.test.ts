@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiKeys } from "../../../server/auth.ts";
-import { sign, verifySignature } from "../../../server/webhooks/signature.ts";
+import { Webhook } from "standardwebhooks";
+import { sign, standardHeaders, verifySignature } from "../../../server/webhooks/signature.ts";
 import { startServerProcess, type ServerProcess } from "../../helpers/server-process.ts";
 import { b64, call, sample, startTestServer, type TestServer } from "../harness.ts";
 
@@ -24,6 +25,7 @@ interface Received {
   body: string;
   signature: string | null;
   idempotencyKey: string | null;
+  headers: Record<string, string>;
   status: number;
 }
 
@@ -44,6 +46,7 @@ function receiver(respond: (r: Omit<Received, "status">, nthForId: number) => nu
         body,
         signature: req.headers.get("facegate-signature"),
         idempotencyKey: req.headers.get("idempotency-key"),
+        headers: Object.fromEntries(req.headers),
       };
       const n = (counts.get(r.id) ?? 0) + 1;
       counts.set(r.id, n);
@@ -88,6 +91,20 @@ describe("signature", () => {
     expect(verifySignature(SECRET, body, header.replace("t=1700000000", "t=1700000050"), 300, 1_700_000_100)).toBe(false);
     expect(verifySignature(SECRET, body, null)).toBe(false);
     expect(verifySignature(SECRET, body, "garbage")).toBe(false);
+  });
+
+  test("Standard Webhooks: the off-the-shelf verifier accepts our headers (whsec_ secret and a raw one) and refuses a changed body", () => {
+    const body = '{"id":"x"}';
+    const now = Math.floor(Date.now() / 1000);
+    const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const headers = standardHeaders(whsec, "01JABCDEFGHJKMNPQRSTVWXYZ0", body, now);
+    expect(headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(new Webhook(whsec).verify(body, headers)).toEqual({ id: "x" });
+    expect(() => new Webhook(whsec).verify(`${body} `, headers)).toThrow();
+    // A secret without the prefix is its own bytes: the verifiers' "raw" format.
+    const raw = standardHeaders(SECRET, "evt", body, now);
+    expect(new Webhook(SECRET, { format: "raw" }).verify(body, raw)).toEqual({ id: "x" });
+    expect(() => new Webhook("whsec_" + btoa("another-secret-123"), {}).verify(body, raw)).toThrow();
   });
 });
 
@@ -136,6 +153,9 @@ describe("webhooks (in-process server, SQLite)", () => {
       for (const a of attempts) {
         expect(a.idempotencyKey).toBe(id);
         expect(verifySignature(SECRET, a.body, a.signature)).toBe(true);
+        // the same request verified by the Standard Webhooks library; webhook-id is the event id on every retry
+        expect(a.headers["webhook-id"]).toBe(id);
+        expect(new Webhook(SECRET, { format: "raw" }).verify(a.body, a.headers)).toMatchObject({ id });
         const event = JSON.parse(a.body);
         expect(event).toMatchObject({ type: "identified", id, company_id: "acme", user_id: "ann", source: "api" });
       }
@@ -151,6 +171,19 @@ describe("webhooks (in-process server, SQLite)", () => {
     expect(metrics.text).toMatch(/facegate_webhook_deliveries_total\{outcome="delivered"\} 4/);
     expect(metrics.text).toMatch(/facegate_webhook_deliveries_total\{outcome="failed"\} 8/);
     expect(metrics.text).toMatch(/facegate_events_recorded_total\{source="api"\} \d+/);
+  });
+
+  test("a generated whsec_ secret: each delivery passes the Standard Webhooks verifier as the secret is given", async () => {
+    const r = receiver(() => 200);
+    rcv = r;
+    const put = await srv.call("PUT", "/v1/companies/acme/webhook", { key: ACME, json: { url: r.url } });
+    const secret = put.body.secret as string;
+    const id = await record();
+    await until(() => r.delivered().has(id), 10_000, "delivery");
+    const got = r.got.find((g) => g.id === id)!;
+    expect(new Webhook(secret).verify(got.body, got.headers)).toMatchObject({ id, type: "identified" });
+    expect(Math.abs(Number(got.headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(60);
+    expect(verifySignature(secret, got.body, got.signature)).toBe(true); // today's header still verifies
   });
 
   test("back-off: attempts are spaced, growing, and jittered", async () => {
@@ -209,9 +242,11 @@ describe("webhooks (in-process server, SQLite)", () => {
     expect((await srv.call("PUT", "/v1/companies/quiet/webhook", { key: ACME, json: { url: "http://x.example" } })).status).toBe(403);
     const gen = await srv.call("PUT", "/v1/companies/acme/webhook", { key: ACME, json: { url: "http://x.example/h" } });
     expect(gen.status).toBe(200);
-    expect(gen.body.secret).toMatch(/^whsec_[A-Za-z0-9_-]{32}$/);
+    expect(gen.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
     expect(gen.body.secret_hint).toBe(gen.body.secret.slice(-4));
     expect((await srv.call("GET", "/v1/companies/acme/webhook", { key: ACME })).body.secret).toBeUndefined();
+    const notBase64 = await srv.call("PUT", "/v1/companies/acme/webhook", { key: ACME, json: { url: "http://x.example/h", secret: "whsec_not base64 at all!!" } });
+    expect([notBase64.status, notBase64.body.error.code]).toEqual([400, "INVALID_ARGUMENT"]);
     expect((await srv.call("DELETE", "/v1/companies/acme/webhook", { key: ACME })).body).toEqual({ deleted: true });
     expect((await srv.call("DELETE", "/v1/companies/acme/webhook", { key: ACME })).body).toEqual({ deleted: false });
     expect((await srv.call("GET", "/v1/companies/acme/webhook", { key: ACME })).status).toBe(404);
