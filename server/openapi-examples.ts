@@ -350,6 +350,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
   "whoami": {
     "response": {
       "key_id": "open",
+      "auth_mode": "open",
       "admin": true,
       "companies": [],
       "scopes": {

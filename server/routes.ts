@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import { FaceError, type CallOptions, type ErrorCode, type EventRecord, type FaceApi, type NewEvent, type Recognition } from "../lib/core/mod.ts";
-import type { Principal, Scope } from "./auth.ts";
+import { OPEN_PRINCIPAL, type Principal, type Scope } from "./auth.ts";
 import type { BodySpec } from "./body.ts";
 import type { ServerConfig } from "./config.ts";
 import {
@@ -470,7 +470,8 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       errors: [],
       async run({ principal }) {
         const companies = principal.admin ? [] : [...principal.grants.keys()].filter((c) => c !== "*").sort();
-        return { body: { key_id: principal.id, admin: principal.admin, companies, scopes: Object.fromEntries(principal.grants) } };
+        const authMode = principal === OPEN_PRINCIPAL ? "open" : "keys";
+        return { body: { key_id: principal.id, auth_mode: authMode, admin: principal.admin, companies, scopes: Object.fromEntries(principal.grants) } };
       },
     }),
     route({

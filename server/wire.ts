@@ -234,6 +234,8 @@ export const HealthBody = z.object({
 export const WhoAmIBody = z.object({
   /** Non-secret label of the key (the one in the logs); "open" in open mode. */
   key_id: z.string(),
+  /** "open": the server has no API keys and every caller is admin (consoles sign in without a key). */
+  auth_mode: z.enum(["keys", "open"]),
   admin: z.boolean(),
   /** The companies a company key reaches; [] for admin (it reaches all). */
   companies: z.array(z.string()),

@@ -50,7 +50,8 @@ export class Api {
 
   /** The raw response of a successful call; ApiError otherwise. */
   async fetch(method: string, path: string, init: CallInit = {}): Promise<Response> {
-    const headers: Record<string, string> = { "X-API-Key": this.key, Accept: init.accept ?? "application/json" };
+    // No key in open mode (the server has none): the header is left out rather than sent empty.
+    const headers: Record<string, string> = { ...(this.key ? { "X-API-Key": this.key } : {}), Accept: init.accept ?? "application/json" };
     let body: BodyInit | undefined;
     if (init.json !== undefined) {
       headers["Content-Type"] = "application/json";

@@ -1,5 +1,6 @@
 /**
- * The admin console at /admin: sign in with a key (kept in sessionStorage: this tab only), then
+ * The admin console at /admin: sign in with a key (kept in sessionStorage: this tab only; on a
+ * server in open mode, which has no keys, without one and with a banner saying so), then
  * companies, people, live identifications, operating point and system, routed by the URL hash:
  *
  *   #/companies   #/c/<company>/people   #/c/<company>/people/<user>   #/c/<company>/live
@@ -207,11 +208,15 @@ function showSignIn(message = ""): void {
 
 async function start(api: Api, me: WhoAmI): Promise<void> {
   session = { api, me };
+  const open = me.auth_mode === "open";
   document.body.dataset.signedIn = "true";
   document.body.dataset.role = me.admin ? "admin" : "company";
-  replace(who, me.admin ? "admin key" : `company key · ${me.companies.join(", ")}`);
-  who.title = `key ${me.key_id}`;
-  signOutButton.hidden = false;
+  document.body.dataset.authMode = open ? "open" : "keys";
+  replace(who, open ? "open mode · no key" : me.admin ? "admin key" : `company key · ${me.companies.join(", ")}`);
+  who.title = open ? "the server has no API keys" : `key ${me.key_id}`;
+  byId("open-mode").hidden = !open;
+  // Nothing to sign out of: without keys every caller is admin.
+  signOutButton.hidden = open;
   pickerWrap.hidden = false;
   await refreshCompanies();
   await route();
@@ -250,8 +255,23 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+/**
+ * Open mode: GET /v1/me without a key answers only on a server without keys (401 otherwise). Such a
+ * server has no key to ask for, so the console signs in at once and says why.
+ */
+async function openModeSession(): Promise<WhoAmI | undefined> {
+  try {
+    const me = await new Api("").get("/v1/me", WhoAmI);
+    return me.auth_mode === "open" ? me : undefined;
+  } catch {
+    return undefined; // keys required (401), or an older server
+  }
+}
+
 const saved = sessionStorage.getItem(KEY_ITEM);
-if (saved) {
+const openMe = await openModeSession();
+if (openMe) await start(new Api(""), openMe);
+else if (saved) {
   const api = new Api(saved);
   whoAmI(api, sessionStorage.getItem(COMPANY_ITEM) ?? "")
     .then((me) => start(api, me))

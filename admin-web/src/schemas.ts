@@ -10,6 +10,8 @@ const Box = z.array(z.number()).length(4);
 /** GET /v1/me: the key's reach; `scopes` (company or "*" → recognize | enroll | manage | admin) where the server has scopes. */
 export const WhoAmI = z.object({
   key_id: z.string(),
+  /** Servers before 2026-12 do not send it (they are never asked without a key). */
+  auth_mode: z.enum(["keys", "open"]).optional(),
   admin: z.boolean(),
   companies: z.array(z.string()),
   scopes: z.record(z.string(), z.string()).optional(),

@@ -98,7 +98,7 @@ describe("company key", () => {
     }
   });
   test("GET /v1/me names the key's companies (and admin for the admin key, 401 without a key)", async () => {
-    expect((await srv.call("GET", "/v1/me", { key: ACME })).body).toEqual({ key_id: expect.stringMatching(/^key:[0-9a-f]{8}$/), admin: false, companies: ["acme"], scopes: { acme: "manage" } });
+    expect((await srv.call("GET", "/v1/me", { key: ACME })).body).toEqual({ key_id: expect.stringMatching(/^key:[0-9a-f]{8}$/), auth_mode: "keys", admin: false, companies: ["acme"], scopes: { acme: "manage" } });
     expect((await srv.call("GET", "/v1/me", { key: MULTI })).body.companies).toEqual(["acme", "beta"]);
     expect((await srv.call("GET", "/v1/me", { key: ADMIN })).body).toMatchObject({ admin: true, companies: [] });
     expect((await srv.call("GET", "/v1/me")).status).toBe(401);
@@ -139,7 +139,7 @@ describe("open mode", () => {
       expect((await open.call("POST", "/v1/companies", { json: { company_id: "z" } })).status).toBe(201);
       expect((await open.call("GET", "/v1/stats")).status).toBe(200);
       expect((await open.call("GET", "/metrics", { key: "anything" })).status).toBe(200);
-      expect((await open.call("GET", "/v1/me")).body).toEqual({ key_id: "open", admin: true, companies: [], scopes: { "*": "admin" } });
+      expect((await open.call("GET", "/v1/me")).body).toEqual({ key_id: "open", auth_mode: "open", admin: true, companies: [], scopes: { "*": "admin" } });
     } finally {
       await open.stop();
     }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFaceWorker, type RunningWorker } from "../../server/worker.ts";
 import sharp from "sharp";
-import { ROOT, readDataset } from "../helpers/datasets.ts";
+import { ROOT, readDataset, testDatasets } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
 import { describeWithTools } from "../helpers/tools.ts";
 import { b64, call, camelCaseKeys, sample, sharedEngine } from "./harness.ts";
@@ -106,7 +106,7 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     expect(metrics.text).toContain('facegate_admission_limit{kind="in_flight"} 64');
   });
 
-  test("press photos through the gateway (JSON base64 and raw bytes, up to 4352 px and 5.8 MB): no 413, the same user", async () => {
+  testDatasets("press photos through the gateway (JSON base64 and raw bytes, up to 4352 px and 5.8 MB): no 413, the same user", async () => {
     const shea = readDataset("scenes/large", "shea_whigham.jpg"); // 2048x1991, 2.75 MB: 3.7 MB as base64
     const big = new Uint8Array(await sharp(shea).resize({ width: 4352 }).jpeg({ quality: 97 }).toBuffer());
     expect((await call(url, "POST", "/v1/companies", { json: { company_id: "press" } })).status).toBe(201);
