@@ -112,7 +112,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       cors({
         origin: config.corsOrigins.includes("*") ? "*" : config.corsOrigins,
         allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allowHeaders: ["Content-Type", "X-API-Key", "X-Request-Id", "X-Min-Revision", "Last-Event-ID"],
+        allowHeaders: ["Content-Type", "X-API-Key", "Authorization", "X-Request-Id", "X-Min-Revision", "Last-Event-ID"],
         exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining", "X-Next-Cursor"],
         maxAge: 600,
       }),
@@ -137,7 +137,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     else app[method](r.path, name, requireScope(r.scope, { keyInQuery: r.keyInQuery }), (c) => handle(c, r));
   }
 
-  app.get("/metrics", named("/metrics"), requireScope("admin"), async (c) => {
+  app.get("/metrics", named("/metrics"), requireScope("metrics"), async (c) => {
     let gauges: MetricFamily[] = [];
     try {
       gauges = galleryGauges(await withDeadline(options.api.getCacheStats(), 5_000, "stats"));

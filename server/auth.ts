@@ -11,6 +11,8 @@
  * A grant names companies or `"*"` (every company). The original format still works: a list of
  * companies means every operation on them (`manage`), `["*"]` means admin everywhere.
  * Routes that touch no gallery (detect, embed, compare, verify) take any valid key.
+ * Apart from the ranked scopes, `metrics` (on "*") reads /metrics only: a Prometheus scraper's key
+ * (admin keys read it too).
  * Open mode (no keys, AUTH_MODE=open): every caller is admin.
  */
 import { FaceError } from "../lib/core/mod.ts";
@@ -19,8 +21,11 @@ import type { ApiKeysMap, ServerConfig } from "./config.ts";
 export const KEY_SCOPES = ["recognize", "enroll", "manage", "admin"] as const;
 /** What a key may do on a company. */
 export type KeyScope = (typeof KEY_SCOPES)[number];
-/** What a route needs: nothing (public), any valid key, or a key scope (on the route's company, or on "*" without one). */
-export type Scope = "public" | "any" | KeyScope;
+/**
+ * What a route needs: nothing (public), any valid key, a key scope (on the route's company, or on "*"
+ * without one), or `metrics` (/metrics: a metrics or admin key).
+ */
+export type Scope = "public" | "any" | "metrics" | KeyScope;
 
 /** Every company. */
 export const ALL_COMPANIES = "*";
@@ -32,11 +37,14 @@ export interface Principal {
   readonly admin: boolean;
   /** The highest scope per company ("*": every company). */
   readonly grants: ReadonlyMap<string, KeyScope>;
+  /** May read /metrics (a `metrics` grant, or admin). */
+  readonly metrics?: boolean;
 }
 
 export const OPEN_PRINCIPAL: Principal = Object.freeze({
   id: "open",
   admin: true,
+  metrics: true,
   grants: new Map<string, KeyScope>([[ALL_COMPANIES, "admin"]]),
 });
 
@@ -73,10 +81,12 @@ export class ApiKeys {
     this.principals = new Map();
     for (const [key, spec] of Object.entries(keys)) {
       const grants = grantsOf(spec);
+      const admin = grants.get(ALL_COMPANIES) === "admin";
       this.principals.set(key, {
         id: `key:${fingerprint(key)}`,
-        admin: grants.get(ALL_COMPANIES) === "admin",
+        admin,
         grants,
+        metrics: admin || (!Array.isArray(spec) && spec.scopes.includes("metrics")),
       });
     }
   }
@@ -104,7 +114,11 @@ export class ApiKeys {
    * Throws FORBIDDEN unless the principal holds `scope` on `companyId`; without a company the
    * scope must be held on every company ("*"), which for "admin" is the cross-company routes.
    */
-  authorize(principal: Principal, scope: KeyScope, companyId?: string): void {
+  authorize(principal: Principal, scope: KeyScope | "metrics", companyId?: string): void {
+    if (scope === "metrics") {
+      if (principal.metrics || principal.admin) return;
+      throw new FaceError("FORBIDDEN", "/metrics needs a key with the metrics scope (or an admin key)");
+    }
     if (can(principal, scope, companyId)) return;
     if (companyId === undefined) {
       throw new FaceError("FORBIDDEN", scope === "admin" ? "this route needs an admin key" : `this route needs the ${scope} scope on every company`);
@@ -118,11 +132,21 @@ export class ApiKeys {
     );
   }
 
+  /**
+   * "any": a valid key that reaches some company. A metrics-only key does not: a scraper's
+   * credential must not run the engine (detect, embed, compare) either.
+   */
+  authorizeAny(principal: Principal): void {
+    if (principal.admin || principal.grants.size > 0) return;
+    throw new FaceError("FORBIDDEN", "this API key has only the metrics scope: it reads /metrics and nothing else");
+  }
+
   /** Both steps; what a transport calls per request. "any" needs a valid key, "public" nothing. */
   check(key: string | undefined | null, scope: Scope, companyId?: string): Principal {
     if (scope === "public") return this.open ? OPEN_PRINCIPAL : PUBLIC_PRINCIPAL;
     const principal = this.authenticate(key);
-    if (scope !== "any") this.authorize(principal, scope, companyId);
+    if (scope === "any") this.authorizeAny(principal);
+    else this.authorize(principal, scope, companyId);
     return principal;
   }
 }
@@ -151,7 +175,9 @@ function grantsOf(spec: ApiKeysMap[string]): Map<string, KeyScope> {
     // The original format: ["*"] = admin everywhere; a list of companies = every operation on them.
     for (const company of spec) give(company, company === ALL_COMPANIES ? "admin" : "manage");
   } else {
-    const top = spec.scopes.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+    const ranked = spec.scopes.filter((scope): scope is KeyScope => scope !== "metrics");
+    if (ranked.length === 0) return grants; // a metrics-only key reaches no company
+    const top = ranked.reduce((a, b) => (rank(b) > rank(a) ? b : a));
     for (const company of spec.companies) give(company, top);
   }
   return grants;

@@ -15,13 +15,23 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const KeyScopeSchema = z.enum(["recognize", "enroll", "manage", "admin"]);
 const CompanyOrAll = z.string().min(1).max(128);
 
+/**
+ * `metrics`: reads /metrics and nothing else (a Prometheus scraper's key); not one of the ranked
+ * scopes above, and only on every company ("*": the metrics are the whole server's). Admin includes it.
+ */
+export const GrantScopeSchema = z.union([KeyScopeSchema, z.literal("metrics")]);
+
 /** `{"companies": ["acme"], "scopes": ["recognize"]}`: the extended form of one key. */
 export const KeyGrantSchema = z
   .object({
     companies: z.array(CompanyOrAll).min(1, "list at least one company or \"*\""),
-    scopes: z.array(KeyScopeSchema).min(1, "list at least one scope: recognize, enroll, manage or admin"),
+    scopes: z.array(GrantScopeSchema).min(1, "list at least one scope: recognize, enroll, manage, admin or metrics"),
   })
-  .strict();
+  .strict()
+  .refine((g) => !g.scopes.includes("metrics") || g.companies.includes("*"), {
+    message: 'the metrics scope is for the whole server: give it on companies ["*"]',
+    path: ["scopes"],
+  });
 export type KeyGrant = z.infer<typeof KeyGrantSchema>;
 
 /**

@@ -90,7 +90,7 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
           : [{ name: "X-Min-Revision", in: "header", required: false, schema: { type: "integer", minimum: 0 }, description: "wait until this store revision is applied (read your writes)" }]),
       ],
       responses,
-      security: r.scope === "public" ? [] : [{ ApiKey: [] }],
+      security: r.scope === "public" ? [] : [{ ApiKey: [] }, { Bearer: [] }],
       "x-scope": r.scope,
       ...(r.engine ? { "x-admission": "engine" } : {}),
     };
@@ -121,9 +121,10 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
   paths["/metrics"] = {
     get: {
       operationId: "metrics",
-      summary: "Prometheus metrics (admin key): requests and latency by route and status, operation timings, gallery sizes",
+      "x-scope": "metrics",
+      summary: "Prometheus metrics (a metrics-scope or admin key, as X-API-Key or Authorization: Bearer): requests and latency by route and status, operation timings, gallery sizes, process (memory, CPU, event-loop lag, heap)",
       tags: ["operations"],
-      security: [{ ApiKey: [] }],
+      security: [{ Bearer: [] }, { ApiKey: [] }],
       responses: {
         "200": { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: { type: "string" }, example: METRICS_EXAMPLE } } },
       },
@@ -142,7 +143,11 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; open: 
     paths,
     components: {
       schemas: { Error: jsonSchema(ErrorBody, "output") },
-      securitySchemes: { ApiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
+      securitySchemes: {
+        ApiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+        // the same keys; what Prometheus (authorization: credentials) and most HTTP tools send
+        Bearer: { type: "http", scheme: "bearer" },
+      },
     },
     tags: [
       { name: "companies" },

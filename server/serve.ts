@@ -7,6 +7,8 @@ import type { Server } from "bun";
 import { websocket } from "hono/bun";
 import { createApp, type CreateAppOptions, type FacegateApp } from "./app.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "./config.ts";
+import { ServerMetrics } from "./metrics.ts";
+import { processMetrics } from "./http/process-metrics.ts";
 
 export interface StartServerOptions extends Omit<CreateAppOptions, "config" | "isReady" | "clientIp"> {
   config?: Partial<ServerConfig>;
@@ -32,8 +34,13 @@ export function startServer(options: StartServerOptions): RunningServer {
   let ready = options.ready ?? true;
   let stopping = false;
   const { websocketOptions, ...appOptions } = options;
+  // Process metrics belong to the process that serves (not to every app a test creates).
+  const metrics = options.metrics ?? new ServerMetrics();
+  const processFamilies = processMetrics();
+  metrics.addSource(processFamilies.source);
   const app = createApp({
     ...appOptions,
+    metrics,
     config,
     isReady: () => ready && !stopping,
     clientIp: (c) => (c.env as Server<unknown> | undefined)?.requestIP?.(c.req.raw)?.address,
@@ -68,6 +75,7 @@ export function startServer(options: StartServerOptions): RunningServer {
       await Promise.race([server.stop(false), grace]);
       clearTimeout(timer);
       await server.stop(true);
+      processFamilies.stop();
     },
   };
 }

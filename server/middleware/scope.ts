@@ -1,6 +1,7 @@
 /**
  * `requireScope(scope)`: the one line a route adds to say what it needs. It authenticates the
- * X-API-Key (wrong keys count toward the per-address back-off), applies the per-key rate limit
+ * X-API-Key or `Authorization: Bearer <key>` (what Prometheus and most HTTP tools send; wrong keys
+ * count toward the per-address back-off), applies the per-key rate limit
  * and checks the scope on the route's `:company` (without one: on every company), all before the
  * body is read. The principal is left in `c.get("principal")`.
  *
@@ -41,7 +42,7 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       if (scope === "public") {
         // Public routes answer everyone; a valid key (or open mode) may see more (health details).
         // A wrong key here still counts toward the back-off: the answer would tell a guesser it is admin.
-        const key = c.req.header("x-api-key");
+        const key = requestKey(c);
         if (keys.open) c.set("principal", keys.authenticate(undefined));
         else if (key) {
           try {
@@ -55,7 +56,7 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       let principal: Principal;
       if (keys.open) principal = keys.authenticate(undefined);
       else {
-        const key = c.req.header("x-api-key") ?? (options.keyInQuery ? c.req.query("key") : undefined);
+        const key = requestKey(c) ?? (options.keyInQuery ? c.req.query("key") : undefined);
         principal = authenticateWithBackoff(keys, throttle, address, key);
       }
       c.set("principal", principal);
@@ -71,11 +72,21 @@ export function scopeMiddleware(deps: ScopeDeps): RequireScope {
       }
       if (Number.isFinite(decision.remaining)) c.header("X-RateLimit-Remaining", String(decision.remaining));
 
-      if (scope !== "any") {
+      if (scope === "any") keys.authorizeAny(principal);
+      else if (scope === "metrics") keys.authorize(principal, "metrics");
+      else {
         if (!options.companyInBody) keys.authorize(principal, scope, c.req.param("company"));
         // The body names the company: a key without the scope on any company is refused before reading it.
         else if (!canSomewhere(principal, scope)) throw new FaceError("FORBIDDEN", `this API key has no ${scope} scope on any company`);
       }
       return next();
     };
+}
+
+/** The key: `X-API-Key`, else `Authorization: Bearer <key>` (X-API-Key wins when both are sent). */
+export function requestKey(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header("x-api-key");
+  if (header !== undefined) return header;
+  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(c.req.header("authorization") ?? "");
+  return bearer?.[1];
 }

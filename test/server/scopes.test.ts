@@ -18,6 +18,7 @@ const KEYS = {
   manage: "manage-acme-0001",
   acmeAdmin: "admin-acme-0001",
   everywhereRecognize: "recognize-all-0001",
+  metrics: "metrics-only-0001",
 } as const;
 type KeyName = keyof typeof KEYS;
 
@@ -29,6 +30,8 @@ const API_KEYS = {
   [KEYS.manage]: { companies: ["acme"], scopes: ["manage"] },
   [KEYS.acmeAdmin]: { companies: ["acme"], scopes: ["admin"] },
   [KEYS.everywhereRecognize]: { companies: ["*"], scopes: ["recognize"] },
+  // A Prometheus scraper's key: /metrics and nothing else (not even the "any" engine routes).
+  [KEYS.metrics]: { companies: ["*"], scopes: ["metrics"] },
 };
 
 // What each key holds, written out independently of server/auth.ts: [scope on acme, scope on every company].
@@ -42,6 +45,7 @@ const HOLDS: Record<KeyName, { acme?: KeyScope; all?: KeyScope }> = {
   manage: { acme: "manage" },
   acmeAdmin: { acme: "admin" },
   everywhereRecognize: { acme: "recognize", all: "recognize" },
+  metrics: {},
 };
 
 /** The scopes the original routes are documented with (docs/server.md). */
@@ -66,7 +70,9 @@ const DOCUMENTED: Record<string, Scope> = {
 };
 
 const allowed = (key: KeyName, scope: string, company: "acme" | "beta" | null): boolean => {
-  if (scope === "public" || scope === "any") return true;
+  if (scope === "public") return true;
+  if (scope === "metrics") return key === "metrics" || key === "admin";
+  if (scope === "any") return key !== "metrics";
   const need = RANK[scope as KeyScope];
   const held = HOLDS[key];
   const on = company === "acme" ? held.acme : held.all; // beta, or no company: only a grant on "*" counts
@@ -103,7 +109,8 @@ describe("every route's scope", () => {
         companyInBody: method === "post" && path === "/v1/companies",
       })),
     );
-    return out.some((t) => t.path === "/metrics") ? out : [...out, { method: "GET", path: "/metrics", scope: "admin", body: false, companyInBody: false }];
+    expect(out.find((t) => t.path === "/metrics")?.scope).toBe("metrics");
+    return out;
   };
   /** Status only: a streaming answer (server-sent events) is cut after its headers. */
   const statusOf = async (method: string, path: string, key: string, json: unknown) => {
