@@ -237,7 +237,11 @@ async function main(argv: string[]): Promise<number> {
       const text = readFileSync(args[0], "utf8");
       return withService(async (service) => {
         const info = service.engine.info();
-        const report = parseInitialDataText(text, { expectedDim: info.embeddingDim, engineModel: info.modelId });
+        const report = parseInitialDataText(text, {
+          expectedDim: info.embeddingDim,
+          engineModel: info.modelId,
+          declaredModel: service.config.initialDataModel,
+        });
         console.log(formatInitialDataStats(report, args[0]));
         for (const w of report.warnings) console.log(`  warning: ${w}`);
         if (report.errors.length > 0) {

@@ -184,7 +184,7 @@ export class HttpFaceClient implements FaceApi {
     return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}), companyFound: r.company_found };
   }
   async searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
-    const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold };
+    const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold, model: req.model };
     const r = await this.call(SearchResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/search`, body, opts);
     return {
       userId: r.user_id,

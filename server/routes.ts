@@ -341,7 +341,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       ok: { status: 200, schema: SearchResponseBody, description: "decision and top matches" },
       errors: ["COMPANY_NOT_FOUND", "MODEL_MISMATCH"],
       async run({ api, params, body, opts }) {
-        const req = { companyId: params.company, embedding: body.embedding, topK: body.top_k, threshold: body.threshold };
+        const req = { companyId: params.company, embedding: body.embedding, topK: body.top_k, threshold: body.threshold, model: body.model };
         return { body: toWire.search(await api.searchEmbedding(req, opts)) };
       },
     }),

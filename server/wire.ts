@@ -10,6 +10,7 @@ import {
   ERROR_CODES,
   EventSourceSchema,
   IdSchema,
+  ModelIdSchema,
   PointSchema,
   type CacheStats,
   type CompareResult,
@@ -66,6 +67,9 @@ export const SearchBody = z.object({
   embedding: EmbeddingSchema.describe("The query embedding: finite numbers, the company's model dimension (512 for the default model)"),
   top_k: z.number().int().min(1).max(100).optional().describe("Users to return under `matches` (default 1)"),
   threshold: Threshold.optional(),
+  model: ModelIdSchema.optional().describe(
+    "The model that produced the embedding (the `model` of enroll answers); another model than the company's is MODEL_MISMATCH (default: the engine's)",
+  ),
 });
 export const ImageBody = z.object({ image: WireImageSchema });
 export const CompareBody = z.object({

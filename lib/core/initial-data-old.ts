@@ -16,7 +16,8 @@
 import { z } from "zod";
 import { FaceError } from "./errors.ts";
 import type { GalleryExport } from "./gallery.ts";
-import type { InitialDataReport, ParseOptions } from "./initial-data.ts";
+import type { InitialDataCounts, InitialDataReport, ParseOptions } from "./initial-data.ts";
+import { isOldSystemModel, undeclaredModelMessage } from "./initial-data-model.ts";
 import { IdSchema } from "./schemas.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
 
@@ -25,7 +26,10 @@ const Section = z.record(z.string(), z.unknown());
 
 /** The document. Unknown top-level keys are ignored; `model`/`models` are facegate's (the old workers ignore them). */
 export const OldInitialDataSchema = z.looseObject({
-  /** Model id of every embedding (facegate's export writes it; absent in the old system's files: the engine's). */
+  /**
+   * Model id of every embedding (facegate's export writes it). Absent in the old system's files: then
+   * INITIAL_DATA_MODEL, else the old system's model (initial-data-model.ts), refused by any other engine.
+   */
   model: ModelId.optional(),
   /** Model id per company, where companies differ. */
   models: z.record(z.string(), ModelId).optional(),
@@ -88,22 +92,25 @@ function zodText(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
 }
 
+/** Nothing loaded, one error. */
+function failed(counts: InitialDataCounts, error: string): InitialDataReport {
+  return {
+    format: "old",
+    data: { companies: [], users: [], faces: [] },
+    model: null,
+    dim: null,
+    warnings: [],
+    warningCount: 0,
+    errors: [error],
+    stats: { file: counts, loaded: { ...counts } },
+  };
+}
+
 /** Parsed JSON in the old format → report (the same report as facegate's format). */
 export function parseOldFormat(input: unknown, options: ParseOptions = {}): InitialDataReport {
   const counts = { companies: 0, users: 0, faces: 0, embeddings: 0 };
   const top = OldInitialDataSchema.safeParse(input);
-  if (!top.success) {
-    return {
-      format: "old",
-      data: { companies: [], users: [], faces: [] },
-      model: null,
-      dim: null,
-      warnings: [],
-      warningCount: 0,
-      errors: [`not an initial-data document (old format): ${zodText(top.error)}`],
-      stats: { file: counts, loaded: { ...counts } },
-    };
-  }
+  if (!top.success) return failed(counts, `not an initial-data document (old format): ${zodText(top.error)}`);
   const doc = top.data;
   const maxWarnings = options.maxWarnings ?? 1000;
   const warnings: string[] = [];
@@ -228,7 +235,16 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
     vectors.set(f, v.data);
   }
   const dim = options.expectedDim ?? commonDimension([...vectors.values()].map((v) => v.length));
-  const modelOf = (companyId: string) => doc.models?.[companyId] ?? doc.model ?? options.engineModel ?? "unknown";
+  const engine = options.engineModel;
+  // undeclared: the old system's vectors, which only an engine running its recognizer may search
+  const implied = engine === undefined ? undefined : isOldSystemModel(engine) ? engine : null;
+  let undeclared = false;
+  const modelOf = (companyId: string): string => {
+    const declared = doc.models?.[companyId] ?? doc.model ?? options.declaredModel;
+    if (declared !== undefined) return declared;
+    undeclared = true;
+    return implied ?? "unknown";
+  };
   const faces: FaceRecord[] = [];
   const mismatched = new Set<string>();
   for (const [f, o] of owner) {
@@ -243,6 +259,9 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
       continue;
     }
     const model = modelOf(o.companyId);
+    if (undeclared && implied === null) {
+      return { ...failed(counts, undeclaredModelMessage(engine!)), errorCode: "MODEL_MISMATCH", stats: { file, loaded: counts } };
+    }
     if (options.engineModel && model !== options.engineModel && !mismatched.has(model)) {
       mismatched.add(model);
       issue(
@@ -251,6 +270,9 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
       );
     }
     faces.push({ companyId: o.companyId, userId: o.userId, faceId: f, model, embedding: unit });
+  }
+  if (undeclared && engine === undefined) {
+    issue(`The file names no embedding model: a server whose engine is not the old system's refuses it (set INITIAL_DATA_MODEL or "model")`);
   }
   for (const f of vectors.keys()) if (!owner.has(f)) issue(`Embedding ${f} belongs to no face (not loaded)`);
   const warningCount = warnings.length + dropped;

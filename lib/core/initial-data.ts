@@ -70,14 +70,22 @@ export interface InitialDataReport {
   warningCount: number;
   /** Fatal: nothing is loaded when there is one. */
   errors: string[];
+  /** MODEL_MISMATCH when the errors are a refusal of vectors of another model (initial-data-model.ts). */
+  errorCode?: "MODEL_MISMATCH";
   stats: { file: InitialDataCounts; loaded: InitialDataCounts };
 }
 
 export interface ParseOptions {
   /** The engine's embedding dimension (otherwise: the most common length in the file). */
   expectedDim?: number;
-  /** The engine's model id: used when the file names none; a different one in the file is a warning. */
+  /**
+   * The engine's model id. facegate's format naming none: assumed. The old format naming none: its
+   * vectors are the old system's, refused unless the engine runs that model (initial-data-model.ts).
+   * A file's model different from it is a warning (recognition there is MODEL_MISMATCH, never a search).
+   */
   engineModel?: string;
+  /** INITIAL_DATA_MODEL: the model of a file that names none (the operator's declaration). */
+  declaredModel?: string;
   /** At most this many warnings are listed (the rest are counted). */
   maxWarnings?: number;
 }
@@ -189,7 +197,7 @@ function parseOwnFormat(input: unknown, options: ParseOptions): InitialDataRepor
   });
   const dim = options.expectedDim ?? commonDimension(parsed.map(({ e }) => e.embedding.length));
   const fileModel = file.model ?? null;
-  const model = fileModel ?? options.engineModel ?? "unknown";
+  const model = fileModel ?? options.declaredModel ?? options.engineModel ?? "unknown";
   const modelOf = new Map<string, string>();
   const mismatched = new Set<string>();
   const loadedFaces: FaceRecord[] = [];

@@ -107,6 +107,11 @@ export const SearchEmbeddingRequestSchema = z.object({
   topK: z.number().int().min(1).max(100).optional(),
   /** Overrides the company's threshold for this call (cosine similarity). */
   threshold: z.number().min(-1).max(1).optional(),
+  /**
+   * The model that produced the query (EngineInfo.modelId; what enroll and recognize answers name).
+   * Another model than the company's is MODEL_MISMATCH, never searched; absent: the engine's.
+   */
+  model: ModelIdSchema.optional(),
 });
 export type SearchEmbeddingRequest = z.infer<typeof SearchEmbeddingRequestSchema>;
 

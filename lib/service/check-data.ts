@@ -73,7 +73,7 @@ export async function checkData(argv: string[], env: Record<string, string | und
   }
   const dim = Number(values.dim ?? 512);
   if (!Number.isInteger(dim) || dim < 1) return { code: 2, output: ["check-data: --dim must be a positive integer"] };
-  const loaded = await loadInitialData(config, { expectedDim: dim, maxWarnings: 10_000 });
+  const loaded = await loadInitialData(config, { expectedDim: dim, maxWarnings: 10_000, declaredModel: config.initialDataModel });
   const output = sourceLogLines(loaded).map((l) => `${LEVEL[l.level]} - ${l.message}`);
   // a missing file is only a warning for a worker (it starts empty), but there is nothing to check
   const failed = !loaded.report || loaded.report.errors.length > 0 || (values.strict && loaded.report.warningCount > 0);

@@ -69,6 +69,11 @@ export const ServiceConfigSchema = z
     /** API_TIMEOUT: seconds, as in the old system. */
     apiTimeout: z.number().positive().max(3600).default(30),
     /**
+     * INITIAL_DATA_MODEL: the model id of initial data that names none (the old system's files never do).
+     * Unset, such old-format vectors are the old system's model and refused by any other engine.
+     */
+    initialDataModel: z.string().min(1).max(200).optional(),
+    /**
      * SEARCH_THREADS: 2 = companies with ≥ 32768 faces are scanned by this thread and one helper
      * thread. Default 2 where there are 2+ cores: on an idle 2-core machine 1M faces took 31 ms
      * instead of 55 ms (bench/results/search.json); 1 turns it off (e.g. on a loaded machine).
@@ -109,6 +114,7 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   dataFile: "DATA_FILE",
   apiUrl: "API_URL",
   apiTimeout: "API_TIMEOUT",
+  initialDataModel: "INITIAL_DATA_MODEL",
   minRevisionWaitMs: "MIN_REVISION_WAIT_MS",
   searchThreads: "SEARCH_THREADS",
 };

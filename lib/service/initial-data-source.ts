@@ -20,7 +20,7 @@ import { dataFilePath, type ServiceConfig } from "./config.ts";
 
 export type Log = (level: "info" | "warn" | "error", message: string) => void;
 
-type SourceConfig = Pick<ServiceConfig, "dataSource" | "dataFile" | "dataDir" | "apiUrl" | "apiTimeout">;
+type SourceConfig = Pick<ServiceConfig, "dataSource" | "dataFile" | "dataDir" | "apiUrl" | "apiTimeout" | "initialDataModel">;
 
 export interface SourceText {
   /** e.g. "LOCAL_FILE ./data/initial_db.json", "API http://...", "NONE" */
@@ -82,6 +82,8 @@ export async function loadInitialData(config: SourceConfig, options: ParseOption
   if (report.errors.length === 0) return { ...src, report };
   // the old workers' words for a file that is not JSON; ours for JSON of the wrong shape
   const what = config.dataSource === "API" ? "from API" : "in data file";
+  // a refusal is its own message (the three ways out), not "invalid data"
+  if (report.errorCode) return { ...src, report, error: report.errors.join("; "), errorLevel: "error" };
   const error = report.errors
     .map((e) => (e.startsWith("invalid JSON: ") ? `Invalid JSON ${what}: ${e.slice("invalid JSON: ".length)}` : `Invalid initial data ${what}: ${e}`))
     .join("; ");
@@ -134,7 +136,11 @@ export async function applyInitialData(args: {
     log("info", `Initial data (${config.dataSource}) skipped: ${reason}`);
     return { source: config.dataSource, applied: false, reason };
   }
-  const loaded = await loadInitialData(config, { expectedDim: engineInfo.embeddingDim, engineModel: engineInfo.modelId });
+  const loaded = await loadInitialData(config, {
+    expectedDim: engineInfo.embeddingDim,
+    engineModel: engineInfo.modelId,
+    declaredModel: config.initialDataModel,
+  });
   for (const line of sourceLogLines(loaded)) log(line.level, line.message);
   if (loaded.error || !loaded.report) {
     return { source: loaded.source, applied: false, reason: loaded.error ?? "no data", report: loaded.report };

@@ -412,8 +412,8 @@ export class LocalFaceService implements FaceApi {
     });
   }
 
-  private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number): SearchEmbeddingResult {
-    const hits = this.gallery.search(companyId, embedding, { k, model: this.modelId });
+  private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number, model = this.modelId): SearchEmbeddingResult {
+    const hits = this.gallery.search(companyId, embedding, { k, model });
     const top = hits[0];
     const matched = top !== undefined && top.score >= threshold;
     return {
@@ -489,15 +489,21 @@ export class LocalFaceService implements FaceApi {
     return this.run(opts, async () => {
       const r = parse(SearchEmbeddingRequestSchema, req, "search_embedding request");
       this.requireCompany(r.companyId);
-      const dim = this.gallery.companyModel(r.companyId)?.dim ?? this.engine.info().embeddingDim;
-      if (r.embedding.length !== dim) {
-        throw new FaceError("INVALID_ARGUMENT", `embedding has ${r.embedding.length} dimensions; company ${JSON.stringify(r.companyId)} needs ${dim}`, {
-          details: { dimensions: r.embedding.length, expected: dim },
-        });
+      const held = this.gallery.companyModel(r.companyId);
+      const expected = held ?? { model: this.modelId, dim: this.engine.info().embeddingDim };
+      const model = r.model ?? this.modelId;
+      // a vector of another model (or dimension) is never searched: its scores would mean nothing
+      if (r.embedding.length !== expected.dim || model !== expected.model) {
+        throw new FaceError(
+          "MODEL_MISMATCH",
+          `the query is a ${r.embedding.length}-d embedding of model ${model}; company ${JSON.stringify(r.companyId)} ` +
+            `${held ? "holds" : "takes"} ${expected.dim}-d embeddings of model ${expected.model}`,
+          { details: { model, dimensions: r.embedding.length, expectedModel: expected.model, expected: expected.dim } },
+        );
       }
       const embedding = normalize(r.embedding);
       const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
-      return this.decide(r.companyId, embedding, threshold, r.topK ?? 1);
+      return this.decide(r.companyId, embedding, threshold, r.topK ?? 1, model);
     });
   }
 

@@ -130,6 +130,15 @@ describe("in-process (embedded service on DATA_DIR)", () => {
     const r = JSON.parse((await cli(["recognize", "acme", join(FACE_API_DEMO, "sample2.jpg")], { DATA_DIR: dataC })).out);
     expect(r.user_id).toBe("ben");
     expect((await cli(["export", file, "--format", "xml"], { DATA_DIR: dataA })).code).toBe(2);
+    // the old system's own files name no model: import refuses them (nothing written) until it is declared
+    const { model, ...undeclared } = data;
+    writeFileSync(file, JSON.stringify(undeclared));
+    const dataD = join(tmp, "data-d");
+    const refused = await cli(["import", file], { DATA_DIR: dataD });
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("error: MODEL_MISMATCH: the file names no embedding model");
+    const declared = await cli(["import", file], { DATA_DIR: dataD, INITIAL_DATA_MODEL: model });
+    expect(declared.out).toContain("imported: 1 companies, 2 users, 3 faces added");
   });
 
   test("import of a broken file fails with its errors", async () => {

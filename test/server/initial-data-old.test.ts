@@ -1,6 +1,7 @@
 /**
  * A migration from the old workers, as an operator does it: their initial_db.json (the old format
- * exactly, embeddings computed by this engine from one set of photos) given as DATA_SOURCE=LOCAL_FILE;
+ * exactly, embeddings computed by this engine from one set of photos) given as DATA_SOURCE=LOCAL_FILE:
+ * refused while the model is undeclared, loaded with INITIAL_DATA_MODEL;
  * the server's log says what the old workers said; OTHER photos of those people are recognized over
  * HTTP; the store is marked initialised, so deleting everything and restarting leaves it empty.
  */
@@ -34,11 +35,13 @@ describeDatasets("old-format initial_db.json → recognition of other photos (re
   let srv: TestServer;
   const logs: Array<[string, string]> = [];
 
-  const start = () =>
+  const start = (initialDataModel?: string) =>
     startTestServer({
-      service: { store: "sqlite", dataDir: dir, dataSource: "LOCAL_FILE", dataFile: file },
+      service: { store: "sqlite", dataDir: dir, dataSource: "LOCAL_FILE", dataFile: file, initialDataModel },
       log: (level, message) => logs.push([level, message]),
     });
+  /** What the first start (no model declared) logged and held. */
+  let refusal: { lines: Array<[string, string]>; companies: number };
 
   beforeAll(async () => {
     const engine = await sharedEngine();
@@ -65,7 +68,12 @@ describeDatasets("old-format initial_db.json → recognition of other photos (re
       }
     }
     writeFileSync(file, JSON.stringify(doc));
+    // the file names no model, as the old system's never do: refused, the store stays empty and unmarked
     srv = await start();
+    refusal = { lines: logs.splice(0), companies: (await srv.call("GET", "/v1/stats")).body.companies_count };
+    await srv.stop();
+    // declared (these vectors are this engine's): loaded
+    srv = await start(engine.info().modelId);
   });
 
   afterAll(async () => {
@@ -73,7 +81,14 @@ describeDatasets("old-format initial_db.json → recognition of other photos (re
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("the file loads with the old workers' log lines", async () => {
+  test("naming no model, the file is refused with MODEL_MISMATCH and the three ways out; nothing is loaded", () => {
+    expect(refusal.companies).toBe(0);
+    const line = refusal.lines.find(([, m]) => m.startsWith("MODEL_MISMATCH"));
+    expect(line?.[0]).toBe("error");
+    for (const way of ["INSIGHTFACE_RECOGNIZER=", "facegate migrate", "INITIAL_DATA_MODEL="]) expect(line?.[1]).toContain(way);
+  });
+
+  test("with INITIAL_DATA_MODEL naming the engine's model, the file loads with the old workers' log lines", async () => {
     const messages = logs.map(([, m]) => m);
     expect(messages[0]).toBe(`Loading initial data from local file: ${file}`);
     expect(messages).toContain("Loaded 2 companies");

@@ -47,10 +47,11 @@ test("search: a per-request threshold; the enrollment's embedding scores 1", asy
   expect(s.body.confidence).toBeCloseTo(1, 5);
 });
 
-test("search refusals: 404 unknown company, 400 wrong length, non-finite (1e999), strings, zero vector, bad top_k, not JSON", async () => {
+test("search refusals: 404 unknown company, 409 another model (length or model id), non-finite (1e999), strings, zero vector, bad top_k, not JSON", async () => {
   const cases: Array<[string, string | object, number, string]> = [
     ["/v1/companies/nobody/search", { embedding: enrolled }, 404, "COMPANY_NOT_FOUND"],
-    ["/v1/companies/acme/search", { embedding: enrolled.slice(0, 511) }, 400, "INVALID_ARGUMENT"],
+    ["/v1/companies/acme/search", { embedding: enrolled.slice(0, 511) }, 409, "MODEL_MISMATCH"],
+    ["/v1/companies/acme/search", { embedding: enrolled, model: "w600k_r50@4c06341c" }, 409, "MODEL_MISMATCH"],
     ["/v1/companies/acme/search", `{"embedding":[1e999${",0.1".repeat(511)}]}`, 400, "INVALID_ARGUMENT"],
     ["/v1/companies/acme/search", { embedding: enrolled.map(String) }, 400, "INVALID_ARGUMENT"],
     ["/v1/companies/acme/search", { embedding: new Array(512).fill(0) }, 400, "INVALID_ARGUMENT"],

@@ -11,7 +11,8 @@ import { isOldFormat } from "../../../lib/core/initial-data-old.ts";
 import type { BulkLoad } from "../../../lib/core/store.ts";
 import { oldDocument, validDocument, vec } from "../../helpers/initial-data.ts";
 
-const ENGINE = { expectedDim: 512, engineModel: "fr_feature@87aacdfe" };
+/** INITIAL_DATA_MODEL naming the engine's model: the old files name none (refused without it, tested below). */
+const ENGINE = { expectedDim: 512, engineModel: "fr_feature@87aacdfe", declaredModel: "fr_feature@87aacdfe" };
 
 function galleryOf(data: BulkLoad): Gallery {
   const g = new Gallery();
@@ -158,6 +159,50 @@ describe("the old system's initial-data format", () => {
     expect(again.format).toBe("old");
     expect(again.data.faces.every((f) => f.model === "fr_feature@87aacdfe")).toBe(true);
     expect(galleryOf(again.data).export()).toEqual(g.export());
+  });
+
+  test("naming no model, its vectors are the old system's: refused (MODEL_MISMATCH, the three ways out) by another engine, nothing loaded", () => {
+    const r = parseInitialData(oldDocument(), { expectedDim: 512, engineModel: "fr_feature@87aacdfe" });
+    expect(r.errorCode).toBe("MODEL_MISMATCH");
+    expect(r.data).toEqual({ companies: [], users: [], faces: [] });
+    expect(r.errors).toHaveLength(1);
+    const [message] = r.errors;
+    expect(message).toContain("this engine produces fr_feature@87aacdfe");
+    // the three ways out: the old model files, re-enrolling from photos, declaring the model
+    expect(message).toContain("INSIGHTFACE_DETECTOR=<buffalo_l>/det_10g.onnx INSIGHTFACE_RECOGNIZER=<buffalo_l>/w600k_r50.onnx");
+    expect(message).toContain("bun run facegate migrate <initial_db.json> <photos folder>");
+    expect(message).toContain("INITIAL_DATA_MODEL=<model id>");
+  });
+
+  test("naming no model: the InsightFace engine running the old recognizer loads it as its own model", () => {
+    const r = parseInitialData(oldDocument(), { expectedDim: 512, engineModel: "w600k_r50@4c06341c" });
+    expect(r.errors).toEqual([]);
+    expect(r.data.faces.map((f) => f.model)).toEqual(["w600k_r50@4c06341c", "w600k_r50@4c06341c", "w600k_r50@4c06341c"]);
+    // a recognizer file by another name is not taken for it
+    expect(parseInitialData(oldDocument(), { expectedDim: 512, engineModel: "w600k_mbf@1a2b3c4d" }).errorCode).toBe("MODEL_MISMATCH");
+  });
+
+  test("a declared model (INITIAL_DATA_MODEL, the file's model or models) is kept; one that is not the engine's loads with a warning and is never searched", () => {
+    const declared = parseInitialData(oldDocument(), { expectedDim: 512, engineModel: "fr_feature@87aacdfe", declaredModel: "w600k_r50@4c06341c" });
+    expect(declared.errors).toEqual([]);
+    expect(new Set(declared.data.faces.map((f) => f.model))).toEqual(new Set(["w600k_r50@4c06341c"]));
+    expect(declared.warnings.some((w) => w.includes("MODEL_MISMATCH"))).toBe(true);
+    const g = galleryOf(declared.data);
+    expect(() => g.search("company_123", vec(1), { model: "fr_feature@87aacdfe" })).toThrow(
+      expect.objectContaining({ code: "MODEL_MISMATCH" }) as unknown as Error,
+    );
+    // the file's own declaration wins over INITIAL_DATA_MODEL
+    const own = parseInitialData({ ...oldDocument(), model: "fr_feature@87aacdfe" }, { ...ENGINE, declaredModel: "other@1" });
+    expect(new Set(own.data.faces.map((f) => f.model))).toEqual(new Set(["fr_feature@87aacdfe"]));
+    // per company: an undeclared company of a file that declares others is refused as well
+    const partly = parseInitialData({ ...oldDocument(), models: { company_123: "fr_feature@87aacdfe" } }, { expectedDim: 512, engineModel: "fr_feature@87aacdfe" });
+    expect(partly.errorCode).toBe("MODEL_MISMATCH");
+  });
+
+  test("without an engine to compare with (check-data), an undeclared file is one issue line", () => {
+    const r = parseInitialData(oldDocument(), { expectedDim: 512 });
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.some((w) => w.startsWith("The file names no embedding model"))).toBe(true);
   });
 
   test("the old format cannot hold one face id for two faces: the export refuses and says what to do", () => {

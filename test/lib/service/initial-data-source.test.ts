@@ -151,9 +151,38 @@ describe("DATA_SOURCE at start", () => {
     }
   });
 
-  test("API answering the old system's format: loaded, with the old log lines", async () => {
+  test("API answering the old system's format, naming no model: refused with the three ways out; nothing loaded", async () => {
     const url = `http://127.0.0.1:${server.port}/old`;
     const { service, lines } = await start({ DATA_SOURCE: "API", API_URL: url });
+    try {
+      expect((await service.getCacheStats()).companiesCount).toBe(0);
+      const refusal = lines.find(([, m]) => m.includes("MODEL_MISMATCH"));
+      expect(refusal?.[0]).toBe("error");
+      expect(refusal?.[1]).toContain(`this engine produces ${modelId}`);
+      for (const way of ["INSIGHTFACE_RECOGNIZER=", "facegate migrate", "INITIAL_DATA_MODEL="]) expect(refusal?.[1]).toContain(way);
+      expect(refusal?.[1]).toEndWith(", starting with empty data");
+      // no marker: the next start (with the model declared) loads it
+      expect(await service.store.isInitialised?.()).toBe(false);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("LOCAL_FILE in the old format, naming no model: refused the same way", async () => {
+    const file = join(dir, "old-undeclared.json");
+    writeFileSync(file, JSON.stringify(oldDocument()));
+    const { service, lines } = await start({ DATA_SOURCE: "LOCAL_FILE", DATA_FILE: file });
+    try {
+      expect((await service.getCacheStats()).companiesCount).toBe(0);
+      expect(lines.some(([level, m]) => level === "error" && m.startsWith("MODEL_MISMATCH: the file names no embedding model"))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test("API answering the old system's format with INITIAL_DATA_MODEL naming the engine's model: loaded, with the old log lines", async () => {
+    const url = `http://127.0.0.1:${server.port}/old`;
+    const { service, lines } = await start({ DATA_SOURCE: "API", API_URL: url, INITIAL_DATA_MODEL: modelId });
     try {
       const s = await service.getCacheStats();
       expect(s).toMatchObject({ companiesCount: 3, usersCount: 3, facesCount: 3 });

@@ -89,10 +89,16 @@ describe("searchEmbedding", () => {
     expect(strict.userId).toBe(r.confidence >= 1 ? "u3" : null);
   });
 
-  test("refusals: unknown company, wrong dimension, zero vector, non-finite numbers, bad top-k", async () => {
+  test("refusals: unknown company, wrong dimension or model (MODEL_MISMATCH), zero vector, non-finite numbers, bad top-k", async () => {
     const q = Array.from(vectors.get("u1/f0")!);
     await refused(service.searchEmbedding({ companyId: "nobody", embedding: q }), "COMPANY_NOT_FOUND");
-    await refused(service.searchEmbedding({ companyId: "acme", embedding: q.slice(0, 511) }), "INVALID_ARGUMENT");
+    await refused(service.searchEmbedding({ companyId: "acme", embedding: q.slice(0, 511) }), "MODEL_MISMATCH");
+    // a 512-d vector of another model: never searched
+    await refused(service.searchEmbedding({ companyId: "acme", embedding: q, model: "w600k_r50@0123abcd" }), "MODEL_MISMATCH");
+    // and one of an empty company is judged against the engine's model
+    await service.createCompany({ companyId: "fresh" });
+    await refused(service.searchEmbedding({ companyId: "fresh", embedding: q, model: "w600k_r50@0123abcd" }), "MODEL_MISMATCH");
+    expect((await service.searchEmbedding({ companyId: "acme", embedding: q, model: service.engine.info().modelId })).matches.length).toBeGreaterThan(0);
     await refused(service.searchEmbedding({ companyId: "acme", embedding: new Array(512).fill(0) }), "INVALID_ARGUMENT");
     await refused(service.searchEmbedding({ companyId: "acme", embedding: [...q.slice(1), Number.NaN] }), "INVALID_ARGUMENT");
     await refused(service.searchEmbedding({ companyId: "acme", embedding: [...q.slice(1), Number.POSITIVE_INFINITY] }), "INVALID_ARGUMENT");
