@@ -76,7 +76,7 @@ describeWithTools(["nats-server"], "searchEmbedding over NATS", () => {
     }
   }, 60_000);
 
-  test("errors keep their codes across NATS: unknown company, wrong dimension, non-finite values (refused by the client)", async () => {
+  test("errors keep their codes across NATS: unknown company, another model (dimension or id), non-finite values (refused by the client)", async () => {
     const code = async (p: Promise<unknown>) =>
       p.then(
         () => "ok",
@@ -84,7 +84,9 @@ describeWithTools(["nats-server"], "searchEmbedding over NATS", () => {
       );
     const v = new Array(512).fill(0.04);
     expect(await code(client.searchEmbedding({ companyId: "nobody", embedding: v }))).toBe("COMPANY_NOT_FOUND");
-    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v.slice(0, 128) }))).toBe("INVALID_ARGUMENT");
+    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v.slice(0, 128) }))).toBe("MODEL_MISMATCH");
+    // a vector of another model, declared as such, is refused by the worker too (never searched)
+    expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v, model: "w600k_r50@4c06341c" }))).toBe("MODEL_MISMATCH");
     expect(await code(client.searchEmbedding({ companyId: "acme", embedding: [...v.slice(1), Number.NaN] }))).toBe("INVALID_ARGUMENT");
     expect(await code(client.searchEmbedding({ companyId: "acme", embedding: v, topK: 0 }))).toBe("INVALID_ARGUMENT");
   }, 30_000);
