@@ -162,7 +162,7 @@ describe("companies, users, faces: scopes and error codes", () => {
     const embedding = (await req("POST", "/v1/embed", { key: K.kiosk, json: { image: b64(face) } })).body.embedding;
     const search = await req("POST", "/v1/companies/acme/search", { key: K.kiosk, json: { embedding } });
     expect(search.status).toBe(200);
-    expectError(await req("POST", "/v1/companies/acme/search", { key: K.kiosk, json: { embedding: [1, 2] } }), "INVALID_ARGUMENT");
+    expectError(await req("POST", "/v1/companies/acme/search", { key: K.kiosk, json: { embedding: [1, 2] } }), "MODEL_MISMATCH");
   });
 
   test("stateless routes: any valid key", async () => {
