@@ -10,11 +10,12 @@ import { readFileSync } from "node:fs";
 
 const TIMEOUT_MS = 4_000;
 
-function pid1Command(): string {
+/** PID 1's NUL-separated /proc file (cmdline, environ) as a list; empty when unreadable. */
+function pid1(file: "cmdline" | "environ"): string[] {
   try {
-    return readFileSync("/proc/1/cmdline", "utf8").split("\0").join(" ");
+    return readFileSync(`/proc/1/${file}`, "utf8").split("\0");
   } catch {
-    return "";
+    return [];
   }
 }
 
@@ -37,7 +38,8 @@ async function serverHealthy(env: NodeJS.ProcessEnv): Promise<string | undefined
 async function workerHealthy(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const { connect } = await import("@nats-io/transport-node");
   const { connectionOptions, encodeId, loadNatsConfig, subjectFor } = await import("../lib/nats/mod.ts");
-  const workerId = env.WORKER_ID;
+  // the entrypoint exports WORKER_ID to the worker only: read it from the worker's environment
+  const workerId = pid1("environ").find((v) => v.startsWith("WORKER_ID="))?.slice("WORKER_ID=".length) || env.WORKER_ID;
   if (!workerId) return "WORKER_ID is not set (the entrypoint sets it)";
   const config = loadNatsConfig(env);
   const nc = await connect({ ...connectionOptions(config, `facegate-healthcheck-${workerId}`), timeout: TIMEOUT_MS });
@@ -52,8 +54,7 @@ async function workerHealthy(env: NodeJS.ProcessEnv): Promise<string | undefined
   }
 }
 
-const command = pid1Command();
-const check = /\bworker\.ts\b/.test(command) ? workerHealthy : serverHealthy;
+const check = pid1("cmdline").some((arg) => /\bworker\.ts$/.test(arg)) ? workerHealthy : serverHealthy;
 try {
   const problem = await check(process.env);
   if (problem) {

@@ -16,6 +16,11 @@ export const TOOLS = {
   ffmpeg: { pkg: "ffmpeg", env: undefined },
   openssl: { pkg: "openssl", env: undefined },
   python3: { pkg: "python3", env: undefined },
+  // the container tests (test/deploy): podman with runc, docker-compose over podman's API, debootstrap for the base
+  podman: { pkg: "podman", env: undefined },
+  runc: { pkg: "runc", env: undefined },
+  "docker-compose": { pkg: "docker-compose", env: undefined },
+  debootstrap: { pkg: "debootstrap", env: undefined },
   libturbojpeg: { pkg: "libturbojpeg0", env: undefined, library: { file: "libturbojpeg.so.0", symbol: "tjInitDecompress" } },
 } as const satisfies Record<string, { pkg: string; env: string | undefined; library?: { file: string; symbol: string } }>;
 export type Tool = keyof typeof TOOLS;
