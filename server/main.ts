@@ -148,7 +148,10 @@ try {
     // Webhooks: one durable consumer per webhook on that stream, shared by every gateway.
     const { JetStreamWebhooks } = await import("./webhooks/jetstream.ts");
     const webhookConfig = { ...DEFAULT_INTEGRATION_CONFIG, ...integrationConfig };
+    const { destinationPolicyFor } = await import("./integration/webhooks/destinations.ts");
+    const destinations = destinationPolicyFor(webhookConfig);
     const webhooks = await JetStreamWebhooks.open({
+      destinations,
       nc: client.nc,
       stream: log.stream,
       subjectPrefix: nats.subjectPrefix,
@@ -159,6 +162,7 @@ try {
     integration = new Integration({
       log,
       webhooks: { admin: webhooks, runner: webhooks },
+      destinations,
       // retention is the stream's max_age (NATS_EVENTS_MAX_AGE_S, or EVENTS_RETENTION_DAYS when set)
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "../config.ts";
+import { parseAllowedHosts } from "../integration/webhooks/destinations.ts";
 
 const int = (min: number, max: number) =>
   z
@@ -20,6 +21,24 @@ const EnvSchema = z.object({
   WEBHOOK_RETRY_HOURS: int(0, 24 * 30).optional(),
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).optional(),
   WEBHOOK_CONCURRENCY: int(1, 64).optional(),
+  WEBHOOK_ALLOW_PRIVATE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" }))
+    .transform((v) => v === "true" || v === "1" || v === "yes")
+    .optional(),
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .superRefine((entries, ctx) => {
+      try {
+        parseAllowedHosts(entries);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    })
+    .optional(),
 });
 
 export interface IntegrationConfig {
@@ -32,6 +51,10 @@ export interface IntegrationConfig {
   retryHours: number;
   timeoutMs: number;
   concurrency: number;
+  /** Webhooks may POST to loopback, private, link-local and metadata addresses (off: refused). */
+  webhookAllowPrivate: boolean;
+  /** Host names (`*.` for subdomains), addresses or CIDR ranges webhooks may reach even when internal. */
+  webhookAllowedHosts: string[];
 }
 
 export const DEFAULT_INTEGRATION_CONFIG: IntegrationConfig = {
@@ -41,6 +64,8 @@ export const DEFAULT_INTEGRATION_CONFIG: IntegrationConfig = {
   retryHours: 24,
   timeoutMs: 10_000,
   concurrency: 4,
+  webhookAllowPrivate: false,
+  webhookAllowedHosts: [],
 };
 
 export function loadIntegrationConfig(env: Record<string, string | undefined>): IntegrationConfig {
@@ -58,5 +83,7 @@ export function loadIntegrationConfig(env: Record<string, string | undefined>): 
     retryHours: e.WEBHOOK_RETRY_HOURS ?? d.retryHours,
     timeoutMs: e.WEBHOOK_TIMEOUT_MS ?? d.timeoutMs,
     concurrency: e.WEBHOOK_CONCURRENCY ?? d.concurrency,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE ?? d.webhookAllowPrivate,
+    webhookAllowedHosts: e.WEBHOOK_ALLOWED_HOSTS ?? d.webhookAllowedHosts,
   };
 }

@@ -7,6 +7,7 @@ import type { EventLog, WebhookOutbox } from "../../lib/core/mod.ts";
 import type { WebhookAdmin, WebhookRunner } from "../webhooks/types.ts";
 import type { MetricFamily } from "../metrics.ts";
 import { WebhookDeliverer } from "../webhooks/deliverer.ts";
+import { destinationPolicyFor, type DestinationPolicy } from "../integration/webhooks/destinations.ts";
 import { DEFAULT_INTEGRATION_CONFIG, type IntegrationConfig } from "./config.ts";
 import { EventRecorder } from "./recorder.ts";
 
@@ -19,6 +20,8 @@ export interface IntegrationOptions {
   /** Or webhooks managed elsewhere (NATS mode: JetStream consumers). Without either: no webhooks. */
   webhooks?: { admin: WebhookAdmin; runner: WebhookRunner };
   config?: Partial<IntegrationConfig>;
+  /** Where webhooks may POST; default: from the config (WEBHOOK_ALLOW_PRIVATE, WEBHOOK_ALLOWED_HOSTS). */
+  destinations?: DestinationPolicy;
   defaultThreshold?: (companyId: string) => number | null;
   logger?: Log;
   /** Start delivering at once (default true). */
@@ -34,6 +37,8 @@ export class Integration {
   readonly recorder: EventRecorder;
   readonly deliverer?: WebhookRunner;
   readonly config: IntegrationConfig;
+  /** Checked by PUT .../webhook and again by the deliverer at each attempt. */
+  readonly destinations: DestinationPolicy;
   private readonly closing_ = new AbortController();
   private retentionTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
@@ -41,9 +46,10 @@ export class Integration {
   constructor(opts: IntegrationOptions) {
     this.config = { ...DEFAULT_INTEGRATION_CONFIG, ...opts.config };
     this.log = opts.log;
+    this.destinations = opts.destinations ?? destinationPolicyFor(this.config);
     if (opts.outbox) {
       this.webhookAdmin = opts.outbox;
-      this.deliverer = new WebhookDeliverer({ outbox: opts.outbox, config: this.config, log: opts.logger });
+      this.deliverer = new WebhookDeliverer({ outbox: opts.outbox, config: this.config, destinations: this.destinations, log: opts.logger });
     } else if (opts.webhooks) {
       this.webhookAdmin = opts.webhooks.admin;
       this.deliverer = opts.webhooks.runner;

@@ -29,7 +29,7 @@ export function integrationRoutes(source: IntegrationSource): AnyRoute[] {
       const i = get();
       if (!i.webhookAdmin || !i.deliverer) throw new FaceError("UNAVAILABLE", "webhooks need a durable outbox, which this server does not have");
       const deliverer = i.deliverer;
-      return { admin: i.webhookAdmin, kick: () => deliverer.kick() };
+      return { admin: i.webhookAdmin, kick: () => deliverer.kick(), destinations: i.destinations };
     }),
   ];
 }

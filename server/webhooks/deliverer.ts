@@ -15,12 +15,15 @@ import type { MetricFamily } from "../metrics.ts";
 import { webhookMetrics } from "./metrics.ts";
 import type { IntegrationConfig } from "../events/config.ts";
 import { backoffMs, postEvent } from "./post.ts";
+import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
 
 type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
 
 export interface WebhookDelivererOptions {
   outbox: WebhookOutbox;
   config: Pick<IntegrationConfig, "retryBaseMs" | "retryMaxMs" | "retryHours" | "timeoutMs" | "concurrency">;
+  /** Where webhooks may POST (checked again at each delivery). */
+  destinations: DestinationPolicy;
   log?: Log;
   /** Longest sleep between two looks at the outbox when nothing is due (default 1 s). */
   pollMs?: number;
@@ -132,7 +135,7 @@ export class WebhookDeliverer {
   }
 
   private async deliver(d: Delivery): Promise<void> {
-    const error = await postEvent({ ...d, attempt: d.attempts + 1 }, this.opts.config.timeoutMs);
+    const error = await postEvent({ ...d, attempt: d.attempts + 1 }, this.opts.config.timeoutMs, this.opts.destinations);
     try {
       if (error === null) {
         this.counts.delivered++;

@@ -23,6 +23,7 @@ import type { IntegrationConfig } from "../events/config.ts";
 import type { MetricFamily } from "../metrics.ts";
 import { webhookMetrics } from "./metrics.ts";
 import { backoffMs, postEvent } from "./post.ts";
+import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
 import type { WebhookAdmin, WebhookRunner } from "./types.ts";
 
 type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
@@ -34,6 +35,8 @@ export interface JetStreamWebhooksOptions {
   subjectPrefix?: string;
   bucket?: string;
   config: Pick<IntegrationConfig, "retryBaseMs" | "retryMaxMs" | "retryHours" | "timeoutMs" | "concurrency">;
+  /** Where webhooks may POST: the routes check a new URL, each delivery checks again. */
+  destinations: DestinationPolicy;
   log?: Log;
 }
 
@@ -152,7 +155,7 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
         const parsed = v && v.operation === "PUT" ? DeadSchema.safeParse(safeJson(v.value)) : null;
         if (!parsed?.success) return;
         const d = parsed.data;
-        const error = await postEvent({ url: hook.url, secret: hook.secret, eventId: d.eventId, payload: d.payload, attempt: d.attempts + 1 }, this.opts.config.timeoutMs);
+        const error = await postEvent({ url: hook.url, secret: hook.secret, eventId: d.eventId, payload: d.payload, attempt: d.attempts + 1 }, this.opts.config.timeoutMs, this.opts.destinations);
         if (error === null) {
           await this.kv.delete(key);
           await this.noteSuccess(companyId);
@@ -252,7 +255,7 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
     this.inFlight++;
     let error: string | null;
     try {
-      error = await postEvent({ url: hook.url, secret: hook.secret, eventId: event.id, payload, attempt }, this.opts.config.timeoutMs);
+      error = await postEvent({ url: hook.url, secret: hook.secret, eventId: event.id, payload, attempt }, this.opts.config.timeoutMs, this.opts.destinations);
     } finally {
       this.inFlight--;
     }

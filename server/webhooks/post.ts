@@ -1,4 +1,5 @@
 /** One webhook request: the signed POST of an event's JSON; resolves to null (2xx) or the error. */
+import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
 import { SIGNATURE_HEADER, sign, standardHeaders } from "./signature.ts";
 
 export interface WebhookRequest {
@@ -10,13 +11,20 @@ export interface WebhookRequest {
   attempt: number;
 }
 
-export async function postEvent(r: WebhookRequest, timeoutMs: number): Promise<string | null> {
+/**
+ * The URL is checked again here (DNS may have changed since it was set) and the request goes to the
+ * address that was checked: the host name travels only in the Host header and as the TLS server name.
+ */
+export async function postEvent(r: WebhookRequest, timeoutMs: number, destinations: DestinationPolicy): Promise<string | null> {
   // One timestamp for both signatures (the same instant, signed twice).
   const t = Math.floor(Date.now() / 1000);
   try {
-    const res = await fetch(r.url, {
+    const to = await destinations.check(r.url);
+    const res = await fetch(to.url, {
       method: "POST",
+      ...(to.serverName ? { tls: { serverName: to.serverName } } : {}),
       headers: {
+        ...(to.host ? { Host: to.host } : {}),
         "Content-Type": "application/json",
         "User-Agent": "facegate-webhook/1",
         "Facegate-Event-Id": r.eventId,

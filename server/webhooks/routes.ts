@@ -10,6 +10,7 @@ import type { Scope } from "../auth.ts";
 import type { AnyRoute, RouteDef } from "../routes.ts";
 import { DeletedBody, describeIssues } from "../wire.ts";
 import { isStandardSecret } from "./signature.ts";
+import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
 import { RequeuedBody, WebhookBody, WebhookPutBody } from "../events/wire.ts";
 
 export const WEBHOOK_SCOPE: Scope = "manage";
@@ -37,7 +38,7 @@ export function webhookToWire(s: WebhookStatus, secret?: string): z.input<typeof
 }
 
 /** The outbox and the deliverer's wake-up; throws UNAVAILABLE while starting or without webhooks. */
-export type WebhookDeps = () => { admin: WebhookAdmin; kick: () => void };
+export type WebhookDeps = () => { admin: WebhookAdmin; kick: () => void; destinations: DestinationPolicy };
 
 export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
   const status = async (companyId: string) => {
@@ -67,6 +68,8 @@ export function webhookRoutes(deps: WebhookDeps): AnyRoute[] {
         }
         const checked = WebhookConfigSchema.safeParse({ url: body.url, secret: body.secret ?? generated });
         if (!checked.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(checked.error));
+        // Not loopback, private, link-local or metadata (after DNS; checked again at each delivery).
+        await deps().destinations.check(checked.data.url);
         await deps().admin.putWebhook(params.company, checked.data);
         return { body: webhookToWire(await status(params.company), generated) };
       },

@@ -35,6 +35,8 @@ export async function startServerProcess(apiKeys: ApiKeysMap, env: Record<string
       LOG_LEVEL: "warn",
       // Two engine threads: the machine is shared; the console's calls are few.
       FACE_ENGINE_WORKERS: "2",
+      // test webhook receivers listen on 127.0.0.1
+      WEBHOOK_ALLOW_PRIVATE: "true",
       ...env,
     },
     stdin: "ignore",

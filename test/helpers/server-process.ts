@@ -17,7 +17,7 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ServerProcess> {
   const proc = Bun.spawn(["bun", join(ROOT, "server/main.ts")], {
     cwd: opts.cwd ?? ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", LOG_LEVEL: "info", FACE_ENGINE_WORKERS: "1", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", LOG_LEVEL: "info", FACE_ENGINE_WORKERS: "1", WEBHOOK_ALLOW_PRIVATE: "true", ...env },
     stdout: "pipe",
     stderr: "pipe",
   });

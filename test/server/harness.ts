@@ -12,6 +12,7 @@ import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
 import { eventStoreFor, LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
 import { forgetDeletedCompanies, Integration, type IntegrationConfig } from "../../server/events/mod.ts";
+import type { DestinationPolicy } from "../../server/integration/webhooks/destinations.ts";
 import type { ApiKeys } from "../../server/auth.ts";
 import type { ServerConfig } from "../../server/config.ts";
 import { createLogger, type Logger } from "../../server/logger.ts";
@@ -38,6 +39,8 @@ export interface TestServerOptions {
   ready?: boolean;
   /** Event log and webhooks beside the store (SQLite or memory); settings override the defaults. */
   integration?: boolean | Partial<IntegrationConfig>;
+  /** Where webhooks may POST (e.g. with a scripted resolver); default: from the integration settings. */
+  destinations?: DestinationPolicy;
   /** The service's log lines (start-up, initial data); default: dropped. */
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -86,7 +89,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     integration = new Integration({
       log: events,
       outbox: events,
-      config: typeof options.integration === "object" ? options.integration : {},
+      // Test receivers listen on 127.0.0.1: allow it here (the SSRF tests turn it off again).
+      config: { webhookAllowPrivate: true, ...(typeof options.integration === "object" ? options.integration : {}) },
+      destinations: options.destinations,
       defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
     });
     await forgetDeletedCompanies(service.store, integration);
