@@ -7,6 +7,7 @@
  *   import <file>                    initial-data JSON → gallery (merged: existing records are kept)
  *   calibrate [folder | pairs-file]  FAR / FRR / EER table, suggested threshold, plot; with a folder
  *                                    (default LFW dev) also the calibration file behind FACE_FPIR_TARGET
+ *   tls init --name N --ip A         a local CA and a server certificate for kiosks on the LAN
  *
  * enroll and recognize run in-process (the embedded service on DATA_DIR) or against a running
  * server with --url (and --key). export and import work on the local store only: the SQLite store
@@ -37,6 +38,7 @@ import {
   readPairsFile,
 } from "./cli/calibrate.ts";
 import { enrollFolder, progressBar } from "./cli/enroll.ts";
+import { formatTlsInit, TLS_HELP, tlsInit, TlsInitError } from "./cli/tls.ts";
 import { HttpFaceClient } from "./client.ts";
 import { toWire } from "./wire.ts";
 
@@ -50,6 +52,7 @@ commands:
   import <file>                      load initial-data JSON into the gallery (merges)
   calibrate [folder | pairs-file]    FAR/FRR/EER table, suggested threshold, plot; a labelled folder
                                      (default: LFW dev) also gives the open-set calibration file (--out)
+  tls init --name N [--ip A]         a local CA and a server certificate for HTTPS kiosks on the LAN
 
 options:
   --url URL          enroll/recognize against a running server (default: in-process, DATA_DIR)
@@ -68,6 +71,7 @@ options:
 
 /** `bun run facegate <command> --help`: the command's own usage, options and an example. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  tls: TLS_HELP,
   enroll: `usage: bun run facegate enroll <company> <folder> [--url URL] [--key KEY]
 
 Enrolls every person of <folder>: one sub-folder per person, named by the user id, holding their
@@ -158,6 +162,10 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: "string" },
       format: { type: "string", default: "facegate" },
       out: { type: "string" },
+      name: { type: "string", multiple: true },
+      ip: { type: "string", multiple: true },
+      dir: { type: "string" },
+      days: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -183,6 +191,17 @@ async function main(argv: string[]): Promise<number> {
   };
 
   switch (command) {
+    case "tls": {
+      if (args[0] !== "init" || args.length !== 1) throw new UsageError("tls needs a subcommand: tls init --name <lan-name> [--ip <address>]");
+      try {
+        const result = tlsInit({ dir: values.dir ?? "tls", names: values.name ?? [], ips: values.ip ?? [], days: values.days === undefined ? undefined : number("days", values.days, 397) });
+        process.stdout.write(formatTlsInit(result));
+        return 0;
+      } catch (error) {
+        if (error instanceof TlsInitError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
     case "enroll": {
       need(2, "<company> <folder>");
       const [company, folder] = args;

@@ -79,6 +79,9 @@ export const ServerConfigSchema = z.object({
   maxInflight: z.number().int().nonnegative(),
   /** Engine-bound requests waiting for a slot; beyond it 503 UNAVAILABLE with Retry-After. */
   maxQueue: z.number().int().nonnegative(),
+  /** TLS_CERT_FILE / TLS_KEY_FILE: HTTPS (and wss for the kiosk) served by Bun; both or neither. Reloaded on SIGHUP or change. */
+  tlsCertFile: z.string().min(1).optional(),
+  tlsKeyFile: z.string().min(1).optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
@@ -261,6 +264,12 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     }
   }
 
+  const tlsCertFile = get("TLS_CERT_FILE");
+  const tlsKeyFile = get("TLS_KEY_FILE");
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    problems.push(`${tlsCertFile === undefined ? "TLS_KEY_FILE" : "TLS_CERT_FILE"} is set without ${tlsCertFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE"}: HTTPS needs both (or neither)`);
+  }
+
   const maxBodyBytes = bytes("MAX_BODY_BYTES", DEFAULT_SERVER_CONFIG.maxBodyBytes);
   const config: ServerConfig = {
     port: int("PORT", DEFAULT_SERVER_CONFIG.port, 0, 65535),
@@ -282,6 +291,7 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     maxBatchPairs: int("MAX_BATCH_PAIRS", DEFAULT_SERVER_CONFIG.maxBatchPairs, 1, 1000),
     maxInflight: int("MAX_INFLIGHT", natsUrl !== undefined ? GATEWAY_MAX_INFLIGHT : DEFAULT_SERVER_CONFIG.maxInflight, 0, 100_000),
     maxQueue: int("MAX_QUEUE", DEFAULT_SERVER_CONFIG.maxQueue, 0, 100_000),
+    ...(tlsCertFile !== undefined && tlsKeyFile !== undefined ? { tlsCertFile, tlsKeyFile } : {}),
   };
   if (config.maxInflight === 0 && get("MAX_QUEUE") !== undefined && get("MAX_INFLIGHT") !== undefined) {
     problems.push("MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them");

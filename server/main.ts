@@ -17,6 +17,7 @@ import { loadServiceConfig } from "../lib/service/mod.ts";
 import { ConfigError, loadServerConfig, type ServerConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { startServer } from "./serve.ts";
+import { TlsFilesError } from "./http/tls.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./pages.ts";
 import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
@@ -106,6 +107,11 @@ try {
     websocketOptions: kioskWebSocketOptions(kiosk.config),
   });
 } catch (error) {
+  // Unreadable or mismatched TLS files are a bad setting (exit 2, one line naming the variable).
+  if (error instanceof TlsFilesError) {
+    console.error(`facegate: invalid configuration:\n  ${error.message}`);
+    process.exit(2);
+  }
   // A second server on the same port is an operator mistake, not a crash: one clear line.
   if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
   console.error(`facegate: ${config.host}:${config.port} is already in use (another facegate running?); set PORT to a free port`);
@@ -124,6 +130,7 @@ logger.info("listening", {
   host: config.host,
   port: running.port,
   mode: config.natsUrl ? "nats" : "embedded",
+  tls: config.tlsCertFile !== undefined,
   maxInflight: config.maxInflight,
   maxQueue: config.maxQueue,
 });
@@ -227,6 +234,13 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
+// SIGHUP: read TLS_CERT_FILE / TLS_KEY_FILE again (a renewed certificate) without a restart.
+process.on("SIGHUP", () => {
+  const result = running.reloadTls();
+  if (result.outcome === "reloaded") logger.info("tls: certificate reloaded (SIGHUP)", { certificate: result.certificate });
+  else if (result.outcome === "unchanged") logger.info("tls: SIGHUP, certificate files unchanged");
+  else logger.warn("tls: reload failed, still serving the previous certificate", { error: result.error });
+});
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 // SIGUSR2: a full garbage collection (memory measurements, e.g. `bun run fuzz`, compare like with like).
 process.on("SIGUSR2", () => Bun.gc(true));

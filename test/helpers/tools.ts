@@ -15,6 +15,8 @@ export const TOOLS = {
   chromium: { pkg: "chromium", env: undefined },
   ffmpeg: { pkg: "ffmpeg", env: undefined },
   openssl: { pkg: "openssl", env: undefined },
+  // NSS's certutil: trusting a local CA in Chromium's certificate database (test/server/http/tls.test.ts)
+  certutil: { pkg: "libnss3-tools", env: undefined },
   python3: { pkg: "python3", env: undefined },
   // the container tests (test/deploy): podman with runc, docker-compose over podman's API, debootstrap for the base
   podman: { pkg: "podman", env: undefined },
