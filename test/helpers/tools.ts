@@ -23,6 +23,8 @@ export const TOOLS = {
   runc: { pkg: "runc", env: undefined },
   "docker-compose": { pkg: "docker-compose", env: undefined },
   debootstrap: { pkg: "debootstrap", env: undefined },
+  // deploy/facegate.service is checked with systemd-analyze verify (test/deploy/systemd.test.ts)
+  "systemd-analyze": { pkg: "systemd", env: undefined },
   libturbojpeg: { pkg: "libturbojpeg0", env: undefined, library: { file: "libturbojpeg.so.0", symbol: "tjInitDecompress" } },
 } as const satisfies Record<string, { pkg: string; env: string | undefined; library?: { file: string; symbol: string } }>;
 export type Tool = keyof typeof TOOLS;
