@@ -21,7 +21,8 @@ import { describeWithTools } from "../helpers/tools.ts";
 import { APP_IMAGE, buildImages, ComposeProject, run, startHealthTicker, startPodmanService, waitFor, type PodmanService } from "./podman.ts";
 
 const KEY = "deploy-test-admin-key";
-const SETTINGS = `API_KEYS={"${KEY}":["*"]}\nLOG_LEVEL=info\n`;
+// single-quoted JSON, as docs/deploy.md writes it: read alike by compose, Bun and systemd
+const SETTINGS = `API_KEYS='{"${KEY}":["*"]}'\nLOG_LEVEL=info\n`;
 const COMPANY = "acme";
 const MINUTES = 60_000;
 

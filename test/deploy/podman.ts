@@ -4,10 +4,10 @@
  * private socket for docker-compose, and a health ticker.
  *
  * Podman settings come from deploy/test/containers.conf (runc; no default ulimits), through
- * CONTAINERS_CONF, so nothing on the host is edited. The ticker runs `podman healthcheck run` for the
- * project's containers every second: podman schedules health checks with systemd timers, and where
- * PID 1 is not systemd (CI's machines) nothing else would run them, so `condition: service_healthy`
- * would wait forever. Where systemd runs them too, the extra runs are harmless.
+ * CONTAINERS_CONF, so nothing on the host is edited. The ticker is deploy/podman-healthchecks.sh: podman
+ * schedules health checks with systemd timers, and where PID 1 is not systemd (CI's machines) nothing
+ * else would run them, so `condition: service_healthy` would wait forever. Where systemd runs them
+ * too, the extra runs are harmless.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -92,23 +92,17 @@ export async function startPodmanService(): Promise<PodmanService> {
   };
 }
 
-/** Runs `podman healthcheck run` for every running container of `project`, one pass a second. */
+/** deploy/podman-healthchecks.sh for `project`, once a second (see the header: no systemd, no health checks). */
 export function startHealthTicker(project: string): { stop(): Promise<void> } {
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const ps = await run(["podman", "ps", "-q", "--filter", `label=com.docker.compose.project=${project}`], { allowFail: true });
-      for (const id of ps.stdout.split("\n").filter(Boolean)) {
-        if (stopped) break;
-        await run(["podman", "healthcheck", "run", id], { allowFail: true, timeoutMs: 15_000 });
-      }
-      await Bun.sleep(1000);
-    }
-  })();
+  const proc = Bun.spawn(["sh", join(ROOT, "deploy/podman-healthchecks.sh"), project, "1"], {
+    env: podmanEnv(),
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   return {
     async stop() {
-      stopped = true;
-      await loop;
+      proc.kill("SIGTERM");
+      await proc.exited;
     },
   };
 }
