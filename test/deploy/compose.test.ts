@@ -166,7 +166,7 @@ describeWithTools(
         await project?.destroy();
       }, 2 * MINUTES);
 
-      test("comes up health-gated with 2 workers; the gallery's KV bucket has 3 replicas", async () => {
+      test("comes up health-gated with 2 workers; the gallery's KV bucket and the event stream have 3 replicas", async () => {
         const all = await project.containers();
         expect(all.map((c) => c.service).sort()).toEqual(["gateway", "nats-1", "nats-2", "nats-3", "worker", "worker"]);
         for (const c of all.filter((c) => c.service !== "gateway")) expect(c.health).toBe("healthy");
@@ -174,16 +174,24 @@ describeWithTools(
         await waitFor("2 workers in the gateway's health", MINUTES, async () => (await workerIds()).length === 2);
         // each worker's id is its container's host name: no per-replica settings
         expect(await workerIds()).toEqual(workers.map((w) => w.id.slice(0, 12)).sort());
+        // every stream (the gallery's KV bucket, the gateway's events) on 3 peers, asked from inside a worker
         const info = await run([
           "podman", "exec", workers[0].id, "bun", "-e",
           `const { connect } = await import("@nats-io/transport-node");
            const nc = await connect({ servers: process.env.NATS_URL.split(",") });
-           const r = await nc.request("$JS.API.STREAM.INFO.KV_facegate", "", { timeout: 5000 });
-           const s = JSON.parse(new TextDecoder().decode(r.data));
-           console.log(JSON.stringify({ replicas: s.config.num_replicas, peers: 1 + (s.cluster.replicas ?? []).length }));
+           const ask = async (s, body = "") => JSON.parse(new TextDecoder().decode((await nc.request(s, body, { timeout: 5000 })).data));
+           const out = {};
+           for (const name of (await ask("$JS.API.STREAM.NAMES")).streams) {
+             const s = await ask("$JS.API.STREAM.INFO." + name);
+             out[name] = { replicas: s.config.num_replicas, peers: 1 + (s.cluster.replicas ?? []).length };
+           }
+           console.log(JSON.stringify(out));
            await nc.close();`,
         ]);
-        expect(JSON.parse(info.stdout.trim())).toEqual({ replicas: 3, peers: 3 });
+        const streams = JSON.parse(info.stdout.trim()) as Record<string, { replicas: number; peers: number }>;
+        expect(Object.keys(streams)).toContain("KV_facegate");
+        expect(Object.keys(streams).length).toBeGreaterThanOrEqual(2);
+        for (const s of Object.values(streams)) expect(s).toEqual({ replicas: 3, peers: 3 });
       }, 2 * MINUTES);
 
       test("enrolls and recognizes real photos through the gateway", async () => {
