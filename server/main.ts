@@ -150,6 +150,8 @@ try {
       stream: nats.eventsStream,
       subjectPrefix: nats.subjectPrefix,
       maxAgeSeconds: nats.eventsMaxAgeSeconds,
+      // in a JetStream cluster the event log is replicated like the gallery (NATS_KV_REPLICAS)
+      replicas: nats.replicas,
       ...(days !== undefined ? { enforceMaxAgeSeconds: days * 86_400 } : {}),
     });
     // Webhooks: one durable consumer per webhook on that stream, shared by every gateway.
@@ -163,6 +165,7 @@ try {
       stream: log.stream,
       subjectPrefix: nats.subjectPrefix,
       bucket: process.env.NATS_WEBHOOKS_BUCKET || undefined,
+      replicas: nats.replicas,
       config: webhookConfig,
       log: (level, msg, fields) => logger[level](msg, fields),
     });

@@ -44,6 +44,8 @@ export interface NatsEventLogOptions {
   maxAgeSeconds?: number;
   /** When set, an existing stream's max_age is changed to this (EVENTS_RETENTION_DAYS). */
   enforceMaxAgeSeconds?: number;
+  /** Replicas of a new stream (NATS_KV_REPLICAS: 3 in a 3-node cluster); default 1. */
+  replicas?: number;
 }
 
 const SeqCursorSchema = z.object({ seq: z.number().int().nonnegative() });
@@ -128,7 +130,12 @@ export class NatsEventLog implements EventLog {
   ) {}
 
   static async open(opts: NatsEventLogOptions): Promise<NatsEventLog> {
-    const stream = await ensureEventStream(opts.nc, { stream: opts.stream, subjectPrefix: opts.subjectPrefix, maxAgeSeconds: opts.maxAgeSeconds });
+    const stream = await ensureEventStream(opts.nc, {
+      stream: opts.stream,
+      subjectPrefix: opts.subjectPrefix,
+      maxAgeSeconds: opts.maxAgeSeconds,
+      replicas: opts.replicas,
+    });
     const jsm = await jetstreamManager(opts.nc);
     if (opts.enforceMaxAgeSeconds !== undefined) {
       const info = await jsm.streams.info(stream);

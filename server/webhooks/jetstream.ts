@@ -34,6 +34,8 @@ export interface JetStreamWebhooksOptions {
   stream: string;
   subjectPrefix?: string;
   bucket?: string;
+  /** Replicas of a new bucket (NATS_KV_REPLICAS); default 1. */
+  replicas?: number;
   config: Pick<IntegrationConfig, "retryBaseMs" | "retryMaxMs" | "retryHours" | "timeoutMs" | "concurrency">;
   /** Where webhooks may POST: the routes check a new URL, each delivery checks again. */
   destinations: DestinationPolicy;
@@ -68,7 +70,7 @@ export class JetStreamWebhooks implements WebhookAdmin, WebhookRunner {
   ) {}
 
   static async open(opts: JetStreamWebhooksOptions): Promise<JetStreamWebhooks> {
-    const kv = await new Kvm(jetstream(opts.nc)).create(opts.bucket ?? "facegate_webhooks", { history: 1 });
+    const kv = await new Kvm(jetstream(opts.nc)).create(opts.bucket ?? "facegate_webhooks", { history: 1, replicas: opts.replicas ?? 1 });
     return new JetStreamWebhooks(opts, kv);
   }
 
