@@ -50,6 +50,8 @@ export {
   EngineCheckSchema,
   type EngineInfo,
   EngineInfoSchema,
+  EmbeddingPartSchema,
+  type EmbeddingPart,
   type EnrollRequest,
   EnrollRequestSchema,
   type EnrollResult,

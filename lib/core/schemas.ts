@@ -58,12 +58,26 @@ export const DetectedFaceSchema = z.object({
 });
 export type DetectedFace = z.infer<typeof DetectedFaceSchema>;
 
+/**
+ * One model inside a fused embedding: its slice of the vector (`offset`, `dim`) holds that model's unit
+ * embedding scaled by √weight, so the fused cosine is Σ weight · cosine of the models (lib/engine/onnx/fusion.ts).
+ */
+export const EmbeddingPartSchema = z.object({
+  modelId: ModelIdSchema,
+  offset: z.number().int().nonnegative(),
+  dim: z.number().int().positive(),
+  weight: z.number().positive().max(1),
+});
+export type EmbeddingPart = z.infer<typeof EmbeddingPartSchema>;
+
 export const EngineInfoSchema = z.object({
   engine: z.string(),
   backend: z.string(),
   modelId: ModelIdSchema,
   embeddingDim: z.number().int().positive(),
   models: z.array(z.string()),
+  /** With FACE_EMBEDDERS naming two models: the models whose embeddings the fused vector holds. */
+  parts: z.array(EmbeddingPartSchema).optional(),
 });
 export type EngineInfo = z.infer<typeof EngineInfoSchema>;
 

@@ -6,6 +6,10 @@ import { z } from "zod";
 import { FaceError } from "../core/mod.ts";
 import { DEFAULT_IMAGE_LIMITS } from "./image.ts";
 
+/** The recognizers FACE_EMBEDDERS may name (models/manifest.json). */
+export const EMBEDDER_NAMES = ["fr_feature", "mobilefacenet"] as const;
+export type EmbedderName = (typeof EMBEDDER_NAMES)[number];
+
 export const ImageLimitsSchema = z.object({
   /** Encoded size limit in bytes (MAX_IMAGE_BYTES). */
   maxBytes: z.number().int().positive().default(DEFAULT_IMAGE_LIMITS.maxBytes),
@@ -33,6 +37,16 @@ export const EngineConfigSchema = z.object({
   ortThreads: z.number().int().min(1).max(256).default(1),
   /** FACE_EXECUTION_PROVIDER: auto = CUDA when its library is present, CPU otherwise. */
   executionProvider: z.enum(["auto", "cpu", "cuda"]).default("auto"),
+  /**
+   * FACE_EMBEDDERS: the recognizer(s). One name, or two for score-level fusion: both run on every face and
+   * the embedding is the fused vector (lib/engine/onnx/fusion.ts). INSIGHTFACE_RECOGNIZER replaces the first.
+   */
+  embedders: z
+    .array(z.enum(EMBEDDER_NAMES))
+    .min(1)
+    .max(2)
+    .refine((a) => new Set(a).size === a.length, { message: "a recognizer may be named only once" })
+    .default(["fr_feature"]),
   /** INSIGHTFACE_DETECTOR: path of an SCRFD-style detector ONNX file (replaces fr_detect + fr_landmark). */
   insightfaceDetector: z.string().min(1).optional(),
   /** INSIGHTFACE_RECOGNIZER: path of an ArcFace-style recognizer ONNX file (replaces fr_feature). */
@@ -81,6 +95,17 @@ function choice<T extends string>(env: Env, name: string, values: readonly T[]):
   return v;
 }
 
+function list<T extends string>(env: Env, name: string, values: readonly T[]): T[] | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  const items = raw.split(",").map((v) => v.trim().toLowerCase());
+  const expected = `one or two of ${values.join(", ")}, comma-separated, each once`;
+  if (items.length > 2 || new Set(items).size !== items.length || !items.every((v) => (values as readonly string[]).includes(v))) {
+    throw invalid(name, raw, expected);
+  }
+  return items as T[];
+}
+
 const posInt = (n: number) => Number.isInteger(n) && n > 0;
 
 /** Reads the engine's environment variables; unset or empty ones take the defaults. */
@@ -93,6 +118,7 @@ export function loadEngineConfig(env: Env = process.env): EngineConfig {
     executionProvider: choice(env, "FACE_EXECUTION_PROVIDER", ["auto", "cpu", "cuda"] as const),
     workers: num(env, "FACE_ENGINE_WORKERS", "an integer from 0 to 64", (n) => Number.isInteger(n) && n >= 0 && n <= 64),
     callTimeoutMs: num(env, "FACE_ENGINE_TIMEOUT_MS", "an integer from 1 to 600000 (ms)", (n) => posInt(n) && n <= 600_000),
+    embedders: list(env, "FACE_EMBEDDERS", EMBEDDER_NAMES),
     insightfaceDetector: text(env, "INSIGHTFACE_DETECTOR"),
     insightfaceRecognizer: text(env, "INSIGHTFACE_RECOGNIZER"),
     imageLimits: {

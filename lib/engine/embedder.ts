@@ -10,7 +10,13 @@ import { declaredShape, ort } from "./ort.ts";
 import { TensorPool, type Normalisation } from "./raster.ts";
 import type { DecodedImage } from "./types.ts";
 
-export class Embedder {
+/** What the engine needs of a recognizer: aligned face → unit embedding of `dim` floats. */
+export interface FaceEmbedder {
+  readonly dim: number;
+  embed(img: DecodedImage, points: Points): Promise<Float32Array>;
+}
+
+export class Embedder implements FaceEmbedder {
   readonly size: number;
   readonly dim: number;
   private readonly input: string;

@@ -7,7 +7,7 @@ import type { DetectedFace, EngineInfo } from "../core/mod.ts";
 import { FaceError } from "../core/mod.ts";
 import { byPreference, type Candidate } from "./boxes.ts";
 import type { EngineConfig } from "./config.ts";
-import type { Embedder } from "./embedder.ts";
+import type { FaceEmbedder } from "./embedder.ts";
 import { fromDownscaled, toDecoded } from "./image.ts";
 import { padReplicate } from "./raster.ts";
 import type { Points } from "./landmarks.ts";
@@ -44,7 +44,7 @@ const TIGHT_CROP_PAD = 0.25;
 export class OnnxEngine implements FaceEngine {
   constructor(
     private readonly locator: FaceLocator,
-    private readonly embedder: Embedder,
+    private readonly embedder: FaceEmbedder,
     private readonly config: EngineConfig,
     private readonly engineInfo: EngineInfo,
     private readonly release: () => Promise<void>,

@@ -7,11 +7,16 @@ import { FaceError } from "../core/mod.ts";
 import type { Candidate } from "./boxes.ts";
 import type { EngineConfig } from "./config.ts";
 import { UltraFaceDetector } from "./detector.ts";
-import { Embedder } from "./embedder.ts";
+import { readFileSync } from "node:fs";
+import type { EmbeddingPart } from "../core/mod.ts";
+import type { EmbedderName } from "./config.ts";
+import { Embedder, type FaceEmbedder } from "./embedder.ts";
+import { FusedEmbedder, fusedModelId, fusionWeight } from "./onnx/fusion.ts";
+import { tfliteToOnnx, type ConvertedModel } from "./onnx/tflite-to-onnx.ts";
 import { fivePoints, LandmarkModel, landmarkCrop, refinedCrop } from "./landmarks.ts";
 import { OnnxEngine, type FaceLocator, type LocatedPoints } from "./onnx-engine.ts";
 import { stageEnd, stageStart } from "./profile.ts";
-import { createSession, type LoadedSession, type Provider } from "./ort.ts";
+import { createSession, type LoadedSession, type ort, type Provider } from "./ort.ts";
 import type { DecodedImage, FaceEngine } from "./types.ts";
 import { loadInsightFaceDetector, loadInsightFaceRecognizer } from "./insightface.ts";
 
@@ -47,6 +52,19 @@ function manifestModel(name: string): { path: string; id: string } {
   return { path, id: `${name}@${entry?.sha256.slice(0, 8) ?? "unknown"}` };
 }
 
+/** A manifest recognizer by name: fr_feature (ONNX), or MobileFaceNet (TFLite, converted to ONNX at load). */
+async function loadRecognizer(name: EmbedderName, open: (model: string | Uint8Array) => Promise<ort.InferenceSession>): Promise<{ embedder: Embedder; id: string }> {
+  const model = manifestModel(name);
+  if (name === "fr_feature") return { embedder: new Embedder(await open(model.path), { mean: 127, std: 128 }), id: model.id };
+  let converted: ConvertedModel;
+  try {
+    converted = tfliteToOnnx(new Uint8Array(readFileSync(model.path)));
+  } catch (cause) {
+    throw new FaceError("INVALID_ARGUMENT", `${model.path} cannot be converted from TFLite: ${(cause as Error).message}`, { cause });
+  }
+  return { embedder: new Embedder(await open(converted.bytes), { mean: 127.5, std: 128 }), id: model.id };
+}
+
 function backendOf(sessions: LoadedSession[]): string {
   const provider: Provider = sessions.every((s) => s.provider === "cuda") ? "cuda" : "cpu";
   return `onnxruntime-node/${provider}`;
@@ -55,7 +73,7 @@ function backendOf(sessions: LoadedSession[]): string {
 export async function createOnnxEngine(config: EngineConfig): Promise<FaceEngine> {
   const opts = { threads: config.ortThreads, provider: config.executionProvider };
   const sessions: LoadedSession[] = [];
-  const open = async (path: string, role: "detector" | "landmarks" | "recognizer") => {
+  const open = async (path: string | Uint8Array, role: "detector" | "landmarks" | "recognizer") => {
     // Every model keeps ORT's NCHWc layout pass: with onnxruntime 1.30 it makes fr_feature faster
     // too (bench:ort-options), where an older runtime made it 3x slower (docs/engine.md).
     const s = await createSession(path, opts);
@@ -80,19 +98,26 @@ export async function createOnnxEngine(config: EngineConfig): Promise<FaceEngine
       );
       models.push(det.id, lmk.id);
     }
-    let embedder: Embedder;
-    let modelId: string;
-    if (config.insightfaceRecognizer) {
-      const rec = await loadInsightFaceRecognizer(config.insightfaceRecognizer, (p) => open(p, "recognizer"));
-      embedder = rec.embedder;
-      modelId = rec.id;
-    } else {
-      const feat = manifestModel("fr_feature");
-      embedder = new Embedder(await open(feat.path, "recognizer"), { mean: 127, std: 128 });
-      modelId = feat.id;
+    const recognizers: { embedder: Embedder; id: string }[] = [];
+    for (const [i, name] of config.embedders.entries()) {
+      if (i === 0 && config.insightfaceRecognizer) {
+        recognizers.push(await loadInsightFaceRecognizer(config.insightfaceRecognizer, (p) => open(p, "recognizer")));
+      } else {
+        recognizers.push(await loadRecognizer(name, (m) => open(m, "recognizer")));
+      }
     }
-    models.push(modelId);
-    const info = { engine: "onnx", backend: backendOf(sessions), modelId, embeddingDim: embedder.dim, models };
+    const ids = recognizers.map((r) => r.id);
+    models.push(...ids);
+    let embedder: FaceEmbedder = recognizers[0].embedder;
+    let modelId = ids[0];
+    let parts: EmbeddingPart[] | undefined;
+    if (recognizers.length === 2) {
+      const fused = new FusedEmbedder(recognizers.map((r) => r.embedder), ids, fusionWeight(config.embedders));
+      embedder = fused;
+      parts = fused.parts;
+      modelId = fusedModelId(fused.parts);
+    }
+    const info = { engine: "onnx", backend: backendOf(sessions), modelId, embeddingDim: embedder.dim, models, ...(parts ? { parts } : {}) };
     const release = async () => {
       await Promise.all(sessions.splice(0).map((s) => s.session.release()));
     };

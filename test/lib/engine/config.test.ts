@@ -92,3 +92,19 @@ describe("resolveEngineConfig", () => {
     expect(EngineConfigSchema.parse({}).engine).toBe("onnx");
   });
 });
+
+describe("FACE_EMBEDDERS", () => {
+  test("one recognizer, or two for fusion; fr_feature alone by default", () => {
+    expect(loadEngineConfig({}).embedders).toEqual(["fr_feature"]);
+    expect(loadEngineConfig({ FACE_EMBEDDERS: "mobilefacenet" }).embedders).toEqual(["mobilefacenet"]);
+    expect(loadEngineConfig({ FACE_EMBEDDERS: " fr_feature , MobileFaceNet" }).embedders).toEqual(["fr_feature", "mobilefacenet"]);
+  });
+
+  test("unknown names, repeats and more than two are refused naming the variable", () => {
+    for (const value of ["arcface", "fr_feature,fr_feature", "fr_feature,mobilefacenet,fr_feature", "fr_feature,"]) {
+      const e = errorOf(() => loadEngineConfig({ FACE_EMBEDDERS: value }));
+      expect(e.code).toBe("INVALID_ARGUMENT");
+      expect(e.message).toContain("FACE_EMBEDDERS");
+    }
+  });
+});
