@@ -174,17 +174,17 @@ export class HttpFaceClient implements FaceApi {
     return { faceIds: (await this.call(FaceIdsBody, "GET", path, undefined, opts)).face_ids };
   }
   async recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition> {
-    const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks };
+    const body = { image: image(req.image), threshold: req.threshold, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks, model_scores: req.modelScores };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
     return { ...recognition(r), companyFound: r.company_found };
   }
   async recognizeFaces(req: RecognizeRequest, opts?: CallOptions): Promise<RecognizeFacesResult> {
-    const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks };
+    const body = { image: image(req.image), threshold: req.threshold, all_faces: true, return_embeddings: req.returnEmbeddings, landmarks: req.landmarks, model_scores: req.modelScores };
     const r = await this.call(RecognizeResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/recognize`, body, opts);
     return { faces: (r.faces ?? []).map(recognition), ...(r.threshold !== undefined ? { threshold: r.threshold } : {}), companyFound: r.company_found };
   }
   async searchEmbedding(req: SearchEmbeddingRequest, opts?: CallOptions): Promise<SearchEmbeddingResult> {
-    const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold, model: req.model };
+    const body = { embedding: req.embedding, top_k: req.topK, threshold: req.threshold, model: req.model, model_scores: req.modelScores };
     const r = await this.call(SearchResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/search`, body, opts);
     return {
       userId: r.user_id,
@@ -192,6 +192,7 @@ export class HttpFaceClient implements FaceApi {
       faceId: r.face_id,
       threshold: r.threshold,
       matches: r.matches.map((m) => ({ userId: m.user_id, confidence: m.confidence, faceId: m.face_id })),
+      ...(r.model_scores ? { modelScores: r.model_scores } : {}),
     };
   }
   async getOperatingPoint(req: OperatingPointRequest, opts?: CallOptions): Promise<OperatingPoint> {
@@ -357,5 +358,6 @@ function recognition(r: z.output<typeof RecognitionBody>): Recognition {
   if (r.embedding !== undefined) out.embedding = r.embedding;
   if (r.landmarks !== undefined) out.landmarks = r.landmarks;
   if (r.landmarks_68 !== undefined) out.landmarks68 = r.landmarks_68;
+  if (r.model_scores !== undefined) out.modelScores = r.model_scores;
   return out;
 }

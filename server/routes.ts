@@ -260,7 +260,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         schema: RecognizeBody,
         kinds: ALL_KINDS,
         rawImageField: "image",
-        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean", landmarks: "boolean", record: "boolean" },
+        formTypes: { all_faces: "boolean", threshold: "number", return_embeddings: "boolean", landmarks: "boolean", record: "boolean", model_scores: "boolean" },
       },
       ok: { status: 200, schema: RecognizeResponseBody, description: "best match, and every face with all_faces" },
       errors: IMAGE_ERRORS,
@@ -271,6 +271,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           threshold: body.threshold,
           returnEmbeddings: body.return_embeddings,
           landmarks: body.landmarks,
+          modelScores: body.model_scores,
         };
         let out: RecognizeReply;
         let best: Recognition;
@@ -341,7 +342,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       ok: { status: 200, schema: SearchResponseBody, description: "decision and top matches" },
       errors: ["COMPANY_NOT_FOUND", "MODEL_MISMATCH"],
       async run({ api, params, body, opts }) {
-        const req = { companyId: params.company, embedding: body.embedding, topK: body.top_k, threshold: body.threshold, model: body.model };
+        const req = { companyId: params.company, embedding: body.embedding, topK: body.top_k, threshold: body.threshold, model: body.model, modelScores: body.model_scores };
         return { body: toWire.search(await api.searchEmbedding(req, opts)) };
       },
     }),

@@ -55,6 +55,7 @@ export const RecognizeBody = z.object({
   all_faces: z.boolean().optional().describe("Also return every face in the image under `faces`"),
   threshold: Threshold.optional(),
   return_embeddings: z.boolean().optional().describe("Also return each face's L2-normalised embedding (for POST .../search)"),
+  model_scores: z.boolean().optional().describe("Also return each model's own score of the top match (with fused recognizers, FACE_EMBEDDERS, one per model)"),
   landmarks: z
     .boolean()
     .optional()
@@ -70,6 +71,7 @@ export const SearchBody = z.object({
   model: ModelIdSchema.optional().describe(
     "The model that produced the embedding (the `model` of enroll answers); another model than the company's is MODEL_MISMATCH (default: the engine's)",
   ),
+  model_scores: z.boolean().optional().describe("Also return each model's own score of the top match (with fused recognizers, FACE_EMBEDDERS, one per model)"),
 });
 export const ImageBody = z.object({ image: WireImageSchema });
 export const CompareBody = z.object({
@@ -120,6 +122,9 @@ export const EnrolledBody = z.object({
   revision: Revision,
 });
 export const FaceIdsBody = z.object({ face_ids: z.array(z.string()) });
+const ModelScoresBody = z
+  .array(z.object({ model: z.string(), score: z.number() }))
+  .describe("With model_scores: each model's own cosine score of the top match (`confidence` is the fused score)");
 export const RecognitionBody = z.object({
   user_id: z.string().nullable(),
   confidence: z.number().min(0).describe("Cosine similarity of the best match, floored at 0 (0 when there is no face)"),
@@ -130,6 +135,7 @@ export const RecognitionBody = z.object({
   embedding: z.array(z.number()).optional().describe("With return_embeddings"),
   landmarks: z.array(PointSchema).optional().describe("With landmarks: left eye, right eye, nose, left and right mouth corner (image pixels)"),
   landmarks_68: z.array(PointSchema).optional().describe("With landmarks, when the engine has them: the 68 iBUG points (image pixels)"),
+  model_scores: ModelScoresBody.optional(),
 });
 export const OperatingPointPutBody = z
   .object({
@@ -171,6 +177,7 @@ export const SearchResponseBody = z.object({
   face_id: z.string().nullable().describe("The decided user's best-matching face"),
   threshold: z.number(),
   matches: z.array(SearchMatchBody).describe("Top-k users, best first, whatever their score"),
+  model_scores: ModelScoresBody.optional(),
 });
 export const RecognizeResponseBody = RecognitionBody.extend({
   company_found: z
@@ -294,6 +301,7 @@ export const toWire = {
     if (r.embedding !== undefined) out.embedding = r.embedding;
     if (r.landmarks !== undefined) out.landmarks = r.landmarks;
     if (r.landmarks68 !== undefined) out.landmarks_68 = r.landmarks68;
+    if (r.modelScores !== undefined) out.model_scores = r.modelScores;
     return out;
   },
   operatingPoint: (p: OperatingPoint): Out<typeof OperatingPointBody> => ({
@@ -324,6 +332,7 @@ export const toWire = {
     face_id: r.faceId,
     threshold: r.threshold,
     matches: r.matches.map((m) => ({ user_id: m.userId, confidence: m.confidence, face_id: m.faceId })),
+    ...(r.modelScores ? { model_scores: r.modelScores } : {}),
   }),
   detect: (r: DetectResult): Out<typeof DetectBody> => ({
     faces_count: r.facesCount,

@@ -86,6 +86,11 @@ export interface ParseOptions {
   engineModel?: string;
   /** INITIAL_DATA_MODEL: the model of a file that names none (the operator's declaration). */
   declaredModel?: string;
+  /**
+   * Other models the engine serves, with their dimensions: the fused models of FACE_EMBEDDERS (a gallery of
+   * one of them is served with its slice of the fused embedding).
+   */
+  servedModels?: readonly { model: string; dim: number }[];
   /** At most this many warnings are listed (the rest are counted). */
   maxWarnings?: number;
 }
@@ -218,25 +223,28 @@ function parseOwnFormat(input: unknown, options: ParseOptions): InitialDataRepor
       warn(`${where}: duplicate embedding for the face; the first one is kept`);
       continue;
     }
-    if (e.embedding.length !== dim) {
-      warn(`${where}: wrong dimension ${e.embedding.length}, expected ${dim}; skipped`);
+    // one model per company (the gallery refuses mixing): the first embedding of a company fixes it
+    const faceModel = e.model ?? model;
+    // a model the engine also serves (one of its fused models: an old gallery) has its own dimension
+    const faceDim = options.servedModels?.find((m) => m.model === faceModel)?.dim ?? dim;
+    if (e.embedding.length !== faceDim) {
+      warn(`${where}: wrong dimension ${e.embedding.length}, expected ${faceDim}; skipped`);
       continue;
     }
-    const unit = unitVector(e.embedding, dim);
+    const unit = unitVector(e.embedding, faceDim);
     if (typeof unit === "string") {
       // "has a non-finite value at index 17" → "non-finite value at index 17"
       warn(`${where}: ${unit.replace(/^(has a |is a )/, "")}; skipped`);
       continue;
     }
-    // one model per company (the gallery refuses mixing): the first embedding of a company fixes it
-    const faceModel = e.model ?? model;
     const companyModel = modelOf.get(c);
     if (companyModel === undefined) modelOf.set(c, faceModel);
     else if (companyModel !== faceModel) {
       warn(`${where}: model ${JSON.stringify(faceModel)} differs from company ${idText(c)}'s ${JSON.stringify(companyModel)}; skipped`);
       continue;
     }
-    if (options.engineModel && faceModel !== options.engineModel && !mismatched.has(faceModel)) {
+    const served = faceModel === options.engineModel || options.servedModels?.some((m) => m.model === faceModel);
+    if (options.engineModel && !served && !mismatched.has(faceModel)) {
       mismatched.add(faceModel);
       warn(
         `${where}: the embeddings are from model ${JSON.stringify(faceModel)} but the engine produces ${JSON.stringify(options.engineModel)}: ` +

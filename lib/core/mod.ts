@@ -76,6 +76,8 @@ export {
   PointSchema,
   type Recognition,
   RecognitionSchema,
+  ModelScoreSchema,
+  type ModelScore,
   type RecognizeFacesResult,
   RecognizeFacesResultSchema,
   type RecognizeRequest,
@@ -224,3 +226,4 @@ export {
   type ParseOptions,
   UserEntrySchema,
 } from "./initial-data.ts";
+export { partEmbedding, partScores } from "./embedding-parts.ts";

@@ -109,6 +109,8 @@ export const RecognizeRequestSchema = z.object({
   landmarks: z.boolean().optional(),
   /** Also return each face's L2-normalised embedding (e.g. for multi-frame aggregation and `searchEmbedding`). */
   returnEmbeddings: z.boolean().optional(),
+  /** Also return each model's own score of the top match (`modelScores`; with fused recognizers, one per model). */
+  modelScores: z.boolean().optional(),
 });
 export type RecognizeRequest = z.infer<typeof RecognizeRequestSchema>;
 
@@ -126,6 +128,8 @@ export const SearchEmbeddingRequestSchema = z.object({
    * Another model than the company's is MODEL_MISMATCH, never searched; absent: the engine's.
    */
   model: ModelIdSchema.optional(),
+  /** Also return each model's own score of the top match. */
+  modelScores: z.boolean().optional(),
 });
 export type SearchEmbeddingRequest = z.infer<typeof SearchEmbeddingRequestSchema>;
 
@@ -199,6 +203,10 @@ export const UserFacesResultSchema = z.object({ faceIds: z.array(FaceIdSchema) }
 export type UserFacesResult = z.infer<typeof UserFacesResultSchema>;
 
 /** One recognition: no face → userId null, confidence 0, bbox null; below threshold → userId null with the score. */
+/** One model's own cosine similarity of a match (the parts of a fused score). */
+export const ModelScoreSchema = z.object({ model: ModelIdSchema, score: z.number() });
+export type ModelScore = z.infer<typeof ModelScoreSchema>;
+
 export const RecognitionSchema = z.object({
   userId: UserIdSchema.nullable(),
   /** Cosine similarity of the best enrolled face of the best user (0 when no face or empty gallery). */
@@ -214,6 +222,8 @@ export const RecognitionSchema = z.object({
   threshold: z.number().optional(),
   /** The face's L2-normalised embedding, with `returnEmbeddings`. */
   embedding: EmbeddingSchema.optional(),
+  /** With `modelScores`: each model's own score of the top match (`confidence` is the fused one). */
+  modelScores: z.array(ModelScoreSchema).optional(),
   /**
    * false when the company does not exist (the answer is then the old system's null, 0, null): the
    * signal that tells a mistyped company from a stranger. Absent from engines/clients that predate it.
@@ -242,6 +252,8 @@ export const SearchEmbeddingResultSchema = z.object({
   threshold: z.number(),
   /** Top-k users, best first, whatever their score. */
   matches: z.array(SearchMatchSchema),
+  /** With `modelScores`: each model's own score of the top match. */
+  modelScores: z.array(ModelScoreSchema).optional(),
 });
 export type SearchEmbeddingResult = z.infer<typeof SearchEmbeddingResultSchema>;
 

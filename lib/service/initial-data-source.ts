@@ -140,6 +140,7 @@ export async function applyInitialData(args: {
     expectedDim: engineInfo.embeddingDim,
     engineModel: engineInfo.modelId,
     declaredModel: config.initialDataModel,
+    servedModels: (engineInfo.parts ?? []).map((p) => ({ model: p.modelId, dim: p.dim })),
   });
   for (const line of sourceLogLines(loaded)) log(line.level, line.message);
   if (loaded.error || !loaded.report) {

@@ -44,6 +44,7 @@ import {
   type RecognizeFacesResult,
   type RecognizeRequest,
   type Recognition,
+  type ModelScore,
   type OperatingPoint,
   type OperatingPointRequest,
   type SetOperatingPointRequest,
@@ -74,6 +75,8 @@ import { applyInitialData, type InitialDataOutcome } from "./initial-data-source
 import { DEFAULT_PAIR_THRESHOLD, ThresholdPolicy, findCalibration, type OperatingPointInForce } from "./operating-point.ts";
 import { operatingPointView } from "./operating-point-view.ts";
 import { sharedScanPool } from "./scan-pool.ts";
+import { ModelRouting, type ServedModel } from "./model-routing.ts";
+import { partScores } from "../core/embedding-parts.ts";
 import * as stateless from "./stateless.ts";
 import { analyzeImage } from "./stateless.ts";
 import { cacheStats, health, type StatusSource } from "./status.ts";
@@ -128,12 +131,9 @@ export class LocalFaceService implements FaceApi {
       score: config.userScore,
     });
     this.modelId = engine.info().modelId;
-    this.thresholds = new ThresholdPolicy({
-      calibration: findCalibration(this.modelId, config.calibrationFile),
-      explicitThreshold: config.recognitionThreshold,
-      fpirTarget: config.fpirTarget,
-      companySettings: (id) => this.gallery.companySettings(id),
-    });
+    this.routing = new ModelRouting(engine.info());
+    this.thresholds = this.policy(findCalibration(this.modelId, config.calibrationFile));
+    this.policies.set(this.modelId, this.thresholds);
     this.engineProbe = new EngineProbe(engine);
     this.engineProbe.warm();
   }
@@ -146,6 +146,36 @@ export class LocalFaceService implements FaceApi {
 
   /** The engine's model id, read once: it is on every recognition's path. */
   private readonly modelId: string;
+
+  /** Which model each company is served with (an old gallery of one fused model keeps it). */
+  private readonly routing: ModelRouting;
+
+  /** Threshold policies by served model: the engine's, and each fused model's own for old galleries. */
+  private readonly policies = new Map<string, ThresholdPolicy>();
+
+  private policy(calibration: ReturnType<typeof findCalibration>): ThresholdPolicy {
+    return new ThresholdPolicy({
+      calibration,
+      explicitThreshold: this.config.recognitionThreshold,
+      fpirTarget: this.config.fpirTarget,
+      companySettings: (id) => this.gallery.companySettings(id),
+    });
+  }
+
+  /** The model a company is served with: its gallery's when that is one of the fused models, else the engine's. */
+  private served(companyId: string): ServedModel {
+    return this.routing.forCompany(this.gallery.companyModel(companyId));
+  }
+
+  /** The threshold policy of a served model (each fused model's shipped calibration for an old gallery). */
+  private thresholdsFor(served: ServedModel): ThresholdPolicy {
+    let p = this.policies.get(served.modelId);
+    if (!p) {
+      p = this.policy(findCalibration(served.modelId));
+      this.policies.set(served.modelId, p);
+    }
+    return p;
+  }
 
   /** Creates a started service: store replayed into the gallery, initial data applied to an empty store. */
   static async create(opts: LocalFaceServiceOptions = {}): Promise<LocalFaceService> {
@@ -260,10 +290,9 @@ export class LocalFaceService implements FaceApi {
     return { ...face, facesFound: faces.length };
   }
 
-  private async storeFace(req: FaceRequest, face: AnalyzedFace & { facesFound: number }): Promise<EnrollResult> {
-    const info = this.engine.info();
-    const embedding = normalize(face.embedding);
-    const put = await this.store.addFace({ ...req, embedding, model: info.modelId });
+  private async storeFace(req: FaceRequest, face: AnalyzedFace & { facesFound: number }, served: ServedModel): Promise<EnrollResult> {
+    const embedding = this.routing.project(face.embedding, served);
+    const put = await this.store.addFace({ ...req, embedding, model: served.modelId });
     if (!put.created) {
       throw new FaceError("FACE_EXISTS", `face ${JSON.stringify(req.faceId)} already exists for user ${JSON.stringify(req.userId)}`, {
         details: req,
@@ -277,10 +306,17 @@ export class LocalFaceService implements FaceApi {
       embedding: Array.from(embedding),
       detectionScore: face.score,
       bbox: face.bbox,
-      model: info.modelId,
+      model: served.modelId,
       revision: put.revision,
       facesFound: face.facesFound,
     };
+  }
+
+  /** The company's served model, after checking that an engine embedding of `dim` values can join it (MODEL_MISMATCH). */
+  private checkServed(companyId: string, dim: number): ServedModel {
+    const served = this.served(companyId);
+    this.gallery.checkModel(companyId, served.modelId, served.part && dim === this.engine.info().embeddingDim ? served.dim : dim);
+    return served;
   }
 
   // ------------------------------------------------------------------ management (fanout in the old system)
@@ -309,14 +345,13 @@ export class LocalFaceService implements FaceApi {
       this.requireCompany(r.companyId);
       // cheap checks before the engine work; the store's create-if-absent is the atomic one
       if (this.gallery.hasUser(r.companyId, r.userId)) throw userExists(r);
-      const info = this.engine.info();
-      this.gallery.checkModel(r.companyId, info.modelId, info.embeddingDim);
+      this.checkServed(r.companyId, this.engine.info().embeddingDim);
       const face = await this.enrollFace(r.image, o.imageScales?.image);
-      this.gallery.checkModel(r.companyId, info.modelId, face.embedding.length);
+      const served = this.checkServed(r.companyId, face.embedding.length);
       const created = await this.store.createUser(r.companyId, r.userId);
       if (!created.created) throw userExists(r);
       await this.applied(created.revision);
-      return this.storeFace(r, face);
+      return this.storeFace(r, face, served);
     });
   }
 
@@ -334,11 +369,9 @@ export class LocalFaceService implements FaceApi {
           details: { companyId: r.companyId, userId: r.userId, faceId: r.faceId },
         });
       }
-      const info = this.engine.info();
-      this.gallery.checkModel(r.companyId, info.modelId, info.embeddingDim);
+      this.checkServed(r.companyId, this.engine.info().embeddingDim);
       const face = await this.enrollFace(r.image, o.imageScales?.image);
-      this.gallery.checkModel(r.companyId, info.modelId, face.embedding.length);
-      return this.storeFace(r, face);
+      return this.storeFace(r, face, this.checkServed(r.companyId, face.embedding.length));
     });
   }
 
@@ -372,10 +405,11 @@ export class LocalFaceService implements FaceApi {
   /** The company's operating point: the threshold decisions use, where it comes from, the FPIR expected at it. */
   operatingPoint(companyId: string): OperatingPointInForce {
     const c = this.gallery.index(companyId);
+    const thresholds = this.thresholdsFor(this.served(companyId));
     // scored by the best face, a user with k faces is k chances for a stranger: count faces as single photos
-    if (this.config.userScore === "max") return this.thresholds.resolve(companyId, c?.count ?? 0, 0);
+    if (this.config.userScore === "max") return thresholds.resolve(companyId, c?.count ?? 0, 0);
     // users without faces cannot be matched: N counts users with a template
-    return this.thresholds.resolve(companyId, c?.templates?.users.size ?? c?.users.size ?? 0, c?.multiFaceUsers ?? 0);
+    return thresholds.resolve(companyId, c?.templates?.users.size ?? c?.users.size ?? 0, c?.multiFaceUsers ?? 0);
   }
 
   /** The operating point with the calibration's curves for this company's size (what GET .../operating-point shows). */
@@ -383,7 +417,7 @@ export class LocalFaceService implements FaceApi {
     return operatingPointView({
       companyId,
       inForce: this.operatingPoint(companyId),
-      calibration: this.thresholds.calibration,
+      calibration: this.thresholdsFor(this.served(companyId)).calibration,
       settings: this.gallery.companySettings(companyId),
       revision,
     });
@@ -412,22 +446,43 @@ export class LocalFaceService implements FaceApi {
     });
   }
 
-  private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number, model = this.modelId): SearchEmbeddingResult {
-    const hits = this.gallery.search(companyId, embedding, { k, model });
+  /** Searches with an engine embedding (or a caller's vector of the served model), projected onto the company's served model. */
+  private decide(companyId: string, embedding: ArrayLike<number>, threshold: number, k: number, withModelScores = false): SearchEmbeddingResult {
+    const served = this.served(companyId);
+    const query = this.routing.project(embedding, served);
+    const hits = this.gallery.search(companyId, query, { k, model: served.modelId });
     const top = hits[0];
     const matched = top !== undefined && top.score >= threshold;
+    const modelScores = withModelScores && top ? this.modelScores(companyId, served, query, top) : undefined;
     return {
       userId: matched ? top.userId : null,
       confidence: top?.score ?? 0,
       faceId: matched ? top.faceId : null,
       threshold,
       matches: hits.map((h) => ({ userId: h.userId, confidence: h.score, faceId: h.faceId })),
+      ...(modelScores ? { modelScores } : {}),
     };
   }
 
-  private match(companyId: string, face: AnalyzedFace, threshold: number, extra: { embedding: boolean; landmarks: boolean }): Recognition {
-    const d = this.decide(companyId, face.embedding, threshold, 1);
+  /**
+   * Each model's own cosine between the query and the top match (the user's template, or their best face
+   * when users are scored by their best face): the fused score's parts, or the served model's one score.
+   */
+  private modelScores(companyId: string, served: ServedModel, query: Float32Array, top: { userId: string; faceId: string; score: number }): ModelScore[] {
+    const parts = this.routing.fusedParts;
+    if (served.part || parts.length === 0) return [{ model: served.modelId, score: top.score }];
+    const target =
+      (this.config.userScore === "mean" ? this.gallery.index(companyId)?.template(top.userId) : undefined) ??
+      this.gallery.getEmbedding(companyId, top.userId, top.faceId);
+    if (!target) return [{ model: served.modelId, score: top.score }];
+    const scores = partScores(parts, query, target);
+    return parts.map((p, i) => ({ model: p.modelId, score: scores[i] }));
+  }
+
+  private match(companyId: string, face: AnalyzedFace, threshold: number, extra: { embedding: boolean; landmarks: boolean; modelScores: boolean }): Recognition {
+    const d = this.decide(companyId, face.embedding, threshold, 1, extra.modelScores);
     const out: Recognition = { userId: d.userId, confidence: d.confidence, bbox: face.bbox, faceId: d.faceId, detectionScore: face.score, threshold };
+    if (d.modelScores) out.modelScores = d.modelScores;
     if (extra.embedding) out.embedding = Array.from(normalize(face.embedding));
     if (extra.landmarks) {
       out.landmarks = face.landmarks;
@@ -460,7 +515,7 @@ export class LocalFaceService implements FaceApi {
     const faces = await analyzeImage(this.engine, r.image, this.config.recognizeMaxFaces, sourceScale);
     // the threshold is read after the engine work: it follows the gallery size at decision time
     const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
-    const extra = { embedding: r.returnEmbeddings === true, landmarks: r.landmarks === true };
+    const extra = { embedding: r.returnEmbeddings === true, landmarks: r.landmarks === true, modelScores: r.modelScores === true };
     return { faces: faces.map((f) => this.match(r.companyId, f, threshold, extra)), threshold, companyFound: true };
   }
 
@@ -489,21 +544,26 @@ export class LocalFaceService implements FaceApi {
     return this.run(opts, async () => {
       const r = parse(SearchEmbeddingRequestSchema, req, "search_embedding request");
       this.requireCompany(r.companyId);
-      const held = this.gallery.companyModel(r.companyId);
-      const expected = held ?? { model: this.modelId, dim: this.engine.info().embeddingDim };
-      const model = r.model ?? this.modelId;
+      const served = this.served(r.companyId);
+      const engineDim = this.engine.info().embeddingDim;
+      // absent, the query's model is the engine's; a vector of the served model's own length into an old gallery is that model's
+      const model = r.model ?? (served.part && r.embedding.length === served.dim ? served.modelId : this.modelId);
+      const own = model === served.modelId && r.embedding.length === served.dim;
+      // an old gallery of one fused model takes the fused vector too (its slice is searched)
+      const fusedIntoPart = served.part !== undefined && model === this.modelId && r.embedding.length === engineDim;
       // a vector of another model (or dimension) is never searched: its scores would mean nothing
-      if (r.embedding.length !== expected.dim || model !== expected.model) {
+      if (!own && !fusedIntoPart) {
+        const held = this.gallery.companyModel(r.companyId);
         throw new FaceError(
           "MODEL_MISMATCH",
           `the query is a ${r.embedding.length}-d embedding of model ${model}; company ${JSON.stringify(r.companyId)} ` +
-            `${held ? "holds" : "takes"} ${expected.dim}-d embeddings of model ${expected.model}`,
-          { details: { model, dimensions: r.embedding.length, expectedModel: expected.model, expected: expected.dim } },
+            `${held ? "holds" : "takes"} ${served.dim}-d embeddings of model ${served.modelId}`,
+          { details: { model, dimensions: r.embedding.length, expectedModel: served.modelId, expected: served.dim } },
         );
       }
       const embedding = normalize(r.embedding);
       const threshold = r.threshold ?? this.operatingPoint(r.companyId).threshold;
-      return this.decide(r.companyId, embedding, threshold, r.topK ?? 1, model);
+      return this.decide(r.companyId, embedding, threshold, r.topK ?? 1, r.modelScores === true);
     });
   }
 

@@ -14,14 +14,19 @@
  * LFW dev, β chosen there); they are part of the model id, so vectors of other weights never mix.
  */
 import type { EmbeddingPart } from "../../core/mod.ts";
+export { partEmbedding, partScores } from "../../core/embedding-parts.ts";
 import { FaceError } from "../../core/mod.ts";
 import type { FaceEmbedder } from "../embedder.ts";
 import type { Points } from "../landmarks.ts";
 import type { DecodedImage } from "../types.ts";
 
-/** The fitted weight of the first model of each supported pair (bench/fusion-fit.ts; docs/engine.md). */
+/**
+ * The fitted weight of the first model of each supported pair (bench/fusion-fit.ts; docs/engine.md).
+ * β = 1 (the plain z-score sum): impostor σ 0.0976 (fr_feature) and 0.1441 (MobileFaceNet) on LFW dev
+ * (bench/results/fusion-fit.json) give w = 0.596, kept at 0.60 (the id says w60).
+ */
 export const FUSION_WEIGHTS: Readonly<Record<string, number>> = {
-  "fr_feature+mobilefacenet": 0.5,
+  "fr_feature+mobilefacenet": 0.6,
 };
 
 /** The model id of a fused embedding: the parts' ids and the first part's weight in percent. */
@@ -70,31 +75,4 @@ export class FusedEmbedder implements FaceEmbedder {
     }
     return out;
   }
-}
-
-/**
- * Each model's cosine between two fused vectors (each slice normalised: exact for single photos, and the
- * per-model score of a template, whose slices are no longer unit length).
- */
-export function partScores(parts: readonly EmbeddingPart[], a: ArrayLike<number>, b: ArrayLike<number>): number[] {
-  return parts.map(({ offset, dim }) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let k = offset; k < offset + dim; k++) {
-      ab += a[k] * b[k];
-      aa += a[k] * a[k];
-      bb += b[k] * b[k];
-    }
-    return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-  });
-}
-
-/** One model's unit embedding out of a fused vector (its slice, normalised), or undefined when the slice is empty. */
-export function partEmbedding(part: EmbeddingPart, fused: ArrayLike<number>): Float32Array | undefined {
-  const v = Float32Array.from({ length: part.dim }, (_, k) => fused[part.offset + k]);
-  const n = Math.hypot(...v);
-  if (!(n > 0) || !Number.isFinite(n)) return undefined;
-  for (let k = 0; k < v.length; k++) v[k] /= n;
-  return v;
 }
