@@ -8,6 +8,7 @@
  *   calibrate [folder | pairs-file]  FAR / FRR / EER table, suggested threshold, plot; with a folder
  *                                    (default LFW dev) also the calibration file behind FACE_FPIR_TARGET
  *   tls init --name N --ip A         a local CA and a server certificate for kiosks on the LAN
+ *   env-example [--out FILE]         writes .env.example: every setting, its default and meaning
  *
  * enroll and recognize run in-process (the embedded service on DATA_DIR) or against a running
  * server with --url (and --key). export and import work on the local store only: the SQLite store
@@ -39,6 +40,7 @@ import {
 } from "./cli/calibrate.ts";
 import { enrollFolder, progressBar } from "./cli/enroll.ts";
 import { formatTlsInit, TLS_HELP, tlsInit, TlsInitError } from "./cli/tls.ts";
+import { renderEnvExample } from "./compose/settings.ts";
 import { HttpFaceClient } from "./client.ts";
 import { toWire } from "./wire.ts";
 
@@ -53,6 +55,7 @@ commands:
   calibrate [folder | pairs-file]    FAR/FRR/EER table, suggested threshold, plot; a labelled folder
                                      (default: LFW dev) also gives the open-set calibration file (--out)
   tls init --name N [--ip A]         a local CA and a server certificate for HTTPS kiosks on the LAN
+  env-example [--out FILE]           write .env.example (every setting with its default and meaning)
 
 options:
   --url URL          enroll/recognize against a running server (default: in-process, DATA_DIR)
@@ -191,6 +194,13 @@ async function main(argv: string[]): Promise<number> {
   };
 
   switch (command) {
+    case "env-example": {
+      need(0, "no arguments (--out FILE, default .env.example at the repository root)");
+      const out = values.out ?? join(import.meta.dir, "..", ".env.example");
+      writeFileSync(out, renderEnvExample());
+      console.error(`wrote ${out}`);
+      return 0;
+    }
     case "tls": {
       if (args[0] !== "init" || args.length !== 1) throw new UsageError("tls needs a subcommand: tls init --name <lan-name> [--ip <address>]");
       try {
