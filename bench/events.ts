@@ -17,8 +17,8 @@ import { parseArgs } from "node:util";
 import type { NewEvent } from "../lib/core/mod.ts";
 import { createEngine } from "../lib/engine/mod.ts";
 import { eventStoreFor, LocalFaceService, SqliteEventStore } from "../lib/service/mod.ts";
-import { Integration } from "../server/events/mod.ts";
-import { startServer } from "../server/serve.ts";
+import { Integration } from "../server/integration/mod.ts";
+import { startServer } from "../server/http/serve.ts";
 import { quantile } from "./lfw-metrics.ts";
 
 const { values } = parseArgs({

@@ -21,7 +21,7 @@ import { quantile } from "./lfw-metrics.ts";
 import { LocalEventSink } from "../lib/core/mod.ts";
 import { LocalFaceService } from "../lib/service/mod.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type ServerMessage } from "../server/kiosk/mod.ts";
-import { startServer } from "../server/serve.ts";
+import { startServer } from "../server/http/serve.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const DATASETS = resolve(ROOT, process.env.FACEGATE_DATASETS ?? "../shared/datasets");

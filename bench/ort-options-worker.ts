@@ -5,8 +5,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ort } from "../lib/engine/ort.ts";
-import { rewritePrelu } from "../lib/engine/prelu-rewrite.ts";
+import { ort } from "../lib/engine/onnx/ort.ts";
+import { rewritePrelu } from "../lib/engine/onnx/prelu-rewrite.ts";
 
 declare const self: Worker;
 

@@ -23,5 +23,5 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 copyFileSync(join(root, "models/manifest.json"), join(dist, "models/manifest.json"));
-chmodSync(join(dist, "bin/facegate.js"), 0o755);
+chmodSync(join(dist, "server/cli/facegate.js"), 0o755);
 console.log(`built ${dist}`);

@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { PAGES, pageDist, type PageSpec } from "../server/pages.ts";
+import { PAGES, pageDist, type PageSpec } from "../server/http/pages.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const STATIC_FILES = ["style.css", "index.html"]; // index.html last: it marks a complete build

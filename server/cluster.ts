@@ -20,7 +20,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startNatsCluster, startNatsServer, type NatsServer } from "../lib/nats/mod.ts";
-import { DEFAULT_SERVER_CONFIG } from "./config.ts";
+import { DEFAULT_SERVER_CONFIG } from "./config/server.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 

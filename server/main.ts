@@ -10,18 +10,18 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { upgradeWebSocket } from "hono/bun";
 import { FaceError, UnavailableError, type FaceApi } from "../lib/core/mod.ts";
-import type { Plugin } from "./app.ts";
-import { ApiKeys } from "./auth.ts";
+import type { Plugin } from "./http/app.ts";
+import { ApiKeys } from "./http/auth.ts";
 import { loadEngineConfig } from "../lib/engine/mod.ts";
 import { loadServiceConfig } from "../lib/service/mod.ts";
-import { ConfigError, loadServerConfig, type ServerConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
-import { startServer } from "./serve.ts";
+import { ConfigError, loadServerConfig, type ServerConfig } from "./config/server.ts";
+import { createLogger } from "./observe/logger.ts";
+import { startServer } from "./http/serve.ts";
 import { TlsFilesError } from "./http/tls.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
-import { pagesPlugin } from "./pages.ts";
-import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./events/mod.ts";
-import { forgetDeletedCompanies } from "./events/company-deletes.ts";
+import { pagesPlugin } from "./http/pages.ts";
+import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./integration/mod.ts";
+import { forgetDeletedCompanies } from "./integration/events/company-deletes.ts";
 
 type ClosableApi = FaceApi & { close(): Promise<void> };
 
@@ -155,7 +155,7 @@ try {
       ...(days !== undefined ? { enforceMaxAgeSeconds: days * 86_400 } : {}),
     });
     // Webhooks: one durable consumer per webhook on that stream, shared by every gateway.
-    const { JetStreamWebhooks } = await import("./webhooks/jetstream.ts");
+    const { JetStreamWebhooks } = await import("./integration/webhooks/jetstream.ts");
     const webhookConfig = { ...DEFAULT_INTEGRATION_CONFIG, ...integrationConfig };
     const { destinationPolicyFor } = await import("./integration/webhooks/destinations.ts");
     const destinations = destinationPolicyFor(webhookConfig);
@@ -177,7 +177,7 @@ try {
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),
     });
-    const { forgetDeletedCompaniesNats } = await import("./events/company-deletes-nats.ts");
+    const { forgetDeletedCompaniesNats } = await import("./integration/events/company-deletes-nats.ts");
     await forgetDeletedCompaniesNats(client.nc, nats.bucket, integration, (msg, fields) => logger.warn(msg, fields));
   } else {
     const { LocalFaceService } = await import("../lib/service/mod.ts");

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { z } from "zod";
-import { CompanyCreatedBody, DeletedBody, EnrolledBody, RecognizeResponseBody } from "../server/wire.ts";
+import { CompanyCreatedBody, DeletedBody, EnrolledBody, RecognizeResponseBody } from "../server/http/wire.ts";
 
 const README = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
 

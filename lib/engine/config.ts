@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { FaceError } from "../core/mod.ts";
-import { DEFAULT_IMAGE_LIMITS } from "./image.ts";
+import { DEFAULT_IMAGE_LIMITS } from "./image/image.ts";
 
 /** The recognizers FACE_EMBEDDERS may name (models/manifest.json). */
 export const EMBEDDER_NAMES = ["fr_feature", "mobilefacenet"] as const;

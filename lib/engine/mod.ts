@@ -17,11 +17,11 @@ export {
   type EngineConfig,
   type EngineConfigInput,
 } from "./config.ts";
-export { decodeImage, DEFAULT_IMAGE_LIMITS, base64ToBytes, type ImageLimits } from "./image.ts";
-export { readImageHeader } from "./sniff.ts";
+export { decodeImage, DEFAULT_IMAGE_LIMITS, base64ToBytes, type ImageLimits } from "./image/image.ts";
+export { readImageHeader } from "./image/sniff.ts";
 export type { AnalyzedFace, AnalyzeOptions, DecodedImage, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
-export { ARCFACE_TEMPLATE, estimateSimilarity } from "./align.ts";
-export { cudaLibraryPresent } from "./ort.ts";
+export { ARCFACE_TEMPLATE, estimateSimilarity } from "./onnx/align.ts";
+export { cudaLibraryPresent } from "./onnx/ort.ts";
 export { EngineProbe, type EngineProbeOptions } from "./probe.ts";
 export type { PoolStats } from "./worker-pool.ts";
 export { recordStages, STAGES, type Stage, type StageRecorder } from "./profile.ts";
@@ -39,9 +39,9 @@ export async function createEngine(config: Partial<EngineConfigInput> = {}): Pro
     return WorkerPoolEngine.create(resolved, resolved.workers);
   }
   if (resolved.engine === "human") {
-    const { createHumanEngine } = await import("./human.ts");
+    const { createHumanEngine } = await import("./human/human.ts");
     return createHumanEngine(resolved);
   }
-  const { createOnnxEngine } = await import("./onnx.ts");
+  const { createOnnxEngine } = await import("./onnx/onnx.ts");
   return createOnnxEngine(resolved);
 }

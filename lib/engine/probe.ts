@@ -3,7 +3,7 @@
  * recognizer), cached so health checks cost one run per `ttlMs` however often they are polled.
  */
 import type { DetectedFace, EngineCheck } from "../core/mod.ts";
-import { ARCFACE_TEMPLATE } from "./align.ts";
+import { ARCFACE_TEMPLATE } from "./onnx/align.ts";
 import type { FaceEngine } from "./types.ts";
 
 /** A 64x48 mid-gray JPEG (283 bytes). */

@@ -96,7 +96,7 @@ export function laplacianVariance(grey: ArrayLike<number>, n: number): number {
  * loop only sees the 64x64 result), EXIF orientation applied as the engine does.
  */
 export async function faceSharpness(image: ImageInput, bbox: BBox, sourceScale = 1): Promise<number> {
-  const [{ default: sharp }, { imageBytes }] = await Promise.all([import("sharp"), import("../engine/image.ts")]);
+  const [{ default: sharp }, { imageBytes }] = await Promise.all([import("sharp"), import("../engine/image/image.ts")]);
   const bytes = imageBytes(image);
   const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   // orientations 5-8 swap the sides

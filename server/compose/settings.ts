@@ -9,8 +9,8 @@
 import { parseEngineConfig } from "../../lib/engine/mod.ts";
 import { DEFAULT_MARKER_RETENTION_MS, parseNatsConfig } from "../../lib/nats/config.ts";
 import { parseServiceConfig } from "../../lib/service/config.ts";
-import { DEFAULT_SERVER_CONFIG, GATEWAY_MAX_INFLIGHT } from "../config.ts";
-import { DEFAULT_INTEGRATION_CONFIG } from "../events/config.ts";
+import { DEFAULT_SERVER_CONFIG, GATEWAY_MAX_INFLIGHT } from "../config/server.ts";
+import { DEFAULT_INTEGRATION_CONFIG } from "../integration/config.ts";
 import { loadKioskConfig } from "../kiosk/config.ts";
 
 export interface Setting {

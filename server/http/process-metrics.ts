@@ -8,7 +8,7 @@
  */
 import { readdirSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { MetricFamily, MetricsSource } from "../metrics.ts";
+import type { MetricFamily, MetricsSource } from "../observe/metrics.ts";
 
 export interface ProcessMetrics {
   source: MetricsSource;

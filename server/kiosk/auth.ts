@@ -8,8 +8,8 @@
  * and the per-address cap (`AddressCounter`).
  */
 import { FaceError } from "../../lib/core/mod.ts";
-import type { ApiKeys, Principal } from "../auth.ts";
-import { authenticateWithBackoff, type AuthThrottle } from "../auth-throttle.ts";
+import type { ApiKeys, Principal } from "../http/auth.ts";
+import { authenticateWithBackoff, type AuthThrottle } from "../http/auth-throttle.ts";
 
 /** The subprotocol the server answers; a client offering a key protocol lists it first. */
 export const KIOSK_SUBPROTOCOL = "facegate.v1";

@@ -25,10 +25,10 @@ import {
   type FaceApi,
   type IdentifiedEvent,
 } from "../../lib/core/mod.ts";
-import type { ApiKeys, Principal } from "../auth.ts";
-import type { AuthThrottle } from "../auth-throttle.ts";
+import type { ApiKeys, Principal } from "../http/auth.ts";
+import type { AuthThrottle } from "../http/auth-throttle.ts";
 import { AddressCounter, authenticateKiosk, kioskKey } from "./auth.ts";
-import { byLabel, type MetricFamily, type MetricsRegistry } from "../metrics.ts";
+import { byLabel, type MetricFamily, type MetricsRegistry } from "../observe/metrics.ts";
 import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";

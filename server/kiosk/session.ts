@@ -16,7 +16,7 @@ import {
   type IdentifiedEvent,
   type Recognition,
 } from "../../lib/core/mod.ts";
-import { checkThreshold, type Principal } from "../auth.ts";
+import { checkThreshold, type Principal } from "../http/auth.ts";
 import { defaultSettings, livenessFloor, type KioskConfig } from "./config.ts";
 import { DecisionEngine, type AggregateDecision, type Identification } from "./decision.ts";
 import { checkFrame } from "./frame-check.ts";

@@ -9,7 +9,7 @@ import type { Subprocess } from "bun";
 import { freePort } from "../../lib/nats/server-process.ts";
 import { ensurePagesBuilt } from "../../scripts/build-pages.ts";
 import { ROOT } from "../helpers/datasets.ts";
-import type { ApiKeysMap } from "../../server/config.ts";
+import type { ApiKeysMap } from "../../server/config/server.ts";
 
 export interface ServerProcess {
   url: string;

@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FaceError } from "../../lib/core/mod.ts";
 import { freePort } from "../../lib/nats/mod.ts";
-import { HttpFaceClient } from "../../server/client.ts";
+import { HttpFaceClient } from "../../server/http/client.ts";
 import { describeDatasets, listDataset, readDataset, ROOT } from "../helpers/datasets.ts";
 import { describeWithTools } from "../helpers/tools.ts";
 import { APP_IMAGE, buildImages, ComposeProject, run, startHealthTicker, startPodmanService, waitFor, type PodmanService } from "./podman.ts";

@@ -82,7 +82,7 @@ describeDatasets("the npm package", () => {
   test("ships dist/ and the README only", () => {
     expect(files).toContain("dist/lib/core/mod.js");
     expect(files).toContain("dist/lib/core/mod.d.ts");
-    expect(files).toContain("dist/bin/facegate.js");
+    expect(files).toContain("dist/server/cli/facegate.js");
     expect(files).toContain("dist/models/manifest.json");
     const stray = files.filter((f) => !f.startsWith("dist/") && !["package.json", "README.md"].includes(f));
     expect(stray).toEqual([]);

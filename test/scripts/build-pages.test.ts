@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, uti
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildPage, ensurePagesBuilt, pageIsCurrent } from "../../scripts/build-pages.ts";
-import { PAGES, pageDist, type PageSpec } from "../../server/pages.ts";
+import { PAGES, pageDist, type PageSpec } from "../../server/http/pages.ts";
 
 describe("buildPage / pageIsCurrent", () => {
   let tmp: string;

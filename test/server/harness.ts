@@ -11,12 +11,12 @@ import { faceApiSample } from "../helpers/datasets.ts";
 import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
 import { eventStoreFor, LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
-import { forgetDeletedCompanies, Integration, type IntegrationConfig } from "../../server/events/mod.ts";
+import { forgetDeletedCompanies, Integration, type IntegrationConfig } from "../../server/integration/mod.ts";
 import type { DestinationPolicy } from "../../server/integration/webhooks/destinations.ts";
-import type { ApiKeys } from "../../server/auth.ts";
-import type { ServerConfig } from "../../server/config.ts";
-import { createLogger, type Logger } from "../../server/logger.ts";
-import { startServer, type RunningServer } from "../../server/serve.ts";
+import type { ApiKeys } from "../../server/http/auth.ts";
+import type { ServerConfig } from "../../server/config/server.ts";
+import { createLogger, type Logger } from "../../server/observe/logger.ts";
+import { startServer, type RunningServer } from "../../server/http/serve.ts";
 
 // Engine-backed requests on a shared 2-core machine: more than bun's 5 s default per test.
 setDefaultTimeout(60_000);

@@ -16,8 +16,8 @@
 import type { EmbeddingPart } from "../../core/mod.ts";
 export { partEmbedding, partScores } from "../../core/embedding-parts.ts";
 import { FaceError } from "../../core/mod.ts";
-import type { FaceEmbedder } from "../embedder.ts";
-import type { Points } from "../landmarks.ts";
+import type { FaceEmbedder } from "./embedder.ts";
+import type { Points } from "./landmarks.ts";
 import type { DecodedImage } from "../types.ts";
 
 /**

@@ -21,7 +21,7 @@
  * Ops: CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB, MUL, RELU, RELU6, ABS, RESHAPE. Anything else (or a
  * quantised tensor) is a `TfliteFormatError` naming it.
  */
-import { MessageWriter } from "../protobuf.ts";
+import { MessageWriter } from "./protobuf.ts";
 import { ACTIVATION, OP, OP_NAMES, PADDING, readTflite, TENSOR_TYPE, TfliteFormatError, type TfliteModel, type TfliteOperator, type TfliteTensor } from "./tflite-schema.ts";
 
 export { TfliteFormatError };

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { EngineConfigSchema, loadEngineConfig, resolveEngineConfig } from "../../../lib/engine/config.ts";
-import { DEFAULT_IMAGE_LIMITS } from "../../../lib/engine/image.ts";
+import { DEFAULT_IMAGE_LIMITS } from "../../../lib/engine/image/image.ts";
 
 function errorOf(fn: () => unknown): FaceError {
   try {

@@ -4,8 +4,8 @@
  * when the loop is really held up.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ApiKeys } from "../../../server/auth.ts";
-import { loadServerConfig } from "../../../server/config.ts";
+import { ApiKeys } from "../../../server/http/auth.ts";
+import { loadServerConfig } from "../../../server/config/server.ts";
 import { startTestServer, type TestServer } from "../harness.ts";
 
 const ADMIN = "admin-key-metrics-0001";

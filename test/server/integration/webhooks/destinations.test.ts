@@ -6,9 +6,9 @@
  * (the delivery re-checks and connects to the address it checked).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ApiKeys } from "../../../../server/auth.ts";
-import { loadIntegrationConfig } from "../../../../server/events/config.ts";
-import { ConfigError } from "../../../../server/config.ts";
+import { ApiKeys } from "../../../../server/http/auth.ts";
+import { loadIntegrationConfig } from "../../../../server/integration/config.ts";
+import { ConfigError } from "../../../../server/config/server.ts";
 import { addressClass, DestinationPolicy, type ResolvedAddress } from "../../../../server/integration/webhooks/destinations.ts";
 import { b64, sample, startTestServer, type TestServer } from "../../harness.ts";
 
