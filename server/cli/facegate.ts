@@ -1,6 +1,9 @@
+#!/usr/bin/env node
 /**
- * `bun run facegate <command>`: operator commands.
+ * The one `facegate` command: `bun run facegate <command>` here, `npx facegate <command>` in a
+ * project that depends on the package (node_modules/.bin/facegate).
  *
+ *   models [--dir DIR] [--check]     fetch the model weights (server/cli/models.ts; `bun run models`)
  *   enroll <company> <folder>        folder of <user>/<images>, with a progress bar
  *   recognize <company> <image>      prints the recognition as JSON
  *   export <file>                    gallery → initial-data JSON ("-" for stdout)
@@ -41,12 +44,14 @@ import {
 import { enrollFolder, progressBar } from "./enroll.ts";
 import { formatTlsInit, TLS_HELP, tlsInit, TlsInitError } from "./tls.ts";
 import { renderEnvExample } from "../compose/settings.ts";
+import { modelsCommand, MODELS_USAGE } from "./models.ts";
 import { HttpFaceClient } from "../http/client.ts";
 import { toWire } from "../http/wire.ts";
 
 const USAGE = `usage: bun run facegate <command> [options]     (bun run facegate <command> --help: its own help)
 
 commands:
+  models [--dir DIR] [--check]       fetch the model weights and verify their sha256 (bun run models)
   enroll <company> <folder>          enroll <folder>/<user>/<images> (first image creates the user)
   recognize <company> <image>        recognize the best face (--all: every face)
   export <file>                      write the gallery as initial-data JSON ("-": stdout; --format old:
@@ -75,6 +80,7 @@ options:
 /** `bun run facegate <command> --help`: the command's own usage, options and an example. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
   tls: TLS_HELP,
+  models: `${MODELS_USAGE}\n`,
   enroll: `usage: bun run facegate enroll <company> <folder> [--url URL] [--key KEY]
 
 Enrolls every person of <folder>: one sub-folder per person, named by the user id, holding their
@@ -150,6 +156,8 @@ example:
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
+  // `models` has its own options (and must run under Node from the package's bin).
+  if (argv[0] === "models") return modelsCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
