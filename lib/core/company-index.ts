@@ -11,10 +11,17 @@
  * (README, "Accuracy and operating points").
  */
 import { FaceError } from "./errors.ts";
-import type { SearchHit } from "./gallery.ts";
 import type { CompanySettings } from "./store.ts";
 import { normalize } from "./vectors.ts";
-import { dotRow, JsKernel, type KernelFactory, type SearchKernel } from "./search-kernel.ts";
+import { dotRow, JsKernel, type KernelFactory, type KernelRows, type SearchKernel } from "./search-kernel.ts";
+
+export interface SearchHit {
+  userId: string;
+  /** The user's best-matching face. */
+  faceId: string;
+  /** Cosine similarity in [-1, 1]. */
+  score: number;
+}
 
 interface UserEntry {
   slot: number;
@@ -37,7 +44,7 @@ const TEMPLATE_ROW = "template";
 const INITIAL_ROWS = 16;
 
 /** One company's rows. Exposed for benchmarks and kernels; use Gallery in application code. */
-export class CompanyIndex {
+export class CompanyIndex implements KernelRows {
   model: string | null = null;
   dim = 0;
   data = new Float32Array(0);

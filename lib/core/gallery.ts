@@ -22,17 +22,9 @@ import { normalize } from "./vectors.ts";
 import type { CompanySettings, FaceRecord, StoreEvent } from "./store.ts";
 import { bestKernel } from "./int8-kernel.ts";
 import type { KernelFactory } from "./search-kernel.ts";
-import { CompanyIndex, type UserScore } from "./company-index.ts";
+import { CompanyIndex, type SearchHit, type UserScore } from "./company-index.ts";
 
-export { CompanyIndex, type CompanyIndexOptions, type UserScore } from "./company-index.ts";
-
-export interface SearchHit {
-  userId: string;
-  /** The user's best-matching face. */
-  faceId: string;
-  /** Cosine similarity in [-1, 1]. */
-  score: number;
-}
+export { CompanyIndex, type CompanyIndexOptions, type SearchHit, type UserScore } from "./company-index.ts";
 
 export interface SearchOptions {
   /** Number of users to return (default 1). */

@@ -16,7 +16,7 @@
 import { z } from "zod";
 import { FaceError } from "./errors.ts";
 import type { GalleryExport } from "./gallery.ts";
-import type { InitialDataCounts, InitialDataReport, ParseOptions } from "./initial-data.ts";
+import { commonDimension, unitVector, type InitialDataCounts, type InitialDataReport, type ParseOptions } from "./initial-data-common.ts";
 import { isOldSystemModel, undeclaredModelMessage } from "./initial-data-model.ts";
 import { IdSchema } from "./schemas.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
@@ -64,29 +64,6 @@ function normId(raw: string): string | null {
   return r.success ? r.data : null;
 }
 const k2 = (a: string, b: string) => `${a}\u0000${b}`;
-
-/**
- * The vector as a unit Float32Array, or why it cannot be loaded. Shared by both formats: the checks
- * (dimension, non-finite values, zero vector) are the same.
- */
-export function unitVector(values: ReadonlyArray<number | null>, dim: number | null): Float32Array | string {
-  if (dim !== null && values.length !== dim) return `has dimension ${values.length}, expected ${dim}`;
-  const bad = values.findIndex((x) => x === null || !Number.isFinite(x));
-  if (bad >= 0) return `has a non-finite value at index ${bad}`;
-  let norm = 0;
-  for (const x of values as number[]) norm += x * x;
-  if (!(norm > 0)) return "is a zero vector";
-  const inv = 1 / Math.sqrt(norm);
-  return Float32Array.from(values as number[], (x) => x * inv);
-}
-
-/** The most common vector length (ties: the longer), null when there are none. */
-export function commonDimension(lengths: Iterable<number>): number | null {
-  const byLength = new Map<number, number>();
-  for (const n of lengths) byLength.set(n, (byLength.get(n) ?? 0) + 1);
-  const sorted = [...byLength.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]);
-  return sorted[0]?.[0] ?? null;
-}
 
 function zodText(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");

@@ -13,11 +13,13 @@
  */
 import { z } from "zod";
 import type { GalleryExport } from "./gallery.ts";
-import { commonDimension, exportOldFormat, isOldFormat, parseOldFormat, unitVector } from "./initial-data-old.ts";
+import { commonDimension, unitVector, type InitialDataCounts, type InitialDataReport, type ParseOptions } from "./initial-data-common.ts";
+import { exportOldFormat, isOldFormat, parseOldFormat } from "./initial-data-old.ts";
 import { IdSchema } from "./schemas.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
 
 export { exportOldFormat, isOldFormat, OldInitialDataSchema } from "./initial-data-old.ts";
+export type { InitialDataCounts, InitialDataReport, ParseOptions } from "./initial-data-common.ts";
 
 export const INITIAL_DATA_FORMAT = "facegate-initial-data";
 
@@ -48,52 +50,6 @@ export const InitialDataFileSchema = z.looseObject({
   embeddings: z.array(z.unknown()).default([]),
 });
 export type InitialDataFile = z.input<typeof InitialDataFileSchema>;
-
-export interface InitialDataCounts {
-  companies: number;
-  users: number;
-  faces: number;
-  embeddings: number;
-}
-
-export interface InitialDataReport {
-  /** Which format the document was in. */
-  format: "old" | "facegate";
-  /** What is loaded: valid, consistent records only. */
-  data: BulkLoad;
-  /** Model id the faces are stored with. */
-  model: string | null;
-  dim: number | null;
-  /** Issues, at most `maxWarnings` of them listed (then one "... and N more" line). */
-  warnings: string[];
-  /** How many issues there were in all (listed or not). */
-  warningCount: number;
-  /** Fatal: nothing is loaded when there is one. */
-  errors: string[];
-  /** MODEL_MISMATCH when the errors are a refusal of vectors of another model (initial-data-model.ts). */
-  errorCode?: "MODEL_MISMATCH";
-  stats: { file: InitialDataCounts; loaded: InitialDataCounts };
-}
-
-export interface ParseOptions {
-  /** The engine's embedding dimension (otherwise: the most common length in the file). */
-  expectedDim?: number;
-  /**
-   * The engine's model id. facegate's format naming none: assumed. The old format naming none: its
-   * vectors are the old system's, refused unless the engine runs that model (initial-data-model.ts).
-   * A file's model different from it is a warning (recognition there is MODEL_MISMATCH, never a search).
-   */
-  engineModel?: string;
-  /** INITIAL_DATA_MODEL: the model of a file that names none (the operator's declaration). */
-  declaredModel?: string;
-  /**
-   * Other models the engine serves, with their dimensions: the fused models of FACE_EMBEDDERS (a gallery of
-   * one of them is served with its slice of the fused embedding).
-   */
-  servedModels?: readonly { model: string; dim: number }[];
-  /** At most this many warnings are listed (the rest are counted). */
-  maxWarnings?: number;
-}
 
 const emptyCounts = (): InitialDataCounts => ({ companies: 0, users: 0, faces: 0, embeddings: 0 });
 

@@ -11,8 +11,7 @@
  *
  * Small companies (< MIN_ROWS) use the JS loop: at that size it is as fast and needs no extra memory.
  */
-import type { CompanyIndex } from "./company-index.ts";
-import { dotRow, JsKernel, offer, type SearchKernel } from "./search-kernel.ts";
+import { dotRow, JsKernel, offer, type KernelRows, type SearchKernel } from "./search-kernel.ts";
 import { FIXED_DIM, SHARED_MAX_PAGES, simdKernels, type SimdExports } from "./wasm-simd.ts";
 
 const PAGE = 65536;
@@ -80,7 +79,7 @@ export class Int8Kernel implements SearchKernel {
     return this.memory ? this.memory.buffer.byteLength + this.errNorm.byteLength : 0;
   }
 
-  set(row: number, vector: Float32Array, index: CompanyIndex): void {
+  set(row: number, vector: Float32Array, index: KernelRows): void {
     if (!this.active && index.capacity >= this.minRows) this.build(index);
     if (this.active) this.quantize(row, vector);
   }
@@ -94,7 +93,7 @@ export class Int8Kernel implements SearchKernel {
     this.errNorm[to] = this.errNorm[from];
   }
 
-  resize(capacity: number, index: CompanyIndex): void {
+  resize(capacity: number, index: KernelRows): void {
     if (capacity < this.minRows) return;
     const wantShared = this.parallel !== undefined && capacity >= this.parallelMinRows;
     if (!this.active || index.dim !== this.dim || wantShared !== this.shared) {
@@ -123,7 +122,7 @@ export class Int8Kernel implements SearchKernel {
   }
 
   /** (Re)creates the quantised copy of every row. Falls back to JS if SIMD is unavailable. */
-  private build(index: CompanyIndex): void {
+  private build(index: KernelRows): void {
     const simd = simdKernels();
     if (!simd || index.capacity < this.minRows || index.dim === 0) {
       this.active = false;
@@ -170,7 +169,7 @@ export class Int8Kernel implements SearchKernel {
 
   bestPerUser(
     query: Float32Array,
-    index: CompanyIndex,
+    index: KernelRows,
     best: Float64Array,
     bestRow: Int32Array,
     k: number,

@@ -3,16 +3,30 @@
  * float rows; a kernel may keep its own derived copy (e.g. int8) in sync through set/move/resize.
  * Runtime-free.
  */
-import type { CompanyIndex } from "./company-index.ts";
+/**
+ * What a kernel reads of a company's rows (CompanyIndex implements it): the float rows and, per
+ * row, its user slot and face id. A contract here, so that the kernels need no import of the index.
+ */
+export interface KernelRows {
+  readonly dim: number;
+  /** `count` rows of `dim` floats, L2-normalised; room for `capacity` rows. */
+  readonly data: Float32Array;
+  readonly count: number;
+  readonly capacity: number;
+  /** Per row: the user's slot (index into the `best` arrays of `bestPerUser`). */
+  readonly rowUser: Int32Array;
+  /** Per row: the face id (ties between equal scores go to the smaller one). */
+  readonly rowFace: readonly string[];
+}
 
 export interface SearchKernel {
   readonly name: string;
   /** Row `row` now holds `vector` (already normalised, length = index.dim). */
-  set(row: number, vector: Float32Array, index: CompanyIndex): void;
+  set(row: number, vector: Float32Array, index: KernelRows): void;
   /** Row `from` moved to `to` (swap-with-last delete). */
-  move(from: number, to: number, index: CompanyIndex): void;
+  move(from: number, to: number, index: KernelRows): void;
   /** Capacity changed (rows 0..count-1 are kept). */
-  resize(capacity: number, index: CompanyIndex): void;
+  resize(capacity: number, index: KernelRows): void;
   /**
    * For every user slot, the best score over its faces and that row (ties: smaller face id).
    * `best` is pre-filled with -Infinity. Scores must equal the exact float dot product (`dotRow`;
@@ -21,7 +35,7 @@ export interface SearchKernel {
    */
   bestPerUser(
     query: Float32Array,
-    index: CompanyIndex,
+    index: KernelRows,
     best: Float64Array,
     bestRow: Int32Array,
     k: number,
@@ -51,7 +65,7 @@ export function dotRow(data: Float32Array, off: number, q: Float32Array, dim: nu
 }
 
 /** Records score `s` of `row` for its user (ties: smaller face id wins). */
-export function offer(index: CompanyIndex, row: number, s: number, best: Float64Array, bestRow: Int32Array): void {
+export function offer(index: KernelRows, row: number, s: number, best: Float64Array, bestRow: Int32Array): void {
   const u = index.rowUser[row];
   const b = best[u];
   if (s > b || (s === b && index.rowFace[row] < index.rowFace[bestRow[u]])) {
@@ -69,7 +83,7 @@ export class JsKernel implements SearchKernel {
   bytes(): number {
     return 0;
   }
-  bestPerUser(query: Float32Array, index: CompanyIndex, best: Float64Array, bestRow: Int32Array): null {
+  bestPerUser(query: Float32Array, index: KernelRows, best: Float64Array, bestRow: Int32Array): null {
     const { data, dim, count } = index;
     for (let r = 0, off = 0; r < count; r++, off += dim) {
       offer(index, r, dotRow(data, off, query, dim), best, bestRow);

@@ -1,30 +1,19 @@
 /**
  * Worker-thread side of the engine pool: owns one in-process engine and answers requests.
- * Messages: { id, op: "detect" | "embed" | "analyze" | "info", image?, face?, options? }.
+ * Messages: worker-protocol.ts.
  */
 import { FaceError } from "../core/mod.ts";
-import type { EngineConfigInput } from "./config.ts";
 import type { FaceEngine } from "./types.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 
 declare const self: Worker;
-
-export type WorkerRequest =
-  | { id: number; op: "init"; config: Partial<EngineConfigInput> }
-  | { id: number; op: "detect"; image: unknown; options?: unknown }
-  | { id: number; op: "embed"; image: unknown; face: unknown }
-  | { id: number; op: "analyze"; image: unknown; options?: unknown }
-  | { id: number; op: "dispose" };
-
-export type WorkerReply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { code: string; message: string; name: string } };
 
 let engine: FaceEngine | undefined;
 
 async function handle(req: WorkerRequest): Promise<{ value: unknown; transfer: Transferable[] }> {
   if (req.op === "init") {
     // Inside a worker the engine runs in-process (workers: 0), so pools never nest.
-    const { createEngine } = await import("./mod.ts");
+    const { createEngine } = await import("./create.ts");
     engine = await createEngine({ ...req.config, workers: 0 });
     return { value: engine.info(), transfer: [] };
   }

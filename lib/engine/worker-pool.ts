@@ -11,7 +11,7 @@
  */
 import { FaceError, isErrorCode, type DetectedFace, type EngineInfo } from "../core/mod.ts";
 import type { EngineConfig } from "./config.ts";
-import type { WorkerReply, WorkerRequest } from "./engine-worker.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 import { isDecodedImage } from "./image/image.ts";
 import type { AnalyzedFace, AnalyzeOptions, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
 import { siblingModule } from "../core/util.ts";

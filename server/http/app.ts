@@ -18,6 +18,7 @@ import {
   type FaceApi,
 } from "../../lib/core/mod.ts";
 import { ApiKeys, checkThreshold, PUBLIC_PRINCIPAL, type Principal } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
 import { AuthThrottle } from "./auth-throttle.ts";
 import { parseBody } from "./body.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "../config/server.ts";
@@ -33,18 +34,10 @@ import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { admissionFamilies, galleryGauges, instrument, securityFamilies } from "./app-metrics.ts";
-import { integrationRoutes, type IntegrationSource } from "../integration/mod.ts";
+import { integrationRoutes, type IntegrationSource } from "./integration-routes.ts";
 import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";
 
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    route: string;
-    principal: Principal;
-    /** Who the rate limits count against: the key, or the client address in open mode. */
-    client: string;
-  };
-};
+export type { AppEnv } from "./env.ts";
 export type FacegateApp = Hono<AppEnv>;
 
 /** What a plugin (e.g. the kiosk WebSocket) gets besides the app. */

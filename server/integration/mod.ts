@@ -1,35 +1,5 @@
-/** The event log, attendance, live feed, webhooks and list routes: what a backend integrates with. */
-import { FaceError } from "../../lib/core/mod.ts";
-import { listingRoutes } from "../http/listing/routes.ts";
-import type { AnyRoute } from "../http/routes.ts";
-import { webhookRoutes } from "../http/webhooks/routes.ts";
-import type { Integration } from "./integration.ts";
-import { eventRoutes } from "../http/events/routes.ts";
-
+/** The integration a backend builds on: the event log and its recorder, webhooks and their delivery. */
 export { Integration, type IntegrationOptions } from "./integration.ts";
 export { DEFAULT_INTEGRATION_CONFIG, loadIntegrationConfig, type IntegrationConfig } from "./config.ts";
 export { EventRecorder, fromIdentified } from "./events/recorder.ts";
-export { eventRoutes } from "../http/events/routes.ts";
-export { EVENT_CSV_COLUMNS } from "../http/events/csv.ts";
 export { forgetDeletedCompanies } from "./events/company-deletes.ts";
-
-export type IntegrationSource = Integration | (() => Integration | undefined) | undefined;
-
-/** Every integration route; the event and webhook routes answer 503 until `source` has one. */
-export function integrationRoutes(source: IntegrationSource): AnyRoute[] {
-  const get = (): Integration => {
-    const i = typeof source === "function" ? source() : source;
-    if (!i) throw new FaceError("UNAVAILABLE", "the event log is not available (the server is starting, or runs without one)");
-    return i;
-  };
-  return [
-    ...listingRoutes(),
-    ...eventRoutes(() => get()),
-    ...webhookRoutes(() => {
-      const i = get();
-      if (!i.webhookAdmin || !i.deliverer) throw new FaceError("UNAVAILABLE", "webhooks need a durable outbox, which this server does not have");
-      const deliverer = i.deliverer;
-      return { admin: i.webhookAdmin, kick: () => deliverer.kick(), destinations: i.destinations };
-    }),
-  ];
-}

@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { FaceError } from "../../../lib/core/mod.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../env.ts";
 
 /** `name[:port]` → [name, port]; IPv6 literals keep their brackets. */
 function splitHost(host: string): [string, string | undefined] {

@@ -13,7 +13,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
 import { FaceError } from "../../../lib/core/mod.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../env.ts";
 
 export function originCheck(options: { corsOrigins: readonly string[] }): MiddlewareHandler<AppEnv> {
   const allowed = (origin: string, c: Context): boolean =>

@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../env.ts";
 import type { Logger } from "../../observe/logger.ts";
 import type { ServerMetrics } from "../../observe/metrics.ts";
 

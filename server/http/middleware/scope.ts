@@ -10,7 +10,7 @@
  *   app.post("/v1/companies", requireScope("manage", { companyInBody: true }), ...) // the handler checks the body's company
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../env.ts";
 import { FaceError } from "../../../lib/core/mod.ts";
 import { canSomewhere, type ApiKeys, type Principal, type Scope } from "../auth.ts";
 import { authenticateWithBackoff, type AuthThrottle } from "../auth-throttle.ts";

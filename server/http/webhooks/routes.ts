@@ -9,8 +9,8 @@ import type { WebhookAdmin } from "../../integration/webhooks/types.ts";
 import type { Scope } from "../auth.ts";
 import type { AnyRoute, RouteDef } from "../routes.ts";
 import { DeletedBody, describeIssues } from "../wire.ts";
-import { isStandardSecret } from "./signature.ts";
-import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
+import { isStandardSecret } from "../../integration/webhooks/signature.ts";
+import type { DestinationPolicy } from "../../integration/webhooks/destinations.ts";
 import { RequeuedBody, WebhookBody, WebhookPutBody } from "../events/wire.ts";
 
 export const WEBHOOK_SCOPE: Scope = "manage";

@@ -15,7 +15,7 @@ import type { MetricFamily } from "../../observe/metrics.ts";
 import { webhookMetrics } from "./metrics.ts";
 import type { IntegrationConfig } from "../config.ts";
 import { backoffMs, postEvent } from "./post.ts";
-import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
+import type { DestinationPolicy } from "./destinations.ts";
 
 type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
 

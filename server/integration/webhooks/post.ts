@@ -1,5 +1,5 @@
 /** One webhook request: the signed POST of an event's JSON; resolves to null (2xx) or the error. */
-import type { DestinationPolicy } from "../integration/webhooks/destinations.ts";
+import type { DestinationPolicy } from "./destinations.ts";
 import { SIGNATURE_HEADER, sign, standardHeaders } from "./signature.ts";
 
 export interface WebhookRequest {

@@ -7,7 +7,7 @@ import type { FaceApi } from "../../../lib/core/mod.ts";
 import { createApp } from "../../../server/http/app.ts";
 import { compatRoutes } from "../../../server/http/compat/routes.ts";
 import { DEFAULT_SERVER_CONFIG } from "../../../server/config/server.ts";
-import { integrationRoutes } from "../../../server/integration/mod.ts";
+import { integrationRoutes } from "../../../server/http/integration-routes.ts";
 import { DOCS_HTML } from "../../../server/http/openapi.ts";
 import { OPERATION_EXAMPLES } from "../../../server/http/openapi-examples.ts";
 import { buildRoutes } from "../../../server/http/routes.ts";

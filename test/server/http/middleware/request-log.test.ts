@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
-import type { AppEnv } from "../../../../server/http/app.ts";
+import type { AppEnv } from "../../../../server/http/env.ts";
 import { createLogger } from "../../../../server/observe/logger.ts";
 import { ServerMetrics } from "../../../../server/observe/metrics.ts";
 import { requestLog } from "../../../../server/http/middleware/request-log.ts";
