@@ -5,7 +5,7 @@
  *
  *   bun run bench:nats [-- --requests 400 --concurrency 4 --rounds 5 --json bench/results/nats.json]
  *
- * Layout: a local nats-server; workers are `bun server/worker.ts` child processes; the load
+ * Layout: a local nats-server; workers are `bun server/compose/worker.ts` child processes; the load
  * generator (FaceClient) and the in-process baseline run in this process. On a 2-core machine the
  * load generator shares the CPUs with the workers: numbers are a lower bound of what a worker does.
  *
@@ -127,7 +127,7 @@ async function enrol(api: FaceApi): Promise<void> {
 }
 
 function spawnWorker(server: NatsServer, id: string, cpu: number | null, prefix: string): Promise<ChildProcess> {
-  const cmd = cpu !== null ? ["taskset", "-c", String(cpu), "bun", "server/worker.ts"] : ["bun", "server/worker.ts"];
+  const cmd = cpu !== null ? ["taskset", "-c", String(cpu), "bun", "server/compose/worker.ts"] : ["bun", "server/compose/worker.ts"];
   const proc = spawn(cmd[0]!, cmd.slice(1), {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: server.url, WORKER_ID: id, WORKER_CONCURRENCY: "2", ORT_THREADS: "1", NATS_SUBJECT_PREFIX: prefix },

@@ -1,13 +1,13 @@
 /**
- * `bun run start`: the gateway. Embedded by default (LocalFaceService: ONNX engine + SQLite in
- * ./data); with NATS_URL it forwards every operation to NATS workers through FaceClient.
+ * `bun run start`: the gateway. Embedded by default (server/compose/embedded.ts: LocalFaceService,
+ * ONNX engine + SQLite in ./data); with NATS_URL it forwards every operation to NATS workers through
+ * FaceClient (server/compose/gateway.ts).
  *
  * It listens at once (health 503 until the service has loaded), exits 2 on a bad setting (one
  * line per variable), and on SIGINT/SIGTERM drains: health 503, in-flight requests finish, the
  * service closes.
  */
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { upgradeWebSocket } from "hono/bun";
 import { FaceError, UnavailableError, type FaceApi } from "../lib/core/mod.ts";
 import type { Plugin } from "./http/app.ts";
@@ -20,10 +20,8 @@ import { startServer } from "./http/serve.ts";
 import { TlsFilesError } from "./http/tls.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./http/pages.ts";
-import { DEFAULT_INTEGRATION_CONFIG, fromIdentified, Integration, loadIntegrationConfig, type IntegrationConfig } from "./integration/mod.ts";
-import { forgetDeletedCompanies } from "./integration/events/company-deletes.ts";
-
-type ClosableApi = FaceApi & { close(): Promise<void> };
+import { fromIdentified, loadIntegrationConfig, type Integration, type IntegrationConfig } from "./integration/mod.ts";
+import type { ClosableApi } from "./compose/composition.ts";
 
 // Every setting is checked before listening: the server's, the service's and the engine's.
 let config: ServerConfig | undefined;
@@ -136,69 +134,13 @@ logger.info("listening", {
 });
 
 try {
-  if (config.natsUrl) {
-    // Loaded only in gateway mode; NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS etc. come from the env.
-    const { FaceClient } = await import("../lib/nats/mod.ts");
-    const client = await FaceClient.connect({ servers: config.natsUrl, name: `facegate-gateway-${process.pid}`, env: process.env });
-    api = client;
-    // The event log is the JetStream events stream, read and written through the client's connection.
-    const { NatsEventLog, loadNatsConfig } = await import("../lib/nats/mod.ts");
-    const nats = loadNatsConfig(process.env);
-    const days = process.env.EVENTS_RETENTION_DAYS ? integrationConfig?.retentionDays : undefined;
-    const log = await NatsEventLog.open({
-      nc: client.nc,
-      stream: nats.eventsStream,
-      subjectPrefix: nats.subjectPrefix,
-      maxAgeSeconds: nats.eventsMaxAgeSeconds,
-      // in a JetStream cluster the event log is replicated like the gallery (NATS_KV_REPLICAS)
-      replicas: nats.replicas,
-      ...(days !== undefined ? { enforceMaxAgeSeconds: days * 86_400 } : {}),
-    });
-    // Webhooks: one durable consumer per webhook on that stream, shared by every gateway.
-    const { JetStreamWebhooks } = await import("./integration/webhooks/jetstream.ts");
-    const webhookConfig = { ...DEFAULT_INTEGRATION_CONFIG, ...integrationConfig };
-    const { destinationPolicyFor } = await import("./integration/webhooks/destinations.ts");
-    const destinations = destinationPolicyFor(webhookConfig);
-    const webhooks = await JetStreamWebhooks.open({
-      destinations,
-      nc: client.nc,
-      stream: log.stream,
-      subjectPrefix: nats.subjectPrefix,
-      bucket: process.env.NATS_WEBHOOKS_BUCKET || undefined,
-      replicas: nats.replicas,
-      config: webhookConfig,
-      log: (level, msg, fields) => logger[level](msg, fields),
-    });
-    integration = new Integration({
-      log,
-      webhooks: { admin: webhooks, runner: webhooks },
-      destinations,
-      // retention is the stream's max_age (NATS_EVENTS_MAX_AGE_S, or EVENTS_RETENTION_DAYS when set)
-      config: { ...integrationConfig, retentionDays: 0 },
-      logger: (level, msg, fields) => logger[level](msg, fields),
-    });
-    const { forgetDeletedCompaniesNats } = await import("./integration/events/company-deletes-nats.ts");
-    await forgetDeletedCompaniesNats(client.nc, nats.bucket, integration, (msg, fields) => logger.warn(msg, fields));
-  } else {
-    const { LocalFaceService } = await import("../lib/service/mod.ts");
-    // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the
-    // calling thread, and the event loop must stay free for HTTP and kiosk WebSockets.
-    const env = { FACE_ENGINE_WORKERS: String(availableParallelism()), ...process.env };
-    const service = await LocalFaceService.create({ env, log: (level, message) => logger[level](message) });
-    api = service;
-    // Events and the webhook outbox live in the gallery's SQLite database (memory with STORE=memory).
-    const { eventStoreFor } = await import("../lib/service/mod.ts");
-    const events = eventStoreFor(service.store);
-    integration = new Integration({
-      log: events,
-      outbox: events,
-      config: integrationConfig,
-      defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
-      logger: (level, msg, fields) => logger[level](msg, fields),
-    });
-    // a deleted company's events and webhook go with it
-    await forgetDeletedCompanies(service.store, integration, (msg, fields) => logger.warn(msg, fields));
-  }
+  // Loaded by mode: the gateway never imports the engine (onnxruntime), embedded mode never NATS.
+  const composeOptions = { env: process.env, integrationConfig, logger };
+  const composed = config.natsUrl
+    ? await (await import("./compose/gateway.ts")).composeGateway(config.natsUrl, composeOptions)
+    : await (await import("./compose/embedded.ts")).composeEmbedded(composeOptions);
+  api = composed.api;
+  integration = composed.integration;
   running.setReady(true);
   try {
     const health = await api.healthCheck();

@@ -1,6 +1,6 @@
 /**
  * The fuzz run: real processes (the server `bun server/main.ts` in embedded mode with keys and
- * SQLite, a `nats-server`, a NATS worker `bun server/worker.ts`), a warm-up round, then the
+ * SQLite, a `nats-server`, a NATS worker `bun server/compose/worker.ts`), a warm-up round, then the
  * seeded inputs of every category; afterwards both processes must be alive, health answer, the
  * gallery a fuzz key may not touch be unchanged, and the resident memory of both processes be
  * back near its post-warm-up baseline.
@@ -93,7 +93,7 @@ const rssMb = (pid: number | undefined): number => {
 
 /**
  * The lowest RSS seen while it settles, after a full garbage collection (SIGUSR2, server/main.ts
- * and server/worker.ts): freed memory is returned lazily, so it is watched for `ms`.
+ * and server/compose/worker.ts): freed memory is returned lazily, so it is watched for `ms`.
  */
 async function settledRss(pid: number | undefined, ms = 6000): Promise<number> {
   if (pid !== undefined) {
@@ -149,7 +149,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   try {
     const base = await baseImages();
     nats = await startNatsServer({ bin: toolPath("nats-server") });
-    worker = Bun.spawn(["bun", join(ROOT, "server/worker.ts")], {
+    worker = Bun.spawn(["bun", join(ROOT, "server/compose/worker.ts")], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NATS_URL: nats.url, FACE_ENGINE_WORKERS: "1", WORKER_CONCURRENCY: "2" },
       stdout: "pipe",

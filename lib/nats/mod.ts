@@ -5,7 +5,7 @@
  *   const client = await FaceClient.connect({ servers: process.env.NATS_URL });
  *   const who = await client.recognizeFace({ companyId: "acme", image: jpegBytes });
  *
- *   // worker (see server/worker.ts for the whole stack)
+ *   // worker (see server/compose/worker.ts for the whole stack)
  *   const store = await KvGalleryStore.open({ nc, bucket: "facegate" });
  *   const service = await LocalFaceService.create({ store });
  *   const worker = await FaceWorker.start({ nc, api: service, concurrency: 2 });

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
-import { startFaceWorker, type RunningWorker } from "../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../server/compose/worker.ts";
 import { dataset, describeDatasets, ROOT } from "../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../helpers/nats-server.ts";
 import { describeWithTools } from "../helpers/tools.ts";

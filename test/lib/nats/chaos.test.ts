@@ -1,5 +1,5 @@
 /**
- * Failures with real processes: worker child processes (`bun server/worker.ts`) killed with
+ * Failures with real processes: worker child processes (`bun server/compose/worker.ts`) killed with
  * SIGKILL or stopped with SIGTERM under load, and the nats-server restarted under load.
  * Invariants: every write the client saw acknowledged is there afterwards, on every worker;
  * idempotent reads succeed through the client's retries; a draining worker loses nothing.
@@ -25,7 +25,7 @@ const children: ChildWorker[] = [];
 const lfw = (name: string, i: number) => readDataset("lfw-dev/images", name, listDataset("lfw-dev/images", name)[i]!);
 
 async function spawnWorker(id: string, extraEnv: Record<string, string> = {}): Promise<ChildWorker> {
-  const proc = spawn("bun", [join(ROOT, "server/worker.ts")], {
+  const proc = spawn("bun", [join(ROOT, "server/compose/worker.ts")], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -8,7 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../../../lib/core/errors.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";

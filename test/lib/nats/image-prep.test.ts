@@ -15,7 +15,7 @@ import { FaceClient } from "../../../lib/nats/client.ts";
 import { transportError } from "../../../lib/nats/transport-errors.ts";
 import { prepareImage } from "../../../lib/nats/image-prep.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
-import { startFaceWorker } from "../../../server/worker.ts";
+import { startFaceWorker } from "../../../server/compose/worker.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";

@@ -14,7 +14,7 @@ import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { startNatsCluster, type NatsCluster } from "../../../lib/nats/nats-cluster.ts";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../../helpers/tools.ts";
 

@@ -18,7 +18,7 @@ import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { connectionOptions, fileAuthenticator, loadNatsConfig, tlsOptions } from "../../../lib/nats/config.ts";
 import { LazyNatsEventSink } from "../../../server/kiosk/events.ts";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools, toolPath } from "../../helpers/tools.ts";

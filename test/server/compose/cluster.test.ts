@@ -1,5 +1,5 @@
 /**
- * `bun run cluster` (server/cluster.ts) as an operator runs it: a busy gateway port is one clear
+ * `bun run cluster` (server/compose/cluster.ts) as an operator runs it: a busy gateway port is one clear
  * line naming --port (no EADDRINUSE stack, nothing started); `--nats-nodes 3` brings up a 3-node
  * NATS cluster, a worker and the gateway, and Ctrl-C stops them all. `bun run start` on a busy
  * port names PORT.
@@ -35,7 +35,7 @@ describeWithTools(["nats-server"], "bun run cluster", () => {
   });
 
   test("a busy gateway port: one line naming --port, exit 1, no stack, nothing started", async () => {
-    const r = await run([join(ROOT, "server/cluster.ts"), "--port", String(busy.port), "--nats-nodes", "3"]);
+    const r = await run([join(ROOT, "server/compose/cluster.ts"), "--port", String(busy.port), "--nats-nodes", "3"]);
     expect(r.code).toBe(1);
     expect(r.err.trim()).toBe(`[cluster] port ${busy.port} is already in use (is \`bun run start\` or another cluster running?); choose another with --port P`);
     expect(r.out).not.toContain("nats-server");
@@ -51,7 +51,7 @@ describeWithTools(["nats-server"], "bun run cluster", () => {
 
   test("--nats-nodes 3: a 3-node NATS cluster, a worker and the gateway come up; SIGINT stops everything", async () => {
     const port = await freePort();
-    const proc = spawn("bun", [join(ROOT, "server/cluster.ts"), "--nats-nodes", "3", "--workers", "1", "--port", String(port)], {
+    const proc = spawn("bun", [join(ROOT, "server/compose/cluster.ts"), "--nats-nodes", "3", "--workers", "1", "--port", String(port)], {
       cwd,
       env: { ...process.env, STORE: "memory" },
       stdio: ["ignore", "pipe", "pipe"],

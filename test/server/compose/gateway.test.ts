@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import sharp from "sharp";
 import { ROOT, readDataset, testDatasets } from "../../helpers/datasets.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";

@@ -4,7 +4,7 @@
  * live feed). Two gateways on one NATS: what one records, the other lists and streams.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startFaceWorker, type RunningWorker } from "../../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../../server/compose/worker.ts";
 import { useNatsServer } from "../../../helpers/nats-server.ts";
 import { startServerProcess, type ServerProcess } from "../../../helpers/server-process.ts";
 import { describeWithTools } from "../../../helpers/tools.ts";

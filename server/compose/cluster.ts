@@ -1,7 +1,7 @@
 /**
  * `bun run cluster -- --workers N [--nats-nodes 3]`: a local demo of the scale-out. Starts a
  * nats-server (or, with --nats-nodes N > 1, an N-node cluster: routes between all nodes, JetStream
- * on each, the KV bucket and event stream with 3 replicas), N workers (`server/worker.ts`) and the
+ * on each, the KV bucket and event stream with 3 replicas), N workers (`server/compose/worker.ts`) and the
  * gateway (`server/main.ts` with NATS_URL), prefixes their output, and stops them all on Ctrl-C
  * (SIGTERM to each: workers drain, then the nats-server(s) stop).
  *
@@ -19,10 +19,10 @@ import { createServer } from "node:net";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { startNatsCluster, startNatsServer, type NatsServer } from "../lib/nats/mod.ts";
-import { DEFAULT_SERVER_CONFIG } from "./config/server.ts";
+import { startNatsCluster, startNatsServer, type NatsServer } from "../../lib/nats/mod.ts";
+import { DEFAULT_SERVER_CONFIG } from "../config/server.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
+const ROOT = resolve(import.meta.dir, "../..");
 
 interface Child {
   name: string;
@@ -173,7 +173,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   try {
     const workers = Array.from({ length: n }, (_, i) => {
       const id = `worker-${i + 1}`;
-      const cmd = pin ? ["taskset", "-c", String(i % cores), "bun", "server/worker.ts"] : ["bun", "server/worker.ts"];
+      const cmd = pin ? ["taskset", "-c", String(i % cores), "bun", "server/compose/worker.ts"] : ["bun", "server/compose/worker.ts"];
       const child = launch(id, cmd, { ...baseEnv, NATS_URL: nodeUrl(i), WORKER_ID: id });
       children.push(child);
       return child;

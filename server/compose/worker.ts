@@ -10,8 +10,8 @@
  * `startFaceWorker()` assembles the same stack in-process (tests, benchmarks, the cluster demo).
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FaceError } from "../lib/core/errors.ts";
-import type { FaceEngine } from "../lib/engine/mod.ts";
+import { FaceError } from "../../lib/core/errors.ts";
+import type { FaceEngine } from "../../lib/engine/mod.ts";
 import {
   connectionOptions,
   FaceWorker,
@@ -20,8 +20,8 @@ import {
   parseNatsConfig,
   type NatsConfig,
   type NatsConfigInput,
-} from "../lib/nats/mod.ts";
-import { LocalFaceService, type ServiceConfigInput } from "../lib/service/mod.ts";
+} from "../../lib/nats/mod.ts";
+import { LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
 
 export interface StartFaceWorkerOptions {
   /** NATS settings; unset fields come from the environment. */
