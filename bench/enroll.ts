@@ -7,8 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryGalleryStore } from "../lib/core/memory-store.ts";
-import type { GalleryStore } from "../lib/core/store.ts";
+import { type GalleryStore, MemoryGalleryStore } from "../lib/core/internal.ts";
 import { createEngine } from "../lib/engine/mod.ts";
 import { LocalFaceService, SqliteGalleryStore } from "../lib/service/mod.ts";
 import { HAVE_DATASETS, listDataset, readDataset } from "../test/helpers/datasets.ts";

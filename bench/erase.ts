@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { FaceRecord } from "../lib/core/store.ts";
+import type { FaceRecord } from "../lib/core/internal.ts";
 import { SqliteGalleryStore } from "../lib/service/mod.ts";
 import { quantile } from "./lfw-metrics.ts";
 import { randomUnit, rng } from "../test/helpers/vectors.ts";

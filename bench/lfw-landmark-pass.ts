@@ -11,11 +11,16 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { modelPath } from "../models/manifest.ts";
-import { decodeImage } from "../lib/engine/image/image.ts";
-import { UltraFaceDetector } from "../lib/engine/onnx/detector.ts";
-import { Embedder } from "../lib/engine/onnx/embedder.ts";
-import { fivePoints, LandmarkModel, landmarkCrop, refinedCrop } from "../lib/engine/onnx/landmarks.ts";
-import { createSession } from "../lib/engine/onnx/ort.ts";
+import {
+  createSession,
+  decodeImage,
+  Embedder,
+  fivePoints,
+  landmarkCrop,
+  LandmarkModel,
+  refinedCrop,
+  UltraFaceDetector,
+} from "../lib/engine/internal.ts";
 import { parsePairs, tenFoldAccuracy, type Scored } from "./lfw-metrics.ts";
 
 const { values } = parseArgs({

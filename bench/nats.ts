@@ -19,12 +19,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { MemoryGalleryStore } from "../lib/core/memory-store.ts";
+import { type FaceApi, MemoryGalleryStore } from "../lib/core/internal.ts";
 import { createEngine } from "../lib/engine/mod.ts";
-import { FaceClient } from "../lib/nats/client.ts";
-import { startNatsServer, type NatsServer } from "../lib/nats/server-process.ts";
+import { FaceClient, type NatsServer, startNatsServer } from "../lib/nats/mod.ts";
 import { LocalFaceService } from "../lib/service/mod.ts";
-import type { FaceApi } from "../lib/core/api.ts";
 import { quantile } from "./lfw-metrics.ts";
 import { readDataset, listDataset, HAVE_DATASETS, DATASETS } from "../test/helpers/datasets.ts";
 

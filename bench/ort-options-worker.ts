@@ -5,8 +5,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ort } from "../lib/engine/onnx/ort.ts";
-import { rewritePrelu } from "../lib/engine/onnx/prelu-rewrite.ts";
+import { ort, rewritePrelu } from "../lib/engine/internal.ts";
 
 declare const self: Worker;
 

@@ -9,12 +9,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { Gallery } from "../lib/core/gallery.ts";
-import { normalize } from "../lib/core/vectors.ts";
-import { Int8Kernel, type ParallelScan } from "../lib/core/int8-kernel.ts";
-import { JsKernel } from "../lib/core/search-kernel.ts";
-import { sharedScanPool } from "../lib/service/scan-pool.ts";
-import { simdKernels } from "../lib/core/wasm-simd.ts";
+import { Gallery, Int8Kernel, JsKernel, normalize, type ParallelScan, simdKernels } from "../lib/core/internal.ts";
+import { sharedScanPool } from "../lib/service/mod.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import sharp from "sharp";
-import { startNatsServer, type NatsServer } from "../../lib/nats/server-process.ts";
+import { startNatsServer, type NatsServer } from "../../lib/nats/mod.ts";
 import { faceApiSample, ROOT } from "../../test/helpers/datasets.ts";
 import { startServerProcess, type ServerProcess } from "../../test/helpers/server-process.ts";
 import { toolPath } from "../../test/helpers/tools.ts";

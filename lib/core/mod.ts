@@ -186,20 +186,8 @@ export {
   type SearchOptions,
   type UserScore,
 } from "./gallery.ts";
-export {
-  dotRow,
-  JsKernel,
-  type KernelFactory,
-  offer,
-  type SearchKernel,
-} from "./search-kernel.ts";
-export {
-  bestKernel,
-  Int8Kernel,
-  type Int8KernelOptions,
-  type ParallelScan,
-} from "./int8-kernel.ts";
-export { simdKernels } from "./wasm-simd.ts";
+// The search kernels' contract (a Gallery may be given a KernelFactory); the kernels themselves are in internal.ts.
+export type { KernelFactory, KernelRows, SearchKernel } from "./search-kernel.ts";
 export {
   EventHub,
   MemoryGalleryStore,

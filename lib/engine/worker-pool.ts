@@ -14,7 +14,7 @@ import type { EngineConfig } from "./config.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 import { isDecodedImage } from "./image/image.ts";
 import type { AnalyzedFace, AnalyzeOptions, DetectOptions, FaceEngine, ImageSource } from "./types.ts";
-import { siblingModule } from "../core/util.ts";
+import { siblingModule } from "../core/internal.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer?: ReturnType<typeof setTimeout> };
 type Payload = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;

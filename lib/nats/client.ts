@@ -20,8 +20,20 @@
  */
 import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
-import { FaceError, TimeoutError, UnavailableError } from "../core/errors.ts";
+import {
+  CallOptionsSchema,
+  type FaceApi,
+  FaceError,
+  type ImageInput,
+  type ListCompaniesRequest,
+  type ListCompaniesResult,
+  type ListUsersRequest,
+  type ListUsersResult,
+  type OperationName,
+  OPERATIONS,
+  TimeoutError,
+  UnavailableError,
+} from "../core/internal.ts";
 import type {
   CacheStats,
   CallOptions,
@@ -49,11 +61,8 @@ import type {
   UserRequest,
   VerifyRequest,
   VerifyResult,
-} from "../core/schemas.ts";
-import { CallOptionsSchema } from "../core/schemas.ts";
-import type { ImageInput } from "../core/schemas.ts";
+} from "../core/internal.ts";
 import type { ImageLimits } from "../engine/mod.ts";
-import type { ListCompaniesRequest, ListCompaniesResult, ListUsersRequest, ListUsersResult } from "../core/listing.ts";
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
 import { encodedHeaderBytes, transportError, type Retry } from "./transport-errors.ts";
 import { PeerRouter } from "./peer-router.ts";

@@ -5,7 +5,7 @@
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator, type TlsOptions } from "@nats-io/transport-node";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

@@ -15,7 +15,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { EventFeed, FaceError, type IdentifiedEvent, IdentifiedEventSchema } from "../core/internal.ts";
 import {
   NewEventSchema,
   type EventListener,
@@ -24,15 +24,13 @@ import {
   type EventQuery,
   type EventRecord,
   type NewEvent,
-} from "../core/event-log.ts";
+} from "../core/internal.ts";
 import {
   decodeCursor,
   encodeCursor,
   eventIdTime,
   newEventId,
-} from "../core/event-ids.ts";
-import { EventFeed } from "../core/event-feed.ts";
-import { IdentifiedEventSchema, type IdentifiedEvent } from "../core/events.ts";
+} from "../core/internal.ts";
 import { ensureEventStream, eventSubject } from "./events.ts";
 import { SUBJECT_PREFIX } from "./protocol.ts";
 

@@ -18,8 +18,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
 } from "@nats-io/jetstream";
-import { FaceError } from "../core/errors.ts";
-import { IdentifiedEventSchema, type EventSink, type IdentifiedEvent } from "../core/events.ts";
+import { type EventSink, FaceError, type IdentifiedEvent, IdentifiedEventSchema } from "../core/internal.ts";
 import { encodeId } from "./keys.ts";
 import { SUBJECT_PREFIX } from "./protocol.ts";
 

@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import type { KvEntry } from "@nats-io/kv";
 import { z } from "zod";
-import type { FaceRecord, StoreEvent } from "../core/store.ts";
+import type { FaceRecord, StoreEvent } from "../core/internal.ts";
 import { parseKey } from "./keys.ts";
 
 export type Warn = (message: string, cause?: unknown) => void;

@@ -15,7 +15,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { BulkLoad, BulkLoadOptions, CompanySettings, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/store.ts";
+import type { BulkLoad, BulkLoadOptions, CompanySettings, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/internal.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
 import type { Warn } from "./kv-codec.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";

@@ -10,8 +10,7 @@
  *   restarts and the loss of a cluster node, and resume after the last sequence they delivered.
  */
 import { KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
-import { FaceError } from "../core/errors.ts";
-import type { StoreEvent } from "../core/store.ts";
+import { FaceError, type StoreEvent } from "../core/internal.ts";
 import { entryToEvent, newTree, type Tree, type Warn } from "./kv-codec.ts";
 import { storeError } from "./kv-writes.ts";
 

@@ -22,8 +22,16 @@
 import { backoff, deadline, delay, errors as natsErrors, headers } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
-import { FaceError } from "../core/errors.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type WriteResult } from "../core/store.ts";
+import {
+  type BulkLoad,
+  type BulkLoadOptions,
+  companyNotFound,
+  type CompanySettings,
+  FaceError,
+  type FaceRecord,
+  userNotFound,
+  type WriteResult,
+} from "../core/internal.ts";
 import { faceValue, json, type Warn } from "./kv-codec.ts";
 import { eraseEntry, type EraseOutcome } from "./kv-erase.ts";
 import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, settingsKey, userKey, usersOfCompany } from "./keys.ts";

@@ -16,9 +16,21 @@
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { z } from "zod";
-import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  type FaceApi,
+  FaceError,
+  ListCompaniesRequestSchema,
+  ListCompaniesResultSchema,
+  ListUsersRequestSchema,
+  ListUsersResultSchema,
+  type OperationName,
+  OPERATIONS,
+  TimeoutError,
+  UnavailableError,
+} from "../core/internal.ts";
 import { encodeId } from "./keys.ts";
-import { ERROR_CODES, FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../core/errors.ts";
 import {
   CacheStatsSchema,
   CallOptionsSchema,
@@ -46,8 +58,7 @@ import {
   UserRequestSchema,
   VerifyRequestSchema,
   VerifyResultSchema,
-} from "../core/schemas.ts";
-import { ListCompaniesRequestSchema, ListCompaniesResultSchema, ListUsersRequestSchema, ListUsersResultSchema } from "../core/listing.ts";
+} from "../core/internal.ts";
 
 export const SUBJECT_PREFIX = "facegate.v1";
 export const QUEUE_GROUP = "facegate";

@@ -3,7 +3,7 @@
  * same request may be tried again. Kept apart from the client so the mapping is one table.
  */
 import { errors as natsErrors, type MsgHdrs } from "@nats-io/transport-node";
-import { FaceError, TimeoutError, UnavailableError } from "../core/errors.ts";
+import { FaceError, TimeoutError, UnavailableError } from "../core/internal.ts";
 
 /** Bytes the headers add to a message (what the client library counts against max_payload). */
 export function encodedHeaderBytes(h: MsgHdrs): number {

@@ -24,8 +24,7 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
-import { FaceError, TimeoutError } from "../core/errors.ts";
+import { type FaceApi, FaceError, type OperationName, OPERATIONS, TimeoutError } from "../core/internal.ts";
 import {
   HDR_REVISION,
   HDR_WORKER,

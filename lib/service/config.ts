@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 import { DEFAULT_QUALITY_BOUNDS, type QualityBounds } from "./quality.ts";
 
 const DEFAULT_SEARCH_THREADS = Math.min(2, availableParallelism());

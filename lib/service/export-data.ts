@@ -7,9 +7,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { Gallery } from "../core/gallery.ts";
-import { exportInitialData, type ExportOptions } from "../core/initial-data.ts";
-import type { GalleryStore } from "../core/store.ts";
+import { exportInitialData, type ExportOptions, Gallery, type GalleryStore } from "../core/internal.ts";
 import { databasePath, loadServiceConfig } from "./config.ts";
 import { SqliteGalleryStore } from "./sqlite-store.ts";
 

@@ -12,10 +12,15 @@
  * while no initial data was configured) counts as initialised too.
  */
 import { readFile } from "node:fs/promises";
-import type { Gallery } from "../core/gallery.ts";
-import { initialDataLogLines, parseInitialDataText, type InitialDataReport, type ParseOptions } from "../core/initial-data.ts";
-import type { EngineInfo } from "../core/schemas.ts";
-import type { GalleryStore } from "../core/store.ts";
+import {
+  type EngineInfo,
+  type Gallery,
+  type GalleryStore,
+  initialDataLogLines,
+  type InitialDataReport,
+  parseInitialDataText,
+  type ParseOptions,
+} from "../core/internal.ts";
 import { dataFilePath, type ServiceConfig } from "./config.ts";
 
 export type Log = (level: "info" | "warn" | "error", message: string) => void;

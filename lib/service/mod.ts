@@ -36,8 +36,6 @@ export {
 export { ScanPool, sharedScanPool } from "./scan-pool.ts";
 export { SqliteGalleryStore, type SqliteGalleryStoreOptions } from "./sqlite-store.ts";
 export { SqliteEventStore, eventStoreFor } from "./sqlite-events.ts";
-export { MemoryGalleryStore, EventHub } from "../core/memory-store.ts";
-export { Gallery, type SearchHit, type GalleryStats, type GalleryExport } from "../core/gallery.ts";
 export {
   applyInitialData,
   loadInitialData,

@@ -14,7 +14,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 
 const FpirTableSchema = z.object({
   sizes: z.array(z.number().int().positive()).min(1),

@@ -13,8 +13,7 @@
  * The dominant-face check is off by default (ratio 1): the first release enrolls the largest of several
  * faces (ENROLL_MULTIPLE_FACES=largest), and group photos are enrolled that way.
  */
-import { FaceError } from "../core/errors.ts";
-import type { BBox, ImageInput, Point } from "../core/schemas.ts";
+import { type BBox, FaceError, type ImageInput, type Point } from "../core/internal.ts";
 
 export interface QualityBounds {
   /** Shorter side of the face box, pixels of the original image. */
@@ -96,7 +95,7 @@ export function laplacianVariance(grey: ArrayLike<number>, n: number): number {
  * loop only sees the 64x64 result), EXIF orientation applied as the engine does.
  */
 export async function faceSharpness(image: ImageInput, bbox: BBox, sourceScale = 1): Promise<number> {
-  const [{ default: sharp }, { imageBytes }] = await Promise.all([import("sharp"), import("../engine/image/image.ts")]);
+  const [{ default: sharp }, { imageBytes }] = await Promise.all([import("sharp"), import("../engine/internal.ts")]);
   const bytes = imageBytes(image);
   const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   // orientations 5-8 swap the sides

@@ -4,8 +4,7 @@
  * Atomics.wait (a search is synchronous anyway), so there is no message per search (~40 µs round trip).
  * Used by companies with ≥ Int8Kernel.PARALLEL_MIN_ROWS faces; SEARCH_THREADS=1 turns it off.
  */
-import type { ParallelScan } from "../core/int8-kernel.ts";
-import { siblingModule } from "../core/util.ts";
+import { type ParallelScan, siblingModule } from "../core/internal.ts";
 
 interface Attached {
   id: number;

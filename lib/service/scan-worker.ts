@@ -2,7 +2,7 @@
  * Helper thread of ScanPool: scans the rows it is told to, in a shared WebAssembly memory, with the
  * same SIMD kernel as the main thread. Control goes through a shared Int32Array (no message per scan).
  */
-import { FIXED_DIM, simdKernels, type SimdExports } from "../core/wasm-simd.ts";
+import { FIXED_DIM, simdKernels, type SimdExports } from "../core/internal.ts";
 
 declare const self: Worker;
 

@@ -6,12 +6,19 @@
  * recognition is engine work plus one synchronous gallery search.
  */
 import type { z } from "zod";
-import type { FaceApi } from "../core/api.ts";
-import { FaceError } from "../core/errors.ts";
-import { Gallery } from "../core/gallery.ts";
-import { bestKernel } from "../core/int8-kernel.ts";
-import { MemoryGalleryStore } from "../core/memory-store.ts";
-import { normalize } from "../core/vectors.ts";
+import {
+  bestKernel,
+  type CompanySettings,
+  decodeCursor,
+  encodeCursor,
+  type FaceApi,
+  FaceError,
+  Gallery,
+  type GalleryStore,
+  IdCursorAnySchema,
+  MemoryGalleryStore,
+  normalize,
+} from "../core/internal.ts";
 import {
   CallOptionsSchema,
   CompanyRequestSchema,
@@ -54,9 +61,7 @@ import {
   type UserRequest,
   type VerifyRequest,
   type VerifyResult,
-} from "../core/schemas.ts";
-import type { CompanySettings, GalleryStore } from "../core/store.ts";
-import { decodeCursor, encodeCursor, IdCursorAnySchema } from "../core/event-ids.ts";
+} from "../core/internal.ts";
 import {
   DEFAULT_LIST_LIMIT,
   ListCompaniesRequestSchema,
@@ -66,9 +71,8 @@ import {
   type ListCompaniesResult,
   type ListUsersRequest,
   type ListUsersResult,
-} from "../core/listing.ts";
-import { EngineProbe } from "../engine/probe.ts";
-import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
+} from "../core/internal.ts";
+import { type AnalyzedFace, EngineProbe, type FaceEngine } from "../engine/internal.ts";
 import { checkQuality, measureQuality } from "./quality.ts";
 import { databasePath, qualityBounds, loadServiceConfig, parseServiceConfig, type ServiceConfig, type ServiceConfigInput } from "./config.ts";
 import { applyInitialData, type InitialDataOutcome } from "./initial-data-source.ts";

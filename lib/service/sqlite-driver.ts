@@ -5,7 +5,7 @@
  * only picks and adapts; it is loaded with `require` because the stores open databases in constructors.
  */
 import { createRequire } from "node:module";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 
 export type SqlValue = string | number | bigint | Uint8Array | null;
 

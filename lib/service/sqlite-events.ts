@@ -19,16 +19,14 @@ import {
   type NewEvent,
   type WebhookConfig,
   type WebhookStatus,
-} from "../core/event-log.ts";
+} from "../core/internal.ts";
 import {
   decodeCursor,
   encodeCursor,
   IdCursorSchema,
   newEventId,
-} from "../core/event-ids.ts";
-import { EventFeed } from "../core/event-feed.ts";
-import { MemoryEventStore } from "../core/memory-event-store.ts";
-import type { GalleryStore } from "../core/store.ts";
+} from "../core/internal.ts";
+import { EventFeed, type GalleryStore, MemoryEventStore } from "../core/internal.ts";
 import { SqliteGalleryStore } from "./sqlite-store.ts";
 
 const SCHEMA = `

@@ -19,10 +19,21 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { FaceError, UnavailableError } from "../core/errors.ts";
-import { EventHub } from "../core/memory-store.ts";
+import {
+  type BulkLoad,
+  type BulkLoadOptions,
+  companyNotFound,
+  type CompanySettings,
+  EventHub,
+  FaceError,
+  type FaceRecord,
+  type GalleryStore,
+  type StoreEvent,
+  UnavailableError,
+  userNotFound,
+  type WriteResult,
+} from "../core/internal.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "../core/store.ts";
 
 export interface SqliteGalleryStoreOptions {
   /** Database file (created with its directory); ":memory:" for a throwaway one. */

@@ -2,7 +2,7 @@
  * The stateless operations (no gallery): detect, embed, compare, verify. Functions of the engine and
  * the validated request, so the service class only composes them.
  */
-import { FaceError } from "../core/errors.ts";
+import { cosineSimilarity, FaceError, normalize } from "../core/internal.ts";
 import type {
   CallOptions,
   CompareMatch,
@@ -12,9 +12,8 @@ import type {
   EmbedResult,
   VerifyRequest,
   VerifyResult,
-} from "../core/schemas.ts";
-import { cosineSimilarity, normalize } from "../core/vectors.ts";
-import type { AnalyzedFace, FaceEngine } from "../engine/types.ts";
+} from "../core/internal.ts";
+import type { AnalyzedFace, FaceEngine } from "../engine/internal.ts";
 import type { z } from "zod";
 
 /**

@@ -2,9 +2,7 @@
  * Status of a service: cache statistics (with each company's operating point) and health. Functions
  * of what the service holds, so the service class only composes them.
  */
-import type { Gallery } from "../core/gallery.ts";
-import type { CacheStats, EngineCheck, EngineInfo, Health } from "../core/schemas.ts";
-import type { GalleryStore } from "../core/store.ts";
+import type { CacheStats, EngineCheck, EngineInfo, Gallery, GalleryStore, Health } from "../core/internal.ts";
 
 export interface StatusSource {
   gallery: Gallery;

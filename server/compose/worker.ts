@@ -10,7 +10,7 @@
  * `startFaceWorker()` assembles the same stack in-process (tests, benchmarks, the cluster demo).
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FaceError } from "../../lib/core/errors.ts";
+import { FaceError } from "../../lib/core/internal.ts";
 import type { FaceEngine } from "../../lib/engine/mod.ts";
 import {
   connectionOptions,

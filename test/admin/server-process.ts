@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort } from "../../lib/nats/server-process.ts";
+import { freePort } from "../../lib/nats/mod.ts";
 import { ensurePagesBuilt } from "../../scripts/build-pages.ts";
 import { ROOT } from "../helpers/datasets.ts";
 import type { ApiKeysMap } from "../../server/config/server.ts";

@@ -3,11 +3,11 @@
  * port and store) and `cleanup()`.
  */
 import { afterAll, beforeAll } from "bun:test";
-import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../lib/nats/server-process.ts";
+import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../lib/nats/mod.ts";
 import { toolPath } from "./tools.ts";
 
-export type { NatsServer } from "../../lib/nats/server-process.ts";
-export { freePort } from "../../lib/nats/server-process.ts";
+export type { NatsServer } from "../../lib/nats/mod.ts";
+export { freePort } from "../../lib/nats/mod.ts";
 
 export async function startTestNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   // The binary describeWithTools(["nats-server"]) found (NATS_SERVER_BIN, PATH, or Debian's /usr/sbin).

@@ -8,9 +8,7 @@
  * instead of assuming synchronous delivery.
  */
 import { afterEach, describe, expect, spyOn, test } from "bun:test";
-import { FaceError } from "../../lib/core/errors.ts";
-import { Gallery } from "../../lib/core/gallery.ts";
-import type { FaceRecord, GalleryStore, StoreEvent } from "../../lib/core/store.ts";
+import { FaceError, type FaceRecord, Gallery, type GalleryStore, type StoreEvent } from "../../lib/core/internal.ts";
 import { rng } from "./vectors.ts";
 
 export interface StoreContractOptions {

@@ -1,4 +1,4 @@
-import { normalize } from "../../lib/core/vectors.ts";
+import { normalize } from "../../lib/core/internal.ts";
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {

@@ -1,7 +1,7 @@
 /**
  * Portable smoke test of the runtime-free core (`facegate`, lib/core) for Bun, Node and Deno.
  *
- * Imports nothing but ../../lib/core/mod.ts and uses only web-standard globals, so the same file runs
+ * Imports nothing but ../../lib/core/internal.ts (the core with its kernels) and uses only web-standard globals, so the same file runs
  * as TypeScript under Bun and Deno and, bundled by Bun.build({ target: "node" }), under Node.
  * Prints one JSON line ({ ok, runtime, checks, failures, ... }) and fails (uncaught error → non-zero
  * exit in all three runtimes) on any mismatch. Driven by test/runtimes/runtimes.test.ts.
@@ -23,7 +23,7 @@ import {
   type FaceRecord,
   type SearchHit,
   type StoreEvent,
-} from "../../lib/core/mod.ts";
+} from "../../lib/core/internal.ts";
 
 const failures: string[] = [];
 const checks: Record<string, number> = {};

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
-import { FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../../../lib/core/errors.ts";
+import { FaceError, TimeoutError, UnavailableError, type ErrorCode } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";

@@ -1,7 +1,7 @@
 import { beforeAll, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { IdentifiedEvent } from "../../../lib/core/events.ts";
+import type { IdentifiedEvent } from "../../../lib/core/internal.ts";
 import { NatsEventSink, consumeEvents, ensureEventStream, eventSubject } from "../../../lib/nats/events.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";

@@ -7,9 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import sharp from "sharp";
-import { FaceError } from "../../../lib/core/errors.ts";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
-import type { BBox } from "../../../lib/core/schemas.ts";
+import { type BBox, FaceError, MemoryGalleryStore } from "../../../lib/core/internal.ts";
 import { createEngine, decodeImage, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { transportError } from "../../../lib/nats/transport-errors.ts";

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { StoreEvent } from "../../../lib/core/store.ts";
+import type { StoreEvent } from "../../../lib/core/internal.ts";
 import { DEFAULT_MARKER_RETENTION_MS, loadNatsConfig } from "../../../lib/nats/config.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { faceKey } from "../../../lib/nats/keys.ts";

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import type { StoreEvent } from "../../../lib/core/store.ts";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError, type StoreEvent } from "../../../lib/core/internal.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { decodeId, encodeId, faceKey, parseKey } from "../../../lib/nats/keys.ts";
 import { startTestNatsServer, type NatsServer } from "../../helpers/nats-server.ts";

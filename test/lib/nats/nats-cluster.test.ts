@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { FaceError, TimeoutError, UnavailableError } from "../../../lib/core/errors.ts";
-import { OPERATIONS } from "../../../lib/core/api.ts";
+import { FaceError, OPERATIONS, TimeoutError, UnavailableError } from "../../../lib/core/internal.ts";
 import { loadNatsConfig } from "../../../lib/nats/config.ts";
 import {
   HDR_PARTS,

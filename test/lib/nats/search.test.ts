@@ -3,7 +3,7 @@
  * (KV store, real engine) and FaceClient give what the embedded service gives, errors included.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
+import { MemoryGalleryStore } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { checkData } from "../../../lib/service/check-data.ts";
 import { exportStore } from "../../../lib/service/export-data.ts";

@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FaceError } from "../../../lib/core/errors.ts";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
+import { FaceError, MemoryGalleryStore } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import {
   DEFAULT_PAIR_THRESHOLD,

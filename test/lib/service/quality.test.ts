@@ -4,9 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import sharp from "sharp";
-import { FaceError } from "../../../lib/core/errors.ts";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
-import type { Point } from "../../../lib/core/schemas.ts";
+import { FaceError, MemoryGalleryStore, type Point } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import { checkQuality, DEFAULT_QUALITY_BOUNDS, laplacianVariance, poseFromLandmarks, type QualityMeasures } from "../../../lib/service/quality.ts";

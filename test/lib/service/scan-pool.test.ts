@@ -1,8 +1,6 @@
 /** The 2-thread scan (helper Worker over a shared WebAssembly memory) gives exactly the 1-thread results. */
 import { afterAll, expect, test } from "bun:test";
-import { Gallery } from "../../../lib/core/gallery.ts";
-import { Int8Kernel } from "../../../lib/core/int8-kernel.ts";
-import { JsKernel } from "../../../lib/core/search-kernel.ts";
+import { Gallery, Int8Kernel, JsKernel } from "../../../lib/core/internal.ts";
 import { ScanPool } from "../../../lib/service/scan-pool.ts";
 import { randomUnit, rng } from "../../helpers/vectors.ts";
 

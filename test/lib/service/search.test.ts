@@ -3,9 +3,7 @@
  * store): the decision, the threshold reported, top-k with best faces, and every refusal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { FaceError, type ErrorCode } from "../../../lib/core/errors.ts";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
-import { cosineSimilarity, normalize } from "../../../lib/core/vectors.ts";
+import { cosineSimilarity, type ErrorCode, FaceError, MemoryGalleryStore, normalize } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";

@@ -6,7 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError } from "../../../lib/core/internal.ts";
 import { SqliteGalleryStore } from "../../../lib/service/sqlite-store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "facegate-lock-"));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
+import { MemoryGalleryStore } from "../../../lib/core/internal.ts";
 import { SqliteGalleryStore } from "../../../lib/service/sqlite-store.ts";
 import { runGalleryStoreContract } from "../../helpers/store-contract.ts";
 

@@ -7,7 +7,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { buildCalibrationFile, hitProbability } from "../../../server/cli/calibrate.ts";
 import { CalibrationSchema, expectedFpir, fpirFromFar, farFromFpir, thresholdForFpir, type Calibration } from "../../../lib/service/mod.ts";
-import { normalize } from "../../../lib/core/vectors.ts";
+import { normalize } from "../../../lib/core/internal.ts";
 import { randomUnit, rng } from "../../helpers/vectors.ts";
 
 const D = 96;

@@ -9,9 +9,8 @@ import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { normalize } from "../../../lib/core/vectors.ts";
-import { largestFace } from "../../../lib/service/mod.ts";
-import { exportStore } from "../../../lib/service/export-data.ts";
+import { normalize } from "../../../lib/core/internal.ts";
+import { exportStore, largestFace } from "../../../lib/service/mod.ts";
 import { describeDatasets, listDataset, readDataset } from "../../helpers/datasets.ts";
 import { b64, sharedEngine, startTestServer, type TestServer } from "../harness.ts";
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { FaceApi, Recognition, SearchEmbeddingRequest, SearchEmbeddingResult } from "../../../lib/core/mod.ts";
-import { cosineSimilarity } from "../../../lib/core/vectors.ts";
+import { cosineSimilarity } from "../../../lib/core/internal.ts";
 import { aggregateEmbeddings, frameWeight } from "../../../server/kiosk/aggregate.ts";
 import { DecisionEngine, type AggregateDecision } from "../../../server/kiosk/decision.ts";
 import { describeDatasets } from "../../helpers/datasets.ts";

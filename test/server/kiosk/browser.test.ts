@@ -15,7 +15,7 @@ import type { IdentifiedEvent } from "../../../lib/core/mod.ts";
 import { dataset, describeDatasets, ROOT } from "../../helpers/datasets.ts";
 import { describeWithTools, toolPath } from "../../helpers/tools.ts";
 import { ADMIN_KEY, hamiltonFrame, PERFORMER, STAGE_KEY, sharedService, startKioskStack, type KioskStack } from "./harness.ts";
-import { cosineSimilarity as cosine } from "../../../lib/core/vectors.ts";
+import { cosineSimilarity as cosine } from "../../../lib/core/internal.ts";
 import { CHROMIUM, collectPageErrors, fakeCameraArgs } from "../../helpers/chromium.ts";
 
 const RESULTS = join(ROOT, "test-results");

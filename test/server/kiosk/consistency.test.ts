@@ -3,7 +3,7 @@
  * Hamilton frames of the performer (6, 19-39), of another man (9) and of the audience (40, 44).
  */
 import { beforeAll, expect, test } from "bun:test";
-import { cosineSimilarity as cosine } from "../../../lib/core/vectors.ts";
+import { cosineSimilarity as cosine } from "../../../lib/core/internal.ts";
 import { choosePerson } from "../../../kiosk-web/src/consistency.ts";
 import { describeDatasets } from "../../helpers/datasets.ts";
 import { hamiltonFrame, sharedService } from "./harness.ts";

@@ -1,7 +1,7 @@
 /** Decision rules across frames (pure logic: recognitions in, states and identifications out). */
 import { describe, expect, test } from "bun:test";
 import type { BBox, Recognition } from "../../../lib/core/mod.ts";
-import { bboxIou as iou } from "../../../lib/core/vectors.ts";
+import { bboxIou as iou } from "../../../lib/core/internal.ts";
 import { DecisionEngine } from "../../../server/kiosk/decision.ts";
 import { loadKioskConfig } from "../../../server/kiosk/config.ts";
 import { blink, FACE, five, openMouth } from "./liveness/face.ts";
