@@ -45,7 +45,7 @@ describe("a fresh clone without the datasets", () => {
 
   test("the files mixing dataset suites with other tests pass against an empty FACEGATE_DATASETS", async () => {
     const mixed = reports.filter((r) => r.uses.length > 0 && r.unguardedTests > 0).map((r) => r.file);
-    expect(mixed).toContain("test/server/gateway.test.ts");
+    expect(mixed).toContain("test/server/compose/gateway.test.ts");
     // CI=true turns missing datasets into an error by design; a fresh clone is not CI.
     const { CI: _ci, ...env } = process.env;
     const child = Bun.spawn(["bun", "test", "--timeout", "60000", ...mixed], {

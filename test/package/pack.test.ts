@@ -79,12 +79,12 @@ describeDatasets("the npm package", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("ships dist/ and the README only", () => {
+  test("ships dist/, the README and the LICENSE only", () => {
     expect(files).toContain("dist/lib/core/mod.js");
     expect(files).toContain("dist/lib/core/mod.d.ts");
     expect(files).toContain("dist/server/cli/facegate.js");
     expect(files).toContain("dist/models/manifest.json");
-    const stray = files.filter((f) => !f.startsWith("dist/") && !["package.json", "README.md"].includes(f));
+    const stray = files.filter((f) => !f.startsWith("dist/") && !["package.json", "README.md", "LICENSE"].includes(f));
     expect(stray).toEqual([]);
     expect(files.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toBe(false);
     expect(files.some((f) => f.endsWith(".onnx") || f.includes("facegate.db"))).toBe(false);
