@@ -148,7 +148,7 @@ import type { FaceApi, Recognition } from "facegate";
 export async function who(api: FaceApi, image: Uint8Array): Promise<Recognition> {
   return api.recognizeFace({ companyId: "acme", image });
 }
-export const made: Promise<service.LocalFaceService> = service.LocalFaceService.create({ store: new service.MemoryGalleryStore() });
+export const made: Promise<service.LocalFaceService> = service.LocalFaceService.create({ store: new core.MemoryGalleryStore() });
 `,
     );
     ok(run([process.execPath, join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "."], app), "tsc in the consumer");
