@@ -24,8 +24,8 @@ case "$role" in
   worker)
     WORKER_ID="${WORKER_ID:-${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}}"
     export WORKER_ID
-    exec bun server/worker.ts "$@" ;;
-  facegate) exec bun server/cli.ts "$@" ;;
-  models) exec bun models/fetch.ts "$@" ;;
+    exec bun server/compose/worker.ts "$@" ;;
+  facegate) exec bun server/cli/facegate.ts "$@" ;;
+  models) exec bun server/cli/facegate.ts models "$@" ;;
   *) exec "$role" "$@" ;;
 esac

@@ -35,3 +35,7 @@ export function modelsCommand(argv: string[]): number {
   console.log(`models ready in ${dir}${dir === modelsDir() ? "" : ` (set FACEGATE_MODELS_DIR=${dir} when your app runs)`}`);
   return 0;
 }
+
+// `bun run models` runs this file alone (the container build fetches the models before the sources
+// are copied: models/ and this file are all it needs).
+if (import.meta.main) process.exitCode = modelsCommand(process.argv.slice(2));

@@ -1,6 +1,6 @@
 /**
  * createApp: the Hono app over any FaceApi (LocalFaceService in-process, FaceClient over NATS).
- * Runtime-agnostic: no Bun APIs here; server/serve.ts is the Bun adapter.
+ * Runtime-agnostic: no Bun APIs here; server/http/serve.ts is the Bun adapter.
  *
  * Per request: request id → CORS → Host and Origin checks (open mode) → (route) requireScope:
  * failed-key back-off, key, rate limit, scope on the company → body budget → body (limit,
