@@ -16,7 +16,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createEngine, decodeImage } from "../lib/engine/mod.ts";
-import { partEmbedding } from "../lib/engine/onnx/fusion.ts";
+import { partEmbedding } from "../lib/engine/internal.ts";
 import { progressBar } from "../server/cli/enroll.ts";
 
 const { values } = parseArgs({

@@ -7,6 +7,7 @@
 export * from "./mod.ts";
 export * from "./api.ts";
 export * from "./company-index.ts";
+export * from "./embedding-parts.ts";
 export * from "./errors.ts";
 export * from "./event-feed.ts";
 export * from "./event-ids.ts";

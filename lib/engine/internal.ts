@@ -20,3 +20,4 @@ export * from "./onnx/detector.ts";
 export * from "./onnx/embedder.ts";
 export * from "./onnx/landmarks.ts";
 export * from "./onnx/onnx-engine.ts";
+export * from "./onnx/fusion.ts";

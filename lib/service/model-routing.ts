@@ -7,8 +7,7 @@
  * stored as that slice too, so it stays consistent. Every other company (new, or emptied and enrolled
  * again) gets fused vectors. A company of a model that is neither is `MODEL_MISMATCH`, as before.
  */
-import type { EmbeddingPart, EngineInfo } from "../core/schemas.ts";
-import { normalize } from "../core/vectors.ts";
+import { type EmbeddingPart, type EngineInfo, normalize } from "../core/internal.ts";
 
 export interface ServedModel {
   modelId: string;

@@ -80,7 +80,7 @@ import { DEFAULT_PAIR_THRESHOLD, ThresholdPolicy, findCalibration, type Operatin
 import { operatingPointView } from "./operating-point-view.ts";
 import { sharedScanPool } from "./scan-pool.ts";
 import { ModelRouting, type ServedModel } from "./model-routing.ts";
-import { partScores } from "../core/embedding-parts.ts";
+import { partScores } from "../core/internal.ts";
 import * as stateless from "./stateless.ts";
 import { analyzeImage } from "./stateless.ts";
 import { cacheStats, health, type StatusSource } from "./status.ts";

@@ -7,8 +7,8 @@
  * listed here but read nowhere, and when `.env.example` is not what this catalog generates.
  */
 import { parseEngineConfig } from "../../lib/engine/mod.ts";
-import { DEFAULT_MARKER_RETENTION_MS, parseNatsConfig } from "../../lib/nats/config.ts";
-import { parseServiceConfig } from "../../lib/service/config.ts";
+import { DEFAULT_MARKER_RETENTION_MS, parseNatsConfig } from "../../lib/nats/mod.ts";
+import { parseServiceConfig } from "../../lib/service/mod.ts";
 import { DEFAULT_SERVER_CONFIG, GATEWAY_MAX_INFLIGHT } from "../config/server.ts";
 import { DEFAULT_INTEGRATION_CONFIG } from "../integration/config.ts";
 import { loadKioskConfig } from "../kiosk/config.ts";

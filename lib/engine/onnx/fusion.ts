@@ -13,9 +13,8 @@
  * The weights are fitted on the calibration data by `bun bench/fusion-fit.ts` (impostor σ of each model on
  * LFW dev, β chosen there); they are part of the model id, so vectors of other weights never mix.
  */
-import type { EmbeddingPart } from "../../core/mod.ts";
-export { partEmbedding, partScores } from "../../core/embedding-parts.ts";
-import { FaceError } from "../../core/mod.ts";
+import { type EmbeddingPart, FaceError } from "../../core/mod.ts";
+export { partEmbedding, partScores } from "../../core/internal.ts";
 import type { FaceEmbedder } from "./embedder.ts";
 import type { Points } from "./landmarks.ts";
 import type { DecodedImage } from "../types.ts";

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { partEmbedding } from "../../../lib/core/mod.ts";
-import { MemoryGalleryStore } from "../../../lib/core/memory-store.ts";
+import { MemoryGalleryStore } from "../../../lib/core/internal.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import { describeDatasets, readDataset } from "../../helpers/datasets.ts";

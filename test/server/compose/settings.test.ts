@@ -8,11 +8,11 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ERROR_CODES } from "../../../lib/core/errors.ts";
-import { loadEngineConfig } from "../../../lib/engine/config.ts";
+import { ERROR_CODES } from "../../../lib/core/internal.ts";
+import { loadEngineConfig } from "../../../lib/engine/internal.ts";
 import { humanEnvOptions } from "../../../lib/engine/human/human.ts";
-import { loadNatsConfig } from "../../../lib/nats/config.ts";
-import { loadServiceConfig } from "../../../lib/service/config.ts";
+import { loadNatsConfig } from "../../../lib/nats/mod.ts";
+import { loadServiceConfig } from "../../../lib/service/mod.ts";
 import { renderEnvExample, settingsCatalog } from "../../../server/compose/settings.ts";
 import { loadServerConfig } from "../../../server/config/server.ts";
 import { loadIntegrationConfig } from "../../../server/integration/config.ts";
