@@ -204,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "env-example": {
       need(0, "no arguments (--out FILE, default .env.example at the repository root)");
-      const out = values.out ?? join(import.meta.dir, "..", ".env.example");
+      const out = values.out ?? join(import.meta.dir, "../..", ".env.example");
       writeFileSync(out, renderEnvExample());
       console.error(`wrote ${out}`);
       return 0;

@@ -143,6 +143,7 @@ export function settingsCatalog(): SettingsPart[] {
       readBy: "bun run start (embedded) and bun run worker",
       settings: [
         s("FACE_ENGINE", engine.engine, "onnx or human"),
+        s("FACE_EMBEDDERS", engine.embedders.join(","), "the recognizer (fr_feature or mobilefacenet), or two of them for score-level fusion (fr_feature,mobilefacenet)"),
         s("FACE_DETECTION_THRESHOLD", engine.detectionThreshold, "detector score a face needs (0-1)"),
         s("MIN_FACE_SIZE", engine.minFaceSize, "faces narrower or lower than this (original pixels) are dropped"),
         s("ORT_THREADS", engine.ortThreads, "intra-op threads per ONNX session"),
