@@ -76,7 +76,7 @@ export async function liveView(ctx: ViewContext, main: HTMLElement, company: str
       "tr",
       { "data-event": e.id, "data-user": e.user_id, class: fresh ? "fresh" : "" },
       h("td", {}, h("time", { datetime: e.at }, fmt.time(e.at))),
-      h("td", {}, e.user_id),
+      h("td", {}, e.name ? `${e.name} (${e.user_id})` : e.user_id),
       h("td", { class: "num" }, fmt.score(e.confidence)),
       h("td", {}, e.kiosk_id ?? "–"),
       h("td", {}, e.source ?? ""),

@@ -80,14 +80,20 @@ export async function peopleView(ctx: ViewContext, main: HTMLElement, company: s
   const render = (users: UserSummary[]): void => {
     replace(
       table,
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Person"), h("th", { scope: "col", class: "num" }, "Faces"))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Person"), h("th", { scope: "col" }, "Name"), h("th", { scope: "col", class: "num" }, "Faces"))),
       h(
         "tbody",
         {},
         ...users.map((u) =>
-          h("tr", { "data-user": u.user_id }, h("td", {}, h("a", { href: `#/c/${seg(company)}/people/${seg(u.user_id)}` }, u.user_id)), h("td", { class: "num" }, fmt.int(u.faces))),
+          h(
+            "tr",
+            { "data-user": u.user_id },
+            h("td", {}, h("a", { href: `#/c/${seg(company)}/people/${seg(u.user_id)}` }, u.user_id)),
+            h("td", { class: "name" }, u.name ?? ""),
+            h("td", { class: "num" }, fmt.int(u.faces)),
+          ),
         ),
-        users.length === 0 ? h("tr", {}, h("td", { colspan: 2, class: "muted" }, "Nobody here.")) : null,
+        users.length === 0 ? h("tr", {}, h("td", { colspan: 3, class: "muted" }, "Nobody here.")) : null,
       ),
     );
   };

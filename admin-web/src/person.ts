@@ -4,7 +4,7 @@ import type { ViewContext } from "./context.ts";
 import { fmt, h, replace, seg } from "./dom.ts";
 import { enrollPhoto } from "./enroll.ts";
 import { photoPicker, type Photo } from "./photo.ts";
-import { Deleted, FaceIds } from "./schemas.ts";
+import { Deleted, FaceIds, UserInfo } from "./schemas.ts";
 
 export async function personView(ctx: ViewContext, main: HTMLElement, company: string, userId: string): Promise<void> {
   const base = `/v1/companies/${seg(company)}/users/${seg(userId)}`;
@@ -25,16 +25,46 @@ export async function personView(ctx: ViewContext, main: HTMLElement, company: s
   const deletePerson = h("button", { type: "button", class: "danger", id: "delete-person" }, `Delete ${userId}`);
   let count = 0;
 
+  // the display name (what the kiosk greets): optional; saved by PATCH, emptied = removed
+  const nameInput = h("input", { id: "person-name", type: "text", maxlength: 200, placeholder: "no name: the kiosk shows the id", "aria-label": "display name" }) as HTMLInputElement;
+  const nameStatus = h("span", { class: "status", id: "person-name-status", role: "status" });
+  const nameForm = h(
+    "form",
+    { class: "row", id: "person-name-form", onsubmit: (e: Event) => (e.preventDefault(), void saveName()) },
+    nameInput,
+    h("button", { type: "submit" }, "Save name"),
+    nameStatus,
+  );
   replace(
     main,
     h("p", { class: "crumbs" }, h("a", { href: `#/c/${seg(company)}/people` }, `‹ People in ${company}`)),
     h("h1", { id: "person-title" }, userId),
+    nameForm,
     status,
     h("section", { class: "card", "aria-label": "faces" }, h("h2", {}, "Faces"), faces, h("div", { class: "row" }, deletePerson)),
     addForm,
   );
 
+  const saveName = async (): Promise<void> => {
+    const name = nameInput.value.trim();
+    try {
+      const u = await ctx.api.call("PATCH", base, UserInfo, { json: { name: name === "" ? null : name } });
+      nameInput.value = u.name ?? "";
+      nameStatus.textContent = u.name ? "Saved." : "Name removed.";
+      nameStatus.className = "status";
+    } catch (error) {
+      nameStatus.textContent = describeError(error, "Saving the name");
+      nameStatus.className = "status error";
+    }
+  };
+
   const load = async (): Promise<void> => {
+    ctx.api
+      .get(base, UserInfo, { signal: ctx.signal })
+      .then((u) => {
+        if (document.activeElement !== nameInput) nameInput.value = u.name ?? "";
+      })
+      .catch(() => {}); // a person without a record yet: no name to show
     try {
       const { face_ids } = await ctx.api.get(`${base}/faces`, FaceIds, { signal: ctx.signal });
       count = face_ids.length;

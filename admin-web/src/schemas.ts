@@ -25,8 +25,9 @@ export const CompaniesPage = z.object({
 });
 export type CompanySummary = z.infer<typeof CompaniesPage>["companies"][number];
 
+export const UserInfo = z.object({ user_id: z.string(), name: z.string().optional(), face_ids: z.array(z.string()) });
 export const UsersPage = z.object({
-  users: z.array(z.object({ user_id: z.string(), faces: z.number() })),
+  users: z.array(z.object({ user_id: z.string(), name: z.string().optional(), faces: z.number() })),
   total: z.number().optional(),
   next_cursor: z.string().nullable().optional(),
 });
@@ -54,6 +55,7 @@ export const Detected = z.object({ faces_count: z.number(), bboxes: z.array(Box)
 export const EventItem = z.object({
   id: z.string(),
   user_id: z.string(),
+  name: z.string().optional(),
   confidence: z.number(),
   threshold: z.number().nullable().optional(),
   kiosk_id: z.string().nullable().optional(),

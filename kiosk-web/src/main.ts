@@ -28,7 +28,8 @@ let sessionId = "";
 
 /** The faces of the latest result (drawn over the preview, summarised on the card). */
 let lastFaces: FaceResult[] = [];
-let welcome: { userId: string; confidence: number; until: number } | null = null;
+/** `name`: the person's display name when they have one (else the id is shown). */
+let welcome: { userId: string; name?: string; confidence: number; until: number } | null = null;
 /** The company's enrolled users, from `ready` (null: unknown). */
 let enrolledUsers: number | null = null;
 /** Why the camera cannot be used, in words (null: it works). */
@@ -102,7 +103,7 @@ function renderState(): void {
     return;
   }
   if (welcome && welcome.until > now) {
-    setState("identified", "Welcome, ", `identified · ${pct(welcome.confidence)}`, welcome.userId);
+    setState("identified", "Welcome, ", `identified · ${pct(welcome.confidence)}`, welcome.name ?? welcome.userId);
     return;
   }
   if (challenge && challenge.until > now && lastFaces.some((f) => f.track === challenge?.track && f.state === "challenge")) {
@@ -126,7 +127,7 @@ function renderState(): void {
     return;
   }
   if (!face) setState("idle", "Please look at the camera", errorLine || "step closer until your face is in the frame");
-  else if (face.state === "recognized") setState("identified", "Welcome, ", `recognized · ${pct(face.confidence)}`, face.userId ?? "");
+  else if (face.state === "recognized") setState("identified", "Welcome, ", `recognized · ${pct(face.confidence)}`, face.name ?? face.userId ?? "");
   else if (face.state === "verifying") setState("verifying", "Verifying…", "hold still for a moment");
   else if (face.state === "checking_liveness" || face.state === "challenge")
     setState("verifying", "Checking you are here in person…", "blink or say hello");
@@ -138,10 +139,10 @@ function renderState(): void {
   else setState("detecting", "Looking…", errorLine || "face found, checking");
 }
 
-function addRecent(userId: string, confidence: number): void {
+function addRecent(who: string, confidence: number): void {
   const li = document.createElement("li");
   const name = document.createElement("span");
-  name.textContent = `${userId} · ${pct(confidence)}`;
+  name.textContent = `${who} · ${pct(confidence)}`;
   const time = document.createElement("time");
   const at = new Date();
   time.dateTime = at.toISOString();
@@ -206,9 +207,9 @@ function onMessage(message: ServerMessage): void {
       break;
     }
     case "identified":
-      welcome = { userId: message.userId, confidence: message.confidence, until: performance.now() + 5000 };
+      welcome = { userId: message.userId, name: message.name, confidence: message.confidence, until: performance.now() + 5000 };
       document.body.dataset.lastIdentified = message.userId;
-      addRecent(message.userId, message.confidence);
+      addRecent(message.name ?? message.userId, message.confidence);
       renderState();
       break;
     case "challenge":

@@ -51,7 +51,7 @@ export function drawOverlay(
     ctx.lineWidth = line;
     ctx.strokeRect(x, by, bw, bh);
 
-    const name = face.userId ?? "";
+    const name = face.name ?? face.userId ?? "";
     const status = STATE_LABELS[face.state];
     // The name and state only: the confidence is shown once, on the card (one figure per person).
     let label = [name, status].filter(Boolean).join(" · ") || "…";

@@ -26,7 +26,9 @@ import type {
   OperatingPoint,
   OperatingPointRequest,
   SetOperatingPointRequest,
+  UpdateUserRequest,
   UserFacesResult,
+  UserInfo,
   UserRequest,
   VerifyRequest,
   VerifyResult,
@@ -48,6 +50,10 @@ export interface FaceApi {
   deleteFace(req: FaceRequest, opts?: CallOptions): Promise<DeleteResult>;
   /** Face ids, [] if the company or user is unknown. */
   getUserFaces(req: UserRequest, opts?: CallOptions): Promise<UserFacesResult>;
+  /** The user: name and metadata (when any) and face ids. COMPANY_NOT_FOUND, USER_NOT_FOUND. */
+  getUser(req: UserRequest, opts?: CallOptions): Promise<UserInfo>;
+  /** Changes the user's name and/or metadata (absent: unchanged, null: removed). COMPANY_NOT_FOUND, USER_NOT_FOUND. */
+  updateUser(req: UpdateUserRequest, opts?: CallOptions): Promise<UserInfo>;
   /** Best match over every face in the image. No face or unknown company → {userId: null, confidence: 0, bbox: null}. */
   recognizeFace(req: RecognizeRequest, opts?: CallOptions): Promise<Recognition>;
   /** One recognition per detected face, in detection order (largest/most confident first). */
@@ -90,6 +96,8 @@ export const OPERATIONS = {
   deleteUser: "delete_user",
   deleteFace: "delete_face",
   getUserFaces: "get_user_faces",
+  getUser: "get_user",
+  updateUser: "update_user",
   recognizeFace: "recognize_face",
   recognizeFaces: "recognize_faces",
   searchEmbedding: "search_embedding",

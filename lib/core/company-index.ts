@@ -12,6 +12,7 @@
  */
 import { FaceError } from "./errors.ts";
 import type { CompanySettings } from "./store.ts";
+import type { UserProfile } from "./user-profile.ts";
 import { normalize } from "./vectors.ts";
 import { dotRow, JsKernel, type KernelFactory, type KernelRows, type SearchKernel } from "./search-kernel.ts";
 
@@ -29,6 +30,8 @@ interface UserEntry {
   faces: Map<string, number>;
   /** Sum of the user's face rows while they have 2+ faces (templates only). */
   sum: Float64Array | null;
+  /** Name and metadata (user-profile.ts), when there are any. */
+  profile?: UserProfile;
 }
 
 export interface CompanyIndexOptions {

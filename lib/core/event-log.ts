@@ -15,6 +15,8 @@ export const EventSourceSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:
 export const NewEventSchema = z.object({
   companyId: CompanyIdSchema,
   userId: UserIdSchema,
+  /** The person's display name at the time, when they had one. */
+  name: z.string().max(200).optional(),
   /** Cosine similarity (the kiosk: mean over the frames that confirmed the person). */
   confidence: z.number(),
   /** The threshold the decision was taken with (null when unknown). */
@@ -159,6 +161,7 @@ export function eventToWire(e: EventRecord): Record<string, unknown> {
     id: e.id,
     company_id: e.companyId,
     user_id: e.userId,
+    ...(e.name !== undefined ? { name: e.name } : {}),
     confidence: e.confidence,
     threshold: e.threshold,
     kiosk_id: e.kioskId,

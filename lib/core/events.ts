@@ -10,6 +10,8 @@ export const IdentifiedEventSchema = z.object({
   type: z.literal("identified"),
   companyId: CompanyIdSchema,
   userId: UserIdSchema,
+  /** The person's display name, when they have one. */
+  name: z.string().max(200).optional(),
   /** Mean cosine similarity over the frames that confirmed the person. */
   confidence: z.number(),
   bbox: BBoxSchema.nullable(),

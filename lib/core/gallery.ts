@@ -20,6 +20,7 @@
 import { FaceError } from "./errors.ts";
 import { normalize } from "./vectors.ts";
 import type { CompanySettings, FaceRecord, StoreEvent } from "./store.ts";
+import type { UserProfile } from "./user-profile.ts";
 import { bestKernel } from "./int8-kernel.ts";
 import type { KernelFactory } from "./search-kernel.ts";
 import { CompanyIndex, type SearchHit, type UserScore } from "./company-index.ts";
@@ -56,7 +57,7 @@ export interface GalleryStats {
 
 export interface GalleryExport {
   companies: string[];
-  users: Array<{ companyId: string; userId: string }>;
+  users: Array<{ companyId: string; userId: string; profile?: UserProfile }>;
   faces: FaceRecord[];
 }
 
@@ -155,9 +156,13 @@ export class Gallery {
       case "company.delete":
         this.companies.delete(event.companyId);
         return;
-      case "user.put":
-        this.existingCompany(event.companyId).addUser(event.userId);
+      case "user.put": {
+        // a put is the user's state as of its revision: the profile is replaced (absent: none)
+        const user = this.existingCompany(event.companyId).addUser(event.userId);
+        if (event.profile) user.profile = event.profile;
+        else delete user.profile;
         return;
+      }
       case "user.delete":
         this.companies.get(event.companyId)?.deleteUser(event.userId);
         return;
@@ -208,6 +213,16 @@ export class Gallery {
 
   hasFace(companyId: string, userId: string, faceId: string): boolean {
     return this.companies.get(companyId)?.users.get(userId)?.faces.has(faceId) ?? false;
+  }
+
+  /** The user's name and metadata, or undefined (none, or an unknown user). */
+  userProfile(companyId: string, userId: string): UserProfile | undefined {
+    return this.companies.get(companyId)?.users.get(userId)?.profile;
+  }
+
+  /** The user's display name, or undefined. */
+  userName(companyId: string, userId: string): string | undefined {
+    return this.userProfile(companyId, userId)?.name;
   }
 
   /** Face ids of a user in the order they were added; [] if the company or user is unknown. */
@@ -273,8 +288,8 @@ export class Gallery {
       const c = this.companies.get(companyId)!;
       out.companies.push(companyId);
       for (const userId of [...c.users.keys()].sort()) {
-        out.users.push({ companyId, userId });
         const user = c.users.get(userId)!;
+        out.users.push(user.profile ? { companyId, userId, profile: user.profile } : { companyId, userId });
         for (const faceId of [...user.faces.keys()].sort()) {
           const row = user.faces.get(faceId)!;
           out.faces.push({

@@ -19,6 +19,7 @@ import type { GalleryExport } from "./gallery.ts";
 import { commonDimension, unitVector, type InitialDataCounts, type InitialDataReport, type ParseOptions } from "./initial-data-common.ts";
 import { isOldSystemModel, undeclaredModelMessage } from "./initial-data-model.ts";
 import { IdSchema } from "./schemas.ts";
+import { profileFromFields, type UserProfile } from "./user-profile.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
 
 const ModelId = z.string().min(1).max(200);
@@ -48,6 +49,8 @@ const FaceEntry = z.looseObject({ face_id: z.union([z.string(), z.number()]), us
 const Vector = z.array(z.number().nullable()).min(1).max(4096);
 
 const SECTIONS = ["companies", "users", "faces", "embeddings"] as const;
+/** A user entry's own fields; any other one is the person's name or metadata (user-profile.ts). */
+const USER_FIELDS: ReadonlySet<string> = new Set(["user_id", "faces"]);
 
 const isMap = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -113,7 +116,7 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
   const companySet = new Set(companies);
 
   // users: company → user → { user_id, faces }
-  const users = new Map<string, { companyId: string; userId: string; listed: string[] }>();
+  const users = new Map<string, { companyId: string; userId: string; listed: string[]; profile?: UserProfile }>();
   for (const [rawC, byUser] of Object.entries(doc.users)) {
     const c = normId(rawC) ?? rawC;
     if (!isMap(byUser)) {
@@ -136,7 +139,8 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
       if (entry.data.user_id !== undefined && normId(String(entry.data.user_id)) !== u) {
         issue(`User ${u} in company ${c} has user_id ${String(entry.data.user_id)} (the key ${u} is used)`);
       }
-      users.set(k2(c, u), { companyId: c, userId: u, listed: entry.data.faces.map((f) => normId(String(f)) ?? String(f)) });
+      const profile = profileFromFields(entry.data, USER_FIELDS);
+      users.set(k2(c, u), { companyId: c, userId: u, listed: entry.data.faces.map((f) => normId(String(f)) ?? String(f)), profile });
     }
   }
 
@@ -257,7 +261,7 @@ export function parseOldFormat(input: unknown, options: ParseOptions = {}): Init
 
   const data: BulkLoad = {
     companies,
-    users: [...users.values()].map(({ companyId, userId }) => ({ companyId, userId })),
+    users: [...users.values()].map(({ companyId, userId, profile }) => (profile ? { companyId, userId, profile } : { companyId, userId })),
     faces,
   };
   const models = new Set(faces.map((f) => f.model));
@@ -300,11 +304,12 @@ export function exportOldFormat(data: GalleryExport | BulkLoad): Record<string, 
     );
   }
   const companies: Record<string, Record<string, never>> = {};
-  const users: Record<string, Record<string, { user_id: string; faces: string[] }>> = {};
+  const users: Record<string, Record<string, Record<string, unknown> & { user_id: string; faces: string[] }>> = {};
   const faces: Record<string, Array<{ face_id: string; user_id: string }>> = {};
   const embeddings: Record<string, number[]> = {};
   for (const c of data.companies) companies[c] = {};
-  for (const u of data.users) (users[u.companyId] ??= {})[u.userId] = { user_id: u.userId, faces: [] };
+  // the profile goes back as the entry's extra fields, where the old system kept them
+  for (const u of data.users) (users[u.companyId] ??= {})[u.userId] = { ...u.profile?.metadata, ...(u.profile?.name !== undefined ? { name: u.profile.name } : {}), user_id: u.userId, faces: [] };
   const modelOf = new Map<string, string>();
   for (const f of data.faces) {
     users[f.companyId]?.[f.userId]?.faces.push(f.faceId);

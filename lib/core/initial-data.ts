@@ -16,6 +16,7 @@ import type { GalleryExport } from "./gallery.ts";
 import { commonDimension, unitVector, type InitialDataCounts, type InitialDataReport, type ParseOptions } from "./initial-data-common.ts";
 import { exportOldFormat, isOldFormat, parseOldFormat } from "./initial-data-old.ts";
 import { IdSchema } from "./schemas.ts";
+import { compactProfile, UserProfileSchema, type UserProfile } from "./user-profile.ts";
 import type { BulkLoad, FaceRecord } from "./store.ts";
 
 export { exportOldFormat, isOldFormat, OldInitialDataSchema } from "./initial-data-old.ts";
@@ -27,7 +28,7 @@ const Id = z.union([IdSchema, z.number().int().transform(String)]);
 const Meta = { created_at: z.string().optional() };
 
 export const CompanyEntrySchema = z.union([Id, z.looseObject({ company_id: Id, ...Meta })]);
-export const UserEntrySchema = z.looseObject({ company_id: Id, user_id: Id, ...Meta });
+export const UserEntrySchema = z.looseObject({ company_id: Id, user_id: Id, name: z.unknown().optional(), metadata: z.unknown().optional(), ...Meta });
 export const FaceEntrySchema = z.looseObject({ company_id: Id, user_id: Id, face_id: Id, ...Meta });
 export const EmbeddingEntrySchema = z.looseObject({
   company_id: Id,
@@ -125,7 +126,7 @@ function parseOwnFormat(input: unknown, options: ParseOptions): InitialDataRepor
   });
 
   // users
-  const users = new Map<string, { companyId: string; userId: string }>();
+  const users = new Map<string, { companyId: string; userId: string; profile?: UserProfile }>();
   file.users.forEach((raw, i) => {
     const r = UserEntrySchema.safeParse(raw);
     if (!r.success) return warn(`users[${i}]: invalid (${issueText(r.error)}); skipped`);
@@ -133,7 +134,11 @@ function parseOwnFormat(input: unknown, options: ParseOptions): InitialDataRepor
     if (!companies.has(c)) return warn(`users[${i}]: user ${idText(c, u)} is in unknown company ${idText(c)}; skipped`);
     const k = k2(c, u);
     if (users.has(k)) return warn(`users[${i}]: duplicate user ${idText(c, u)}; skipped`);
-    users.set(k, { companyId: c, userId: u });
+    // a bad name or metadata is left out (warned); the person still loads
+    const profile = UserProfileSchema.safeParse({ name: r.data.name ?? undefined, metadata: r.data.metadata ?? undefined });
+    if (!profile.success) warn(`users[${i}]: name or metadata of ${idText(c, u)} invalid (${issueText(profile.error)}); left out`);
+    const kept = profile.success ? compactProfile(profile.data) : undefined;
+    users.set(k, kept ? { companyId: c, userId: u, profile: kept } : { companyId: c, userId: u });
   });
 
   // faces
@@ -300,7 +305,12 @@ export function exportInitialData(data: GalleryExport | BulkLoad, options: Expor
     ...(model ? { model } : {}),
     exported_at: options.exportedAt ?? new Date().toISOString(),
     companies: companies.map((company_id) => ({ company_id })),
-    users: data.users.map((u) => ({ company_id: u.companyId, user_id: u.userId })),
+    users: data.users.map((u) => ({
+      company_id: u.companyId,
+      user_id: u.userId,
+      ...(u.profile?.name !== undefined ? { name: u.profile.name } : {}),
+      ...(u.profile?.metadata !== undefined ? { metadata: u.profile.metadata } : {}),
+    })),
     faces: data.faces.map((f) => ({ company_id: f.companyId, user_id: f.userId, face_id: f.faceId })),
     embeddings: data.faces.map((f) => ({
       company_id: f.companyId,

@@ -26,7 +26,12 @@ export type ListCompaniesResult = z.infer<typeof ListCompaniesResultSchema>;
 export const ListUsersRequestSchema = z.object({ companyId: CompanyIdSchema, cursor: Cursor.optional(), limit: Limit.optional() });
 export type ListUsersRequest = z.infer<typeof ListUsersRequestSchema>;
 
-export const UserSummarySchema = z.object({ userId: UserIdSchema, faces: z.number().int().nonnegative() });
+export const UserSummarySchema = z.object({
+  userId: UserIdSchema,
+  /** The display name, when the user has one. */
+  name: z.string().optional(),
+  faces: z.number().int().nonnegative(),
+});
 export const ListUsersResultSchema = z.object({
   companyId: CompanyIdSchema,
   users: z.array(UserSummarySchema),

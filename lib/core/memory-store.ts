@@ -4,7 +4,8 @@
  * delivered to listeners after the write, in revision order.
  */
 import { UnavailableError } from "./errors.ts";
-import { companyNotFound, userNotFound, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
+import { compactProfile, type UserProfile } from "./user-profile.ts";
+import { companyNotFound, userNotFound, userPut, type BulkLoad, type BulkLoadOptions, type CompanySettings, type FaceRecord, type GalleryStore, type StoreEvent, type WriteResult } from "./store.ts";
 
 type Listener = (event: StoreEvent) => void;
 
@@ -49,7 +50,8 @@ export class MemoryGalleryStore implements GalleryStore {
   private rev = 0;
   private readonly companies = new Map<string, number>();
   private readonly settings = new Map<string, CompanySettings>();
-  private readonly users = new Map<string, { companyId: string; userId: string; revision: number }>();
+  /** `revision`: the user's creation (replays order users before their faces); the profile may be newer. */
+  private readonly users = new Map<string, { companyId: string; userId: string; revision: number; profile?: UserProfile }>();
   private readonly faces = new Map<string, FaceRow>();
   private readonly hub = new EventHub();
   private closed = false;
@@ -62,7 +64,7 @@ export class MemoryGalleryStore implements GalleryStore {
       const settings = this.settings.get(companyId);
       replay.push({ revision, type: "company.put", companyId, ...(settings ? { settings: { ...settings } } : {}) });
     }
-    for (const u of this.users.values()) replay.push({ revision: u.revision, type: "user.put", companyId: u.companyId, userId: u.userId });
+    for (const u of this.users.values()) replay.push(userPut(u.revision, u.companyId, u.userId, u.profile));
     for (const f of this.faces.values()) {
       const { revision, ...face } = f;
       replay.push({ revision, type: "face.put", face: { ...face, embedding: face.embedding.slice() } });
@@ -108,15 +110,27 @@ export class MemoryGalleryStore implements GalleryStore {
     return { revision, deleted: true };
   }
 
-  async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
+  async createUser(companyId: string, userId: string, profile?: UserProfile): Promise<WriteResult & { created: boolean }> {
     this.assertOpen();
     const k = key(companyId, userId);
     if (this.users.has(k)) return { revision: this.rev, created: false };
     if (!this.companies.has(companyId)) throw companyNotFound(companyId);
     const revision = ++this.rev;
-    this.users.set(k, { companyId, userId, revision });
-    this.hub.emit([{ revision, type: "user.put", companyId, userId }]);
+    const kept = compactProfile(profile);
+    this.users.set(k, { companyId, userId, revision, profile: kept });
+    this.hub.emit([userPut(revision, companyId, userId, kept)]);
     return { revision, created: true };
+  }
+
+  async updateUser(companyId: string, userId: string, profile: UserProfile | undefined): Promise<WriteResult> {
+    this.assertOpen();
+    const user = this.users.get(key(companyId, userId));
+    if (!this.companies.has(companyId)) throw companyNotFound(companyId);
+    if (!user) throw userNotFound(companyId, userId);
+    const revision = ++this.rev;
+    user.profile = compactProfile(profile);
+    this.hub.emit([userPut(revision, companyId, userId, user.profile)]);
+    return { revision };
   }
 
   async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
@@ -171,12 +185,13 @@ export class MemoryGalleryStore implements GalleryStore {
       events.push({ revision, type: "company.put", companyId });
       companies++;
     }
-    for (const { companyId, userId } of data.users) {
+    for (const { companyId, userId, profile } of data.users) {
       const k = key(companyId, userId);
       if (this.users.has(k) || !this.companies.has(companyId)) continue;
       const revision = ++this.rev;
-      this.users.set(k, { companyId, userId, revision });
-      events.push({ revision, type: "user.put", companyId, userId });
+      const kept = compactProfile(profile);
+      this.users.set(k, { companyId, userId, revision, profile: kept });
+      events.push(userPut(revision, companyId, userId, kept));
       users++;
     }
     for (const face of data.faces) {

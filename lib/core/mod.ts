@@ -92,9 +92,13 @@ export {
   type SetOperatingPointRequest,
   SetOperatingPointRequestSchema,
   ThresholdSourceSchema,
+  type UpdateUserRequest,
+  UpdateUserRequestSchema,
   type UserFacesResult,
   UserFacesResultSchema,
   UserIdSchema,
+  type UserInfo,
+  UserInfoSchema,
   type UserRequest,
   UserRequestSchema,
   type VerifyRequest,
@@ -102,6 +106,15 @@ export {
   type VerifyResult,
   VerifyResultSchema,
 } from "./schemas.ts";
+export {
+  compactProfile,
+  profileFromFields,
+  UserMetadataSchema,
+  UserNameSchema,
+  UserProfileSchema,
+  type UserMetadata,
+  type UserProfile,
+} from "./user-profile.ts";
 export {
   type FaceApi,
   type OperationName,

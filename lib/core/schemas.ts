@@ -3,6 +3,7 @@
  * Field names are camelCase here; transports that speak snake_case (HTTP) map at their edge.
  */
 import { z } from "zod";
+import { UserMetadataSchema, UserNameSchema } from "./user-profile.ts";
 
 // ---------------------------------------------------------------- ids, images, vectors
 
@@ -96,9 +97,23 @@ export const FaceRequestSchema = z.object({
 });
 export type FaceRequest = z.infer<typeof FaceRequestSchema>;
 
-/** createUser and addFace: the image is embedded once, the result fans out through the store. */
-export const EnrollRequestSchema = FaceRequestSchema.extend({ image: ImageInputSchema });
+/**
+ * createUser and addFace: the image is embedded once, the result fans out through the store.
+ * `name` and `metadata` are the new user's (createUser; addFace ignores them: change them with updateUser).
+ */
+export const EnrollRequestSchema = FaceRequestSchema.extend({
+  image: ImageInputSchema,
+  name: UserNameSchema.optional(),
+  metadata: UserMetadataSchema.optional(),
+});
 export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+/** Changes a user's name and metadata: absent = unchanged, null = removed. */
+export const UpdateUserRequestSchema = UserRequestSchema.extend({
+  name: UserNameSchema.nullable().optional(),
+  metadata: UserMetadataSchema.nullable().optional(),
+});
+export type UpdateUserRequest = z.infer<typeof UpdateUserRequestSchema>;
 
 export const RecognizeRequestSchema = z.object({
   companyId: CompanyIdSchema,
@@ -196,10 +211,23 @@ export const EnrollResultSchema = z.object({
   revision: RevisionSchema.optional(),
   /** Faces detected in the photo; the largest one was enrolled (its box is `bbox`). */
   facesFound: z.number().int().min(1).optional(),
+  /** The user's display name, when they have one. */
+  name: z.string().optional(),
 });
 export type EnrollResult = z.infer<typeof EnrollResultSchema>;
 
 export const UserFacesResultSchema = z.object({ faceIds: z.array(FaceIdSchema) });
+
+/** One user: their name and metadata when they have any, and their face ids. */
+export const UserInfoSchema = z.object({
+  companyId: CompanyIdSchema,
+  userId: UserIdSchema,
+  name: UserNameSchema.optional(),
+  metadata: UserMetadataSchema.optional(),
+  faceIds: z.array(FaceIdSchema),
+  revision: RevisionSchema.optional(),
+});
+export type UserInfo = z.infer<typeof UserInfoSchema>;
 export type UserFacesResult = z.infer<typeof UserFacesResultSchema>;
 
 /** One recognition: no face → userId null, confidence 0, bbox null; below threshold → userId null with the score. */
@@ -209,6 +237,8 @@ export type ModelScore = z.infer<typeof ModelScoreSchema>;
 
 export const RecognitionSchema = z.object({
   userId: UserIdSchema.nullable(),
+  /** The recognized user's display name, when they have one. */
+  name: z.string().optional(),
   /** Cosine similarity of the best enrolled face of the best user (0 when no face or empty gallery). */
   confidence: z.number(),
   bbox: BBoxSchema.nullable(),
@@ -245,6 +275,8 @@ export type SearchMatch = z.infer<typeof SearchMatchSchema>;
 export const SearchEmbeddingResultSchema = z.object({
   /** The decided user (top match at or above the threshold), or null. */
   userId: UserIdSchema.nullable(),
+  /** The decided user's display name, when they have one. */
+  name: z.string().optional(),
   /** Score of the top match (0 when the company has no faces). */
   confidence: z.number(),
   /** The decided user's best-matching face, or null. */

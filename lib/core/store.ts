@@ -14,6 +14,7 @@
  * - Cascading deletes may produce several events; the returned revision is the last of them.
  */
 import { FaceError } from "./errors.ts";
+import { compactProfile, type UserProfile } from "./user-profile.ts";
 import type { Awaitable } from "./util.ts";
 
 /** The parent-check failures every store throws (one wording everywhere). */
@@ -25,6 +26,16 @@ export function userNotFound(companyId: string, userId: string): FaceError {
   return new FaceError("USER_NOT_FOUND", `user ${JSON.stringify(userId)} does not exist in company ${JSON.stringify(companyId)}`, {
     details: { companyId, userId },
   });
+}
+
+/** A `user.put` event; the profile only when there is one (copied: listeners may keep it). */
+export function userPut(revision: number, companyId: string, userId: string, profile: UserProfile | undefined): StoreEvent {
+  const p = compactProfile(profile);
+  return p ? { revision, type: "user.put", companyId, userId, profile: copyProfile(p) } : { revision, type: "user.put", companyId, userId };
+}
+
+function copyProfile(p: UserProfile): UserProfile {
+  return p.metadata ? { ...p, metadata: { ...p.metadata } } : { ...p };
 }
 
 export interface FaceRecord {
@@ -49,7 +60,8 @@ export type StoreEvent =
   /** `settings`: the company's settings as of this revision (null: none; absent: unchanged, e.g. on create). */
   | { revision: number; type: "company.put"; companyId: string; settings?: CompanySettings | null }
   | { revision: number; type: "company.delete"; companyId: string }
-  | { revision: number; type: "user.put"; companyId: string; userId: string }
+  /** `profile`: the user's name and metadata as of this revision (absent: none). */
+  | { revision: number; type: "user.put"; companyId: string; userId: string; profile?: UserProfile }
   | { revision: number; type: "user.delete"; companyId: string; userId: string }
   | { revision: number; type: "face.put"; face: FaceRecord }
   | { revision: number; type: "face.delete"; companyId: string; userId: string; faceId: string }
@@ -63,7 +75,7 @@ export type StoreEvent =
 /** Records for `GalleryStore.bulkLoad` (initial data). */
 export interface BulkLoad {
   companies: string[];
-  users: Array<{ companyId: string; userId: string }>;
+  users: Array<{ companyId: string; userId: string; profile?: UserProfile }>;
   faces: FaceRecord[];
 }
 
@@ -93,8 +105,10 @@ export interface GalleryStore {
   createCompany(companyId: string): Promise<WriteResult & { created: boolean }>;
   /** Deletes the company, its users and their faces. */
   deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }>;
-  /** Creates the user if absent (created false otherwise); COMPANY_NOT_FOUND if the company is not there. */
-  createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }>;
+  /** Creates the user if absent (created false otherwise, the profile untouched); COMPANY_NOT_FOUND if the company is not there. */
+  createUser(companyId: string, userId: string, profile?: UserProfile): Promise<WriteResult & { created: boolean }>;
+  /** Replaces the user's profile (undefined clears it); emits `user.put` with it. USER_NOT_FOUND / COMPANY_NOT_FOUND. */
+  updateUser(companyId: string, userId: string, profile: UserProfile | undefined): Promise<WriteResult>;
   deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }>;
   /** Creates the face if absent (created false otherwise); COMPANY_NOT_FOUND / USER_NOT_FOUND if a parent is not there. */
   addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }>;

@@ -57,7 +57,9 @@ import type {
   OperatingPoint,
   OperatingPointRequest,
   SetOperatingPointRequest,
+  UpdateUserRequest,
   UserFacesResult,
+  UserInfo,
   UserRequest,
   VerifyRequest,
   VerifyResult,
@@ -301,6 +303,12 @@ export class FaceClient implements FaceApi {
   }
   deleteFace(req: FaceRequest, opts?: CallOptions): Promise<DeleteResult> {
     return this.call("deleteFace", req, opts);
+  }
+  getUser(req: UserRequest, opts?: CallOptions): Promise<UserInfo> {
+    return this.call("getUser", req, opts);
+  }
+  updateUser(req: UpdateUserRequest, opts?: CallOptions): Promise<UserInfo> {
+    return this.call("updateUser", req, opts);
   }
   getUserFaces(req: UserRequest, opts?: CallOptions): Promise<UserFacesResult> {
     return this.call("getUserFaces", req, opts);

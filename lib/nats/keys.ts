@@ -1,6 +1,6 @@
 /**
- * KV key layout (ARCHITECTURE §5): `c.<company>`, `u.<company>.<user>`, `f.<company>.<user>.<face>`, and
- * `s.<company>` for a company's operating-point settings.
+ * KV key layout (ARCHITECTURE §5): `c.<company>`, `u.<company>.<user>`, `f.<company>.<user>.<face>`,
+ * `s.<company>` for a company's operating-point settings and `p.<company>.<user>` for a changed profile.
  * Ids may hold dots, spaces or any unicode, so every id token is base64url of its UTF-8 bytes
  * without padding (alphabet A-Z a-z 0-9 - _, all valid in KV keys, and never a wildcard).
  */
@@ -22,6 +22,13 @@ export const faceKey = (companyId: string, userId: string, faceId: string) =>
 /** A company's operating-point settings (absent: none). Deleted with the company. */
 export const settingsKey = (companyId: string) => `s.${encodeId(companyId)}`;
 
+/**
+ * A user's profile (name, metadata) once changed after its creation (the creation's is in the user's
+ * value). A separate key, like settings: re-putting the user key would replay it after its faces.
+ * Never deleted but with its user (a cleared profile is `{}`).
+ */
+export const profileKey = (companyId: string, userId: string) => `p.${encodeId(companyId)}.${encodeId(userId)}`;
+
 /** Store metadata (`m.<name>`, e.g. the initialised marker): not gallery records. */
 export const metaKey = (name: string) => `m.${name}`;
 
@@ -29,12 +36,14 @@ export const metaKey = (name: string) => `m.${name}`;
 export const usersOfCompany = (companyId: string) => `u.${encodeId(companyId)}.>`;
 export const facesOfCompany = (companyId: string) => `f.${encodeId(companyId)}.>`;
 export const facesOfUser = (companyId: string, userId: string) => `f.${encodeId(companyId)}.${encodeId(userId)}.>`;
+export const profilesOfCompany = (companyId: string) => `p.${encodeId(companyId)}.>`;
 
 export type ParsedKey =
   | { kind: "meta"; name: string }
   | { kind: "company"; companyId: string }
   | { kind: "settings"; companyId: string }
   | { kind: "user"; companyId: string; userId: string }
+  | { kind: "profile"; companyId: string; userId: string }
   | { kind: "face"; companyId: string; userId: string; faceId: string };
 
 /** Parses a key of this layout; null for anything else (foreign keys in a shared bucket are ignored). */
@@ -47,6 +56,9 @@ export function parseKey(key: string): ParsedKey | null {
   if (parts[0] === "s" && parts.length === 2) return { kind: "settings", companyId: decodeId(parts[1]!) };
   if (parts[0] === "u" && parts.length === 3) {
     return { kind: "user", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!) };
+  }
+  if (parts[0] === "p" && parts.length === 3) {
+    return { kind: "profile", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!) };
   }
   if (parts[0] === "f" && parts.length === 4) {
     return { kind: "face", companyId: decodeId(parts[1]!), userId: decodeId(parts[2]!), faceId: decodeId(parts[3]!) };

@@ -4,7 +4,8 @@
  * | key | value |
  * |---|---|
  * | `c.<company>` | `{"companyId"}` |
- * | `u.<company>.<user>` | `{"companyId","userId"}` |
+ * | `u.<company>.<user>` | `{"companyId","userId","profile"?}` (the profile at creation) |
+ * | `p.<company>.<user>` | `{"profile"?}`: the profile since its last change (`{}`: cleared) |
  * | `f.<company>.<user>.<face>` | `{"companyId","userId","faceId","model","dim","embedding"}`, embedding = base64 of little-endian float32 |
  *
  * Values are zod-checked on read; an invalid one is skipped with a warning.
@@ -12,13 +13,14 @@
 import { Buffer } from "node:buffer";
 import type { KvEntry } from "@nats-io/kv";
 import { z } from "zod";
-import type { FaceRecord, StoreEvent } from "../core/internal.ts";
+import { userPut, UserProfileSchema, type FaceRecord, type StoreEvent } from "../core/internal.ts";
 import { parseKey } from "./keys.ts";
 
 export type Warn = (message: string, cause?: unknown) => void;
 
 export const CompanyValueSchema = z.object({ companyId: z.string() });
-export const UserValueSchema = z.object({ companyId: z.string(), userId: z.string() });
+export const UserValueSchema = z.object({ companyId: z.string(), userId: z.string(), profile: UserProfileSchema.optional() });
+export const ProfileValueSchema = z.object({ profile: UserProfileSchema.optional() });
 export const FaceValueSchema = z.object({
   companyId: z.string(),
   userId: z.string(),
@@ -102,7 +104,21 @@ export function entryToEvent(entry: KvEntry, tree: Tree, warn: Warn): StoreEvent
         return { revision, type: "user.delete", companyId, userId };
       }
       tree.users.add(k);
-      return { revision, type: "user.put", companyId, userId };
+      // an unreadable profile is no profile: the user and their faces still load
+      const value = UserValueSchema.safeParse(safeJson(entry));
+      if (!value.success) warn(`invalid user value at ${entry.key} revision ${revision}: ${value.error.message}`);
+      return userPut(revision, companyId, userId, value.success ? value.data.profile : undefined);
+    }
+    case "profile": {
+      const { companyId, userId } = parsed;
+      // a profile of a user this view does not hold, or removed with its user (whose delete follows)
+      if (deleted || !tree.users.has(userTreeKey(companyId, userId))) return { revision, type: "sync" };
+      const value = ProfileValueSchema.safeParse(safeJson(entry));
+      if (!value.success) {
+        warn(`invalid profile value at ${entry.key} revision ${revision}: ${value.error.message}`);
+        return { revision, type: "sync" };
+      }
+      return userPut(revision, companyId, userId, value.data.profile);
     }
     case "face": {
       const { companyId, userId, faceId } = parsed;

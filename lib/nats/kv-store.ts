@@ -15,7 +15,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { BulkLoad, BulkLoadOptions, CompanySettings, FaceRecord, GalleryStore, StoreEvent, WriteResult } from "../core/internal.ts";
+import type { BulkLoad, BulkLoadOptions, CompanySettings, FaceRecord, GalleryStore, StoreEvent, UserProfile, WriteResult } from "../core/internal.ts";
 import { DEFAULT_MARKER_RETENTION_MS } from "./config.ts";
 import type { Warn } from "./kv-codec.ts";
 import { purgeDeleteMarkers } from "./kv-housekeeping.ts";
@@ -139,8 +139,11 @@ export class KvGalleryStore implements GalleryStore {
   deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
     return this.writes.deleteCompany(companyId);
   }
-  createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
-    return this.writes.createUser(companyId, userId);
+  createUser(companyId: string, userId: string, profile?: UserProfile): Promise<WriteResult & { created: boolean }> {
+    return this.writes.createUser(companyId, userId, profile);
+  }
+  updateUser(companyId: string, userId: string, profile: UserProfile | undefined): Promise<WriteResult> {
+    return this.writes.updateUser(companyId, userId, profile);
   }
   deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
     return this.writes.deleteUser(companyId, userId);

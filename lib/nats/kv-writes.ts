@@ -34,7 +34,8 @@ import {
 } from "../core/internal.ts";
 import { faceValue, json, type Warn } from "./kv-codec.ts";
 import { eraseEntry, type EraseOutcome } from "./kv-erase.ts";
-import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, settingsKey, userKey, usersOfCompany } from "./keys.ts";
+import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, profileKey, profilesOfCompany, settingsKey, userKey, usersOfCompany } from "./keys.ts";
+import { compactProfile, type UserProfile } from "../core/user-profile.ts";
 
 /** The marker key written with the initial data (`m.initialised`). */
 const INITIALISED = "initialised";
@@ -233,7 +234,12 @@ export class KvWriter {
   }
 
   async deleteCompany(companyId: string): Promise<WriteResult & { deleted: boolean }> {
-    return this.cascadeDelete(companyKey(companyId), [facesOfCompany(companyId), usersOfCompany(companyId), settingsKey(companyId)]);
+    return this.cascadeDelete(companyKey(companyId), [
+      facesOfCompany(companyId),
+      profilesOfCompany(companyId),
+      usersOfCompany(companyId),
+      settingsKey(companyId),
+    ]);
   }
 
   /** Puts (or deletes, for null) the company's settings key; COMPANY_NOT_FOUND, also when the company goes meanwhile. */
@@ -256,14 +262,35 @@ export class KvWriter {
     return { revision };
   }
 
-  async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
+  async createUser(companyId: string, userId: string, profile?: UserProfile): Promise<WriteResult & { created: boolean }> {
     const key = userKey(companyId, userId);
-    const result = await this.createKey(key, json({ companyId, userId }));
+    const kept = compactProfile(profile);
+    const result = await this.createKey(key, json(kept ? { companyId, userId, profile: kept } : { companyId, userId }));
     return this.ensureParent(companyKey(companyId), key, result, () => companyNotFound(companyId));
   }
 
+  /** Puts the profile key; USER_NOT_FOUND / COMPANY_NOT_FOUND, also when the user goes meanwhile. */
+  async updateUser(companyId: string, userId: string, profile: UserProfile | undefined): Promise<WriteResult> {
+    const missing = async () => ((await this.exists(companyKey(companyId))) ? userNotFound(companyId, userId) : companyNotFound(companyId));
+    if (!(await this.exists(userKey(companyId, userId)))) throw await missing();
+    const key = profileKey(companyId, userId);
+    const kept = compactProfile(profile);
+    let revision: number;
+    try {
+      revision = await this.retrying(`put ${key}`, () => this.kv.put(key, json(kept ? { profile: kept } : {})));
+    } catch (err) {
+      throw storeError(`put ${key}`, err);
+    }
+    // a delete of the user that ran meanwhile may have missed this key: remove it with the user
+    if (!(await this.exists(userKey(companyId, userId)))) {
+      await this.deleteMarker(key).catch(() => undefined);
+      throw await missing();
+    }
+    return { revision };
+  }
+
   async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
-    return this.cascadeDelete(userKey(companyId, userId), [facesOfUser(companyId, userId)]);
+    return this.cascadeDelete(userKey(companyId, userId), [facesOfUser(companyId, userId), profileKey(companyId, userId)]);
   }
 
   async addFace(face: FaceRecord): Promise<WriteResult & { created: boolean }> {
@@ -303,7 +330,10 @@ export class KvWriter {
       return created;
     };
     const companies = await run(data.companies, (c) => this.createKey(companyKey(c), json({ companyId: c })));
-    const users = await run(data.users, (u) => this.createKey(userKey(u.companyId, u.userId), json(u)));
+    const users = await run(data.users, (u) => {
+      const profile = compactProfile(u.profile);
+      return this.createKey(userKey(u.companyId, u.userId), json(profile ? { companyId: u.companyId, userId: u.userId, profile } : { companyId: u.companyId, userId: u.userId }));
+    });
     const faces = await run(data.faces, (f) =>
       this.createKey(faceKey(f.companyId, f.userId, f.faceId), faceValue(f)),
     );

@@ -31,6 +31,7 @@ import {
   OperatingPointRequestSchema,
   SetOperatingPointRequestSchema,
   UserRequestSchema,
+  UpdateUserRequestSchema,
   VerifyRequestSchema,
   type BBox,
   type CacheStats,
@@ -59,8 +60,11 @@ import {
   type SearchEmbeddingResult,
   type UserFacesResult,
   type UserRequest,
+  type UpdateUserRequest,
+  type UserInfo,
   type VerifyRequest,
   type VerifyResult,
+  compactProfile,
 } from "../core/internal.ts";
 import {
   DEFAULT_LIST_LIMIT,
@@ -303,7 +307,9 @@ export class LocalFaceService implements FaceApi {
       });
     }
     await this.applied(put.revision);
+    const name = this.gallery.userName(req.companyId, req.userId);
     return {
+      ...(name !== undefined ? { name } : {}),
       companyId: req.companyId,
       userId: req.userId,
       faceId: req.faceId,
@@ -352,7 +358,7 @@ export class LocalFaceService implements FaceApi {
       this.checkServed(r.companyId, this.engine.info().embeddingDim);
       const face = await this.enrollFace(r.image, o.imageScales?.image);
       const served = this.checkServed(r.companyId, face.embedding.length);
-      const created = await this.store.createUser(r.companyId, r.userId);
+      const created = await this.store.createUser(r.companyId, r.userId, compactProfile({ name: r.name, metadata: r.metadata }));
       if (!created.created) throw userExists(r);
       await this.applied(created.revision);
       return this.storeFace(r, face, served);
@@ -377,6 +383,43 @@ export class LocalFaceService implements FaceApi {
       const face = await this.enrollFace(r.image, o.imageScales?.image);
       return this.storeFace(r, face, this.checkServed(r.companyId, face.embedding.length));
     });
+  }
+
+  getUser(req: UserRequest, opts?: CallOptions): Promise<UserInfo> {
+    return this.run(opts, async () => {
+      const { companyId, userId } = parse(UserRequestSchema, req, "get_user request");
+      this.requireUser(companyId, userId);
+      return this.userInfo(companyId, userId);
+    });
+  }
+
+  updateUser(req: UpdateUserRequest, opts?: CallOptions): Promise<UserInfo> {
+    return this.run(opts, async () => {
+      const r = parse(UpdateUserRequestSchema, req, "update_user request");
+      this.requireUser(r.companyId, r.userId);
+      const now = this.gallery.userProfile(r.companyId, r.userId) ?? {};
+      const next = compactProfile({
+        name: r.name === undefined ? now.name : (r.name ?? undefined),
+        metadata: r.metadata === undefined ? now.metadata : (r.metadata ?? undefined),
+      });
+      const w = await this.store.updateUser(r.companyId, r.userId, next);
+      await this.applied(w.revision);
+      return { ...this.userInfo(r.companyId, r.userId), revision: w.revision };
+    });
+  }
+
+  private requireUser(companyId: string, userId: string): void {
+    this.requireCompany(companyId);
+    if (!this.gallery.hasUser(companyId, userId)) {
+      throw new FaceError("USER_NOT_FOUND", `user ${JSON.stringify(userId)} does not exist in company ${JSON.stringify(companyId)}`, {
+        details: { companyId, userId },
+      });
+    }
+  }
+
+  private userInfo(companyId: string, userId: string): UserInfo {
+    const profile = this.gallery.userProfile(companyId, userId);
+    return { companyId, userId, ...profile, faceIds: this.gallery.getUserFaces(companyId, userId) };
   }
 
   deleteUser(req: UserRequest, opts?: CallOptions): Promise<DeleteResult> {
@@ -458,8 +501,10 @@ export class LocalFaceService implements FaceApi {
     const top = hits[0];
     const matched = top !== undefined && top.score >= threshold;
     const modelScores = withModelScores && top ? this.modelScores(companyId, served, query, top) : undefined;
+    const name = matched ? this.gallery.userName(companyId, top.userId) : undefined;
     return {
       userId: matched ? top.userId : null,
+      ...(name !== undefined ? { name } : {}),
       confidence: top?.score ?? 0,
       faceId: matched ? top.faceId : null,
       threshold,
@@ -487,6 +532,7 @@ export class LocalFaceService implements FaceApi {
     const d = this.decide(companyId, face.embedding, threshold, 1, extra.modelScores);
     const out: Recognition = { userId: d.userId, confidence: d.confidence, bbox: face.bbox, faceId: d.faceId, detectionScore: face.score, threshold };
     if (d.modelScores) out.modelScores = d.modelScores;
+    if (d.name !== undefined) out.name = d.name;
     if (extra.embedding) out.embedding = Array.from(normalize(face.embedding));
     if (extra.landmarks) {
       out.landmarks = face.landmarks;
@@ -620,7 +666,10 @@ export class LocalFaceService implements FaceApi {
       const { page, last } = pageOf([...users.keys()], after, r.limit ?? DEFAULT_LIST_LIMIT);
       return {
         companyId: r.companyId,
-        users: page.map((userId) => ({ userId, faces: users.get(userId)?.faces.size ?? 0 })),
+        users: page.map((userId) => {
+          const name = this.gallery.userName(r.companyId, userId);
+          return { userId, ...(name !== undefined ? { name } : {}), faces: users.get(userId)?.faces.size ?? 0 };
+        }),
         total: users.size,
         nextCursor: last === null ? null : encodeCursor({ after: last }),
       };

@@ -31,6 +31,10 @@ import {
   type StoreEvent,
   UnavailableError,
   userNotFound,
+  userPut,
+  compactProfile,
+  UserProfileSchema,
+  type UserProfile,
   type WriteResult,
 } from "../core/internal.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite-driver.ts";
@@ -75,6 +79,17 @@ CREATE TABLE IF NOT EXISTS faces (
 `;
 
 type Row = Record<string, unknown>;
+
+/** A stored profile column; an unreadable one is no profile (never a crash at replay). */
+function readProfile(value: unknown): UserProfile | undefined {
+  if (typeof value !== "string") return undefined;
+  try {
+    const parsed = UserProfileSchema.safeParse(JSON.parse(value));
+    return parsed.success ? compactProfile(parsed.data) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function toBlob(v: Float32Array): Uint8Array {
   return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
@@ -141,6 +156,9 @@ export class SqliteGalleryStore implements GalleryStore {
     // databases from before per-company settings: add the column (NULL = no settings)
     const columns = this.db.query("PRAGMA table_info(companies)").all() as Row[];
     if (!columns.some((c) => c.name === "settings")) this.db.exec("ALTER TABLE companies ADD COLUMN settings TEXT");
+    // and from before users' profiles (name, metadata): JSON, NULL = none
+    const userColumns = this.db.query("PRAGMA table_info(users)").all() as Row[];
+    if (!userColumns.some((c) => c.name === "profile")) this.db.exec("ALTER TABLE users ADD COLUMN profile TEXT");
     const bump = this.db.query("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value");
     this.bump = () => (bump.get() as { value: number }).value;
     this.tx = <T>(fn: () => T): T => this.db.transaction(fn).immediate();
@@ -175,8 +193,9 @@ export class SqliteGalleryStore implements GalleryStore {
         // the company's own revision (not its settings'): users and faces replay after it
         events.push({ revision: r.revision as number, type: "company.put", companyId: r.company_id as string, ...(settings ? { settings } : {}) });
       }
-      for (const r of this.db.query("SELECT company_id, user_id, revision FROM users").all() as Row[]) {
-        events.push({ revision: r.revision as number, type: "user.put", companyId: r.company_id as string, userId: r.user_id as string });
+      // the user's own revision (not its profile's): faces replay after it
+      for (const r of this.db.query("SELECT company_id, user_id, revision, profile FROM users").all() as Row[]) {
+        events.push(userPut(r.revision as number, r.company_id as string, r.user_id as string, readProfile(r.profile)));
       }
       for (const r of this.db.query("SELECT company_id, user_id, face_id, model, embedding, revision FROM faces").all() as Row[]) {
         events.push({
@@ -239,8 +258,9 @@ export class SqliteGalleryStore implements GalleryStore {
     return result;
   }
 
-  async createUser(companyId: string, userId: string): Promise<WriteResult & { created: boolean }> {
+  async createUser(companyId: string, userId: string, profile?: UserProfile): Promise<WriteResult & { created: boolean }> {
     this.assertOpen();
+    const kept = compactProfile(profile);
     const result = this.tx(() => {
       if (this.hasUser(companyId, userId)) return { revision: this.current(), created: false };
       // the parent check is inside the write's transaction: a concurrent deleteCompany is either
@@ -248,12 +268,28 @@ export class SqliteGalleryStore implements GalleryStore {
       if (!this.hasCompany(companyId)) throw companyNotFound(companyId);
       const revision = this.bump();
       this.db
-        .query("INSERT INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)")
-        .run(companyId, userId, revision, this.now());
+        .query("INSERT INTO users (company_id, user_id, revision, created_at, profile) VALUES (?, ?, ?, ?, ?)")
+        .run(companyId, userId, revision, this.now(), kept ? JSON.stringify(kept) : null);
       return { revision, created: true };
     });
-    if (result.created) this.hub.emit([{ revision: result.revision, type: "user.put", companyId, userId }]);
+    if (result.created) this.hub.emit([userPut(result.revision, companyId, userId, kept)]);
     return result;
+  }
+
+  async updateUser(companyId: string, userId: string, profile: UserProfile | undefined): Promise<WriteResult> {
+    this.assertOpen();
+    const kept = compactProfile(profile);
+    const revision = this.tx(() => {
+      if (!this.hasCompany(companyId)) throw companyNotFound(companyId);
+      if (!this.hasUser(companyId, userId)) throw userNotFound(companyId, userId);
+      const rev = this.bump();
+      this.db
+        .query("UPDATE users SET profile = ? WHERE company_id = ? AND user_id = ?")
+        .run(kept ? JSON.stringify(kept) : null, companyId, userId);
+      return rev;
+    });
+    this.hub.emit([userPut(revision, companyId, userId, kept)]);
+    return { revision };
   }
 
   async deleteUser(companyId: string, userId: string): Promise<WriteResult & { deleted: boolean }> {
@@ -337,7 +373,7 @@ export class SqliteGalleryStore implements GalleryStore {
       let users = 0;
       let faces = 0;
       const insCompany = this.db.query("INSERT OR IGNORE INTO companies (company_id, revision, created_at) VALUES (?, ?, ?)");
-      const insUser = this.db.query("INSERT OR IGNORE INTO users (company_id, user_id, revision, created_at) VALUES (?, ?, ?, ?)");
+      const insUser = this.db.query("INSERT OR IGNORE INTO users (company_id, user_id, revision, created_at, profile) VALUES (?, ?, ?, ?, ?)");
       for (const companyId of data.companies) {
         if (this.hasCompany(companyId)) continue;
         const revision = this.bump();
@@ -345,11 +381,12 @@ export class SqliteGalleryStore implements GalleryStore {
         events.push({ revision, type: "company.put", companyId });
         companies++;
       }
-      for (const { companyId, userId } of data.users) {
+      for (const { companyId, userId, profile } of data.users) {
         if (this.hasUser(companyId, userId) || !this.hasCompany(companyId)) continue;
         const revision = this.bump();
-        insUser.run(companyId, userId, revision, now);
-        events.push({ revision, type: "user.put", companyId, userId });
+        const kept = compactProfile(profile);
+        insUser.run(companyId, userId, revision, now, kept ? JSON.stringify(kept) : null);
+        events.push(userPut(revision, companyId, userId, kept));
         users++;
       }
       for (const f of data.faces) {

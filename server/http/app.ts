@@ -124,7 +124,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
     await next();
   };
   for (const r of routes) {
-    const method = r.method.toLowerCase() as "get" | "post" | "put" | "delete";
+    const method = r.method.toLowerCase() as "get" | "post" | "put" | "patch" | "delete";
     const name = named(r.path);
     if (r.body) app[method](r.path, name, requireScope(r.scope, { companyInBody: r.company !== undefined }), bodyBudget(budget), (c) => handle(c, r));
     else app[method](r.path, name, requireScope(r.scope, { keyInQuery: r.keyInQuery }), (c) => handle(c, r));

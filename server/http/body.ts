@@ -15,7 +15,7 @@ export interface BodySpec {
   /** Field that a raw image body fills (multipart image parts keep their own names). */
   rawImageField?: string;
   /** Form fields and query parameters arrive as text: these are converted before validation. */
-  formTypes?: Readonly<Record<string, "boolean" | "number">>;
+  formTypes?: Readonly<Record<string, "boolean" | "number" | "json">>;
 }
 
 export interface ParsedBody {
@@ -160,6 +160,12 @@ function coerce(fields: Record<string, string>, spec: BodySpec): Record<string, 
       const t = text.trim().toLowerCase();
       if (t === "true" || t === "1" || t === "yes" || t === "") out[name] = true;
       else if (t === "false" || t === "0" || t === "no") out[name] = false;
+    } else if (type === "json") {
+      try {
+        out[name] = JSON.parse(text);
+      } catch {
+        // left as text: the schema refuses it with its own message
+      }
     } else if (text.trim() !== "" && Number.isFinite(Number(text))) {
       out[name] = Number(text);
     }

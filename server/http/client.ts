@@ -31,7 +31,9 @@ import {
   type OperatingPoint,
   type OperatingPointRequest,
   type SetOperatingPointRequest,
+  type UpdateUserRequest,
   type UserFacesResult,
+  type UserInfo,
   type UserRequest,
   type VerifyRequest,
   type VerifyResult,
@@ -57,6 +59,7 @@ import {
   SearchResponseBody,
   OperatingPointBody,
   StatsBody,
+  UserBody,
   VerifyResponseBody,
 } from "./wire.ts";
 
@@ -155,7 +158,7 @@ export class HttpFaceClient implements FaceApi {
   }
   async createUser(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
     // FaceApi's EnrollResult carries the embedding: ask for it (the HTTP answer leaves it out by default)
-    const body = { user_id: req.userId, face_id: req.faceId, image: image(req.image), return_embedding: true };
+    const body = { user_id: req.userId, face_id: req.faceId, image: image(req.image), name: req.name, metadata: req.metadata, return_embedding: true };
     return enrolled(await this.call(EnrolledBody, "POST", `/v1/companies/${enc(req.companyId)}/users`, body, opts));
   }
   async addFace(req: EnrollRequest, opts?: CallOptions): Promise<EnrollResult> {
@@ -168,6 +171,13 @@ export class HttpFaceClient implements FaceApi {
   async deleteFace(req: FaceRequest, opts?: CallOptions): Promise<DeleteResult> {
     const path = `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}/faces/${enc(req.faceId)}`;
     return this.call(DeletedBody, "DELETE", path, undefined, opts);
+  }
+  async getUser(req: UserRequest, opts?: CallOptions): Promise<UserInfo> {
+    return userInfo(await this.call(UserBody, "GET", `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}`, undefined, opts));
+  }
+  async updateUser(req: UpdateUserRequest, opts?: CallOptions): Promise<UserInfo> {
+    const body = { name: req.name, metadata: req.metadata };
+    return userInfo(await this.call(UserBody, "PATCH", `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}`, body, opts));
   }
   async getUserFaces(req: UserRequest, opts?: CallOptions): Promise<UserFacesResult> {
     const path = `/v1/companies/${enc(req.companyId)}/users/${enc(req.userId)}/faces`;
@@ -188,6 +198,7 @@ export class HttpFaceClient implements FaceApi {
     const r = await this.call(SearchResponseBody, "POST", `/v1/companies/${enc(req.companyId)}/search`, body, opts);
     return {
       userId: r.user_id,
+      ...(r.name !== undefined ? { name: r.name } : {}),
       confidence: r.confidence,
       faceId: r.face_id,
       threshold: r.threshold,
@@ -269,7 +280,7 @@ export class HttpFaceClient implements FaceApi {
   async listUsers(req: ListUsersRequest, opts?: CallOptions): Promise<ListUsersResult> {
     const path = `/v1/companies/${enc(req.companyId)}/users${qs({ cursor: req.cursor, limit: req.limit })}`;
     const r = await this.call(UsersPageBody, "GET", path, undefined, opts);
-    return { companyId: r.company_id, users: r.users.map((u) => ({ userId: u.user_id, faces: u.faces })), total: r.total, nextCursor: r.next_cursor };
+    return { companyId: r.company_id, users: r.users.map((u) => ({ userId: u.user_id, ...(u.name !== undefined ? { name: u.name } : {}), faces: u.faces })), total: r.total, nextCursor: r.next_cursor };
   }
 
   // ---------------------------------------------------------------- events and webhooks (wire shapes)
@@ -324,6 +335,17 @@ function enrolled(r: z.output<typeof EnrolledBody>): EnrollResult {
     model: r.model,
     revision: r.revision,
     ...(r.faces_found !== undefined ? { facesFound: r.faces_found } : {}),
+    ...(r.name !== undefined ? { name: r.name } : {}),
+  };
+}
+function userInfo(r: z.output<typeof UserBody>): UserInfo {
+  return {
+    companyId: r.company_id,
+    userId: r.user_id,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
+    faceIds: r.face_ids,
+    ...(r.revision !== undefined ? { revision: r.revision } : {}),
   };
 }
 function operatingPoint(r: z.output<typeof OperatingPointBody>): OperatingPoint {
@@ -352,6 +374,7 @@ function operatingPoint(r: z.output<typeof OperatingPointBody>): OperatingPoint 
 }
 function recognition(r: z.output<typeof RecognitionBody>): Recognition {
   const out: Recognition = { userId: r.user_id, confidence: r.confidence, bbox: r.bbox };
+  if (r.name !== undefined) out.name = r.name;
   if (r.face_id !== undefined) out.faceId = r.face_id;
   if (r.detection_score !== undefined) out.detectionScore = r.detection_score;
   if (r.threshold !== undefined) out.threshold = r.threshold;

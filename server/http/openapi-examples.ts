@@ -127,11 +127,13 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
     "request": {
       "user_id": "aaron",
       "face_id": "1",
-      "image": IMAGE
+      "image": IMAGE,
+      "name": "Aaron Eckhart"
     },
     "response": {
       "company_id": "acme",
       "user_id": "aaron",
+      "name": "Aaron Eckhart",
       "face_id": "1",
       "detection_score": 0.999996542930603,
       "bbox": [85, 65, 86, 118],
@@ -154,6 +156,25 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "faces_found": 1,
       "model": "fr_feature@87aacdfe",
       "revision": 4
+    }
+  },
+  "get_user": {
+    "response": {
+      "company_id": "acme",
+      "user_id": "aaron",
+      "name": "Aaron Eckhart",
+      "metadata": { "department": "R&D", "badge": 1815 },
+      "face_ids": ["1", "2"]
+    }
+  },
+  "update_user": {
+    "request": { "name": "Aaron E.", "metadata": null },
+    "response": {
+      "company_id": "acme",
+      "user_id": "aaron",
+      "name": "Aaron E.",
+      "face_ids": ["1", "2"],
+      "revision": 5
     }
   },
   "get_user_faces": {

@@ -29,6 +29,8 @@ import {
   SearchBody,
   SearchResponseBody,
   StatsBody,
+  UpdateUserBody,
+  UserBody,
   VerifyBatchResponseBody,
   VerifyBody,
   VerifyResponseBody,
@@ -63,7 +65,7 @@ export interface Reply {
 }
 
 export interface RouteDef<S extends z.ZodType = z.ZodType> {
-  method: "GET" | "POST" | "PUT" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** Hono pattern (`:param`); openapi.ts converts it to `{param}`. */
   path: string;
   operationId: string;
@@ -177,15 +179,43 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
         "Create a user with a first face (the largest face of the photo; faces_found says how many there were); the embedding with return_embedding: true",
       tag: "users",
       scope: "enroll",
-      body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { return_embedding: "boolean" } },
+      body: { schema: CreateUserBody, kinds: ALL_KINDS, rawImageField: "image", formTypes: { return_embedding: "boolean", metadata: "json" } },
       ok: { status: 201, schema: EnrolledBody, description: "enrolled" },
       errors: [...ENROLL_ERRORS, "COMPANY_NOT_FOUND", "USER_EXISTS"],
       async run({ api, params, body, opts }) {
         const result = await api.createUser(
-          { companyId: params.company, userId: body.user_id, faceId: body.face_id, image: body.image },
+          { companyId: params.company, userId: body.user_id, faceId: body.face_id, image: body.image, name: body.name, metadata: body.metadata },
           opts,
         );
         return { status: 201, body: toWire.enrolled(result, body.return_embedding === true) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/v1/companies/:company/users/:user",
+      operationId: "get_user",
+      summary: "A user: their display name and metadata (when they have any) and face ids",
+      tag: "users",
+      scope: "enroll",
+      ok: { status: 200, schema: UserBody, description: "the user" },
+      errors: ["COMPANY_NOT_FOUND", "USER_NOT_FOUND"],
+      async run({ api, params, opts }) {
+        return { body: toWire.user(await api.getUser({ companyId: params.company, userId: params.user }, opts)) };
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/v1/companies/:company/users/:user",
+      operationId: "update_user",
+      summary: "Change a user's display name and/or metadata (a field left out is unchanged; null removes it)",
+      tag: "users",
+      scope: "enroll",
+      body: { schema: UpdateUserBody, kinds: ["json"] },
+      ok: { status: 200, schema: UserBody, description: "the user as changed" },
+      errors: ["COMPANY_NOT_FOUND", "USER_NOT_FOUND"],
+      async run({ api, params, body, opts }) {
+        const req = { companyId: params.company, userId: params.user, name: body.name, metadata: body.metadata };
+        return { body: toWire.user(await api.updateUser(req, opts)) };
       },
     }),
     route({
@@ -289,6 +319,7 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
           const e = await record({
             companyId: params.company,
             userId: best.userId,
+            ...(best.name !== undefined ? { name: best.name } : {}),
             confidence: best.confidence,
             threshold: best.threshold ?? body.threshold ?? null,
             kioskId: body.kiosk_id ?? null,

@@ -25,6 +25,9 @@ import {
   type SearchEmbeddingResult,
   type OperatingPoint,
   type UserFacesResult,
+  type UserInfo,
+  UserMetadataSchema,
+  UserNameSchema,
   type VerifyResult,
 } from "../../lib/core/mod.ts";
 
@@ -48,7 +51,20 @@ const ReturnEmbedding = z
   .boolean()
   .optional()
   .describe("Also return the enrolled face's 512-d embedding (left out by default: 512 numbers nobody reads)");
-export const CreateUserBody = z.object({ user_id: IdSchema, face_id: IdSchema, image: WireImageSchema, return_embedding: ReturnEmbedding });
+const WireName = UserNameSchema.describe("The person's display name (what the kiosk greets and events show); optional, at most 200 characters");
+const WireMetadata = UserMetadataSchema.describe("Flat metadata kept with the person (at most 32 keys, scalar values, 4 KiB as JSON); in multipart a JSON text");
+export const CreateUserBody = z.object({
+  user_id: IdSchema,
+  face_id: IdSchema,
+  image: WireImageSchema,
+  name: WireName.optional(),
+  metadata: WireMetadata.optional(),
+  return_embedding: ReturnEmbedding,
+});
+export const UpdateUserBody = z
+  .object({ name: WireName.nullable().optional(), metadata: WireMetadata.nullable().optional() })
+  .strict()
+  .refine((b) => b.name !== undefined || b.metadata !== undefined, "give name and/or metadata (null removes one)");
 export const AddFaceBody = z.object({ face_id: IdSchema, image: WireImageSchema, return_embedding: ReturnEmbedding });
 export const RecognizeBody = z.object({
   image: WireImageSchema,
@@ -113,6 +129,7 @@ export const DeletedBody = z.object({ deleted: z.boolean(), revision: Revision }
 export const EnrolledBody = z.object({
   company_id: z.string(),
   user_id: z.string(),
+  name: z.string().optional().describe("The person's display name, when they have one"),
   face_id: z.string(),
   embedding: z.array(z.number()).optional().describe("The enrolled face's embedding, with return_embedding: true"),
   detection_score: z.number(),
@@ -125,8 +142,17 @@ export const FaceIdsBody = z.object({ face_ids: z.array(z.string()) });
 const ModelScoresBody = z
   .array(z.object({ model: z.string(), score: z.number() }))
   .describe("With model_scores: each model's own cosine score of the top match (`confidence` is the fused score)");
+export const UserBody = z.object({
+  company_id: z.string(),
+  user_id: z.string(),
+  name: z.string().optional().describe("Absent when the person has none"),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  face_ids: z.array(z.string()),
+  revision: Revision,
+});
 export const RecognitionBody = z.object({
   user_id: z.string().nullable(),
+  name: z.string().optional().describe("The recognized person's display name, when they have one"),
   confidence: z.number().min(0).describe("Cosine similarity of the best match, floored at 0 (0 when there is no face)"),
   bbox: WireBBox.nullable(),
   face_id: z.string().nullable().optional(),
@@ -173,6 +199,7 @@ export const OperatingPointBody = z.object({
 const SearchMatchBody = z.object({ user_id: z.string(), confidence: z.number(), face_id: z.string() });
 export const SearchResponseBody = z.object({
   user_id: z.string().nullable().describe("The top match when its score reaches the threshold, else null"),
+  name: z.string().optional().describe("The decided user's display name, when they have one"),
   confidence: z.number(),
   face_id: z.string().nullable().describe("The decided user's best-matching face"),
   threshold: z.number(),
@@ -284,6 +311,7 @@ export const toWire = {
   enrolled: (r: EnrollResult, withEmbedding = false): Out<typeof EnrolledBody> => ({
     company_id: r.companyId,
     user_id: r.userId,
+    ...(r.name !== undefined ? { name: r.name } : {}),
     face_id: r.faceId,
     ...(withEmbedding ? { embedding: Array.from(r.embedding) } : {}),
     detection_score: r.detectionScore,
@@ -293,8 +321,17 @@ export const toWire = {
     revision: r.revision,
   }),
   faceIds: (r: UserFacesResult): Out<typeof FaceIdsBody> => ({ face_ids: r.faceIds }),
+  user: (u: UserInfo): Out<typeof UserBody> => ({
+    company_id: u.companyId,
+    user_id: u.userId,
+    ...(u.name !== undefined ? { name: u.name } : {}),
+    ...(u.metadata !== undefined ? { metadata: u.metadata } : {}),
+    face_ids: u.faceIds,
+    ...(u.revision !== undefined ? { revision: u.revision } : {}),
+  }),
   recognition: (r: Recognition): Out<typeof RecognitionBody> => {
     const out: Out<typeof RecognitionBody> = { user_id: r.userId, confidence: wireConfidence(r.confidence), bbox: r.bbox && wireBox(r.bbox) };
+    if (r.name !== undefined) out.name = r.name;
     if (r.faceId !== undefined) out.face_id = r.faceId;
     if (r.detectionScore !== undefined) out.detection_score = r.detectionScore;
     if (r.threshold !== undefined) out.threshold = r.threshold;
@@ -328,6 +365,7 @@ export const toWire = {
   }),
   search: (r: SearchEmbeddingResult): Out<typeof SearchResponseBody> => ({
     user_id: r.userId,
+    ...(r.name !== undefined ? { name: r.name } : {}),
     confidence: r.confidence,
     face_id: r.faceId,
     threshold: r.threshold,

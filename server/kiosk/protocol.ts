@@ -135,6 +135,8 @@ export const FaceResultSchema = z.object({
   bbox: BBoxSchema,
   /** The confirmed user when `recognized`; this frame's match (or null) when `verifying`; else null. */
   userId: UserIdSchema.nullable(),
+  /** That user's display name, when they have one. */
+  name: z.string().optional(),
   /** Cosine similarity of this frame's best match (0 when nothing is enrolled). */
   confidence: z.number(),
   state: FaceStateSchema,
@@ -184,6 +186,8 @@ export const IdentifiedMessageSchema = z.object({
   type: z.literal("identified"),
   seq: z.number().int().positive(),
   userId: UserIdSchema,
+  /** The person's display name, when they have one ("Welcome, Ada"). */
+  name: z.string().optional(),
   /** Mean cosine similarity over the frames that confirmed the person. */
   confidence: z.number(),
   bbox: BBoxSchema,

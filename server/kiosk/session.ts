@@ -327,6 +327,7 @@ export class KioskSession {
         );
       });
       const result = await Promise.race([call, timeout]);
+      for (const f of result.faces) this.learnName(f.userId, f.name);
       const aggregates = config.aggregate ? await Promise.race([this.searchAggregates(result.faces, threshold), timeout]) : undefined;
       const ms = Math.round((performance.now() - started) * 10) / 10;
       if (this._state !== "ready") return;
@@ -342,7 +343,11 @@ export class KioskSession {
       }
       for (const c of decision.challengeOutcomes) this.send({ type: "challenge_result", seq: frame.seq, ...c });
       for (const c of decision.challenges) this.send({ type: "challenge", seq: frame.seq, ...c });
-      this.send({ type: "result", seq: frame.seq, faces: decision.faces, ms, dropped: this.stats_.dropped });
+      const faces = decision.faces.map((f) => {
+        const name = f.userId !== null ? this.names.get(f.userId) : undefined;
+        return name !== undefined ? { ...f, name } : f;
+      });
+      this.send({ type: "result", seq: frame.seq, faces, ms, dropped: this.stats_.dropped });
       for (const id of decision.identified) this.identify(frame.seq, { ...id, threshold: result.threshold }, now);
     } catch (error) {
       if (this._state !== "ready") return;
@@ -369,6 +374,7 @@ export class KioskSession {
             { companyId, embedding: q.embedding, ...(threshold !== null ? { threshold } : {}) },
             { timeoutMs: config.frameTimeoutMs },
           );
+          this.learnName(r.userId, r.name);
           out.set(q.face, { userId: r.userId, confidence: r.confidence, frames: q.frames });
         } catch (error) {
           this.opts.log?.("kiosk aggregate search failed", { sessionId: this.id, error: String(error) });
@@ -378,15 +384,31 @@ export class KioskSession {
     return out;
   }
 
+  /**
+   * The display names the service answered with, by user (a recognition names its user): what the
+   * page greets and the event carries. A user renamed while the session runs is greeted by the new
+   * name from their next recognized frame.
+   */
+  private readonly names = new Map<string, string>();
+
+  private learnName(userId: string | null, name: string | undefined): void {
+    if (userId === null) return;
+    if (name !== undefined) this.names.set(userId, name);
+    else this.names.delete(userId);
+  }
+
   private identify(seq: number, id: Identification & { threshold?: number }, now: number): void {
     this.stats_.identified++;
     const at = new Date(now).toISOString();
     const liveness = id.liveness ? { liveness: { ...id.liveness } as Record<string, unknown> } : {};
-    this.send({ type: "identified", seq, userId: id.userId, confidence: id.confidence, bbox: id.bbox, at, ...liveness });
+    const name = this.names.get(id.userId);
+    const named = name !== undefined ? { name } : {};
+    this.send({ type: "identified", seq, userId: id.userId, ...named, confidence: id.confidence, bbox: id.bbox, at, ...liveness });
     const event: IdentifiedEvent = {
       type: "identified",
       companyId: this.companyId,
       userId: id.userId,
+      ...named,
       confidence: id.confidence,
       bbox: id.bbox,
       at,

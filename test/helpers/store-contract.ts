@@ -153,6 +153,46 @@ export function runGalleryStoreContract(
       w2.stop();
     });
 
+    test("profiles: given at creation, replaced by updateUser (after the faces: a replay still holds them), cleared, gone with the user", async () => {
+      const store = await make();
+      const w = await follow(store);
+      await store.createCompany("acme");
+      await store.createUser("acme", "ada", { name: "Ada Lovelace", metadata: { dept: "R&D", badge: 1815 } });
+      // create-if-absent leaves an existing user's profile alone
+      await store.createUser("acme", "ada", { name: "Someone Else" });
+      await store.addFace(face("acme", "ada", "f1", 8));
+      const renamed = await store.updateUser("acme", "ada", { name: "Ada King" });
+      await w.gallery.waitForRevision(renamed.revision, waitMs);
+      expect(w.gallery.userProfile("acme", "ada")).toEqual({ name: "Ada King" });
+      // a fresh replay: the newer profile, and the face (the update did not move the user after it)
+      const w2 = await follow(store);
+      expect(w2.gallery.userProfile("acme", "ada")).toEqual({ name: "Ada King" });
+      expect(w2.gallery.getUserFaces("acme", "ada")).toEqual(["f1"]);
+      expect((await replayTree(store)).orphans).toEqual([]);
+      const cleared = await store.updateUser("acme", "ada", undefined);
+      await w.gallery.waitForRevision(cleared.revision, waitMs);
+      expect(w.gallery.userProfile("acme", "ada")).toBeUndefined();
+      const w3 = await follow(store);
+      expect(w3.gallery.userProfile("acme", "ada")).toBeUndefined();
+      expect(await failure(store.updateUser("acme", "nobody", { name: "X" }))).toBe("USER_NOT_FOUND");
+      expect(await failure(store.updateUser("nowhere", "ada", { name: "X" }))).toBe("COMPANY_NOT_FOUND");
+      // a user deleted and created again starts without the old profile
+      await store.updateUser("acme", "ada", { name: "Ada King" });
+      await store.deleteUser("acme", "ada");
+      const back = await store.createUser("acme", "ada");
+      await w.gallery.waitForRevision(back.revision, waitMs);
+      expect(w.gallery.userProfile("acme", "ada")).toBeUndefined();
+      const w4 = await follow(store);
+      expect(w4.gallery.userProfile("acme", "ada")).toBeUndefined();
+      if (store.bulkLoad) {
+        await store.bulkLoad({ companies: [], users: [{ companyId: "acme", userId: "bo", profile: { name: "Bo" } }], faces: [] });
+        const w5 = await follow(store);
+        expect(w5.gallery.userName("acme", "bo")).toBe("Bo");
+        w5.stop();
+      }
+      for (const x of [w, w2, w3, w4]) x.stop();
+    });
+
     test("deletes: false when absent; user delete cascades to faces; last face delete keeps the user", async () => {
       const store = await make();
       const w = await follow(store);
@@ -408,9 +448,10 @@ export function runGalleryStoreContract(
       test("data and revision survive close and reopen", async () => {
         const store = await make();
         await store.createCompany("acme");
-        await store.createUser("acme", "u1");
+        await store.createUser("acme", "u1", { name: "Ada" });
         const f = face("acme", "u1", "f1", 512);
         await store.addFace(f);
+        await store.updateUser("acme", "u1", { name: "Ada King", metadata: { dept: "R&D" } });
         const gone = await store.createUser("acme", "u2");
         const last = (await store.deleteUser("acme", "u2")).revision;
         expect(last).toBeGreaterThan(gone.revision);
@@ -420,6 +461,7 @@ export function runGalleryStoreContract(
         const w = await follow(again);
         expect(w.gallery.hasUser("acme", "u2")).toBe(false);
         expect(Array.from(w.gallery.getEmbedding("acme", "u1", "f1")!)).toEqual(Array.from(f.embedding));
+        expect(w.gallery.userProfile("acme", "u1")).toEqual({ name: "Ada King", metadata: { dept: "R&D" } });
         expect((await again.createCompany("beta")).revision).toBeGreaterThan(last);
         w.stop();
       });

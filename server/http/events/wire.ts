@@ -6,6 +6,7 @@ export const EventBody = z.object({
   id: z.string().describe("Sortable unique id (ULID): later events have greater ids"),
   company_id: z.string(),
   user_id: z.string(),
+  name: z.string().optional().describe("The person's display name at the time, when they had one"),
   confidence: z.number(),
   threshold: z.number().nullable().describe("The threshold the decision used"),
   kiosk_id: z.string().nullable(),
@@ -97,7 +98,7 @@ export const CompaniesPageBody = z.object({
 
 export const UsersPageBody = z.object({
   company_id: z.string(),
-  users: z.array(z.object({ user_id: z.string(), faces: z.number().int() })),
+  users: z.array(z.object({ user_id: z.string(), name: z.string().optional().describe("The display name, when the person has one"), faces: z.number().int() })),
   total: z.number().int(),
   next_cursor: z.string().nullable(),
 });

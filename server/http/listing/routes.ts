@@ -20,7 +20,7 @@ export const listingToWire = {
   }),
   users: (r: ListUsersResult): z.input<typeof UsersPageBody> => ({
     company_id: r.companyId,
-    users: r.users.map((u) => ({ user_id: u.userId, faces: u.faces })),
+    users: r.users.map((u) => ({ user_id: u.userId, ...(u.name !== undefined ? { name: u.name } : {}), faces: u.faces })),
     total: r.total,
     next_cursor: r.nextCursor,
   }),

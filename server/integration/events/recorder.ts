@@ -65,6 +65,7 @@ export function fromIdentified(e: IdentifiedEvent): NewEvent {
   return {
     companyId: e.companyId,
     userId: e.userId,
+    ...(e.name !== undefined ? { name: e.name } : {}),
     confidence: e.confidence,
     threshold: e.threshold ?? null,
     kioskId: e.kioskId ?? null,

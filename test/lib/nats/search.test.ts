@@ -76,6 +76,27 @@ describeWithTools(["nats-server"], "searchEmbedding over NATS", () => {
     }
   }, 60_000);
 
+  test("names over NATS: given at enroll, changed by updateUser, replayed by a late worker from the KV bucket, answered by recognize and search", async () => {
+    await client.createCompany({ companyId: "named" });
+    const enrolled = await client.createUser({ companyId: "named", userId: "ada", faceId: "1", image: faceApiSample(1), name: "Ada Lovelace", metadata: { dept: "R&D" } });
+    expect(enrolled.name).toBe("Ada Lovelace");
+    const renamed = await client.updateUser({ companyId: "named", userId: "ada", name: "Ada King" });
+    expect(renamed).toMatchObject({ userId: "ada", name: "Ada King", metadata: { dept: "R&D" }, faceIds: ["1"] });
+    const r = await client.recognizeFaces({ companyId: "named", image: faceApiSample(1), returnEmbeddings: true }, { minRevision: renamed.revision });
+    const ada = r.faces.find((f) => f.userId === "ada")!;
+    expect(ada.name).toBe("Ada King");
+    expect((await client.searchEmbedding({ companyId: "named", embedding: ada.embedding! })).name).toBe("Ada King");
+    // a worker started now reads the user key, the faces, then the later profile key
+    const late = await startFaceWorker({ engine, env: { NATS_URL: server.url }, service: { workerId: "sw3" }, nats: { concurrency: 1 }, log: () => {} });
+    try {
+      await late.service.gallery.waitForRevision(renamed.revision!, 5000);
+      expect(await late.service.getUser({ companyId: "named", userId: "ada" })).toMatchObject({ name: "Ada King", faceIds: ["1"] });
+    } finally {
+      await late.close();
+    }
+    expect((await client.listUsers({ companyId: "named" })).users).toEqual([{ userId: "ada", name: "Ada King", faces: 1 }]);
+  }, 60_000);
+
   test("errors keep their codes across NATS: unknown company, another model (dimension or id), non-finite values (refused by the client)", async () => {
     const code = async (p: Promise<unknown>) =>
       p.then(

@@ -19,6 +19,8 @@ import { cosineSimilarity as cosine } from "../../../lib/core/internal.ts";
 import { CHROMIUM, collectPageErrors, fakeCameraArgs } from "../../helpers/chromium.ts";
 
 const RESULTS = join(ROOT, "test-results");
+/** The performer's display name (his role; his id is his own name): the page greets it, not the id (issue 22). */
+const PERFORMER_NAME = "Alexander Hamilton";
 
 describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
   let stack: KioskStack;
@@ -54,6 +56,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
     const enrolled = await post("/v1/companies/stage/users", STAGE_KEY, {
       user_id: PERFORMER,
       face_id: "portrait",
+      name: PERFORMER_NAME,
       image: `data:image/png;base64,${portrait.toString("base64")}`,
     });
     expect(enrolled.status).toBe(201);
@@ -95,19 +98,21 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
     await page.goto(`${stack.url}/kiosk?company=stage&key=${STAGE_KEY}&kiosk=browser-test`);
     await page.waitForFunction(
       (name) => document.body.innerText.includes(`Welcome, ${name}`),
-      PERFORMER,
+      PERFORMER_NAME,
       { timeout: 120_000, polling: 100 },
     );
     mkdirSync(RESULTS, { recursive: true });
     await page.screenshot({ path: join(RESULTS, "kiosk.png") });
 
     const identified = await event;
-    expect(identified).toMatchObject({ type: "identified", companyId: "stage", userId: PERFORMER, kioskId: "browser-test" });
+    expect(identified).toMatchObject({ type: "identified", companyId: "stage", userId: PERFORMER, name: PERFORMER_NAME, kioskId: "browser-test" });
     expect(identified.confidence).toBeGreaterThan(0.4);
 
-    // The page shows the decision, the connection and live numbers.
-    expect(await page.locator("#headline").innerText()).toBe(`Welcome, ${PERFORMER}`);
-    expect(await page.locator("#recent").innerText()).toContain(PERFORMER);
+    // The page shows the decision (by name; the id only marks the page), the connection and live numbers.
+    expect(await page.locator("#headline").innerText()).toBe(`Welcome, ${PERFORMER_NAME}`);
+    await page.waitForFunction(() => document.body.dataset.lastIdentified !== undefined, null, { timeout: 30_000 });
+    expect(await page.evaluate(() => document.body.dataset.lastIdentified)).toBe(PERFORMER);
+    expect(await page.locator("#recent").innerText()).toContain(PERFORMER_NAME);
     expect(await page.locator("#conn").getAttribute("data-status")).toBe("connected");
     await page.waitForFunction(() => /\d/.test(document.getElementById("stat-fps")?.textContent ?? ""), null, { timeout: 10_000 });
     expect(await page.locator("#stat-latency").innerText()).toMatch(/\d+ ms/);
