@@ -8,6 +8,7 @@
  *   recognize <company> <image>      prints the recognition as JSON
  *   export <file>                    gallery → initial-data JSON ("-" for stdout)
  *   import <file>                    initial-data JSON → gallery (merged: existing records are kept)
+ *   migrate <initial_db.json> <photos>  the old system's people re-enrolled from their original photos
  *   calibrate [folder | pairs-file]  FAR / FRR / EER table, suggested threshold, plot; with a folder
  *                                    (default LFW dev) also the calibration file behind FACE_FPIR_TARGET
  *   tls init --name N --ip A         a local CA and a server certificate for kiosks on the LAN
@@ -47,6 +48,8 @@ import { renderEnvExample } from "../compose/settings.ts";
 import { modelsCommand, MODELS_USAGE } from "./models.ts";
 import { HttpFaceClient } from "../http/client.ts";
 import { toWire } from "../http/wire.ts";
+import { formatMigrateReport, Journal, runMigration } from "./migrate.ts";
+import { planMigration } from "./migrate-plan.ts";
 
 const USAGE = `usage: bun run facegate <command> [options]     (bun run facegate <command> --help: its own help)
 
@@ -57,6 +60,8 @@ commands:
   export <file>                      write the gallery as initial-data JSON ("-": stdout; --format old:
                                      the old system's initial_db.json)
   import <file>                      load initial-data JSON into the gallery (merges)
+  migrate <initial_db.json> <photos>  re-enroll the old system's people from their original photos
+                                     (old ids, names and fields kept; resumable; --map, --journal, --report)
   calibrate [folder | pairs-file]    FAR/FRR/EER table, suggested threshold, plot; a labelled folder
                                      (default: LFW dev) also gives the open-set calibration file (--out)
   tls init --name N [--ip A]         a local CA and a server certificate for HTTPS kiosks on the LAN
@@ -73,6 +78,10 @@ options:
   --json FILE        calibrate: write the full curve as JSON
   --limit N          calibrate: use at most N pairs (pairs file) or N images per person (folder)
   --format F         export: facegate (default, any ids) or old (the old workers' format)
+  --map FILE         migrate: CSV of face_id,file instead of <face_id>.<ext> names
+  --journal FILE     migrate: the resumable journal (default <initial_db.json>.journal.jsonl)
+  --report FILE      migrate: every outcome as JSON
+  --company C        migrate: only this company (repeatable)
   --out FILE         calibrate: the calibration file FACE_CALIBRATION_FILE reads (folder input; default
                      for LFW dev: models/calibration/<model>.json, the one shipped with the model)
 `;
@@ -132,6 +141,32 @@ start with DATA_SOURCE=LOCAL_FILE.
 example:
   bun run facegate import backup.json
 `,
+  migrate: `usage: bun run facegate migrate <initial_db.json> <photos> [--url URL] [--key KEY] [options]
+
+Re-enrolls the old system's people with this engine from their original photos (the old file's
+vectors are another model's: they are not loaded). <photos> holds <face_id>.<ext> (JPEG, PNG or
+WebP; in sub-folders too, e.g. the object store's bucket as downloaded), or give --map. The old ids
+are kept; each person's extra fields in the old file become their name ("name", "display_name",
+"full_name" or first_name + last_name) and metadata. A progress bar on a terminal.
+
+Resumable and crash-safe: every finished face is a line in the journal; a re-run skips them (photos
+that were missing, and transient errors, are tried again). A face stored but not yet journaled when
+the run stopped is answered "already in the gallery", never enrolled twice. The report counts the
+enrolled, the quality refusals (with the reason), photos without a face, unreadable and missing
+photos; exit 1 when any face was not enrolled, 2 on bad usage.
+
+options:
+  --url URL        through a running server (default: the store in-process on DATA_DIR; stop the server first)
+  --key KEY        API key for --url, scope enroll on the companies (default: $FACEGATE_API_KEY)
+  --map FILE       CSV with a header: face_id,file[,company_id] (file relative to <photos>)
+  --journal FILE   default <initial_db.json>.journal.jsonl
+  --report FILE    every outcome as JSON (counts and each face not enrolled, with the reason)
+  --company C      only this company (repeatable)
+  --concurrency N  people enrolled at once (default 2)
+
+example:
+  bun run facegate migrate data/initial_db.json ./minio-export/faces --url http://127.0.0.1:8080 --key k-hr-0e7d4a61
+`,
   calibrate: `usage: bun run facegate calibrate [labelled-folder | pairs-file] [options]
 
 Embeds the photos and prints the FAR / FRR table, the equal error rate and the threshold that keeps
@@ -177,6 +212,11 @@ async function main(argv: string[]): Promise<number> {
       ip: { type: "string", multiple: true },
       dir: { type: "string" },
       days: { type: "string" },
+      map: { type: "string" },
+      journal: { type: "string" },
+      report: { type: "string" },
+      company: { type: "string", multiple: true },
+      concurrency: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -296,6 +336,36 @@ async function main(argv: string[]): Promise<number> {
         console.log(`imported: ${added.companies} companies, ${added.users} users, ${added.faces} faces added (existing records kept)`);
         return 0;
       });
+    }
+    case "migrate": {
+      need(2, "<initial_db.json> <photos>");
+      const [file, photos] = args;
+      if (!existsSync(file)) throw new UsageError(`${file} not found`);
+      if (!existsSync(photos) || !statSync(photos).isDirectory()) throw new UsageError(`${photos} is not a folder`);
+      if (values.map && !existsSync(values.map)) throw new UsageError(`${values.map} not found`);
+      const concurrency = Math.max(1, Math.min(16, Math.floor(number("concurrency", values.concurrency, 2))));
+      let plan;
+      try {
+        plan = planMigration(readFileSync(file, "utf8"), {
+          photos,
+          ...(values.map ? { mapping: readFileSync(values.map, "utf8") } : {}),
+          ...(values.company ? { companies: new Set(values.company) } : {}),
+        });
+      } catch (error) {
+        throw new UsageError(`${file} is not the old system's initial_db.json: ${(error as Error).message.slice(0, 300)}`);
+      }
+      const journal = new Journal(values.journal ?? `${file}.journal.jsonl`);
+      try {
+        return await withApi(values, async (api) => {
+          const report = await runMigration(api, plan, journal, { concurrency, onProgress: progressBar("migrate") });
+          console.log(formatMigrateReport(report));
+          if (values.report) writeFileSync(values.report, `${JSON.stringify(report, null, 1)}\n`);
+          // 1 when a face is not enrolled (the report says which and why), or the run stopped
+          return report.stopped || report.problems.length > 0 ? 1 : 0;
+        });
+      } finally {
+        journal.close();
+      }
     }
     case "calibrate": {
       if (args.length > 1) throw new UsageError("calibrate needs at most one <labelled-folder | pairs-file>");

@@ -97,7 +97,8 @@ export class HttpFaceClient implements FaceApi {
         for (const [k, v] of Object.entries(body)) {
           if (v === undefined) continue;
           if (v instanceof Uint8Array) form.set(k, new Blob([v as Uint8Array<ArrayBuffer>]), k);
-          else form.set(k, String(v));
+          // objects (metadata) travel as JSON text: the routes parse such fields back (body.ts formTypes "json")
+          else form.set(k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
         }
         payload = form;
       } else {
