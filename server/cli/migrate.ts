@@ -10,6 +10,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { FaceError, type FaceApi } from "../../lib/core/mod.ts";
+import { enrollOne } from "../desk/enroll-one.ts";
 import type { MigrateJob, MigratePlan } from "./migrate-plan.ts";
 
 export type MigrateOutcome =
@@ -27,9 +28,6 @@ export type MigrateOutcome =
 
 /** Outcomes a re-run does not try again (the photo and the gate would say the same). */
 const FINAL: ReadonlySet<MigrateOutcome> = new Set(["enrolled", "already", "quality", "no_face", "invalid_image"]);
-const QUALITY = new Set(["FACE_QUALITY", "FACE_TOO_SMALL", "MULTIPLE_FACES"]);
-/** Errors that stop the run (the server or the key): what is done stays in the journal. */
-const FATAL = new Set(["UNAVAILABLE", "TIMEOUT", "UNAUTHORIZED", "FORBIDDEN", "RATE_LIMITED", "INTERNAL"]);
 
 export interface JournalEntry {
   company: string;
@@ -145,32 +143,14 @@ export async function runMigration(api: FaceApi, plan: MigratePlan, journal: Jou
   const problem = (job: MigrateJob, e: Pick<JournalEntry, "outcome" | "code" | "reason">) =>
     report.problems.push({ company: job.companyId, user: job.userId, face: job.faceId, ...e, photo: job.photo });
 
-  const enrollOne = async (job: MigrateJob, userExists: boolean): Promise<Pick<JournalEntry, "outcome" | "code" | "reason">> => {
+  const enrollFace = async (job: MigrateJob, userExists: boolean): Promise<Pick<JournalEntry, "outcome" | "code" | "reason">> => {
     if (job.photo === null) return { outcome: "photo_missing", reason: "no photo of this face in the folder or the mapping" };
     const image = read(job.photo);
     if (image === null) return { outcome: "photo_missing", reason: `${job.photo} cannot be read` };
-    const req = { companyId: job.companyId, userId: job.userId, faceId: job.faceId, image };
-    try {
-      if (!userExists) {
-        try {
-          await api.createUser({ ...req, ...job.profile });
-          return { outcome: "enrolled" };
-        } catch (error) {
-          if (!FaceError.is(error, "USER_EXISTS")) throw error;
-        }
-      }
-      await api.addFace(req);
-      return { outcome: "enrolled" };
-    } catch (error) {
-      const e = FaceError.from(error);
-      if (FATAL.has(e.code)) throw e;
-      if (e.code === "FACE_EXISTS") return { outcome: "already" };
-      if (QUALITY.has(e.code)) return { outcome: "quality", code: e.code, reason: e.message };
-      if (e.code === "NO_FACE") return { outcome: "no_face", code: e.code, reason: e.message };
-      if (e.code === "INVALID_IMAGE" || e.code === "IMAGE_TOO_LARGE" || e.code === "PAYLOAD_TOO_LARGE") return { outcome: "invalid_image", code: e.code, reason: e.message };
-      if (e.code === "MODEL_MISMATCH") return { outcome: "model_mismatch", code: e.code, reason: e.message };
-      return { outcome: "failed", code: e.code, reason: e.message };
-    }
+    // throws what stops the run (the server, the key): the journal keeps what is done
+    const r = await enrollOne(api, { companyId: job.companyId, userId: job.userId, faceId: job.faceId, image, profile: job.profile }, userExists);
+    const outcome: MigrateOutcome = r.outcome === "duplicate" ? "already" : r.outcome === "error" ? "failed" : r.outcome;
+    return { outcome, ...(r.code !== undefined && outcome !== "already" ? { code: r.code, reason: r.message } : {}) };
   };
 
   const migrateUser = async (jobs: MigrateJob[]): Promise<void> => {
@@ -194,7 +174,7 @@ export async function runMigration(api: FaceApi, plan: MigratePlan, journal: Jou
       );
       let r: Pick<JournalEntry, "outcome" | "code" | "reason">;
       try {
-        r = await enrollOne(job, exists);
+        r = await enrollFace(job, exists);
       } catch (error) {
         const e = FaceError.from(error);
         report.stopped = { code: e.code, message: e.message };

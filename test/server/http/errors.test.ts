@@ -163,9 +163,9 @@ describe("transport errors", () => {
     const companies = await srv.call("PUT", "/v1/companies");
     expectError(companies, "METHOD_NOT_ALLOWED");
     expect(companies.headers.get("allow")).toBe("GET, HEAD, POST");
-    const user = await srv.call("GET", "/v1/companies/acme/users/u1");
+    const user = await srv.call("PUT", "/v1/companies/acme/users/u1");
     expectError(user, "METHOD_NOT_ALLOWED");
-    expect(user.headers.get("allow")).toBe("DELETE");
+    expect(user.headers.get("allow")).toBe("DELETE, GET, HEAD, PATCH");
   });
   test("413 PAYLOAD_TOO_LARGE names MAX_BODY_BYTES and its value", async () => {
     const declared = await srv.call("POST", "/v1/detect", { body: paddedJson(2 * 1024 * 1024 + 1), headers: { "Content-Type": "application/json" } });
