@@ -29,13 +29,14 @@ import {
   type CompanySettings,
   FaceError,
   type FaceRecord,
+  compactProfile,
   userNotFound,
+  type UserProfile,
   type WriteResult,
 } from "../core/internal.ts";
 import { faceValue, json, type Warn } from "./kv-codec.ts";
 import { eraseEntry, type EraseOutcome } from "./kv-erase.ts";
 import { companyKey, faceKey, facesOfCompany, facesOfUser, metaKey, profileKey, profilesOfCompany, settingsKey, userKey, usersOfCompany } from "./keys.ts";
-import { compactProfile, type UserProfile } from "../core/user-profile.ts";
 
 /** The marker key written with the initial data (`m.initialised`). */
 const INITIALISED = "initialised";
