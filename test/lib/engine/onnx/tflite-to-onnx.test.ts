@@ -6,13 +6,15 @@ import { ARCFACE_TEMPLATE, createEngine, type FaceEngine } from "../../../../lib
 import { tfliteToOnnx, TfliteFormatError } from "../../../../lib/engine/onnx/tflite-to-onnx.ts";
 import { readTflite } from "../../../../lib/engine/onnx/tflite-schema.ts";
 import { modelPath } from "../../../../models/manifest.ts";
-import { DATASETS } from "../../../helpers/datasets.ts";
+import { ROOT } from "../../../helpers/datasets.ts";
 import { recordSkip } from "../../../helpers/skips.ts";
 
 setDefaultTimeout(60_000);
 
-/** ../shared/reference-embeddings: 24 aligned LFW crops with the TFLite interpreter's outputs. */
-const REFERENCE = resolve(DATASETS, "../reference-embeddings");
+/** shared/reference-embeddings beside the checkout: 24 aligned LFW crops with the TFLite interpreter's outputs. */
+const REFERENCE = resolve(ROOT, process.env.FACEGATE_REFERENCE_EMBEDDINGS ?? "../shared/reference-embeddings");
+const HAVE_REFERENCE = existsSync(join(REFERENCE, "mobilefacenet-tflite.json"));
+if (!HAVE_REFERENCE && process.env.CI === "true") throw new Error(`CI=true but the reference embeddings are not at ${REFERENCE}`);
 const ReferenceSchema = z.object({
   model: z.string(),
   faces: z.array(z.object({ aligned: z.string(), raw: z.array(z.number()).length(192), normalized: z.array(z.number()).length(192) })).min(1),
@@ -38,7 +40,7 @@ describe("TFLite → ONNX converter", () => {
   });
 });
 
-if (!existsSync(join(REFERENCE, "mobilefacenet-tflite.json"))) {
+if (!HAVE_REFERENCE) {
   recordSkip({ suite: "MobileFaceNet against the TFLite interpreter", reason: `no reference outputs at ${REFERENCE}`, enable: "put shared/reference-embeddings beside the datasets" });
 } else {
   describe("MobileFaceNet against the TFLite interpreter", () => {
