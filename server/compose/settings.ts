@@ -60,6 +60,7 @@ export function settingsCatalog(): SettingsPart[] {
         s("RATE_LIMIT_BURST", server.rateLimitBurst, "requests a key may send at once before the per-minute rate applies"),
         s("AUTH_FAIL_LIMIT", server.authFailLimit, "failed keys per client address before back-off (429, doubling up to 5 min); 0: off"),
         s("THRESHOLD_FLOOR", server.thresholdFloor, "non-admin keys may not ask for a recognition threshold below this"),
+        s("TRUST_PROXY", "", "whose X-Forwarded-For the per-address limits believe: empty none, a hop count (1), or proxy addresses/CIDRs (docs/tls.md)"),
         s("ALLOWED_HOSTS", "", "Host header allow-list, comma-separated (DNS rebinding); empty: localhost and IP literals in open mode, no check with keys"),
         s("CORS_ORIGINS", "", "allowed CORS origins, comma-separated; * for any; empty: no CORS headers"),
         s("REQUEST_TIMEOUT_MS", server.requestTimeoutMs, "per request; past it 503 TIMEOUT; 0: none"),

@@ -7,6 +7,7 @@
  * `process.env` before any code runs, so nothing here parses it (see docs/server.md).
  */
 import { z } from "zod";
+import { parseTrustProxy } from "../http/client-address.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -82,6 +83,11 @@ export const ServerConfigSchema = z.object({
   /** TLS_CERT_FILE / TLS_KEY_FILE: HTTPS (and wss for the kiosk) served by Bun; both or neither. Reloaded on SIGHUP or change. */
   tlsCertFile: z.string().min(1).optional(),
   tlsKeyFile: z.string().min(1).optional(),
+  /**
+   * TRUST_PROXY: which hops' X-Forwarded-For the per-address limits believe: "" none (default), a hop
+   * count, or the proxies' addresses / CIDR ranges, comma-separated (server/http/client-address.ts).
+   */
+  trustProxy: z.string(),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
@@ -127,6 +133,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxBatchPairs: 16,
   maxInflight: defaultMaxInflight(),
   maxQueue: 32,
+  trustProxy: "",
 };
 
 /** Every bad variable, one message each. */
@@ -270,6 +277,13 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     problems.push(`${tlsCertFile === undefined ? "TLS_KEY_FILE" : "TLS_CERT_FILE"} is set without ${tlsCertFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE"}: HTTPS needs both (or neither)`);
   }
 
+  const trustProxy = get("TRUST_PROXY") ?? "";
+  try {
+    parseTrustProxy(trustProxy);
+  } catch (error) {
+    problems.push(`TRUST_PROXY=${JSON.stringify(trustProxy)}: ${(error as Error).message} (e.g. 1, or 127.0.0.1,10.0.0.0/8)`);
+  }
+
   const maxBodyBytes = bytes("MAX_BODY_BYTES", DEFAULT_SERVER_CONFIG.maxBodyBytes);
   const config: ServerConfig = {
     port: int("PORT", DEFAULT_SERVER_CONFIG.port, 0, 65535),
@@ -292,6 +306,7 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     maxInflight: int("MAX_INFLIGHT", natsUrl !== undefined ? GATEWAY_MAX_INFLIGHT : DEFAULT_SERVER_CONFIG.maxInflight, 0, 100_000),
     maxQueue: int("MAX_QUEUE", DEFAULT_SERVER_CONFIG.maxQueue, 0, 100_000),
     ...(tlsCertFile !== undefined && tlsKeyFile !== undefined ? { tlsCertFile, tlsKeyFile } : {}),
+    trustProxy,
   };
   if (config.maxInflight === 0 && get("MAX_QUEUE") !== undefined && get("MAX_INFLIGHT") !== undefined) {
     problems.push("MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them");

@@ -11,6 +11,7 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "../config/server.ts";
 import { ServerMetrics } from "../observe/metrics.ts";
 import { processMetrics } from "./process-metrics.ts";
 import { loadTlsCredentials, watchTlsFiles, type TlsCredentials } from "./tls.ts";
+import { clientAddress, parseTrustProxy } from "./client-address.ts";
 
 export interface StartServerOptions extends Omit<CreateAppOptions, "config" | "isReady" | "clientIp"> {
   config?: Partial<ServerConfig>;
@@ -54,12 +55,14 @@ export function startServer(options: StartServerOptions): RunningServer {
   const metrics = options.metrics ?? new ServerMetrics();
   const processFamilies = processMetrics();
   metrics.addSource(processFamilies.source);
+  const trust = parseTrustProxy(config.trustProxy);
   const app = createApp({
     ...appOptions,
     metrics,
     config,
     isReady: () => ready && !stopping,
-    clientIp: (c) => (c.env as Server<unknown> | undefined)?.requestIP?.(c.req.raw)?.address,
+    // The socket's peer, or the client behind trusted proxies (TRUST_PROXY, X-Forwarded-For).
+    clientIp: (c) => clientAddress((c.env as Server<unknown> | undefined)?.requestIP?.(c.req.raw)?.address, c.req.header("x-forwarded-for"), trust),
   });
   const tlsFiles = config.tlsCertFile && config.tlsKeyFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined;
   // Throws TlsFilesError (a config error: main.ts exits 2) before anything listens.

@@ -17,6 +17,8 @@ export const TOOLS = {
   openssl: { pkg: "openssl", env: undefined },
   // NSS's certutil: trusting a local CA in Chromium's certificate database (test/server/http/tls.test.ts)
   certutil: { pkg: "libnss3-tools", env: undefined },
+  // the reverse-proxy guide's test (test/server/http/reverse-proxy.test.ts); Debian puts it in /usr/sbin
+  nginx: { pkg: "nginx", env: undefined },
   python3: { pkg: "python3", env: undefined },
   // the container tests (test/deploy): podman with runc, docker-compose over podman's API, debootstrap for the base
   podman: { pkg: "podman", env: undefined },
