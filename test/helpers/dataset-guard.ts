@@ -2,8 +2,8 @@
  * Where do tests read the shared datasets outside the skip guard? A static pass over the test files
  * (TypeScript's parser): every use of a dataset accessor (`dataset`, `readDataset`, `listDataset`,
  * `DATASETS`, and helpers that call them, followed through the test helper modules) must sit inside
- * `describeDatasets(...)`, `testDatasets(...)`, `describeWithTools(..., describeDatasets)` or a
- * branch on `HAVE_DATASETS`. Uses inside a function declared at the top of a module count where the
+ * `describeDatasets(...)`, `testDatasets(...)`, `describeWithTools(..., describeDatasets)`, a
+ * branch on `HAVE_DATASETS` or on the test's own `existsSync(...)` of what it reads. Uses inside a function declared at the top of a module count where the
  * function is used, not where it is written (it runs only when called).
  *
  * The static pass lists the unguarded uses; test/helpers/dataset-guard.test.ts also runs, with an
@@ -100,7 +100,7 @@ export class DatasetGuardAnalysis {
           return;
         }
       }
-      if ((ts.isIfStatement(node) || ts.isConditionalExpression(node)) && mentionsHaveDatasets(ts.isIfStatement(node) ? node.expression : node.condition)) {
+      if ((ts.isIfStatement(node) || ts.isConditionalExpression(node)) && isGuardCondition(ts.isIfStatement(node) ? node.expression : node.condition)) {
         ts.forEachChild(node, (child) => visit(child, true));
         return;
       }
@@ -127,11 +127,19 @@ function topLevelDeclarations(file: ts.SourceFile): Map<string, ts.Node> {
   return out;
 }
 
-/** A function (declaration, or a const holding an arrow/function expression) or a class: runs when used. */
+/**
+ * Reads nothing where it is written: a function (declaration, or a const holding an arrow/function
+ * expression), a class, or a const that only computes a path (`resolve(DATASETS, ...)`, `join(...)`,
+ * `dataset(...)`): those read when used.
+ */
 function isDeferred(node: ts.Node): boolean {
   if (ts.isFunctionDeclaration(node) || ts.isClassDeclaration(node)) return true;
-  return ts.isVariableDeclaration(node) && node.initializer !== undefined && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer));
+  if (!ts.isVariableDeclaration(node) || node.initializer === undefined) return false;
+  const init = node.initializer;
+  if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) return true;
+  return ts.isCallExpression(init) && ts.isIdentifier(init.expression) && PATH_CALLS.has(init.expression.text);
 }
+const PATH_CALLS = new Set(["resolve", "join", "dataset"]);
 
 function isExported(node: ts.Node | undefined): boolean {
   const holder = node && ts.isVariableDeclaration(node) ? node.parent.parent : node;
@@ -152,6 +160,11 @@ function mentions(node: ts.Node, names: Set<string>): boolean {
 
 function mentionsHaveDatasets(node: ts.Node): boolean {
   return mentions(node, new Set(["HAVE_DATASETS"]));
+}
+
+/** `if (HAVE_DATASETS)`, or a test's own check that the file it reads is there (`existsSync(...)`). */
+function isGuardCondition(node: ts.Node): boolean {
+  return mentions(node, new Set(["HAVE_DATASETS", "existsSync"]));
 }
 
 function calleeName(call: ts.CallExpression): string | undefined {
