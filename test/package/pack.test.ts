@@ -84,6 +84,8 @@ describeDatasets("the npm package", () => {
     expect(files).toContain("dist/lib/core/mod.d.ts");
     expect(files).toContain("dist/server/cli/facegate.js");
     expect(files).toContain("dist/models/manifest.json");
+    // npm always packs LICENSE: the MIT terms travel with the code, as they must
+    expect(files).toContain("LICENSE");
     const stray = files.filter((f) => !f.startsWith("dist/") && !["package.json", "README.md", "LICENSE"].includes(f));
     expect(stray).toEqual([]);
     expect(files.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toBe(false);
