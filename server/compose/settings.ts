@@ -151,7 +151,6 @@ export function settingsCatalog(): SettingsPart[] {
         s("FACE_EXECUTION_PROVIDER", engine.executionProvider, "auto (CUDA when present), cpu or cuda"),
         s("FACE_ENGINE_WORKERS", "", "engine worker threads (0: in the calling thread); default one per core for bun run start, 1 for a worker"),
         s("FACE_ENGINE_TIMEOUT_MS", engine.callTimeoutMs, "with workers: an engine call not answered within this fails and its worker is replaced"),
-        s("FACE_EMBEDDERS", engine.embedders, "the recognizer(s), comma-separated: one of fr_feature, mobilefacenet, or two for score-level fusion"),
         s("INSIGHTFACE_DETECTOR", "", "path of an SCRFD-style detector ONNX file (replaces the shipped detector)"),
         s("INSIGHTFACE_RECOGNIZER", "", "path of an ArcFace-style recognizer ONNX file (replaces the shipped recognizer)"),
         s("MAX_IMAGE_BYTES", engine.imageLimits.maxBytes, "encoded image size limit, bytes"),

@@ -7,7 +7,7 @@
  * `process.env` before any code runs, so nothing here parses it (see docs/server.md).
  */
 import { z } from "zod";
-import { parseTrustProxy } from "../http/client-address.ts";
+import { parseTrustProxy } from "./trust-proxy.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

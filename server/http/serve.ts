@@ -11,7 +11,8 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "../config/server.ts";
 import { ServerMetrics } from "../observe/metrics.ts";
 import { processMetrics } from "./process-metrics.ts";
 import { loadTlsCredentials, watchTlsFiles, type TlsCredentials } from "./tls.ts";
-import { clientAddress, parseTrustProxy } from "./client-address.ts";
+import { clientAddress } from "./client-address.ts";
+import { parseTrustProxy } from "../config/trust-proxy.ts";
 
 export interface StartServerOptions extends Omit<CreateAppOptions, "config" | "isReady" | "clientIp"> {
   config?: Partial<ServerConfig>;

@@ -1,6 +1,7 @@
 /** TRUST_PROXY: whose X-Forwarded-For is believed, and which address is the client. */
 import { describe, expect, test } from "bun:test";
-import { clientAddress, parseTrustProxy } from "../../../server/http/client-address.ts";
+import { clientAddress } from "../../../server/http/client-address.ts";
+import { parseTrustProxy } from "../../../server/config/trust-proxy.ts";
 import { loadServerConfig, ConfigError } from "../../../server/config/server.ts";
 
 describe("clientAddress", () => {

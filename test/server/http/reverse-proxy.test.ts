@@ -11,7 +11,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { freePort } from "../../../lib/nats/server-process.ts";
+import { freePort } from "../../../lib/nats/mod.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
 import { startServerProcess, type ServerProcess } from "../../helpers/server-process.ts";
 import { describeWithTools, toolPath } from "../../helpers/tools.ts";
