@@ -232,8 +232,10 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     // Watch what the gateway sends (a plain subscription sees every request next to the queue group).
     const spy = await connect({ servers: server.url });
     const seen: Array<{ companyId?: string; minRevision?: number }> = [];
-    spy.subscribe("facegate.v1.get_user_faces", {
+    // Every subject: least-loaded routing may send the read to a worker's own subject (facegate.v1.w.<id>.*).
+    spy.subscribe("facegate.v1.>", {
       callback: (_e, m) => {
+        if (!m.subject.endsWith(".get_user_faces")) return;
         const env = JSON.parse(new TextDecoder().decode(m.data)) as { args: { companyId: string }; opts?: { minRevision?: number } };
         seen.push({ companyId: env.args.companyId, minRevision: env.opts?.minRevision });
       },
