@@ -3,7 +3,7 @@
  * server in open mode, which has no keys, without one and with a banner saying so), then
  * companies, people, live identifications, operating point and system, routed by the URL hash:
  *
- *   #/companies   #/c/<company>/people   #/c/<company>/people/<user>   #/c/<company>/live
+ *   #/companies   #/c/<company>/people   #/c/<company>/people/<user>   #/c/<company>/bulk   #/c/<company>/live
  *   #/c/<company>/operating-point   #/system
  */
 import { Api, ApiError, describeError, KEY_REFUSED } from "./api.ts";
@@ -13,6 +13,7 @@ import { byId, h, replace, seg } from "./dom.ts";
 import { liveView } from "./live.ts";
 import { operatingView } from "./operating.ts";
 import { peopleView } from "./people.ts";
+import { bulkView } from "./bulk.ts";
 import { personView } from "./person.ts";
 import { Stats, WhoAmI } from "./schemas.ts";
 import { systemView } from "./system.ts";
@@ -104,7 +105,7 @@ async function route(): Promise<void> {
     companiesChanged: () => void refreshCompanies(),
   };
   const hash = location.hash || "";
-  const m = /^#\/c\/([^/]+)\/(people|live|operating-point)(?:\/(.+))?$/.exec(hash);
+  const m = /^#\/c\/([^/]+)\/(people|live|operating-point|bulk)(?:\/(.+))?$/.exec(hash);
   const company = m ? decodeURIComponent(m[1]) : currentCompany();
   if (m) sessionStorage.setItem(COMPANY_ITEM, company ?? "");
   if (company && picker.value !== company) await refreshCompanies();
@@ -113,6 +114,7 @@ async function route(): Promise<void> {
     if (m && company && m[2] === "people" && m[3]) await personView(ctx, main, company, decodeURIComponent(m[3]));
     else if (m && m[2] === "people") await peopleView(ctx, main, company ?? "");
     else if (m && m[2] === "live") await liveView(ctx, main, company ?? "");
+    else if (m && m[2] === "bulk") await bulkView(ctx, main, company ?? "");
     else if (m && m[2] === "operating-point") await operatingView(ctx, main, company ?? "");
     else if (hash === "#/system") await systemView(ctx, main);
     else if (hash === "#/companies" && session.me.admin) await companiesView(ctx, main);

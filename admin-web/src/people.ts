@@ -69,7 +69,13 @@ export async function peopleView(ctx: ViewContext, main: HTMLElement, company: s
     h(
       "section",
       { class: "card", "aria-label": "enrolled people" },
-      h("div", { class: "toolbar" }, h("form", { role: "search", id: "people-search-form", class: "row" }, search, h("button", { type: "submit" }, "Search")), size),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("form", { role: "search", id: "people-search-form", class: "row" }, search, h("button", { type: "submit" }, "Search")),
+        size,
+        h("a", { href: `#/c/${seg(company)}/bulk`, id: "bulk-link" }, "Bulk enrollment (zip or folder)"),
+      ),
       status,
       summary,
       table,

@@ -8,6 +8,7 @@
  * failure becomes `{ "error": { "code", "message" } }` with the status of its code; stacks go to
  * the log only. Each middleware is its own file under server/middleware/.
  */
+import { enrollBatchRoutes } from "./enroll-batch.ts";
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import {
@@ -90,7 +91,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
   metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
-  const routes = [...buildRoutes(config), ...integrationRoutes(options.integration), ...compatRoutes()];
+  const routes = [...buildRoutes(config), ...enrollBatchRoutes(), ...integrationRoutes(options.integration), ...compatRoutes()];
   const integration = () => (typeof options.integration === "function" ? options.integration() : options.integration);
   metrics.addSource(() => integration()?.metrics() ?? []);
   let openapi: Record<string, unknown> | undefined;

@@ -158,6 +158,23 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "revision": 4
     }
   },
+  "enroll_batch": {
+    "request": {
+      "items": [
+        { "user_id": "ann", "face_id": "1", "image": IMAGE, "name": "Ann Smith" },
+        { "user_id": "ann", "face_id": "2", "image": IMAGE },
+        { "user_id": "bob", "face_id": "1", "image": IMAGE }
+      ]
+    },
+    "response": {
+      "results": [
+        { "index": 0, "user_id": "ann", "face_id": "1", "outcome": "enrolled", "created_user": true },
+        { "index": 1, "user_id": "ann", "face_id": "2", "outcome": "duplicate", "code": "FACE_EXISTS", "message": "face \"2\" already exists for user \"ann\"" },
+        { "index": 2, "user_id": "bob", "face_id": "1", "outcome": "quality", "code": "FACE_QUALITY", "message": "the photo is not good enough to enroll: sharpness failed: sharpness 6.1, needs ≥ 15" }
+      ],
+      "counts": { "enrolled": 1, "duplicate": 1, "quality": 1, "no_face": 0, "invalid_image": 0, "model_mismatch": 0, "error": 0, "not_done": 0 }
+    }
+  },
   "get_user": {
     "response": {
       "company_id": "acme",

@@ -2,6 +2,7 @@
  * /openapi.json has an example request (where the operation has a body) and an example answer for
  * every operation, and each validates against the route's own zod schemas; /docs renders them.
  */
+import { enrollBatchRoutes } from "../../../server/http/enroll-batch.ts";
 import { describe, expect, test } from "bun:test";
 import type { FaceApi } from "../../../lib/core/mod.ts";
 import { createApp } from "../../../server/http/app.ts";
@@ -19,7 +20,7 @@ type Operation = { operationId: string; requestBody?: { content: Record<string, 
 const app = createApp({ api: {} as FaceApi, integration: undefined });
 const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, Record<string, Operation>> };
 const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })));
-const routes = new Map([...buildRoutes(DEFAULT_SERVER_CONFIG), ...integrationRoutes(undefined), ...compatRoutes()].map((r) => [r.operationId, r]));
+const routes = new Map([...buildRoutes(DEFAULT_SERVER_CONFIG), ...enrollBatchRoutes(), ...integrationRoutes(undefined), ...compatRoutes()].map((r) => [r.operationId, r]));
 
 describe("OpenAPI examples", () => {
   test("the document lists the routes of the table, integration and compatibility routes", () => {
