@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   "METHOD_NOT_ALLOWED",
   "PAYLOAD_TOO_LARGE",
   "RATE_LIMITED",
+  "INVALID_IDEMPOTENCY_KEY",
+  "IDEMPOTENCY_KEY_REUSED",
   "TIMEOUT",
   "UNAVAILABLE",
   "INTERNAL",
@@ -51,6 +53,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  /** An Idempotency-Key header that is empty, too long or not printable ASCII. */
+  INVALID_IDEMPOTENCY_KEY: 400,
+  /** The same Idempotency-Key sent earlier with another request (other body or arguments). */
+  IDEMPOTENCY_KEY_REUSED: 422,
   TIMEOUT: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,

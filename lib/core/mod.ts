@@ -4,6 +4,15 @@
  * until it is added here.
  */
 export {
+  type IdempotencyRecord,
+  IdempotencyRecordSchema,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  type MemoryIdempotencyStoreOptions,
+  type StoredAnswer,
+  type VersionedRecord,
+} from "./idempotency.ts";
+export {
   ERROR_CODES,
   type ErrorCode,
   FaceError,
@@ -20,6 +29,8 @@ export {
   CacheStatsSchema,
   type CallOptions,
   CallOptionsSchema,
+  IDEMPOTENCY_KEY_MAX,
+  IdempotencyKeySchema,
   CompanyIdSchema,
   type CompanyRequest,
   CompanyRequestSchema,

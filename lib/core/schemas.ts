@@ -172,8 +172,21 @@ export type VerifyRequest = z.infer<typeof VerifyRequestSchema>;
 /** How many times smaller an image is than the original it was made from (>= 1). */
 const ImageScaleSchema = z.number().min(1).max(1000);
 
+/** An Idempotency-Key: 1-255 visible ASCII characters (no spaces, no control characters). */
+export const IDEMPOTENCY_KEY_MAX = 255;
+export const IdempotencyKeySchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(IDEMPOTENCY_KEY_MAX, `at most ${IDEMPOTENCY_KEY_MAX} characters`)
+  .regex(/^[\x21-\x7e]+$/, "visible ASCII characters only (no spaces or control characters)");
+
 export const CallOptionsSchema = z.object({
   minRevision: RevisionSchema.optional(),
+  /**
+   * Writes only: the caller's key for this request. A retry with the same key (after a lost answer,
+   * on any worker) gets the first attempt's answer instead of running again (lib/service/idempotency.ts).
+   */
+  idempotencyKey: IdempotencyKeySchema.optional(),
   timeoutMs: z.number().int().positive().max(600_000).optional(),
   /**
    * Per image field, the factor by which the image was downscaled before it was sent (the NATS

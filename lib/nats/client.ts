@@ -7,10 +7,10 @@
  *   await client.close();
  *
  * - Inputs are validated with the core zod schemas before anything is sent (INVALID_ARGUMENT).
- * - Each attempt has a timeout (default 10 s, `opts.timeoutMs` per call). Idempotent operations
- *   (everything except createUser and addFace) are retried after a timeout or an UNAVAILABLE reply,
- *   with exponential backoff and jitter; "no responders" is retried for every operation, since
- *   no worker received the request.
+ * - Each attempt has a timeout (default 10 s, `opts.timeoutMs` per call). Every operation is retried
+ *   after a timeout or an UNAVAILABLE reply, with exponential backoff and jitter: reads are
+ *   idempotent, and each write carries an idempotency key (`opts.idempotencyKey`, or one made per
+ *   call) in the `Facegate-Idempotency-Key` header, so its retry gets the first attempt's answer.
  * - Errors: FaceError with the worker's code; TimeoutError; UnavailableError (no responders, not
  *   connected, closed, draining).
  * - Read-your-writes: the client remembers the highest revision its writes returned and sends it as
@@ -18,7 +18,8 @@
  * - getCacheStats / healthCheck ask every worker (`facegate.v1.stats`) and aggregate; the
  *   per-worker view is in `cacheInfo.workers` / `store.workers`, or from `workers()`.
  */
-import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { randomUUID } from "node:crypto";
+import { connect, errors as natsErrors, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
   CallOptionsSchema,
@@ -70,6 +71,7 @@ import { encodedHeaderBytes, transportError, type Retry } from "./transport-erro
 import { PeerRouter } from "./peer-router.ts";
 import { prepareImage } from "./image-prep.ts";
 import {
+  HDR_IDEMPOTENCY_KEY,
   HDR_WORKER,
   OPERATION_SPECS,
   SUBJECT_PREFIX,
@@ -495,11 +497,17 @@ export class FaceClient implements FaceApi {
       }
     }
 
-    const { payload, headers } = encodeRequest(args, {
+    const encoded = encodeRequest(args, {
       ...(minRevision !== undefined ? { minRevision } : {}),
       ...(imageScales !== undefined ? { imageScales } : {}),
       timeoutMs,
     });
+    const payload = encoded.payload;
+    // Every write carries a key (the caller's, or one made here), the same on each retry: the
+    // worker answers a retry with the first attempt's answer, so writes are safe to retry too.
+    const idempotencyKey = spec.write ? (o.data.idempotencyKey ?? randomUUID()) : undefined;
+    const headers = idempotencyKey !== undefined ? (encoded.headers ?? natsHeaders()) : encoded.headers;
+    if (idempotencyKey !== undefined) headers!.set(HDR_IDEMPOTENCY_KEY, idempotencyKey);
     const hasImage = args !== undefined && IMAGE_FIELDS.some((k) => args![k] !== undefined);
     // What still exceeds max_payload is refused by the client library before anything is sent
     // (InvalidArgumentError "'payload' max_payload size exceeded"): mapped to 413, never retried.
@@ -538,7 +546,7 @@ export class FaceClient implements FaceApi {
       }
       const { error, retry } = failure;
       if (error.code === "PAYLOAD_TOO_LARGE" && hasImage) throw new FaceError("IMAGE_TOO_LARGE", error.message, { cause: error });
-      const retryable = retry === "all" || (retry === "idempotent" && spec.idempotent);
+      const retryable = retry === "all" || (retry === "idempotent" && (spec.idempotent || idempotencyKey !== undefined));
       if (!retryable || attempt >= this.retries || this.closed) throw error;
       const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
       await sleep(delay / 2 + Math.random() * (delay / 2));

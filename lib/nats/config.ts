@@ -66,6 +66,10 @@ export const NatsConfigSchema = z.object({
     .int(NON_NEGATIVE)
     .nonnegative(NON_NEGATIVE)
     .default(DEFAULT_MARKER_RETENTION_MS),
+  /** NATS_IDEMPOTENCY_BUCKET: the KV bucket of writes' idempotency keys (lib/nats/idempotency.ts). */
+  idempotencyBucket: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").default("facegate-idempotency"),
+  /** NATS_IDEMPOTENCY_TTL_MS: how long a write's first answer is kept for its retries (default 24 h). */
+  idempotencyTtlMs: int(1000, 30 * 86_400_000).default(86_400_000),
   /** NATS_EVENTS_STREAM: the JetStream stream of recognition events. */
   eventsStream: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").default("FACEGATE_EVENTS"),
   /** NATS_EVENTS_MAX_AGE_S: how long events are kept (default 7 days; 0 = forever). */
@@ -140,6 +144,8 @@ const ENV_NAMES: Record<keyof NatsConfig, string> = {
   bucket: "NATS_KV_BUCKET",
   replicas: "NATS_KV_REPLICAS",
   markerRetentionMs: "NATS_KV_MARKER_RETENTION_MS",
+  idempotencyBucket: "NATS_IDEMPOTENCY_BUCKET",
+  idempotencyTtlMs: "NATS_IDEMPOTENCY_TTL_MS",
   eventsStream: "NATS_EVENTS_STREAM",
   eventsMaxAgeSeconds: "NATS_EVENTS_MAX_AGE_S",
   subjectPrefix: "NATS_SUBJECT_PREFIX",

@@ -73,6 +73,39 @@ export function storeError(op: string, err: unknown): FaceError {
   });
 }
 
+/**
+ * Runs `op` within `budget` ms: retried with backoff while the bucket's stream has no leader
+ * (nothing was written); past the budget, or when JetStream does not acknowledge, UNAVAILABLE.
+ */
+export async function retryWhileNoLeader<T>(bucket: string, budget: number, what: string, op: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const policy = backoff([100, 200, 400, 800, 1000]);
+  for (let attempt = 0; ; attempt++) {
+    const remaining = started + budget - Date.now();
+    try {
+      if (remaining <= 0) throw new natsErrors.TimeoutError();
+      // The attempt goes on in the background past the deadline; its late outcome is ignored.
+      return await deadline(op(), remaining);
+    } catch (err) {
+      if (isNoLeader(err) && Date.now() - started < budget) {
+        await delay(Math.min(policy.backoff(attempt), Math.max(0, started + budget - Date.now())));
+        continue;
+      }
+      if (isNoLeader(err) || err instanceof natsErrors.TimeoutError) {
+        throw new FaceError(
+          "UNAVAILABLE",
+          `the gallery cannot be changed now (${what}): the KV bucket "${bucket}" has no JetStream leader that ` +
+            `acknowledged the write within ${budget} ms (a NATS node is down and no new leader is elected yet, or the ` +
+            `cluster lost its quorum)${isNoLeader(err) ? "" : "; the outcome is unknown, check before retrying"}; ` +
+            `recognition and other reads go on`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}
+
 export class KvWriter {
   private jsm: Promise<JetStreamManager> | undefined;
 
@@ -89,34 +122,8 @@ export class KvWriter {
    * written); past the budget, or when JetStream does not acknowledge (a leader that cannot
    * replicate: quorum lost), a clear UNAVAILABLE, well before the caller's own timeout.
    */
-  private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    const budget = this.writeRetryMs;
-    const policy = backoff([100, 200, 400, 800, 1000]);
-    for (let attempt = 0; ; attempt++) {
-      const remaining = started + budget - Date.now();
-      try {
-        if (remaining <= 0) throw new natsErrors.TimeoutError();
-        // The attempt goes on in the background past the deadline; its late outcome is ignored.
-        return await deadline(op(), remaining);
-      } catch (err) {
-        if (isNoLeader(err) && Date.now() - started < budget) {
-          await delay(Math.min(policy.backoff(attempt), Math.max(0, started + budget - Date.now())));
-          continue;
-        }
-        if (isNoLeader(err) || err instanceof natsErrors.TimeoutError) {
-          throw new FaceError(
-            "UNAVAILABLE",
-            `the gallery cannot be changed now (${what}): the KV bucket "${this.bucket}" has no JetStream leader that ` +
-              `acknowledged the write within ${budget} ms (a NATS node is down and no new leader is elected yet, or the ` +
-              `cluster lost its quorum)${isNoLeader(err) ? "" : "; the outcome is unknown, check before retrying"}; ` +
-              `recognition and other reads go on`,
-            { cause: err },
-          );
-        }
-        throw err;
-      }
-    }
+  private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return retryWhileNoLeader(this.bucket, this.writeRetryMs, what, op);
   }
 
   async createKey(key: string, value: Uint8Array): Promise<WriteResult & { created: boolean }> {

@@ -13,6 +13,7 @@
 export { FaceClient, type FaceClientOptions, type FaceClientConnectOptions, type WorkerSummary } from "./client.ts";
 export { FaceWorker, type FaceWorkerOptions } from "./worker.ts";
 export { KvGalleryStore, type KvGalleryStoreOptions } from "./kv-store.ts";
+export { KvIdempotencyStore, DEFAULT_IDEMPOTENCY_BUCKET, DEFAULT_IDEMPOTENCY_TTL_MS, type KvIdempotencyStoreOptions } from "./idempotency.ts";
 export { NatsEventLog, fromStreamEvent, toStreamEvent, type NatsEventLogOptions } from "./event-log.ts";
 export { NatsEventSink, consumeEvents, ensureEventStream, eventSubject, type NatsEventSinkOptions, type ConsumeEventsOptions } from "./events.ts";
 export {

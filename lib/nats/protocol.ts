@@ -72,6 +72,10 @@ export const directPrefix = (workerId: string, prefix = SUBJECT_PREFIX) => `${pr
 export const HDR_PARTS = "Facegate-Parts";
 export const HDR_WORKER = "Facegate-Worker";
 export const HDR_REVISION = "Facegate-Revision";
+/** A write's Idempotency-Key, the same on every retry (lib/service/idempotency.ts). */
+export const HDR_IDEMPOTENCY_KEY = "Facegate-Idempotency-Key";
+/** `<direct prefix>.ping`: a worker answers at once, off its work queue (liveness, fixed size). */
+export const PING_OPERATION = "ping";
 
 /**
  * Per operation: request schema (null: no arguments), result schema, and whether a retry after an

@@ -26,8 +26,10 @@ import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transp
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type FaceApi, FaceError, type OperationName, OPERATIONS, TimeoutError } from "../core/internal.ts";
 import {
+  HDR_IDEMPOTENCY_KEY,
   HDR_REVISION,
   HDR_WORKER,
+  PING_OPERATION,
   OPERATION_BY_NAME,
   OPERATION_SPECS,
   QUEUE_GROUP,
@@ -127,7 +129,9 @@ export class FaceWorker {
     worker.directSub = worker.nc.subscribe(`${worker.direct}.*`, {
       callback: (err, msg) => {
         if (err) return worker.log("warn", `[worker ${workerId}] direct subscription: ${err.message}`);
-        const op = OPERATION_BY_NAME.get(msg.subject.slice(worker.direct.length + 1));
+        const name = msg.subject.slice(worker.direct.length + 1);
+        if (name === PING_OPERATION) return worker.respond(msg, encodeReply({ workerId, draining: worker.draining }));
+        const op = OPERATION_BY_NAME.get(name);
         if (op) worker.accept({ op, msg, arrived: performance.now() });
       },
     });
@@ -269,7 +273,8 @@ export class FaceWorker {
         return;
       }
       const budget = Math.min(this.timeoutMs, clientTimeout !== undefined ? clientTimeout - waited : Infinity);
-      const opts = { ...envelope.opts, timeoutMs: Math.max(1, Math.floor(budget)) };
+      const idempotencyKey = OPERATION_SPECS[op].write ? msg.headers?.get(HDR_IDEMPOTENCY_KEY) : undefined;
+      const opts = { ...envelope.opts, timeoutMs: Math.max(1, Math.floor(budget)), ...(idempotencyKey ? { idempotencyKey } : {}) };
       const spec = OPERATION_SPECS[op];
       const call = apiMethod(this.api, op)(spec.request === null ? undefined : (envelope.args ?? {}), opts);
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -81,6 +81,10 @@ export const ServiceConfigSchema = z
     searchThreads: z.number().int().min(1).max(2).default(DEFAULT_SEARCH_THREADS),
     /** MIN_REVISION_WAIT_MS: how long a call waits for `minRevision` (and a write for its own revision). */
     minRevisionWaitMs: z.number().int().min(0).max(600_000).default(5000),
+    /** IDEMPOTENCY_TTL_MS (embedded mode): how long a write's first answer is kept for its retries (default 24 h). */
+    idempotencyTtlMs: z.number().int().min(1000).max(30 * 86_400_000).default(86_400_000),
+    /** IDEMPOTENCY_MAX_KEYS (embedded mode): keys kept at most, the oldest forgotten first (default 100 000). */
+    idempotencyMaxKeys: z.number().int().min(1).max(10_000_000).default(100_000),
   })
   .refine((c) => c.dataSource !== "API" || c.apiUrl !== undefined, {
     message: "DATA_SOURCE=API needs API_URL",
@@ -117,6 +121,8 @@ const ENV_NAMES: Record<keyof ServiceConfig, string> = {
   initialDataModel: "INITIAL_DATA_MODEL",
   minRevisionWaitMs: "MIN_REVISION_WAIT_MS",
   searchThreads: "SEARCH_THREADS",
+  idempotencyTtlMs: "IDEMPOTENCY_TTL_MS",
+  idempotencyMaxKeys: "IDEMPOTENCY_MAX_KEYS",
 };
 
 const NUMERIC = new Set<keyof ServiceConfig>([
@@ -128,7 +134,8 @@ const NUMERIC = new Set<keyof ServiceConfig>([
   "enrollMinDetectionScore",
   "enrollMaxSecondFaceRatio",
   "recognitionThreshold",
-  "fpirTarget", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads"]);
+  "fpirTarget", "recognizeMaxFaces", "apiTimeout", "minRevisionWaitMs", "searchThreads",
+  "idempotencyTtlMs", "idempotencyMaxKeys"]);
 const UPPER = new Set<keyof ServiceConfig>(["dataSource", "sqliteSynchronous"]);
 const LOWER = new Set<keyof ServiceConfig>(["enrollMultipleFaces", "store", "userScore", "enrollQuality"]);
 

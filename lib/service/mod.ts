@@ -34,6 +34,7 @@ export {
   type ThresholdSource,
 } from "./operating-point.ts";
 export { ScanPool, sharedScanPool } from "./scan-pool.ts";
+export { withIdempotency, withMemoryIdempotency, requestHash, IDEMPOTENT_WRITES, type GalleryProbe, type IdempotencyOptions, type IdempotentWrite } from "./idempotency.ts";
 export { SqliteGalleryStore, type SqliteGalleryStoreOptions } from "./sqlite-store.ts";
 export { SqliteEventStore, eventStoreFor } from "./sqlite-events.ts";
 export {

@@ -3,7 +3,7 @@
  * the event log and the webhook outbox live in the gallery's database (memory with STORE=memory).
  */
 import { availableParallelism } from "node:os";
-import { eventStoreFor, LocalFaceService } from "../../lib/service/mod.ts";
+import { eventStoreFor, LocalFaceService, withMemoryIdempotency } from "../../lib/service/mod.ts";
 import { forgetDeletedCompanies, Integration } from "../integration/mod.ts";
 import type { ComposeOptions, Composition } from "./composition.ts";
 
@@ -23,7 +23,8 @@ export async function composeEmbedded({ env: processEnv, integrationConfig, logg
     });
     // a deleted company's events and webhook go with it
     await forgetDeletedCompanies(service.store, integration, (msg, fields) => logger.warn(msg, fields));
-    return { api: service, integration };
+    // Writes with an Idempotency-Key run once (one process: the records live in memory, bounded).
+    return { api: withMemoryIdempotency(service), integration };
   } catch (error) {
     await service.close().catch(() => undefined);
     throw error;

@@ -16,12 +16,13 @@ import {
   connectionOptions,
   FaceWorker,
   KvGalleryStore,
+  KvIdempotencyStore,
   loadNatsConfig,
   parseNatsConfig,
   type NatsConfig,
   type NatsConfigInput,
 } from "../../lib/nats/mod.ts";
-import { LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
+import { LocalFaceService, withIdempotency, type ServiceConfigInput } from "../../lib/service/mod.ts";
 
 export interface StartFaceWorkerOptions {
   /** NATS settings; unset fields come from the environment. */
@@ -67,9 +68,17 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
       onWarning: (m, cause) => log("warn", `[kv-store] ${m}${cause ? `: ${String(cause)}` : ""}`),
     });
     service = await LocalFaceService.create({ engine: opts.engine, store, env, config: opts.service, log });
+    // Writes with an Idempotency-Key run once across every worker (records in their own KV bucket).
+    const keys = await KvIdempotencyStore.open({
+      nc,
+      bucket: config.idempotencyBucket,
+      ttlMs: config.idempotencyTtlMs,
+      replicas: config.replicas,
+      subjectPrefix: config.subjectPrefix,
+    });
     const worker = await FaceWorker.start({
       nc,
-      api: service,
+      api: withIdempotency(service, keys, service.gallery, { owner: service.config.workerId }),
       workerId: service.config.workerId,
       concurrency: config.concurrency,
       timeoutMs: config.workerTimeoutMs,

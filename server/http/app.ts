@@ -34,6 +34,7 @@ import { hostCheck } from "./middleware/host.ts";
 import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { idempotencyKey } from "./http/middleware/idempotency-key.ts";
 import { admissionFamilies, galleryGauges, instrument, securityFamilies } from "./app-metrics.ts";
 import { integrationRoutes, type IntegrationSource } from "./integration-routes.ts";
 import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";
@@ -106,8 +107,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       cors({
         origin: config.corsOrigins.includes("*") ? "*" : config.corsOrigins,
         allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allowHeaders: ["Content-Type", "X-API-Key", "Authorization", "X-Request-Id", "X-Min-Revision", "Last-Event-ID"],
-        exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining", "X-Next-Cursor"],
+        allowHeaders: ["Content-Type", "X-API-Key", "Authorization", "X-Request-Id", "X-Min-Revision", "Last-Event-ID", "Idempotency-Key"],
+        exposeHeaders: ["X-Request-Id", "Retry-After", "X-RateLimit-Remaining", "X-Next-Cursor", "Idempotency-Key"],
         maxAge: 600,
       }),
     );
@@ -192,6 +193,8 @@ export function createApp(options: CreateAppOptions): FacegateApp {
       params[name] = parsed.data;
     }
     const opts: CallOptions = {};
+    // Writes: the client's Idempotency-Key (checked) or a new one, echoed in the answer.
+    if (r.method !== "GET") opts.idempotencyKey = idempotencyKey(c);
     const minRevision = c.req.header("x-min-revision");
     if (minRevision !== undefined) {
       if (!/^\d{1,15}$/.test(minRevision)) throw new FaceError("INVALID_ARGUMENT", "X-Min-Revision must be a non-negative integer");

@@ -10,7 +10,7 @@ import sharp from "sharp";
 import { faceApiSample } from "../helpers/datasets.ts";
 import type { FaceApi } from "../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../lib/engine/mod.ts";
-import { eventStoreFor, LocalFaceService, type ServiceConfigInput } from "../../lib/service/mod.ts";
+import { eventStoreFor, LocalFaceService, withMemoryIdempotency, type ServiceConfigInput } from "../../lib/service/mod.ts";
 import { forgetDeletedCompanies, Integration, type IntegrationConfig } from "../../server/integration/mod.ts";
 import type { DestinationPolicy } from "../../server/integration/webhooks/destinations.ts";
 import type { ApiKeys } from "../../server/http/auth.ts";
@@ -82,7 +82,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const logs: Array<Record<string, unknown>> = [];
   const logger: Logger = createLogger("debug", (line) => logs.push(JSON.parse(line)));
-  const api = options.wrap ? options.wrap(service) : service;
+  // As server/main.ts composes embedded mode: writes with an Idempotency-Key run once.
+  const keyed = withMemoryIdempotency(service);
+  const api = options.wrap ? options.wrap(keyed) : keyed;
   let integration: Integration | undefined;
   if (options.integration) {
     const events = eventStoreFor(service.store);
