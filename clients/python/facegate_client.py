@@ -18,11 +18,11 @@ facegate's error code, e.g. ``USER_EXISTS``; the message is the old system's, e.
 exists"); the built-ins ``ConnectionError`` (server unreachable, or no worker available) and
 ``TimeoutError`` (no answer within ``timeout`` seconds).
 
-Retries: idempotent calls (everything except ``create_user`` and ``add_face``) are retried up to
-``max_retries`` times after a connection failure, a timeout, 429 or 503, with exponential
-back-off and jitter from ``retry_delay``. ``create_user``/``add_face`` are retried only when the
-server says it started no work (429, or 503 with Retry-After) or the connection was refused, so a
-retry never enrolls twice.
+Retries: every call is retried up to ``max_retries`` times after a connection failure, a timeout,
+429 or 503, with exponential back-off and jitter from ``retry_delay``. Each write (create, delete,
+enroll, settings, webhooks) sends an ``Idempotency-Key`` made for that call, the same on each of its
+retries: the server answers a retry of a write that did land with its first answer, so a retried
+enrollment returns its own embedding (never "User already exists") and a retried delete True.
 
 Beyond the old API: ``recognize_face(..., record=True, kiosk_id=...)`` records the identification
 in facegate's event log; ``list_events``/``iter_events``, ``attendance``, ``set_webhook``/
@@ -42,6 +42,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -218,11 +219,15 @@ class MessageProducer:
 
     # ------------------------------------------------------------------ transport
 
-    def _once(self, method: str, path: str, body: Optional[Dict[str, Any]], accept_503: bool) -> Tuple[int, Any, Dict[str, str]]:
+    def _once(
+        self, method: str, path: str, body: Optional[Dict[str, Any]], accept_503: bool, key: Optional[str] = None
+    ) -> Tuple[int, Any, Dict[str, str]]:
         data = None
         headers = {"Accept": "application/json", "User-Agent": f"facegate-python/{__version__}"}
         if self.api_key:
             headers["X-API-Key"] = self.api_key
+        if key is not None:
+            headers["Idempotency-Key"] = key
         if body is not None:
             data = json.dumps({k: v for k, v in body.items() if v is not None}).encode("utf-8")
             headers["Content-Type"] = "application/json"
@@ -264,11 +269,13 @@ class MessageProducer:
         if self._closed:
             raise ConnectionError("MessageProducer is closed")
         attempt = 0
+        # One key per write call: its retries are answered as the first attempt was.
+        key = str(uuid.uuid4()) if method != "GET" else None
         while True:
             try:
-                return self._once(method, path, body, accept_503)[1]
+                return self._once(method, path, body, accept_503, key)[1]
             except _Refused as r:
-                safe = idempotent or not r.started
+                safe = idempotent or not r.started or key is not None
                 if not safe or attempt >= self.max_retries:
                     raise r.error from None
                 delay = r.retry_after if r.retry_after is not None else self.retry_delay * (2 ** attempt)
@@ -382,7 +389,8 @@ class MessageProducer:
     def get_cache_stats(self) -> Dict[str, Any]:
         """The old statistics: counts, uptime, tasks, worker id, cache_info keyed by company."""
         try:
-            r = dict(self._call("GET", "/v1/stats"))
+            # every company, as the old answer (the server answers totals unless asked)
+            r = dict(self._call("GET", "/v1/stats?detail=companies"))
         except TimeoutError:
             raise TimeoutError("Stats request timed out") from None
         per_company = r.get("companies")

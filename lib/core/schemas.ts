@@ -187,6 +187,13 @@ export const CallOptionsSchema = z.object({
    * on any worker) gets the first attempt's answer instead of running again (lib/service/idempotency.ts).
    */
   idempotencyKey: IdempotencyKeySchema.optional(),
+  /**
+   * getCacheStats only: "companies" (default) maps every company (grows with tenants: ~180 bytes
+   * each); "totals" leaves the per-company maps empty (a fixed-size answer); `statsCompanyId`
+   * maps only that company.
+   */
+  statsDetail: z.enum(["totals", "companies"]).optional(),
+  statsCompanyId: z.string().min(1).max(1024).optional(),
   timeoutMs: z.number().int().positive().max(600_000).optional(),
   /**
    * Per image field, the factor by which the image was downscaled before it was sent (the NATS

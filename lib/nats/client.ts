@@ -351,7 +351,11 @@ export class FaceClient implements FaceApi {
 
   /** Cluster view: counts from the most up-to-date worker, tasks summed, every worker in cacheInfo.workers. */
   async getCacheStats(opts?: CallOptions): Promise<CacheStats> {
-    const workers = await this.workerStats(opts);
+    // Every company by default (as embedded mode); `statsDetail: "totals"` / `statsCompanyId`: a fixed-size answer.
+    const workers = await this.workerStats(opts, false, {
+      detail: opts?.statsDetail ?? "companies",
+      ...(opts?.statsCompanyId !== undefined ? { companyId: opts.statsCompanyId } : {}),
+    });
     const withCache = workers.filter((w) => w.cache);
     if (withCache.length === 0) throw new UnavailableError("no worker reported cache statistics");
     const newest = withCache.reduce((a, b) => (b.revision > a.revision ? b : a));
@@ -386,7 +390,8 @@ export class FaceClient implements FaceApi {
 
   private async freshHealth(opts?: CallOptions): Promise<Health> {
     const started = performance.now();
-    const workers = await this.workerStats(opts);
+    // Totals only: health must not grow with the number of companies (nor fail past max_payload).
+    const workers = await this.workerStats(opts, false, { detail: "totals" });
     const withHealth = workers.filter((w) => w.health);
     if (withHealth.length === 0) throw new UnavailableError("no worker reported health");
     const newest = Math.max(...workers.map((w) => w.revision));
@@ -412,13 +417,14 @@ export class FaceClient implements FaceApi {
   }
 
   /** Every worker's own statistics (each answers `facegate.v1.stats`); UnavailableError if none does. */
-  async workerStats(opts?: CallOptions, brief = false): Promise<WorkerStats[]> {
+  async workerStats(opts?: CallOptions, brief = false, scope: { detail?: "totals" | "companies"; companyId?: string } = { detail: "totals" }): Promise<WorkerStats[]> {
     this.assertOpen();
     const timeout = opts?.timeoutMs ?? Math.min(this.timeoutMs, 5000);
     const subject = `${this.prefix}.stats`;
     const out: WorkerStats[] = [];
+    let refused: FaceError | undefined;
     try {
-      const replies = await this.nc.requestMany(subject, encodeRequest(brief ? { brief: true } : undefined).payload, {
+      const replies = await this.nc.requestMany(subject, encodeRequest(brief ? { brief: true } : scope).payload, {
         strategy: "stall",
         stall: this.statsStallMs,
         maxWait: timeout,
@@ -428,8 +434,9 @@ export class FaceClient implements FaceApi {
         try {
           const parsed = WorkerStatsSchema.safeParse(decodeReply(m.data));
           if (parsed.success) out.push(parsed.data);
-        } catch {
+        } catch (err) {
           // A worker's error reply: skip it, the others still count.
+          refused ??= FaceError.from(err);
         }
       }
     } catch (err) {
@@ -437,7 +444,7 @@ export class FaceClient implements FaceApi {
         throw transportError(err, subject).error;
       }
     }
-    if (out.length === 0) throw new UnavailableError(`no worker answered ${subject}`);
+    if (out.length === 0) throw refused ?? new UnavailableError(`no worker answered ${subject}`);
     return out.sort((a, b) => a.workerId.localeCompare(b.workerId));
   }
 
@@ -516,6 +523,7 @@ export class FaceClient implements FaceApi {
     let directOk = true;
     for (let attempt = 0; ; attempt++) {
       let failure: { error: FaceError; retry: Retry };
+      let refusedByWorker = false;
       // After a failed direct attempt the queue group serves the retries.
       const peer = directOk ? this.router?.pick() : undefined;
       const subject = peer ? `${peer.direct}.${OPERATIONS[op]}` : queueSubject;
@@ -532,6 +540,7 @@ export class FaceClient implements FaceApi {
         return value;
       } catch (err) {
         failure = transportError(err, subject, payload.byteLength + (headers ? encodedHeaderBytes(headers) : 0), maxPayload);
+        refusedByWorker = err instanceof FaceError && err.code === "UNAVAILABLE";
       } finally {
         if (peer) peer.outstanding--;
       }
@@ -546,7 +555,9 @@ export class FaceClient implements FaceApi {
       }
       const { error, retry } = failure;
       if (error.code === "PAYLOAD_TOO_LARGE" && hasImage) throw new FaceError("IMAGE_TOO_LARGE", error.message, { cause: error });
-      const retryable = retry === "all" || (retry === "idempotent" && (spec.idempotent || idempotencyKey !== undefined));
+      // A keyed write is retried when its outcome is unknown (timeout, lost connection); a worker's
+      // own UNAVAILABLE (e.g. no JetStream leader within its retry budget) goes back to the caller.
+      const retryable = retry === "all" || (retry === "idempotent" && (spec.idempotent || (idempotencyKey !== undefined && !refusedByWorker)));
       if (!retryable || attempt >= this.retries || this.closed) throw error;
       const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
       await sleep(delay / 2 + Math.random() * (delay / 2));

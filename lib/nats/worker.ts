@@ -24,7 +24,7 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { type FaceApi, FaceError, type OperationName, OPERATIONS, TimeoutError } from "../core/internal.ts";
+import { type CallOptions, type FaceApi, FaceError, type OperationName, OPERATIONS, TimeoutError } from "../core/internal.ts";
 import {
   HDR_IDEMPOTENCY_KEY,
   HDR_REVISION,
@@ -328,19 +328,35 @@ export class FaceWorker {
   private async answerStats(msg: Msg): Promise<void> {
     const base = this.stats();
     // `{ args: { brief: true } }`: counters only (clients refreshing their routing table every few
-    // seconds need no gallery statistics, which grow with the number of companies).
-    let brief = false;
+    // seconds). `detail: "totals"` (health) or `companyId`: the gallery statistics without the
+    // per-company maps, or with one company's: a fixed-size answer however many companies there
+    // are. No args: every company (an old gateway's request), refused when past max_payload.
+    let args: Record<string, unknown> = {};
     try {
-      brief = decodeRequest(msg.data, msg.headers).args?.brief === true;
+      args = decodeRequest(msg.data, msg.headers).args ?? {};
     } catch {
-      // a malformed stats request still gets the full answer
+      // a malformed stats request still gets an answer
     }
-    if (brief) return this.respond(msg, encodeReply(base));
+    if (args.brief === true) return this.respond(msg, encodeReply(base));
+    const detail: CallOptions["statsDetail"] = args.detail === "totals" || args.detail === "companies" ? args.detail : undefined;
+    const scope: CallOptions = {
+      ...(detail ? { statsDetail: detail } : {}),
+      ...(typeof args.companyId === "string" && args.companyId !== "" ? { statsCompanyId: args.companyId } : {}),
+    };
     const [cache, health] = await Promise.all([
-      this.api.getCacheStats().catch(() => undefined),
+      this.api.getCacheStats(scope).catch(() => undefined),
       this.api.healthCheck().catch(() => undefined),
     ]);
     const stats: WorkerStats = { ...base, ...(cache ? { cache } : {}), ...(health ? { health } : {}) };
-    this.respond(msg, encodeReply(stats));
+    const payload = encodeReply(stats);
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && payload.byteLength > max - 4096) {
+      const error = new FaceError(
+        "PAYLOAD_TOO_LARGE",
+        `worker ${this.workerId}: the statistics of every company (${payload.byteLength} bytes) exceed the server's max_payload (${max}); ask for totals or one company`,
+      );
+      return this.respond(msg, encodeError(error), error);
+    }
+    this.respond(msg, payload);
   }
 }

@@ -696,7 +696,7 @@ export class LocalFaceService implements FaceApi {
   }
 
   getCacheStats(opts?: CallOptions): Promise<CacheStats> {
-    return this.run(opts, async () => cacheStats(this.statusSource()));
+    return this.run(opts, async (o) => cacheStats(this.statusSource(), { detail: o.statsDetail, companyId: o.statsCompanyId }));
   }
 
   healthCheck(opts?: CallOptions): Promise<Health> {

@@ -19,11 +19,20 @@ export interface StatusSource {
   operatingPoint(companyId: string): { threshold: number; source: string; expectedFpir: number | null };
 }
 
-export function cacheStats(s: StatusSource): CacheStats {
+/** Which companies the per-company maps hold: all, none (totals only), or one. */
+export type StatsScope = { detail?: "totals" | "companies"; companyId?: string };
+
+export function cacheStats(s: StatusSource, scope: StatsScope = {}): CacheStats {
   const g = s.gallery.stats();
   const companies: CacheStats["companies"] = {};
   const operatingPoints: Record<string, { threshold: number; source: string; expectedFpir: number | null }> = {};
-  for (const [id, c] of Object.entries(g.perCompany)) {
+  const mapped =
+    scope.companyId !== undefined
+      ? Object.entries(g.perCompany).filter(([id]) => id === scope.companyId)
+      : scope.detail === "totals"
+        ? []
+        : Object.entries(g.perCompany);
+  for (const [id, c] of mapped) {
     companies[id] = { users: c.users, faces: c.faces };
     operatingPoints[id] = s.operatingPoint(id);
   }
@@ -42,7 +51,7 @@ export function cacheStats(s: StatusSource): CacheStats {
       memoryBytes: g.bytes,
       recognitionThreshold: s.explicitThreshold,
       model: s.engineInfo.modelId,
-      models: Object.fromEntries(Object.entries(g.perCompany).map(([id, c]) => [id, c.model])),
+      models: Object.fromEntries(mapped.map(([id, c]) => [id, c.model])),
       operatingPoints,
       skippedEvents: s.gallery.skipped,
     },

@@ -2,8 +2,11 @@
  * HttpFaceClient: the FaceApi over this server's HTTP API (the CLI's `--url` mode and the load
  * test use it). Images given as bytes go as multipart file parts (no base64 overhead); errors come
  * back as FaceError with the server's code; 429, and 503 with Retry-After (busy: the admission limit
- * refused it before any work started), are retried after Retry-After (bounded).
+ * refused it before any work started), are retried after Retry-After (bounded). Every write sends
+ * an Idempotency-Key (`opts.idempotencyKey`, or one per call) and is retried with it after a 503,
+ * a timeout or a connection error (`writeRetries`, backoff with jitter).
  */
+import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 import {
   FaceError,
@@ -71,6 +74,13 @@ export interface HttpFaceClientOptions {
   rateLimitRetries?: number;
   /** Per request; default 60 s. */
   timeoutMs?: number;
+  /**
+   * Retries of a write after a 503, a timeout or a connection error, with the same Idempotency-Key
+   * (the server answers a retry of a write that landed with its first answer). Default 3.
+   */
+  writeRetries?: number;
+  /** First backoff delay of those retries in ms (default 200), doubled each time, capped at 5 s. */
+  backoffMs?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -89,6 +99,15 @@ export class HttpFaceClient implements FaceApi {
     const headers: Record<string, string> = {};
     if (this.options.key) headers["X-API-Key"] = this.options.key;
     if (opts?.minRevision !== undefined) headers["X-Min-Revision"] = String(opts.minRevision);
+    // One key per write call, the same on every retry of it.
+    const write = method !== "GET";
+    if (write) headers["Idempotency-Key"] = opts?.idempotencyKey ?? randomUUID();
+    let unknownOutcomes = 0;
+    const backoff = async () => {
+      const delay = Math.min(5000, (this.options.backoffMs ?? 200) * 2 ** unknownOutcomes++);
+      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+    };
+    const writeRetries = write ? (this.options.writeRetries ?? 3) : 0;
     let payload: BodyInit | undefined;
     if (body !== undefined) {
       const hasBytes = Object.values(body).some((v) => v instanceof Uint8Array);
@@ -117,6 +136,10 @@ export class HttpFaceClient implements FaceApi {
           signal: AbortSignal.timeout(opts?.timeoutMs ?? this.options.timeoutMs ?? 60_000),
         });
       } catch (cause) {
+        if (unknownOutcomes < writeRetries) {
+          await backoff();
+          continue;
+        }
         const timedOut = (cause as Error)?.name === "TimeoutError";
         throw new FaceError(timedOut ? "TIMEOUT" : "UNAVAILABLE", `${method} ${path}: ${(cause as Error).message}`, { cause });
       }
@@ -136,6 +159,11 @@ export class HttpFaceClient implements FaceApi {
       }
       if (res.ok || (res.status === 503 && path === "/v1/health" && HealthBody.safeParse(json).success)) {
         return { status: res.status, body: json };
+      }
+      // A write whose outcome is unknown (TIMEOUT, UNAVAILABLE): the same key again.
+      if (res.status === 503 && unknownOutcomes < writeRetries) {
+        await backoff();
+        continue;
       }
       const error = ErrorBody.safeParse(json);
       if (error.success) throw new FaceError(error.data.error.code, error.data.error.message);
@@ -239,7 +267,9 @@ export class HttpFaceClient implements FaceApi {
     };
   }
   async getCacheStats(opts?: CallOptions): Promise<CacheStats> {
-    const r = await this.call(StatsBody, "GET", "/v1/stats", undefined, opts);
+    // Every company unless asked otherwise (the FaceApi's default; the server's is totals).
+    const query = opts?.statsCompanyId !== undefined ? `company=${enc(opts.statsCompanyId)}` : `detail=${opts?.statsDetail ?? "companies"}`;
+    const r = await this.call(StatsBody, "GET", `/v1/stats?${query}`, undefined, opts);
     return {
       companiesCount: r.companies_count,
       usersCount: r.users_count,

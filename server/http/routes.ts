@@ -3,8 +3,8 @@
  * the FaceApi call. app.ts registers the entries; openapi.ts documents the same entries, so the
  * document cannot drift from what is served.
  */
-import type { z } from "zod";
-import { FaceError, type CallOptions, type ErrorCode, type EventRecord, type FaceApi, type NewEvent, type Recognition } from "../../lib/core/mod.ts";
+import { z } from "zod";
+import { FaceError, IdSchema, type CallOptions, type ErrorCode, type EventRecord, type FaceApi, type NewEvent, type Recognition } from "../../lib/core/mod.ts";
 import { OPEN_PRINCIPAL, type Principal, type Scope } from "./auth.ts";
 import type { BodySpec } from "./body.ts";
 import type { ServerConfig } from "../config/server.ts";
@@ -35,6 +35,7 @@ import {
   VerifyBody,
   VerifyResponseBody,
   WhoAmIBody,
+  describeIssues,
   healthStatus,
   toWire,
   verifyBatchBody,
@@ -119,6 +120,12 @@ function route<S extends z.ZodType>(def: RouteDef<S>): AnyRoute {
 }
 
 type RecognizeReply = z.input<typeof RecognizeResponseBody>;
+
+/** GET /v1/stats: totals (default), one company, or every company (the old answer, which grows with tenants). */
+const StatsQuery = z.object({
+  detail: z.enum(["totals", "companies"]).optional(),
+  company: IdSchema.optional(),
+});
 
 const IMAGE_ERRORS: ErrorCode[] = ["INVALID_IMAGE", "IMAGE_TOO_LARGE"];
 const ENROLL_ERRORS: ErrorCode[] = [...IMAGE_ERRORS, "NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_QUALITY", "MODEL_MISMATCH"];
@@ -510,13 +517,23 @@ export function buildRoutes(config: ServerConfig): AnyRoute[] {
       method: "GET",
       path: "/v1/stats",
       operationId: "get_cache_stats",
-      summary: "Gallery statistics (the old system's get_cache_stats names); admin key",
+      summary:
+        "Gallery statistics (the old system's get_cache_stats names); admin key. Totals by default (`cache_info` and `companies` empty: " +
+        "a fixed-size answer however many companies there are); `?company=<id>` maps that company, `?detail=companies` every company (the old answer)",
       tag: "operations",
       scope: "admin",
+      query: StatsQuery,
       ok: { status: 200, schema: StatsBody, description: "statistics" },
-      errors: [],
-      async run({ api, opts }) {
-        return { body: toWire.stats(await api.getCacheStats(opts)) };
+      errors: ["PAYLOAD_TOO_LARGE"],
+      async run({ api, opts, query }) {
+        const q = StatsQuery.safeParse(query);
+        if (!q.success) throw new FaceError("INVALID_ARGUMENT", describeIssues(q.error), { details: q.error.issues });
+        const scoped: CallOptions = {
+          ...opts,
+          statsDetail: q.data.company !== undefined ? "totals" : (q.data.detail ?? "totals"),
+          ...(q.data.company !== undefined ? { statsCompanyId: q.data.company } : {}),
+        };
+        return { body: toWire.stats(await api.getCacheStats(scoped)) };
       },
     }),
   ];

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { dataset, describeDatasets, faceApiSample, ROOT } from "../../helpers/datasets.ts";
+import { startLossyProxy, type LossyProxy } from "../../helpers/lossy-proxy.ts";
 import { startServerProcess, type ServerProcess } from "../../helpers/server-process.ts";
 import { describeWithTools, toolPath } from "../../helpers/tools.ts";
 
@@ -22,6 +23,7 @@ describeWithTools(
     let dir = "";
     let server: ServerProcess | undefined;
     let receiver: ReturnType<typeof Bun.serve> | undefined;
+    let lossy: LossyProxy | undefined;
     const deliveries = new Map<string, Array<{ body: string; signature: string | null }>>();
 
     beforeAll(async () => {
@@ -50,10 +52,12 @@ describeWithTools(
         API_KEYS: JSON.stringify({ [ADMIN]: ["*"], [COMPANY]: ["py_other"] }),
         RATE_LIMIT_PER_MINUTE: "0",
       });
+      lossy = startLossyProxy(server.url);
       (globalThis as { __images?: string }).__images = images;
     });
 
     afterAll(async () => {
+      await lossy?.stop();
       if (server) expect(await server.stop("SIGTERM")).toBe(0);
       await receiver?.stop(true);
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -68,6 +72,7 @@ describeWithTools(
           FACEGATE_TEST_COMPANY_KEY: COMPANY,
           FACEGATE_TEST_IMAGES: (globalThis as { __images?: string }).__images!,
           FACEGATE_TEST_RECEIVER: `http://127.0.0.1:${receiver!.port}`,
+          FACEGATE_TEST_LOSSY_URL: lossy!.url,
           PYTHONDONTWRITEBYTECODE: "1",
         },
         stdout: "pipe",

@@ -3,7 +3,8 @@
 Run by test/clients/python/python-client.test.ts, which starts the server and sets:
   FACEGATE_URL, FACEGATE_API_KEY (an admin key), FACEGATE_TEST_COMPANY_KEY (a key for company
   "py_other" only), FACEGATE_TEST_IMAGES (person_a1.jpg, person_a2.jpg, person_b.jpg, group.jpg,
-  noface.jpg), FACEGATE_TEST_RECEIVER (a local webhook receiver's URL; GET on it lists deliveries).
+  noface.jpg), FACEGATE_TEST_RECEIVER (a local webhook receiver's URL; GET on it lists deliveries),
+  FACEGATE_TEST_LOSSY_URL (a proxy to the server that loses each write's first answer).
 Every case of the old system's documentation (old-system-messaging.md) has a test here.
 """
 
@@ -374,6 +375,7 @@ class RetryPolicy(unittest.TestCase):
         import threading
 
         calls = []
+        self.keys = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -383,6 +385,7 @@ class RetryPolicy(unittest.TestCase):
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 calls.append(self.path)
+                keys.append(self.headers.get("Idempotency-Key"))
                 status, headers, body = answers[min(len(calls), len(answers)) - 1]
                 self.send_response(status)
                 for k, v in headers.items():
@@ -395,6 +398,7 @@ class RetryPolicy(unittest.TestCase):
 
             do_GET = do_POST = do_DELETE = handle_one
 
+        keys = self.keys
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.shutdown)
@@ -409,21 +413,56 @@ class RetryPolicy(unittest.TestCase):
         self.assertTrue(MessageProducer(url=url, retry_delay=0.01).create_company("c"))
         self.assertEqual(len(calls), 3)
 
-    def test_writes_are_retried_only_when_nothing_ran(self):
+    def test_writes_are_retried_with_one_idempotency_key(self):
         ok = (201, {}, {"embedding": [0.0] * 512})
         url, calls = self.serve([self.LIMITED, self.BUSY, ok])
         self.assertEqual(len(MessageProducer(url=url, retry_delay=0.01).create_user("c", "u", "f", "aGVsbG8=")), 512)
         self.assertEqual(len(calls), 3)
+        self.assertEqual(len(set(self.keys)), 1)
+        # It may have run (503 without Retry-After): retried with the same key, which the server answers as the first time.
         url, calls = self.serve([self.RAN, ok])
-        with self.assertRaises(TimeoutError):
-            MessageProducer(url=url, retry_delay=0.01).add_face("c", "u", "f", "aGVsbG8=")
-        self.assertEqual(len(calls), 1)  # it may have run: not repeated
+        self.assertEqual(len(MessageProducer(url=url, retry_delay=0.01).add_face("c", "u", "f", "aGVsbG8=")), 512)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(len(set(self.keys)), 1)
+        self.assertRegex(self.keys[0], r"^[0-9a-f-]{36}$")
+        # Reads carry no key; each write call its own.
+        url, calls = self.serve([(200, {}, {"face_ids": []}), (200, {}, {"deleted": True}), (200, {}, {"deleted": True})])
+        p = MessageProducer(url=url, retry_delay=0.01)
+        p.get_user_faces("c", "u")
+        p.delete_user("c", "u")
+        p.delete_user("c", "u")
+        self.assertIsNone(self.keys[0])
+        self.assertNotEqual(self.keys[1], self.keys[2])
 
     def test_retries_run_out(self):
         url, calls = self.serve([self.BUSY])
         with self.assertRaises(ConnectionError):
             MessageProducer(url=url, max_retries=2, retry_delay=0.01).delete_company("c")
         self.assertEqual(len(calls), 3)
+
+
+class LostAnswers(Base):
+    """Through a proxy in front of the real server that loses each write's first answer (503 TIMEOUT
+    after the server applied it): the client's retry with the same key gets the true answer."""
+
+    def setUp(self):
+        self.lossy = MessageProducer(url=os.environ["FACEGATE_TEST_LOSSY_URL"], retry_delay=0.01)
+
+    def attempts(self):
+        with urllib.request.urlopen(os.environ["FACEGATE_TEST_LOSSY_URL"] + "/__lossy/keys") as r:
+            return json.loads(r.read())
+
+    def test_enrollment_and_delete_answer_truthfully_after_a_lost_answer(self):
+        c = unique("py_lossy")
+        self.assertTrue(self.lossy.create_company(c))
+        self.addCleanup(lambda: self.p.delete_company(c))
+        emb = self.lossy.create_user(c, "john_doe", "face_001", self.a1)
+        self.assertEqual(len(emb), 512)  # its own enrollment, not "User already exists"
+        self.assertEqual(self.p.get_user_faces(c, "john_doe"), ["face_001"])
+        self.assertTrue(self.lossy.delete_user(c, "john_doe"))  # the request that deleted says so
+        self.assertFalse(self.p.delete_user(c, "john_doe"))
+        self.assertTrue(self.lossy.delete_company(c))
+        self.assertTrue(all(n == 2 for n in self.attempts().values()))
 
 
 class EventsAndWebhooks(Base):

@@ -332,12 +332,22 @@ describeWithTools(["nats-server"], "NATS cluster (in-process workers, real engin
     const hungClient = await FaceClient.connect({ servers: server.url, subjectPrefix: hungPrefix, timeoutMs: 200, retries: 2, backoffMs: 10 });
     await rejectsWith(hungClient.detectFaces({ image: lfw("Ricardo_Lagos", 0) }), "TIMEOUT", TimeoutError);
     expect(received).toBe(3); // idempotent: tried 1 + 2 retries
-    // Not idempotent: a createUser that timed out is not repeated.
-    nc.subscribe(`${hungPrefix}.create_user`, { queue: "facegate", callback: () => void received++ });
+    // A createUser that timed out is repeated too, with the same idempotency key each time (the
+    // worker answers a repeat of a write that landed with its first answer).
+    const keys: Array<string | undefined> = [];
+    nc.subscribe(`${hungPrefix}.create_user`, {
+      queue: "facegate",
+      callback: (_e, m) => {
+        received++;
+        keys.push(m.headers?.get("Facegate-Idempotency-Key"));
+      },
+    });
     await nc.flush();
     received = 0;
     await rejectsWith(hungClient.createUser({ companyId: "acme", userId: "x", faceId: "f", image: lfw("Ricardo_Lagos", 0) }), "TIMEOUT", TimeoutError);
-    expect(received).toBe(1);
+    expect(received).toBe(3);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
     await hungClient.close();
     await nc.close();
 

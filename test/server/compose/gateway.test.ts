@@ -87,7 +87,7 @@ describeWithTools(["nats-server"], "gateway mode (HTTP through NATS)", () => {
     const health = await call(url, "GET", "/v1/health");
     expect(health.status).toBe(200);
     expect(health.body.engine.embedding_dim).toBe(512);
-    const stats = await call(url, "GET", "/v1/stats");
+    const stats = await call(url, "GET", "/v1/stats?detail=companies");
     expect(stats.status).toBe(200);
     expect(stats.body.cache_info.acme).toEqual({ users: 1, faces: 1 });
     // The per-worker entries are snake_case like the rest of the response.

@@ -182,10 +182,10 @@ describe("companies, users, faces: scopes and error codes", () => {
   });
 
   test("admin routes: stats, metrics; /v1/me names each key's scopes", async () => {
-    const stats = await req("GET", "/v1/stats", { key: K.admin });
+    const stats = await req("GET", "/v1/stats?detail=companies", { key: K.admin });
     expect(stats.status).toBe(200);
     expect(stats.body.companies_count).toBeGreaterThanOrEqual(2);
-    for (const key of [K.manage, K.legacy, K.kiosk]) expectError(await req("GET", "/v1/stats", { key }), "FORBIDDEN");
+    for (const key of [K.manage, K.legacy, K.kiosk]) expectError(await req("GET", "/v1/stats?detail=companies", { key }), "FORBIDDEN");
     const metrics = await call(srv.url, "GET", "/metrics", { key: K.admin });
     expect(metrics.text).toContain("facegate_http_requests_total");
     expect(metrics.text).toContain("facegate_auth_failures_total");

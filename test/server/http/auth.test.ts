@@ -32,7 +32,7 @@ describe("missing and wrong keys", () => {
       ["POST", "/v1/detect"],
       ["POST", "/v1/compare"],
       ["POST", "/v1/verify/batch"],
-      ["GET", "/v1/stats"],
+      ["GET", "/v1/stats?detail=companies"],
       ["GET", "/metrics"],
     ]) {
       const r = await srv.call(method, path, { json: {} });
@@ -66,7 +66,7 @@ describe("admin key", () => {
   test("reaches every company, stats and metrics", async () => {
     expect((await srv.call("POST", "/v1/companies", { key: ADMIN, json: { company_id: "beta" } })).status).toBe(201);
     expect((await srv.call("POST", "/v1/companies", { key: ADMIN, json: { company_id: "gamma" } })).status).toBe(201);
-    expect((await srv.call("GET", "/v1/stats", { key: ADMIN })).status).toBe(200);
+    expect((await srv.call("GET", "/v1/stats?detail=companies", { key: ADMIN })).status).toBe(200);
     expect((await srv.call("GET", "/metrics", { key: ADMIN })).status).toBe(200);
     expect((await srv.call("DELETE", "/v1/companies/gamma", { key: ADMIN })).body.deleted).toBe(true);
   });
@@ -104,7 +104,7 @@ describe("company key", () => {
     expect((await srv.call("GET", "/v1/me")).status).toBe(401);
   });
   test("403 on admin-only routes: stats and metrics", async () => {
-    expect((await srv.call("GET", "/v1/stats", { key: ACME })).status).toBe(403);
+    expect((await srv.call("GET", "/v1/stats?detail=companies", { key: ACME })).status).toBe(403);
     expect((await srv.call("GET", "/metrics", { key: ACME })).status).toBe(403);
   });
   test("403 comes before the body is read (a large body to a foreign company)", async () => {
@@ -121,7 +121,7 @@ describe("company key", () => {
     expect((await srv.call("GET", "/v1/companies/gamma/users/u/faces", { key: MULTI })).status).toBe(403);
   });
   test("the gallery was not touched by refused requests", async () => {
-    const stats = await srv.call("GET", "/v1/stats", { key: ADMIN });
+    const stats = await srv.call("GET", "/v1/stats?detail=companies", { key: ADMIN });
     expect(stats.body.cache_info).toEqual({ acme: { users: 1, faces: 1 }, beta: { users: 0, faces: 0 } });
   });
   test("logs name the key by fingerprint, never the key itself", async () => {
@@ -137,7 +137,7 @@ describe("open mode", () => {
     const open = await startTestServer();
     try {
       expect((await open.call("POST", "/v1/companies", { json: { company_id: "z" } })).status).toBe(201);
-      expect((await open.call("GET", "/v1/stats")).status).toBe(200);
+      expect((await open.call("GET", "/v1/stats?detail=companies")).status).toBe(200);
       expect((await open.call("GET", "/metrics", { key: "anything" })).status).toBe(200);
       expect((await open.call("GET", "/v1/me")).body).toEqual({ key_id: "open", auth_mode: "open", admin: true, companies: [], scopes: { "*": "admin" } });
     } finally {

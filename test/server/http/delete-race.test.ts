@@ -41,7 +41,7 @@ for (const sqlite of [true, false]) {
         if (added.status !== 201) expect(added.body.error.code).toBe("USER_NOT_FOUND");
         const faces = await srv.call("GET", `/v1/companies/acme/users/${user}/faces`);
         expect(faces.body.face_ids).toEqual([]);
-        const stats = await srv.call("GET", "/v1/stats");
+        const stats = await srv.call("GET", "/v1/stats?detail=companies");
         const perCompany = stats.body.cache_info?.acme ?? stats.body.companies?.acme;
         expect(perCompany).toMatchObject({ users: 0, faces: 0 });
       }

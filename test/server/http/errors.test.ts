@@ -205,6 +205,11 @@ describe("transport errors", () => {
       await keyed.stop();
     }
   });
+  test("400 INVALID_IDEMPOTENCY_KEY, 422 IDEMPOTENCY_KEY_REUSED (test/server/idempotency.test.ts has the rest)", async () => {
+    expectError(await srv.call("DELETE", "/v1/companies/acme/users/nobody", { headers: { "Idempotency-Key": "two words" } }), "INVALID_IDEMPOTENCY_KEY", /Idempotency-Key/);
+    await srv.call("DELETE", "/v1/companies/acme/users/x1", { headers: { "Idempotency-Key": "errors-reuse" } });
+    expectError(await srv.call("DELETE", "/v1/companies/acme/users/x2", { headers: { "Idempotency-Key": "errors-reuse" } }), "IDEMPOTENCY_KEY_REUSED");
+  });
   test("429 RATE_LIMITED", async () => {
     const limited = await startTestServer({ config: { rateLimitPerMinute: 1 } });
     try {

@@ -93,7 +93,7 @@ describeDatasets("old-format initial_db.json → recognition of other photos (re
     expect(messages).toContain("Loaded 2 companies");
     expect(messages).toContain("Data consistency validation passed");
     expect(messages).toContain("Initial Data Statistics:");
-    const stats = await srv.call("GET", "/v1/stats");
+    const stats = await srv.call("GET", "/v1/stats?detail=companies");
     const people = (c: string) => Object.keys(heldBack[c]!).length;
     expect(stats.body.companies_count).toBe(2);
     expect(stats.body.users_count).toBe(people("company_bbt") + people("company_fr"));
@@ -137,7 +137,7 @@ describeDatasets("old-format initial_db.json → recognition of other photos (re
     await srv.stop(); // the data dir is this test's: it stays
     logs.length = 0;
     srv = await start();
-    expect((await srv.call("GET", "/v1/stats")).body.companies_count).toBe(0);
+    expect((await srv.call("GET", "/v1/stats?detail=companies")).body.companies_count).toBe(0);
     expect(logs.some(([, m]) => m.includes("skipped: the store was initialised before"))).toBe(true);
     expect(logs.some(([, m]) => m.startsWith("Loading initial data"))).toBe(false);
   });

@@ -34,7 +34,7 @@ test("PUT a target, then a threshold, then reset; recognitions use it; stats sho
   expect(b.body).toMatchObject({ source: "company_threshold", threshold: 0.5, fpir_target: null, settings: { threshold: 0.5 } });
   const search = await srv.call("POST", "/v1/companies/acme/search", { json: { embedding: new Array(512).fill(0.01) } });
   expect(search.body.threshold).toBe(0.5);
-  const stats = await srv.call("GET", "/v1/stats");
+  const stats = await srv.call("GET", "/v1/stats?detail=companies");
   expect(stats.body.server_info.operating_points.acme).toMatchObject({ threshold: 0.5, source: "company_threshold" });
   const c = await srv.call("PUT", "/v1/companies/acme/operating-point", { json: { fpir_target: null, threshold: null } });
   expect(c.body).toMatchObject({ source: "fpir_target", settings: null });

@@ -12,7 +12,7 @@ let srv: TestServer;
 let before: { stats: unknown; faces: unknown };
 
 async function snapshot() {
-  const stats = (await srv.call("GET", "/v1/stats")).body;
+  const stats = (await srv.call("GET", "/v1/stats?detail=companies")).body;
   return {
     stats: { ...stats, uptime_seconds: 0, total_tasks_processed: 0 },
     faces: (await srv.call("GET", "/v1/companies/acme/users/alice/faces")).body,

@@ -305,7 +305,7 @@ describe("operations routes", () => {
   });
 
   test("stats: the old system's names, per-company counts", async () => {
-    const r = await srv.call("GET", "/v1/stats");
+    const r = await srv.call("GET", "/v1/stats?detail=companies");
     expect(r.status).toBe(200);
     for (const k of ["companies_count", "users_count", "faces_count", "embeddings_count", "uptime_seconds", "total_tasks_processed", "cache_info"]) {
       expect(r.body).toHaveProperty(k);
@@ -317,7 +317,7 @@ describe("operations routes", () => {
     expect(r.body.server_info.store).toBe("sqlite");
     // Nested field names are snake_case too; keys that are company ids keep their spelling.
     await srv.call("POST", "/v1/companies", { json: { company_id: "camelCo" } });
-    const again = await srv.call("GET", "/v1/stats");
+    const again = await srv.call("GET", "/v1/stats?detail=companies");
     expect(camelCaseKeys(again.body.server_info, ["models", "operating_points"])).toEqual([]);
     expect(typeof again.body.server_info.memory_bytes).toBe("number");
     // thresholds are per company (FACE_RECOGNITION_THRESHOLD unset): each with its expected FPIR
@@ -422,7 +422,7 @@ describe("deletes", () => {
     expect((await srv.call("DELETE", "/v1/companies/acme/users/alice")).body.deleted).toBe(false);
     expect((await srv.call("DELETE", "/v1/companies/acme")).body.deleted).toBe(true);
     expect((await srv.call("DELETE", "/v1/companies/acme")).body.deleted).toBe(false);
-    const stats = await srv.call("GET", "/v1/stats");
+    const stats = await srv.call("GET", "/v1/stats?detail=companies");
     expect(stats.body.companies.acme).toBeUndefined();
   });
 });

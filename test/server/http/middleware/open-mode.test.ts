@@ -26,7 +26,7 @@ const enrollForm = (userId: string) => {
   form.set("image", new Blob([sample(1)], { type: "image/jpeg" }), "face.jpg");
   return form;
 };
-const users = async () => (await srv.call("GET", "/v1/stats")).body.companies.acme.users as number;
+const users = async () => (await srv.call("GET", "/v1/stats?detail=companies")).body.companies.acme.users as number;
 
 describe("cross-origin requests in open mode (Hono csrf + Origin check)", () => {
   test("a cross-origin multipart POST (a form on another site) is refused and enrolls nobody", async () => {
