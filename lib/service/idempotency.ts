@@ -258,11 +258,17 @@ export class IdempotentWrites {
   }
 
   private async finishFace(req: EnrollRequest, opts: CallOptions | undefined): Promise<EnrollResult> {
-    try {
-      return await this.api.addFace(req, opts);
-    } catch (err) {
-      if (!(err instanceof FaceError) || err.code !== "FACE_EXISTS") throw err;
-      return this.enrolledFace(req, opts);
+    // The store has the user (USER_EXISTS came from its atomic create); this gallery may not have
+    // applied it yet when another worker wrote it a moment ago: USER_NOT_FOUND means "not yet".
+    const until = this.now() + Math.min(opts?.timeoutMs ?? this.waitMs, 10_000);
+    for (let delay = 20; ; delay = Math.min(250, delay * 2)) {
+      try {
+        return await this.api.addFace(req, opts);
+      } catch (err) {
+        if (err instanceof FaceError && err.code === "FACE_EXISTS") return this.enrolledFace(req, opts);
+        if (!(err instanceof FaceError) || err.code !== "USER_NOT_FOUND" || this.now() >= until) throw err;
+        await sleep(delay);
+      }
     }
   }
 

@@ -137,6 +137,8 @@ export function settingsCatalog(): SettingsPart[] {
         s("INITIAL_DATA_MODEL", "", "model id of initial data that names none (old-format files); unset, their vectors are the old system's model"),
         s("SEARCH_THREADS", "", "2: large companies are scanned by two threads; 1: one; default 2 on 2+ cores"),
         s("MIN_REVISION_WAIT_MS", service.minRevisionWaitMs, "how long a call waits for its minRevision"),
+        s("IDEMPOTENCY_TTL_MS", service.idempotencyTtlMs, "embedded: how long a write's first answer is kept for retries with its Idempotency-Key"),
+        s("IDEMPOTENCY_MAX_KEYS", service.idempotencyMaxKeys, "embedded: Idempotency-Keys kept at most (the oldest forgotten first)"),
       ],
     },
     {
@@ -180,6 +182,8 @@ export function settingsCatalog(): SettingsPart[] {
         s("NATS_KV_BUCKET", nats.bucket, "the gallery's JetStream KV bucket"),
         s("NATS_KV_REPLICAS", nats.replicas, "replicas of a new bucket and events stream (1, 3 or 5 in a cluster)"),
         s("NATS_KV_MARKER_RETENTION_MS", DEFAULT_MARKER_RETENTION_MS, "delete markers older than this are purged (0: never)"),
+        s("NATS_IDEMPOTENCY_BUCKET", nats.idempotencyBucket, "KV bucket of the writes' Idempotency-Keys (the gallery's replicas)"),
+        s("NATS_IDEMPOTENCY_TTL_MS", nats.idempotencyTtlMs, "how long a write's first answer is kept for its retries"),
         s("NATS_EVENTS_STREAM", nats.eventsStream, "the JetStream stream of recognition events"),
         s("NATS_EVENTS_MAX_AGE_S", nats.eventsMaxAgeSeconds, "how long events are kept (0: forever)"),
         s("NATS_SUBJECT_PREFIX", nats.subjectPrefix, "prefix of every subject (several deployments on one NATS)"),

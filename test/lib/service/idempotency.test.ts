@@ -138,6 +138,35 @@ describe("idempotent writes", () => {
     expect(await f.keyed.createUser(enroll("eve"), { idempotencyKey: "t" })).toEqual(retry);
   });
 
+  test("a takeover whose gallery has not applied the dead owner's user yet waits for it (USER_NOT_FOUND is 'not yet')", async () => {
+    let lag = 2;
+    const calls: string[] = [];
+    const api = {
+      async createUser() {
+        calls.push("create");
+        throw new FaceError("USER_EXISTS", "exists in the store");
+      },
+      async addFace(req: { companyId: string; userId: string; faceId: string }) {
+        calls.push("addFace");
+        if (lag-- > 0) throw new FaceError("USER_NOT_FOUND", "not in this gallery yet");
+        return { ...req, embedding: [1], detectionScore: 0.9, bbox: [1, 2, 3, 4], model: "m", revision: 9 };
+      },
+    } as unknown as FaceApi;
+    const store = new MemoryIdempotencyStore();
+    const probe: GalleryProbe = { hasCompany: () => true, hasUser: () => false, hasFace: () => false };
+    const req = enroll("fay");
+    await store.create(recordKey("createUser", "acme", "lag"), {
+      state: "pending",
+      hash: requestHash("createUser", req),
+      owner: "dead",
+      leaseUntil: 0,
+      existedBefore: false,
+    });
+    const r = await withIdempotency(api, store, probe).createUser(req, { idempotencyKey: "lag" });
+    expect(r.revision).toBe(9);
+    expect(calls).toEqual(["create", "addFace", "addFace", "addFace"]);
+  });
+
   test("an owner that is gone (no ping answer) is taken over at once", async () => {
     const f = fixture();
     f.users.add("gus");
