@@ -1,6 +1,6 @@
 /**
  * bench:node-loss: issue 21's 3-node node-loss scenario, measured from outside. Three nats-servers
- * (a cluster, JetStream on each), a worker process on each (`server/worker.ts`, NATS_KV_REPLICAS=3),
+ * (a cluster, JetStream on each), a worker process on each (`bun run worker`, NATS_KV_REPLICAS=3),
  * the gateway process (`server/main.ts`) given all three URLs, and an HTTP client (HttpFaceClient:
  * an Idempotency-Key per write, retried after 503s, timeouts and connection errors) enrolling
  * people and deleting each one it enrolled. After a few enrollments the node holding the gallery's
@@ -18,18 +18,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { FaceError } from "../lib/core/errors.ts";
 import { KvGalleryStore } from "../lib/nats/kv-store.ts";
 import { startNatsCluster, type NatsCluster } from "../lib/nats/nats-cluster.ts";
-import { HttpFaceClient } from "../server/client.ts";
+import { HttpFaceClient } from "../server/http/client.ts";
 
 export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 export interface NodeLossOptions {
-  /** The checkout whose server/main.ts and server/worker.ts run (default: this one). */
+  /** The checkout whose server/main.ts and worker run (default: this one). */
   root?: string;
   /** Enrollments in the run (default 30). */
   enrollments?: number;
@@ -66,6 +66,12 @@ interface Child {
   proc: ChildProcess;
   out: () => string;
   exited: Promise<number | null>;
+}
+
+/** The worker's entry point in a checkout (it moved to server/compose/ with issue 20). */
+function workerEntry(root: string): string {
+  const moved = join(root, "server/compose/worker.ts");
+  return existsSync(moved) ? moved : join(root, "server/worker.ts");
 }
 
 function start(cmd: string[], cwd: string, env: Record<string, string>): Child {
@@ -117,7 +123,7 @@ export async function runNodeLoss(opts: NodeLossOptions): Promise<NodeLossResult
     const victim = cluster.names.indexOf(await leaderOf(cluster.urls[0]!));
     const common = { NATS_KV_REPLICAS: "3", FACE_ENGINE_WORKERS: "1", ORT_THREADS: "1", LOG_LEVEL: "info" };
     const workers = cluster.urls.map((url, i) =>
-      start(["bun", join(root, "server/worker.ts")], root, { ...common, NATS_URL: url, WORKER_ID: `w${i + 1}`, WORKER_CONCURRENCY: "1" }),
+      start(["bun", workerEntry(root)], root, { ...common, NATS_URL: url, WORKER_ID: `w${i + 1}`, WORKER_CONCURRENCY: "1" }),
     );
     children.push(...workers);
     await Promise.all(workers.map((w, i) => waitFor(`worker w${i + 1}`, () => w.out().includes(`[worker w${i + 1}] ready`), w)));

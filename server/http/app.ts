@@ -34,7 +34,7 @@ import { hostCheck } from "./middleware/host.ts";
 import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 import { requestLog } from "./middleware/request-log.ts";
-import { idempotencyKey } from "./http/middleware/idempotency-key.ts";
+import { idempotencyKey } from "./middleware/idempotency-key.ts";
 import { admissionFamilies, galleryGauges, instrument, securityFamilies } from "./app-metrics.ts";
 import { integrationRoutes, type IntegrationSource } from "./integration-routes.ts";
 import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import { faceApiSample } from "../../helpers/datasets.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";

@@ -11,7 +11,7 @@ import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { FaceClient } from "../../../lib/nats/client.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { encodeRequest, STATS_SUBJECT } from "../../../lib/nats/protocol.ts";
-import { startFaceWorker, type RunningWorker } from "../../../server/worker.ts";
+import { startFaceWorker, type RunningWorker } from "../../../server/compose/worker.ts";
 import { codeOf } from "../../helpers/errors.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
 import { describeWithTools } from "../../helpers/tools.ts";

@@ -4,9 +4,9 @@
  * applied the write: the enrollment answers its own 201 (not USER_EXISTS), the delete true.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { HttpFaceClient } from "../../server/client.ts";
-import { startLossyProxy, type LossyProxy } from "../helpers/lossy-proxy.ts";
-import { sample, startTestServer, type TestServer } from "./harness.ts";
+import { HttpFaceClient } from "../../../server/http/client.ts";
+import { startLossyProxy, type LossyProxy } from "../../helpers/lossy-proxy.ts";
+import { sample, startTestServer, type TestServer } from "../harness.ts";
 
 let srv: TestServer;
 let proxy: LossyProxy;
@@ -33,7 +33,7 @@ test("writes through a proxy that loses first answers: each answers truthfully, 
 
 test("a caller's own key is sent as it is; without retries the lost answer is an error", async () => {
   const once = new HttpFaceClient({ url: proxy.url, writeRetries: 0 });
-  expect((await once.deleteUser({ companyId: "acme", userId: "nobody" }, { idempotencyKey: "mine-1" }).catch((e) => e.code))).toBe("TIMEOUT");
+  expect((await once.deleteUser({ companyId: "acme", userId: "nobody" }, { idempotencyKey: "mine-1" }).catch((e: { code: string }) => e.code))).toBe("TIMEOUT");
   const client = new HttpFaceClient({ url: proxy.url });
   expect((await client.deleteUser({ companyId: "acme", userId: "nobody" }, { idempotencyKey: "mine-1" })).deleted).toBe(false);
   expect(proxy.keys.get("mine-1")).toBe(2);

@@ -4,7 +4,7 @@
  * without a key gets one (echoed, so the client can retry with it).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { b64, blankJpeg, startTestServer, type TestServer, sample } from "./harness.ts";
+import { b64, blankJpeg, startTestServer, type TestServer, sample } from "../harness.ts";
 
 let srv: TestServer;
 const photo = sample(1);
