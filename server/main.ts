@@ -20,7 +20,7 @@ import { startServer } from "./http/serve.ts";
 import { TlsFilesError } from "./http/tls.ts";
 import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./http/pages.ts";
-import { fromIdentified, loadIntegrationConfig, type Integration, type IntegrationConfig } from "./integration/mod.ts";
+import { fromKioskEvent, loadIntegrationConfig, type Integration, type IntegrationConfig } from "./integration/mod.ts";
 import type { ClosableApi } from "./compose/composition.ts";
 
 // Every setting is checked before listening: the server's, the service's and the engine's.
@@ -70,9 +70,9 @@ const facade = new Proxy({} as FaceApi, {
 // The event log and webhooks (server/events), built once the service is up.
 let integration: Integration | undefined;
 const recordIdentified = {
-  async publish(event: Parameters<typeof fromIdentified>[0]): Promise<void> {
+  async publish(event: Parameters<typeof fromKioskEvent>[0]): Promise<void> {
     if (!integration) throw new UnavailableError("the event log is starting");
-    await integration.recorder.record(fromIdentified(event));
+    await integration.recorder.record(fromKioskEvent(event));
   },
 };
 

@@ -11,13 +11,20 @@ import { CompanyIdSchema, UserIdSchema } from "./schemas.ts";
 
 export const EventSourceSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, "letters, digits and . _ : - only");
 
+/** `identified`: somebody was recognized; `unknown`: a kiosk saw a face nobody matched (stranger events). */
+export const EventTypeSchema = z.enum(["identified", "unknown"]);
+export type EventType = z.infer<typeof EventTypeSchema>;
+
 /** What a producer hands to `append`: the log adds `id` and `at`. */
 export const NewEventSchema = z.object({
+  /** Absent: identified (what every event was before stranger events). */
+  type: EventTypeSchema.optional(),
   companyId: CompanyIdSchema,
-  userId: UserIdSchema,
+  /** null exactly when the type is `unknown`. */
+  userId: UserIdSchema.nullable(),
   /** The person's display name at the time, when they had one. */
   name: z.string().max(200).optional(),
-  /** Cosine similarity (the kiosk: mean over the frames that confirmed the person). */
+  /** Cosine similarity (the kiosk: mean over the frames that confirmed the person; unknown: the best score seen). */
   confidence: z.number(),
   /** The threshold the decision was taken with (null when unknown). */
   threshold: z.number().nullable(),
@@ -34,6 +41,8 @@ export const NewEventSchema = z.object({
 export type NewEvent = z.infer<typeof NewEventSchema>;
 
 export const EventRecordSchema = NewEventSchema.extend({
+  /** Records written before stranger events have no type: they are identifications. */
+  type: EventTypeSchema.default("identified"),
   /** Sortable and unique: 26-character ULID (time, then randomness; monotonic within a process). */
   id: z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/),
   /** Server time of the event, ISO 8601 UTC. */
@@ -50,6 +59,8 @@ export interface EventQuery {
   /** Exclusive upper bound on `at`, ms since the epoch. */
   until?: number;
   userId?: string;
+  /** Only events of this type (default: every type). */
+  type?: EventType;
   limit: number;
   /** From a previous page's `nextCursor`. */
   cursor?: string;
@@ -153,11 +164,31 @@ export type EventStore = EventLog & WebhookOutbox;
 
 /** The webhook body: the event as the HTTP API lists it (snake_case), with its type. */
 export function webhookPayload(e: EventRecord): string {
-  return JSON.stringify({ type: "identified", ...eventToWire(e) });
+  return JSON.stringify(eventToWire(e));
+}
+
+/**
+ * Checks what the schema cannot say across fields (an unknown event has no user, an identified one
+ * has one) and gives the record its id and time: every log's `append` goes through it.
+ */
+export function newRecord(input: NewEvent, id: string, nowMs: number): EventRecord {
+  const e = NewEventSchema.parse(input);
+  const type = e.type ?? "identified";
+  if ((type === "unknown") !== (e.userId === null)) {
+    throw new FaceError("INVALID_ARGUMENT", type === "unknown" ? "an unknown event has no user_id" : "an identified event needs a user_id");
+  }
+  return { ...e, type, id, at: new Date(nowMs).toISOString() };
+}
+
+/** Does `e` pass the query's user and type filters (the time and cursor bounds are the log's)? */
+export function matchesFilters(e: EventRecord, q: Pick<EventQuery, "userId" | "type">): boolean {
+  if (q.userId !== undefined && e.userId !== q.userId) return false;
+  return q.type === undefined || e.type === q.type;
 }
 
 export function eventToWire(e: EventRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {
+    type: e.type,
     id: e.id,
     company_id: e.companyId,
     user_id: e.userId,

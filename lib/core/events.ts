@@ -29,20 +29,42 @@ export const IdentifiedEventSchema = z.object({
 });
 export type IdentifiedEvent = z.infer<typeof IdentifiedEventSchema>;
 
+/** A face nobody matched during its track's decision window: no image, no embedding, no identity. */
+export const UnknownEventSchema = z.object({
+  type: z.literal("unknown"),
+  companyId: CompanyIdSchema,
+  /** The best similarity any enrolled person reached over the window (below the threshold). */
+  confidence: z.number(),
+  bbox: BBoxSchema.nullable(),
+  at: z.string(),
+  sessionId: z.string(),
+  kioskId: z.string().max(128).optional(),
+  threshold: z.number().optional(),
+  /** Frames the track was seen in when it was judged unknown (the decision window). */
+  frames: z.number().int().nonnegative().optional(),
+  /** The liveness check's state for that face at that moment (absent when liveness is off). */
+  liveness: z.record(z.string(), z.unknown()).optional(),
+});
+export type UnknownEvent = z.infer<typeof UnknownEventSchema>;
+
+/** What a kiosk session hands to its sink. */
+export const KioskEventSchema = z.discriminatedUnion("type", [IdentifiedEventSchema, UnknownEventSchema]);
+export type KioskEvent = z.infer<typeof KioskEventSchema>;
+
 export interface EventSink {
-  publish(event: IdentifiedEvent): Promise<void>;
+  publish(event: KioskEvent): Promise<void>;
 }
 
 /** In-process fan-out to listeners; the embedded mode's sink. */
 export class LocalEventSink implements EventSink {
-  private readonly listeners = new Set<(event: IdentifiedEvent) => void>();
+  private readonly listeners = new Set<(event: KioskEvent) => void>();
 
-  subscribe(listener: (event: IdentifiedEvent) => void): () => void {
+  subscribe(listener: (event: KioskEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  async publish(event: IdentifiedEvent): Promise<void> {
+  async publish(event: KioskEvent): Promise<void> {
     for (const listener of this.listeners) listener(event);
   }
 }

@@ -4,7 +4,8 @@ import { EventFeed } from "./event-feed.ts";
 import { decodeCursor, encodeCursor, eventIdTime, IdCursorSchema, newEventId } from "./event-ids.ts";
 import {
   deliveryKey,
-  NewEventSchema,
+  matchesFilters,
+  newRecord,
   WebhookConfigSchema,
   webhookPayload,
   type Delivery,
@@ -45,9 +46,8 @@ export class MemoryEventStore implements EventStore {
   private readonly outbox = new Map<string, MemoryRow>();
 
   async append(input: NewEvent): Promise<EventRecord> {
-    const e = NewEventSchema.parse(input);
     const now = Date.now();
-    const record: EventRecord = { ...e, id: newEventId(now), at: new Date(now).toISOString() };
+    const record = newRecord(input, newEventId(now), now);
     this.events.push(record);
     const hook = this.hooks.get(record.companyId);
     if (hook) {
@@ -75,7 +75,7 @@ export class MemoryEventStore implements EventStore {
     const after = q.cursor ? decodeCursor(q.cursor, IdCursorSchema).after : undefined;
     const matches = this.events.filter((e) => {
       if (e.companyId !== q.companyId) return false;
-      if (q.userId !== undefined && e.userId !== q.userId) return false;
+      if (!matchesFilters(e, q)) return false;
       const t = eventIdTime(e.id);
       if (q.since !== undefined && t < q.since) return false;
       if (q.until !== undefined && t >= q.until) return false;

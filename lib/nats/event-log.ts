@@ -15,9 +15,10 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
-import { EventFeed, FaceError, type IdentifiedEvent, IdentifiedEventSchema } from "../core/internal.ts";
+import { EventFeed, FaceError, type KioskEvent, KioskEventSchema } from "../core/internal.ts";
 import {
-  NewEventSchema,
+  matchesFilters,
+  newRecord,
   type EventListener,
   type EventLog,
   type EventPage,
@@ -51,15 +52,15 @@ const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** An IdentifiedEvent on the stream ↔ an EventRecord. */
-export function toStreamEvent(e: EventRecord): IdentifiedEvent & { id: string; source: string } {
+/** A KioskEvent on the stream (what consumeEvents reads) ↔ an EventRecord. */
+export function toStreamEvent(e: EventRecord): KioskEvent & { id: string; source: string } {
+  const who = e.type === "unknown" || e.userId === null ? { type: "unknown" as const } : { type: "identified" as const, userId: e.userId };
   return {
-    type: "identified",
+    ...who,
     id: e.id,
     source: e.source,
     companyId: e.companyId,
-    userId: e.userId,
-    ...(e.name !== undefined ? { name: e.name } : {}),
+    ...(e.type === "identified" && e.name !== undefined ? { name: e.name } : {}),
     confidence: e.confidence,
     bbox: null,
     at: e.at,
@@ -75,7 +76,7 @@ const StreamExtras = z.object({ id: z.string().optional(), source: z.string().op
 
 /** Parses a stream message; events published before ids existed get one from their time and sequence. */
 export function fromStreamEvent(data: unknown, seq: number): EventRecord | null {
-  const parsed = IdentifiedEventSchema.safeParse(data);
+  const parsed = KioskEventSchema.safeParse(data);
   const extras = StreamExtras.safeParse(data);
   if (!parsed.success || !extras.success) return null;
   const e = parsed.data;
@@ -84,11 +85,12 @@ export function fromStreamEvent(data: unknown, seq: number): EventRecord | null 
   if (!id || !/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) id = legacyId(Number.isFinite(at) ? at : 0, seq);
   const sessionId = e.sessionId.startsWith(`${extras.data.source}:`) ? undefined : e.sessionId;
   return {
+    type: e.type,
     id,
     at: e.at,
     companyId: e.companyId,
-    userId: e.userId,
-    ...(e.name !== undefined ? { name: e.name } : {}),
+    userId: e.type === "identified" ? e.userId : null,
+    ...(e.type === "identified" && e.name !== undefined ? { name: e.name } : {}),
     confidence: e.confidence,
     threshold: e.threshold ?? null,
     kioskId: e.kioskId ?? null,
@@ -146,9 +148,8 @@ export class NatsEventLog implements EventLog {
   }
 
   async append(input: NewEvent): Promise<EventRecord> {
-    const e = NewEventSchema.parse(input);
     const now = Date.now();
-    const record: EventRecord = { ...e, id: newEventId(now), at: new Date(now).toISOString() };
+    const record = newRecord(input, newEventId(now), now);
     try {
       await jetstream(this.nc).publish(eventSubject(record.companyId, this.prefix), enc.encode(JSON.stringify(toStreamEvent(record))), {
         msgID: record.id,
@@ -162,7 +163,7 @@ export class NatsEventLog implements EventLog {
   async list(q: EventQuery): Promise<EventPage> {
     const cursorSeq = q.cursor ? decodeCursor(q.cursor, SeqCursorSchema).seq : undefined;
     const matches = (e: EventRecord): boolean => {
-      if (q.userId !== undefined && e.userId !== q.userId) return false;
+      if (!matchesFilters(e, q)) return false;
       const t = eventIdTime(e.id);
       if (q.since !== undefined && t < q.since) return false;
       if (q.until !== undefined && t >= q.until) return false;

@@ -6,7 +6,9 @@
  * (session, user, time) lets JetStream drop a duplicate when a publish is retried.
  *
  * `consumeEvents` is the consumer side for an attendance backend: a durable pull consumer, each
- * event acknowledged after the handler resolved (at-least-once).
+ * event acknowledged after the handler resolved (at-least-once). Stranger events (`unknown`) go to
+ * `onUnknown` when given, else they are acknowledged and skipped (a consumer written for
+ * identifications only keeps working).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -18,7 +20,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
 } from "@nats-io/jetstream";
-import { type EventSink, FaceError, type IdentifiedEvent, IdentifiedEventSchema } from "../core/internal.ts";
+import { type EventSink, FaceError, type IdentifiedEvent, type KioskEvent, KioskEventSchema, type UnknownEvent } from "../core/internal.ts";
 import { encodeId } from "./keys.ts";
 import { SUBJECT_PREFIX } from "./protocol.ts";
 
@@ -77,13 +79,13 @@ export class NatsEventSink implements EventSink {
     return new NatsEventSink(opts.nc, opts.subjectPrefix ?? SUBJECT_PREFIX);
   }
 
-  async publish(event: IdentifiedEvent): Promise<void> {
-    const parsed = IdentifiedEventSchema.safeParse(event);
+  async publish(event: KioskEvent): Promise<void> {
+    const parsed = KioskEventSchema.safeParse(event);
     if (!parsed.success) throw new FaceError("INVALID_ARGUMENT", `invalid event: ${parsed.error.message}`);
     const e = parsed.data;
     try {
       await this.js.publish(eventSubject(e.companyId, this.prefix), JSON.stringify(e), {
-        msgID: `${e.sessionId}:${e.userId}:${e.at}`,
+        msgID: `${e.sessionId}:${e.type === "identified" ? e.userId : "?unknown"}:${e.at}`,
       });
     } catch (err) {
       throw new FaceError("UNAVAILABLE", `cannot publish event: ${(err as Error).message}`, { cause: err });
@@ -102,6 +104,8 @@ export interface ConsumeEventsOptions {
   /** Where a new durable starts (default: all retained events). */
   deliver?: "all" | "new";
   handler: (event: IdentifiedEvent) => Promise<void> | void;
+  /** Stranger events (`type: "unknown"`); without it they are acknowledged and skipped. */
+  onUnknown?: (event: UnknownEvent) => Promise<void> | void;
   onError?: (err: unknown) => void;
 }
 
@@ -127,8 +131,9 @@ export async function consumeEvents(opts: ConsumeEventsOptions): Promise<{ stop:
   const done = (async () => {
     for await (const m of messages) {
       try {
-        const event = IdentifiedEventSchema.parse(m.json());
-        await opts.handler(event);
+        const event = KioskEventSchema.parse(m.json());
+        if (event.type === "identified") await opts.handler(event);
+        else await opts.onUnknown?.(event);
         m.ack();
       } catch (err) {
         (opts.onError ?? ((e) => console.warn("[events] handler failed:", e)))(err);

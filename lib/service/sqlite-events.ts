@@ -8,7 +8,8 @@ import type { SqliteDatabase } from "./sqlite-driver.ts";
 import {
   deliveryKey,
   EventRecordSchema,
-  NewEventSchema,
+  matchesFilters,
+  newRecord,
   webhookPayload,
   type Delivery,
   type EventListener,
@@ -79,13 +80,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   async append(input: NewEvent): Promise<EventRecord> {
-    const e = NewEventSchema.parse(input);
     const now = Date.now();
-    const record: EventRecord = { ...e, id: newEventId(now), at: new Date(now).toISOString() };
+    const record = newRecord(input, newEventId(now), now);
     this.tx(() => {
       this.db
         .query("INSERT INTO events (id, company_id, user_id, at_ms, data) VALUES (?, ?, ?, ?, ?)")
-        .run(record.id, record.companyId, record.userId, now, JSON.stringify(record));
+        // user_id '' marks an unknown event (the column predates them and is NOT NULL; no id is empty)
+        .run(record.id, record.companyId, record.userId ?? "", now, JSON.stringify(record));
       // The outbox row in the same transaction: a recorded event is always queued for delivery.
       this.db
         .query(
@@ -105,6 +106,7 @@ export class SqliteEventStore implements EventStore {
       where.push("user_id = ?");
       args.push(q.userId);
     }
+    if (q.type !== undefined) where.push(q.type === "unknown" ? "user_id = ''" : "user_id <> ''");
     if (q.since !== undefined) {
       where.push("at_ms >= ?");
       args.push(q.since);

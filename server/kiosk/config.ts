@@ -20,12 +20,22 @@
  * | KIOSK_CHALLENGE_ACTIONS | turn_left,turn_right | what challenge mode asks for (also blink, smile) |
  * | KIOSK_CHALLENGE_TIMEOUT_MS | 5000 | time to perform the action |
  * | KIOSK_CHALLENGE_COMPANIES | (none) | companies whose kiosks always run challenge mode (comma-separated) |
+ * | STRANGER_EVENTS | off | on: a face that stays unknown for the decision window records an `unknown` event (one per track), for every company |
+ * | STRANGER_EVENTS_COMPANIES | (none) | or only for these companies (comma-separated) |
+ * | STRANGER_EVENTS_PER_MINUTE | 6 | at most this many unknown events per kiosk in any minute (the rest are counted, not recorded) |
  */
 import { z } from "zod";
 import { FaceError } from "../../lib/core/mod.ts";
 import { ChallengeActionSchema, LivenessModeSchema, SETTINGS_BOUNDS, SettingsSchema, type Settings } from "./protocol.ts";
 
 const commaList = (v: unknown) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v);
+
+/** on/off (also true/false, 1/0, yes/no); anything else is refused. */
+const onOff = z.preprocess((v) => {
+  if (typeof v !== "string") return v;
+  const t = v.trim().toLowerCase();
+  return ["on", "true", "1", "yes"].includes(t) ? true : ["off", "false", "0", "no"].includes(t) ? false : v;
+}, z.boolean({ error: "expected on or off" }));
 
 const intIn = (b: { min: number; max: number }) => z.coerce.number().int().min(b.min).max(b.max);
 
@@ -50,6 +60,9 @@ export const KioskConfigSchema = z
     challengeActions: z.preprocess(commaList, z.array(ChallengeActionSchema).min(1)).default(["turn_left", "turn_right"]),
     challengeTimeoutMs: intIn(SETTINGS_BOUNDS.challengeTimeoutMs).default(5000),
     challengeCompanies: z.preprocess(commaList, z.array(z.string().min(1))).default([]),
+    strangerEvents: onOff.default(false),
+    strangerCompanies: z.preprocess(commaList, z.array(z.string().min(1))).default([]),
+    strangerPerMinute: z.coerce.number().int().min(1).max(10_000).default(6),
   })
   .refine((c) => c.confirmFrames <= c.windowFrames, {
     message: "KIOSK_CONFIRM_FRAMES must not exceed KIOSK_WINDOW_FRAMES",
@@ -76,6 +89,9 @@ const ENV: Record<string, keyof KioskConfig> = {
   KIOSK_CHALLENGE_ACTIONS: "challengeActions",
   KIOSK_CHALLENGE_TIMEOUT_MS: "challengeTimeoutMs",
   KIOSK_CHALLENGE_COMPANIES: "challengeCompanies",
+  STRANGER_EVENTS: "strangerEvents",
+  STRANGER_EVENTS_COMPANIES: "strangerCompanies",
+  STRANGER_EVENTS_PER_MINUTE: "strangerPerMinute",
 };
 
 /** Validates a config (explicit values win over the environment); INVALID_ARGUMENT names the variable. */
@@ -105,6 +121,11 @@ export function livenessFloor(config: KioskConfig, companyId: string | null): Se
   return companyId !== null && config.liveness !== "off" && config.challengeCompanies.includes(companyId)
     ? "challenge"
     : config.liveness;
+}
+
+/** Do this company's kiosks record stranger (`unknown`) events? */
+export function strangerEventsFor(config: KioskConfig, companyId: string): boolean {
+  return config.strangerEvents || config.strangerCompanies.includes(companyId);
 }
 
 /** The initial settings of a session, from the config. */

@@ -12,7 +12,9 @@
  * With liveness on, a track with the votes is `checking_liveness` (or `challenge`) until its
  * landmarks show a live face (./liveness/), `not_live` when they do not in time; only then is it
  * `recognized`. When a track becomes `recognized` as a user who was not identified within the
- * cooldown, an identification is emitted (once per track and user).
+ * cooldown, an identification is emitted (once per track and user). When a track first becomes
+ * `unknown` a stranger decision is emitted, and when it first becomes `not_live` a not-live one
+ * (once per track each; whether they become events is the session's choice).
  */
 import { bboxIou, type BBox, type Recognition } from "../../lib/core/mod.ts";
 import {
@@ -93,9 +95,25 @@ export interface Identification {
   aggregate?: AggregateDecision;
 }
 
+/** A track that stayed unknown for the decision window (or the same track judged not live). */
+export interface TrackVerdict {
+  track: number;
+  bbox: BBox;
+  /** Frames the track has been seen in (its window). */
+  frames: number;
+  /** The best similarity an enrolled person reached on this track's frames (or its aggregate). */
+  bestScore: number;
+  /** The liveness evidence at that moment (absent when liveness is off). */
+  liveness?: LivenessReport;
+}
+
 export interface FrameDecision {
   faces: FaceResult[];
   identified: Identification[];
+  /** Tracks judged unknown in this frame (once per track). */
+  strangers: TrackVerdict[];
+  /** Tracks judged not live in this frame (once per track). */
+  notLive: TrackVerdict[];
   /** Challenges issued in this frame (challenge mode). */
   challenges: IssuedChallenge[];
   /** Challenges met or failed in this frame. */
@@ -122,6 +140,12 @@ interface Track {
   challenges: number;
   /** Embeddings of its last N frames with their weights (multi-frame aggregation). */
   embeddings: WeightedEmbedding[];
+  /** Frames seen in all (the history keeps only the last N). */
+  seen: number;
+  /** The best score seen on the track (frames and aggregates). */
+  bestScore: number;
+  /** Verdicts already emitted for this track. */
+  reported: Set<"unknown" | "not_live">;
 }
 
 /** Minimum overlap (IoU) to continue a track; frames at kiosk rates move faces little. */
@@ -199,6 +223,8 @@ export class DecisionEngine {
     const challenges: IssuedChallenge[] = [];
     const challengeOutcomes: ChallengeOutcome[] = [];
     const livenessTransitions: LivenessTransition[] = [];
+    const strangers: TrackVerdict[] = [];
+    const notLive: TrackVerdict[] = [];
     const live = livenessSettings(this.settings);
 
     faces.forEach((face, i) => {
@@ -213,6 +239,9 @@ export class DecisionEngine {
           liveness: new TrackLiveness(live, this.random),
           challenges: 0,
           embeddings: [],
+          seen: 0,
+          bestScore: 0,
+          reported: new Set(),
         };
         this.tracks.push(track);
       }
@@ -223,10 +252,12 @@ export class DecisionEngine {
       }
       track.bbox = face.bbox;
       track.missing = 0;
+      track.seen++;
       track.history.push({ userId: face.userId, confidence: face.confidence });
       if (track.history.length > windowFrames) track.history.splice(0, track.history.length - windowFrames);
 
       const agg = aggregates?.get(face);
+      track.bestScore = Math.max(track.bestScore, face.confidence, agg?.confidence ?? 0);
       const voted = this.classify(track, face.userId);
       // The aggregate decides; the votes guard: both must name the same user to recognize.
       if (agg && voted.state === "recognized" && agg.userId !== voted.userId) {
@@ -260,6 +291,17 @@ export class DecisionEngine {
         };
       }
       results.push(result);
+      if ((state === "unknown" || state === "not_live") && !track.reported.has(state)) {
+        track.reported.add(state);
+        const verdict: TrackVerdict = {
+          track: track.id,
+          bbox: face.bbox,
+          frames: track.seen,
+          bestScore: track.bestScore,
+          ...(lv.state !== "off" ? { liveness: track.liveness.report(now) } : {}),
+        };
+        (state === "unknown" ? strangers : notLive).push(verdict);
+      }
 
       if (state === "recognized" && userId !== null && !track.identified.has(userId)) {
         track.identified.add(userId);
@@ -288,7 +330,7 @@ export class DecisionEngine {
       this.tracks.sort((a, b) => a.missing - b.missing);
       this.tracks.length = maxFaces * 2;
     }
-    return { faces: results, identified, challenges, challengeOutcomes, livenessTransitions };
+    return { faces: results, identified, strangers, notLive, challenges, challengeOutcomes, livenessTransitions };
   }
 
   private classify(track: Track, current: string | null): { state: FaceState; userId: string | null; votes: Observation[] } {

@@ -39,12 +39,14 @@ export {
   SettingsPatchSchema,
   SettingsSchema,
 } from "./protocol.ts";
-export { defaultSettings, KioskConfigSchema, loadKioskConfig, type KioskConfig, type KioskConfigInput } from "./config.ts";
+export { defaultSettings, KioskConfigSchema, loadKioskConfig, strangerEventsFor, type KioskConfig, type KioskConfigInput } from "./config.ts";
 export { eventSinkFromEnv, LazyNatsEventSink } from "./events.ts";
-export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identification } from "./decision.ts";
+export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identification, type TrackVerdict } from "./decision.ts";
 export { AddressCounter, authenticateKiosk, kioskKey, KEY_SUBPROTOCOL_PREFIX, KIOSK_SUBPROTOCOL } from "./auth.ts";
 export { checkFrame, sniffImage, type FrameProblem } from "./frame-check.ts";
 export { LatestSlot } from "./latest-slot.ts";
+export type { DecisionTiming, KioskSignal, NotLiveEvent } from "./signals.ts";
+export { StrangerBudget } from "./stranger-limit.ts";
 export {
   KioskSession,
   type KioskSessionOptions,

@@ -12,7 +12,7 @@
  *   company is refused (error + close 4401/4403) before a session exists, an address backing off
  *   after wrong keys gets HTTP 429. Only sessions count toward KIOSK_MAX_SESSIONS and
  *   KIOSK_MAX_SESSIONS_PER_ADDRESS. `kiosk=<name>` tags identification events and shares the
- *   cooldown across reconnects.
+ *   cooldown and the stranger-event budget across reconnects.
  *
  * The kiosk page itself (`/kiosk`) is a static build served by server/pages.ts.
  */
@@ -33,6 +33,8 @@ import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
 import { KioskSession } from "./session.ts";
+import type { KioskSignal } from "./signals.ts";
+import { StrangerBudget } from "./stranger-limit.ts";
 
 export interface KioskPluginOptions {
   /** Default: the app's (the plugin context of createApp). */
@@ -42,7 +44,7 @@ export interface KioskPluginOptions {
   /** From `createBunWebSocket()` (hono/bun), or any Hono WebSocket adapter. */
   // biome-ignore lint: the adapter's socket type varies by runtime.
   upgradeWebSocket: UpgradeWebSocket<any>;
-  /** Where `identified` events go (LocalEventSink embedded, NatsEventSink in NATS mode). */
+  /** Where `identified` and `unknown` events go (LocalEventSink embedded, NatsEventSink in NATS mode). */
   events?: EventSink;
   /** Defaults: `loadKioskConfig(process.env)`. */
   config?: KioskConfig;
@@ -59,6 +61,9 @@ export interface KioskTotals {
   /** Frames whose recognition failed (timeout, unavailable, internal): each got an `error`. */
   frameErrors: number;
   identified: number;
+  strangers: number;
+  strangersLimited: number;
+  notLive: number;
   /** Connections refused before a session started (no company, too many sessions). */
   sessionsRefused: number;
   livenessPassed: number;
@@ -96,6 +101,8 @@ export interface KioskPlugin {
   metrics(): MetricFamily[];
   /** Listeners get every identification of every session (besides the event sink). */
   onIdentified(listener: (event: IdentifiedEvent) => void): () => void;
+  /** Listeners get every signal (identified with its timing, unknown, not_live) of every session: the door, MQTT. */
+  onSignal(listener: (signal: KioskSignal) => void): () => void;
   /** Closes every session (1001), e.g. on shutdown. */
   closeAll(): void;
 }
@@ -115,7 +122,9 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
   const config = options.config ?? loadKioskConfig(process.env);
   const sessions = new Set<KioskSession>();
   const listeners = new Set<(event: IdentifiedEvent) => void>();
+  const signalListeners = new Set<(signal: KioskSignal) => void>();
   const cooldownTables = new Map<string, Map<string, number>>();
+  const strangerBudgets = new Map<string, StrangerBudget>();
   const totals: KioskTotals = {
     sessionsStarted: 0,
     framesReceived: 0,
@@ -124,6 +133,9 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     framesRejected: 0,
     frameErrors: 0,
     identified: 0,
+    strangers: 0,
+    strangersLimited: 0,
+    notLive: 0,
     sessionsRefused: 0,
     livenessPassed: 0,
     livenessFlat: 0,
@@ -139,6 +151,9 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     into.framesRejected += st.rejected;
     into.frameErrors += st.errors;
     into.identified += st.identified;
+    into.strangers += st.strangers;
+    into.strangersLimited += st.strangersLimited;
+    into.notLive += st.notLive;
     into.livenessPassed += st.livenessPassed;
     into.livenessFlat += st.livenessFlat;
     into.challengesIssued += st.challengesIssued;
@@ -169,6 +184,22 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
       cooldownTables.set(key, table);
     }
     return table;
+  };
+
+  /** One budget per company and kiosk (a session without a kiosk name gets its own). */
+  const strangerBudgetFor = (companyId: string, kioskId: string | null): StrangerBudget | undefined => {
+    if (kioskId === null) return undefined;
+    const key = `${companyId}\u0000${kioskId}`;
+    let budget = strangerBudgets.get(key);
+    if (!budget) {
+      if (strangerBudgets.size >= MAX_COOLDOWN_TABLES) {
+        const oldest = strangerBudgets.keys().next().value;
+        if (oldest !== undefined) strangerBudgets.delete(oldest);
+      }
+      budget = new StrangerBudget(config.strangerPerMinute);
+      strangerBudgets.set(key, budget);
+    }
+    return budget;
   };
 
   const mount = <E extends Env>(app: Hono<E>, ctx: KioskMountContext = {}): void => {
@@ -251,6 +282,7 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
               kioskId,
               events,
               cooldowns: cooldownsFor(companyId, kioskId),
+              strangerBudget: strangerBudgetFor(companyId, kioskId),
               transport: {
                 send: (message) => {
                   if (socket) sendRaw(socket, message);
@@ -266,6 +298,18 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
                   kiosk: event.kioskId,
                 });
                 for (const listener of listeners) listener(event);
+              },
+              onSignal: (signal) => {
+                if (signal.type === "unknown") {
+                  logger?.info("kiosk stranger", { company: signal.event.companyId, session: signal.event.sessionId, kiosk: signal.event.kioskId });
+                }
+                for (const listener of signalListeners) {
+                  try {
+                    listener(signal);
+                  } catch (error) {
+                    logger?.warn("kiosk signal listener failed", { type: signal.type, error: String(error) });
+                  }
+                }
               },
               onEnd: (ended) => {
                 if (sessions.delete(ended)) addEnded(ended);
@@ -311,6 +355,10 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onSignal(listener: (signal: KioskSignal) => void): () => void {
+      signalListeners.add(listener);
+      return () => signalListeners.delete(listener);
+    },
     closeAll(): void {
       for (const s of [...sessions]) s.close(CLOSE_CODES.goingAway, "server shutting down");
     },
@@ -335,6 +383,11 @@ function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): Metric
     counter("facegate_kiosk_frames_rejected_total", "Frames refused before recognition (not an image, truncated, too large).", t.framesRejected),
     counter("facegate_kiosk_frame_errors_total", "Frames whose recognition failed (timeout, unavailable, invalid image, internal).", t.frameErrors),
     counter("facegate_kiosk_identified_total", "Identifications (a person confirmed over K of N frames).", t.identified),
+    byLabel("facegate_kiosk_strangers_total", "Tracked faces that stayed unknown for the decision window: recorded as events, or over the kiosk's STRANGER_EVENTS_PER_MINUTE.", "outcome", {
+      recorded: t.strangers,
+      limited: t.strangersLimited,
+    }),
+    counter("facegate_kiosk_not_live_total", "Tracked faces judged not live (a photo or screen, or failed challenges).", t.notLive),
     byLabel(
       "facegate_kiosk_liveness_total",
       "Tracked faces by liveness outcome: live (passed the passive check) or flat (no sign of a live face in time: a photo or screen).",

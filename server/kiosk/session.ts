@@ -14,11 +14,15 @@ import {
   type EventSink,
   type FaceApi,
   type IdentifiedEvent,
+  type KioskEvent,
   type Recognition,
+  type UnknownEvent,
 } from "../../lib/core/mod.ts";
 import { checkThreshold, type Principal } from "../http/auth.ts";
-import { defaultSettings, livenessFloor, type KioskConfig } from "./config.ts";
-import { DecisionEngine, type AggregateDecision, type Identification } from "./decision.ts";
+import { defaultSettings, livenessFloor, strangerEventsFor, type KioskConfig } from "./config.ts";
+import { DecisionEngine, type AggregateDecision, type Identification, type TrackVerdict } from "./decision.ts";
+import type { DecisionTiming, KioskSignal } from "./signals.ts";
+import { StrangerBudget } from "./stranger-limit.ts";
 import { checkFrame } from "./frame-check.ts";
 import { LatestSlot } from "./latest-slot.ts";
 import {
@@ -53,6 +57,10 @@ export interface KioskSessionOptions {
   /** Called with the final stats when the session ends (for metrics and session bookkeeping). */
   onEnd?: (session: KioskSession) => void;
   onIdentified?: (event: IdentifiedEvent) => void;
+  /** Every identification, stranger and not-live face as it is decided (the door, MQTT). */
+  onSignal?: (signal: KioskSignal) => void;
+  /** The kiosk's stranger-event budget, shared across its sessions (default: one per session). */
+  strangerBudget?: StrangerBudget;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
   /** Picks challenge actions (default Math.random). */
@@ -68,6 +76,11 @@ export interface SessionStats {
   rejected: number;
   errors: number;
   identified: number;
+  /** Stranger events recorded, and those over the kiosk's budget (not recorded). */
+  strangers: number;
+  strangersLimited: number;
+  /** Faces judged not live (a photo, a screen, failed challenges). */
+  notLive: number;
   /** Faces that passed the liveness check / were judged flat (a photo or screen). */
   livenessPassed: number;
   livenessFlat: number;
@@ -83,6 +96,8 @@ export interface SessionStats {
 interface Frame {
   seq: number;
   bytes: Uint8Array<ArrayBuffer>;
+  /** performance.now() at arrival (the door's latency is measured from here). */
+  at: number;
 }
 
 let sessionCounter = 0;
@@ -102,6 +117,9 @@ export class KioskSession {
     rejected: 0,
     errors: 0,
     identified: 0,
+    strangers: 0,
+    strangersLimited: 0,
+    notLive: 0,
     livenessPassed: 0,
     livenessFlat: 0,
     challengesIssued: 0,
@@ -114,6 +132,7 @@ export class KioskSession {
   private lastActivity: number;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly now: () => number;
+  private readonly strangerBudget: StrangerBudget;
 
   constructor(private readonly opts: KioskSessionOptions) {
     this.now = opts.now ?? Date.now;
@@ -123,6 +142,7 @@ export class KioskSession {
     this.lastActivity = this.startedAt;
     this.settings = defaultSettings(opts.config, opts.kioskId ?? null, opts.companyId);
     this.decision = new DecisionEngine(this.settings, opts.cooldowns, opts.random);
+    this.strangerBudget = opts.strangerBudget ?? new StrangerBudget(opts.config.strangerPerMinute);
     this.slot = new LatestSlot<Frame>({
       hold: (frame) => {
         this.stats_.heldBytes += frame.bytes.byteLength;
@@ -237,7 +257,7 @@ export class KioskSession {
     }
     // Shared memory is copied: the engine takes plain ArrayBuffer-backed bytes.
     const owned = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
-    const frame = { seq, bytes: owned };
+    const frame = { seq, bytes: owned, at: performance.now() };
     this.slot.offer(frame);
   }
 
@@ -348,7 +368,10 @@ export class KioskSession {
         return name !== undefined ? { ...f, name } : f;
       });
       this.send({ type: "result", seq: frame.seq, faces, ms, dropped: this.stats_.dropped });
-      for (const id of decision.identified) this.identify(frame.seq, { ...id, threshold: result.threshold }, now);
+      const timing: DecisionTiming = { frameAt: frame.at, decidedAt: performance.now() };
+      for (const id of decision.identified) this.identify(frame.seq, { ...id, threshold: result.threshold }, now, timing);
+      for (const v of decision.strangers) this.stranger(v, result.threshold, now);
+      for (const v of decision.notLive) this.notLive(v, now);
     } catch (error) {
       if (this._state !== "ready") return;
       this.stats_.errors++;
@@ -397,7 +420,59 @@ export class KioskSession {
     else this.names.delete(userId);
   }
 
-  private identify(seq: number, id: Identification & { threshold?: number }, now: number): void {
+  /** The kiosk's name on events, when it has one. */
+  private kioskTag(): { kioskId?: string } {
+    return this.settings.kioskId !== null ? { kioskId: this.settings.kioskId } : {};
+  }
+
+  /** A track that stayed unknown: an `unknown` event when the company records them and the kiosk's budget allows. */
+  private stranger(v: TrackVerdict, threshold: number | undefined, now: number): void {
+    if (!strangerEventsFor(this.opts.config, this.companyId)) return;
+    if (!this.strangerBudget.take(now)) {
+      this.stats_.strangersLimited++;
+      return;
+    }
+    this.stats_.strangers++;
+    const event: UnknownEvent = {
+      type: "unknown",
+      companyId: this.companyId,
+      confidence: v.bestScore,
+      bbox: v.bbox,
+      at: new Date(now).toISOString(),
+      sessionId: this.id,
+      ...this.kioskTag(),
+      ...(threshold !== undefined ? { threshold } : this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
+      frames: v.frames,
+      ...(v.liveness ? { liveness: { ...v.liveness } as Record<string, unknown> } : {}),
+    };
+    this.opts.onSignal?.({ type: "unknown", event });
+    this.publish(event);
+  }
+
+  private notLive(v: TrackVerdict, now: number): void {
+    this.stats_.notLive++;
+    this.opts.onSignal?.({
+      type: "not_live",
+      event: {
+        type: "not_live",
+        companyId: this.companyId,
+        bbox: v.bbox,
+        at: new Date(now).toISOString(),
+        sessionId: this.id,
+        ...this.kioskTag(),
+        frames: v.frames,
+        ...(v.liveness ? { liveness: { ...v.liveness } as Record<string, unknown> } : {}),
+      },
+    });
+  }
+
+  private publish(event: KioskEvent): void {
+    this.opts.events?.publish(event).catch((error: unknown) => {
+      this.opts.log?.("kiosk event publish failed", { sessionId: this.id, type: event.type, error: String(error) });
+    });
+  }
+
+  private identify(seq: number, id: Identification & { threshold?: number }, now: number, timing: DecisionTiming): void {
     this.stats_.identified++;
     const at = new Date(now).toISOString();
     const liveness = id.liveness ? { liveness: { ...id.liveness } as Record<string, unknown> } : {};
@@ -413,16 +488,15 @@ export class KioskSession {
       bbox: id.bbox,
       at,
       sessionId: this.id,
-      ...(this.settings.kioskId !== null ? { kioskId: this.settings.kioskId } : {}),
+      ...this.kioskTag(),
       // the threshold the service decided with (the company's operating point, or the session's)
       ...(id.threshold !== undefined ? { threshold: id.threshold } : this.settings.threshold !== null ? { threshold: this.settings.threshold } : {}),
       ...(id.frames !== undefined ? { frames: id.frames } : {}),
       ...liveness,
     };
     this.opts.onIdentified?.(event);
-    this.opts.events?.publish(event).catch((error: unknown) => {
-      this.opts.log?.("kiosk event publish failed", { sessionId: this.id, error: String(error) });
-    });
+    this.opts.onSignal?.({ type: "identified", event, timing });
+    this.publish(event);
   }
 
   private send(message: ServerMessage): void {

@@ -1,5 +1,5 @@
 /**
- * System programs some tests need (nats-server, chromium, ffmpeg, openssl, python3), and one system
+ * System programs some tests need (nats-server, chromium, ffmpeg, openssl, python3, mosquitto), and one system
  * library (libjpeg-turbo's TurboJPEG, which the engine loads when present). A fresh machine with
  * only Node, npm and Bun lacks them: there such suites skip with a one-line reason (which program,
  * which Debian package). In CI (CI=true) a missing program is a failure at import, so nothing
@@ -27,11 +27,12 @@ export const TOOLS = {
   debootstrap: { pkg: "debootstrap", env: undefined },
   // deploy/facegate.service is checked with systemd-analyze verify (test/deploy/systemd.test.ts)
   "systemd-analyze": { pkg: "systemd", env: undefined },
+  mosquitto: { pkg: "mosquitto", env: "MOSQUITTO_BIN" },
   libturbojpeg: { pkg: "libturbojpeg0", env: undefined, library: { file: "libturbojpeg.so.0", symbol: "tjInitDecompress" } },
 } as const satisfies Record<string, { pkg: string; env: string | undefined; library?: { file: string; symbol: string } }>;
 export type Tool = keyof typeof TOOLS;
 
-// Debian puts nats-server in /usr/sbin, which is not on a normal user's PATH.
+// Debian puts nats-server and mosquitto in /usr/sbin, which is not on a normal user's PATH.
 const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const found = new Map<Tool, string | undefined>();

@@ -1,4 +1,4 @@
-/** Attendance: the first and last event of each user on one day (in a given UTC offset). */
+/** Attendance: the first and last identification of each user on one day (in a given UTC offset); strangers do not attend. */
 import type { EventLog, EventRecord } from "../../../lib/core/mod.ts";
 
 export interface AttendanceRow {
@@ -20,8 +20,9 @@ export async function attendance(log: EventLog, companyId: string, date: string,
   const rows = new Map<string, AttendanceRow>();
   let cursor: string | undefined;
   do {
-    const page = await log.list({ companyId, since, until, userId, order: "asc", limit: 1000, cursor });
+    const page = await log.list({ companyId, since, until, userId, type: "identified", order: "asc", limit: 1000, cursor });
     for (const e of page.events) {
+      if (e.userId === null) continue;
       const row = rows.get(e.userId);
       if (!row) rows.set(e.userId, { userId: e.userId, first: e, last: e, events: 1 });
       else {

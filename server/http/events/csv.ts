@@ -13,10 +13,10 @@ export function csvRow(values: unknown[]): string {
   return `${values.map(cell).join(",")}\r\n`;
 }
 
-export const EVENT_CSV_COLUMNS = ["id", "at", "company_id", "user_id", "name", "confidence", "threshold", "kiosk_id", "source", "frames", "session_id", "liveness"];
+export const EVENT_CSV_COLUMNS = ["id", "at", "company_id", "user_id", "name", "confidence", "threshold", "kiosk_id", "source", "frames", "session_id", "liveness", "type"];
 
 export function eventCsvRow(e: EventRecord): string {
-  return csvRow([e.id, e.at, e.companyId, e.userId, e.name, e.confidence, e.threshold, e.kioskId, e.source, e.frames, e.sessionId, e.liveness]);
+  return csvRow([e.id, e.at, e.companyId, e.userId, e.name, e.confidence, e.threshold, e.kioskId, e.source, e.frames, e.sessionId, e.liveness, e.type]);
 }
 
 /** True when the client prefers CSV (`Accept: text/csv` or `?format=csv`). */

@@ -40,7 +40,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
       path: "/v1/companies/:company/events",
       operationId: "list_events",
       summary:
-        "Recorded events (kiosk identifications, recognize calls with record: true), newest first (order=asc: oldest first), paginated by cursor; `Accept: text/csv` (or format=csv) for CSV",
+        "Recorded events (kiosk identifications, stranger events when on, recognize calls with record: true), newest first (order=asc: oldest first), paginated by cursor; `Accept: text/csv` (or format=csv) for CSV",
       tag: "events",
       scope: EVENTS_SCOPE,
       query: EventsQuery,
@@ -57,6 +57,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
           since: q.since,
           until: q.until,
           userId: q.user_id,
+          type: q.type,
           limit: q.limit ?? (csv ? DEFAULT_CSV_LIMIT : DEFAULT_LIMIT),
           cursor: q.cursor,
           order: q.order,
@@ -79,7 +80,7 @@ export function eventRoutes(deps: EventDeps): AnyRoute[] {
       path: "/v1/companies/:company/events/stream",
       operationId: "stream_events",
       summary:
-        "Live events as server-sent events (`event: identified`, `id:` the event id); reconnect with `Last-Event-ID` (or ?last_event_id=) to get what was missed first. The key may be given as ?key= (EventSource cannot set headers)",
+        "Live events as server-sent events (`event: identified` or `event: unknown`, `id:` the event id); reconnect with `Last-Event-ID` (or ?last_event_id=) to get what was missed first. The key may be given as ?key= (EventSource cannot set headers)",
       tag: "events",
       scope: EVENTS_SCOPE,
       keyInQuery: true,

@@ -1,5 +1,6 @@
 /**
- * The live feed as server-sent events: `id: <event id>`, `event: identified`, `data: <event JSON>`.
+ * The live feed as server-sent events: `id: <event id>`, `event: identified` (or `unknown`: a
+ * stranger event), `data: <event JSON>`.
  * A client that reconnects with `Last-Event-ID` first gets what it missed (from the log, oldest
  * first), then live events; events that arrive while the backlog is read are held and sent after
  * it, without duplicates. A comment line every 15 s keeps proxies and idle timers from closing it.
@@ -24,7 +25,7 @@ export interface SseOptions {
 const enc = new TextEncoder();
 
 export function frame(e: EventRecord): Uint8Array {
-  return enc.encode(`id: ${e.id}\nevent: identified\ndata: ${JSON.stringify(eventToWire(e))}\n\n`);
+  return enc.encode(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(eventToWire(e))}\n\n`);
 }
 
 export function eventStream(o: SseOptions): ReadableStream<Uint8Array> {

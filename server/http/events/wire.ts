@@ -3,11 +3,12 @@ import { z } from "zod";
 import { IdSchema } from "../../../lib/core/mod.ts";
 
 export const EventBody = z.object({
+  type: z.enum(["identified", "unknown"]).describe("identified: somebody was recognized; unknown: a kiosk saw a face nobody matched (stranger events, STRANGER_EVENTS)"),
   id: z.string().describe("Sortable unique id (ULID): later events have greater ids"),
   company_id: z.string(),
-  user_id: z.string(),
+  user_id: z.string().nullable().describe("null for an unknown event"),
   name: z.string().optional().describe("The person's display name at the time, when they had one"),
-  confidence: z.number(),
+  confidence: z.number().describe("identified: the similarity that decided; unknown: the best similarity anyone reached"),
   threshold: z.number().nullable().describe("The threshold the decision used"),
   kiosk_id: z.string().nullable(),
   source: z.string().describe('"kiosk", "api", or the source given to recognize'),
@@ -40,6 +41,7 @@ export const EventsQuery = z.object({
   since: TimeParam.optional(),
   until: TimeParam.optional(),
   user_id: IdSchema.optional(),
+  type: z.enum(["identified", "unknown"]).optional().describe("Only events of this type (default: all)"),
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
   cursor: z.string().max(512).optional(),
   order: z.enum(["desc", "asc"]).default("desc"),

@@ -1,9 +1,9 @@
 /**
- * EventRecorder: the one way events enter the log (kiosk identifications and recognize calls with
- * `record: true`). It fills in the default threshold, counts events for /metrics and wakes the
+ * EventRecorder: the one way events enter the log (kiosk identifications and stranger events, and
+ * recognize calls with `record: true`). It fills in the default threshold, counts events for /metrics and wakes the
  * webhook deliverer, so a recorded event goes out without waiting for the next poll.
  */
-import type { EventLog, EventRecord, EventSink, IdentifiedEvent, NewEvent } from "../../../lib/core/mod.ts";
+import type { EventLog, EventRecord, EventSink, KioskEvent, NewEvent } from "../../../lib/core/mod.ts";
 import type { MetricFamily } from "../../observe/metrics.ts";
 
 export interface EventRecorderOptions {
@@ -39,11 +39,11 @@ export class EventRecorder {
     return record;
   }
 
-  /** The kiosk's sink: each identification becomes an event (source "kiosk"). */
+  /** The kiosk's sink: each identification or stranger becomes an event (source "kiosk"). */
   sink(): EventSink {
     return {
-      publish: async (e: IdentifiedEvent) => {
-        await this.record(fromIdentified(e));
+      publish: async (e: KioskEvent) => {
+        await this.record(fromKioskEvent(e));
       },
     };
   }
@@ -61,11 +61,12 @@ export class EventRecorder {
   }
 }
 
-export function fromIdentified(e: IdentifiedEvent): NewEvent {
+export function fromKioskEvent(e: KioskEvent): NewEvent {
   return {
+    type: e.type,
     companyId: e.companyId,
-    userId: e.userId,
-    ...(e.name !== undefined ? { name: e.name } : {}),
+    userId: e.type === "identified" ? e.userId : null,
+    ...(e.type === "identified" && e.name !== undefined ? { name: e.name } : {}),
     confidence: e.confidence,
     threshold: e.threshold ?? null,
     kioskId: e.kioskId ?? null,

@@ -91,7 +91,7 @@ function contract(name: string, open: () => { store: EventStore; close: () => vo
     test("the live feed gets the company's events", async () => {
       const { store, close } = open();
       const got: string[] = [];
-      const stop = store.subscribe("acme", (e) => got.push(e.userId));
+      const stop = store.subscribe("acme", (e) => got.push(e.userId ?? "?"));
       await store.append(ev("a"));
       await store.append(ev("b", "beta"));
       stop();

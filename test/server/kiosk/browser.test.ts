@@ -87,7 +87,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk page in Chromium", () => {
   test("the page recognizes the performer from the camera and the server emits `identified`", async () => {
     const event = new Promise<IdentifiedEvent>((resolve) => {
       const off = stack.events.subscribe((e) => {
-        if (e.companyId === "stage") {
+        if (e.companyId === "stage" && e.type === "identified") {
           off();
           resolve(e);
         }

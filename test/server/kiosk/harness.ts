@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { upgradeWebSocket } from "hono/bun";
-import { LocalEventSink, type EventSink, type FaceApi, type IdentifiedEvent } from "../../../lib/core/mod.ts";
+import { LocalEventSink, type EventSink, type FaceApi, type IdentifiedEvent, type UnknownEvent } from "../../../lib/core/mod.ts";
 import { LocalFaceService } from "../../../lib/service/mod.ts";
 import type { ApiKeysMap, ServerConfig } from "../../../server/config/server.ts";
 import { kioskPlugin, kioskWebSocketOptions, loadKioskConfig, type KioskConfigInput, type KioskPlugin, type ServerMessage } from "../../../server/kiosk/mod.ts";
@@ -59,6 +59,8 @@ export interface KioskStack {
   events: LocalEventSink;
   /** Events received by the sink, in order. */
   published: IdentifiedEvent[];
+  /** Stranger events (`unknown`) received by the sink, in order. */
+  strangers: UnknownEvent[];
   url: string;
   wsUrl(query: Record<string, string>): string;
   stop(): Promise<void>;
@@ -73,7 +75,8 @@ export async function startKioskStack(
   const api = opts.api ?? service;
   const events = new LocalEventSink();
   const published: IdentifiedEvent[] = [];
-  events.subscribe((e) => published.push(e));
+  const strangers: UnknownEvent[] = [];
+  events.subscribe((e) => (e.type === "identified" ? published.push(e) : strangers.push(e)));
   const config = loadKioskConfig({}, opts.kiosk ?? {});
   const kiosk = kioskPlugin({ upgradeWebSocket, events: opts.sink ?? events, config });
   const apiKeys = opts.apiKeys ?? TEST_KEYS;
@@ -99,6 +102,7 @@ export async function startKioskStack(
     kiosk,
     events,
     published,
+    strangers,
     url,
     wsUrl(query) {
       const u = new URL("/v1/kiosk/ws", url.replace(/^http/, "ws"));

@@ -72,7 +72,7 @@ describeWithTools(["chromium", "ffmpeg"], "kiosk liveness in Chromium", () => {
     await sharedService();
     stack = await startKioskStack();
     stack.events.subscribe((e) => {
-      if (e.companyId === COMPANY) events.push(e);
+      if (e.companyId === COMPANY && e.type === "identified") events.push(e);
     });
     const post = (path: string, body: object) =>
       fetch(`${stack.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-API-Key": ADMIN_KEY }, body: JSON.stringify(body) });

@@ -56,7 +56,7 @@ describeDatasets("KioskSession", () => {
   test("identification goes to the session, the callback and the event sink", async () => {
     const sink = new LocalEventSink();
     const fromSink: IdentifiedEvent[] = [];
-    sink.subscribe((e) => fromSink.push(e));
+    sink.subscribe((e) => e.type === "identified" && fromSink.push(e));
     const fromCallback: IdentifiedEvent[] = [];
     const { session, sent } = makeSession(api, { events: sink, onIdentified: (e) => fromCallback.push(e), kioskId: "k1" });
     await session.start();

@@ -135,7 +135,7 @@ describe("listing events", () => {
     expect(res.headers.get("content-type")).toContain("text/csv");
     expect(res.headers.get("x-next-cursor")).toBeTruthy();
     const lines = (await res.text()).trimEnd().split("\r\n");
-    expect(lines[0]).toBe("id,at,company_id,user_id,name,confidence,threshold,kiosk_id,source,frames,session_id,liveness");
+    expect(lines[0]).toBe("id,at,company_id,user_id,name,confidence,threshold,kiosk_id,source,frames,session_id,liveness,type");
     expect(lines).toHaveLength(4);
     expect(lines[1].split(",")[3]).toBe("ann");
   });
