@@ -22,10 +22,12 @@ import { createKioskOrExit, kioskWebSocketOptions } from "./kiosk/mod.ts";
 import { pagesPlugin } from "./http/pages.ts";
 import { fromKioskEvent, loadIntegrationConfig, type Integration, type IntegrationConfig } from "./integration/mod.ts";
 import type { ClosableApi } from "./compose/composition.ts";
+import { loadSiteConfig, SiteOutputs, type SiteConfig } from "./integration/site.ts";
 
 // Every setting is checked before listening: the server's, the service's and the engine's.
 let config: ServerConfig | undefined;
 let integrationConfig: IntegrationConfig | undefined;
+let siteConfig: SiteConfig | undefined;
 const problems: string[] = [];
 try {
   config = loadServerConfig(process.env, { readFile: (path) => readFileSync(path, "utf8") });
@@ -39,6 +41,12 @@ try {
   if (error instanceof ConfigError) problems.push(...error.problems);
   else throw error;
 }
+try {
+  siteConfig = loadSiteConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) problems.push(...error.problems);
+  else throw error;
+}
 if (!config?.natsUrl) {
   for (const check of [() => loadServiceConfig(process.env), () => loadEngineConfig(process.env)]) {
     try {
@@ -48,7 +56,7 @@ if (!config?.natsUrl) {
     }
   }
 }
-if (problems.length > 0 || !config) {
+if (problems.length > 0 || !config || !siteConfig) {
   console.error(`facegate: invalid configuration:\n  ${problems.join("\n  ")}`);
   process.exit(2);
 }
@@ -88,6 +96,9 @@ const kiosk = createKioskOrExit({
   events: recordIdentified,
 });
 plugins.push(kiosk);
+// MQTT (MQTT_URL) and the door (DOORS): kiosk signals now, recorded events through the integration.
+const site = new SiteOutputs(siteConfig, { version: packageVersion(), log: (level, msg, fields) => logger[level](msg, fields) });
+site.attach(kiosk);
 // The kiosk page (/kiosk) and the admin console (/admin), built by `bun run build:pages`.
 plugins.push(pagesPlugin());
 
@@ -135,7 +146,7 @@ logger.info("listening", {
 
 try {
   // Loaded by mode: the gateway never imports the engine (onnxruntime), embedded mode never NATS.
-  const composeOptions = { env: process.env, integrationConfig, logger };
+  const composeOptions = { env: process.env, integrationConfig, logger, outputs: site.outputs() };
   const composed = config.natsUrl
     ? await (await import("./compose/gateway.ts")).composeGateway(config.natsUrl, composeOptions)
     : await (await import("./compose/embedded.ts")).composeEmbedded(composeOptions);

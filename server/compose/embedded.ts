@@ -7,7 +7,7 @@ import { eventStoreFor, LocalFaceService, withMemoryIdempotency } from "../../li
 import { forgetDeletedCompanies, Integration } from "../integration/mod.ts";
 import type { ComposeOptions, Composition } from "./composition.ts";
 
-export async function composeEmbedded({ env: processEnv, integrationConfig, logger }: ComposeOptions): Promise<Composition> {
+export async function composeEmbedded({ env: processEnv, integrationConfig, logger, outputs }: ComposeOptions): Promise<Composition> {
   // Inference in worker threads by default (one per core): onnxruntime-node's run() blocks the
   // calling thread, and the event loop must stay free for HTTP and kiosk WebSockets.
   const env = { FACE_ENGINE_WORKERS: String(availableParallelism()), ...processEnv };
@@ -17,6 +17,7 @@ export async function composeEmbedded({ env: processEnv, integrationConfig, logg
     const integration = new Integration({
       log: events,
       outbox: events,
+      outputs,
       config: integrationConfig,
       defaultThreshold: (companyId) => service.operatingPoint(companyId).threshold,
       logger: (level, msg, fields) => logger[level](msg, fields),

@@ -10,7 +10,7 @@ import { destinationPolicyFor } from "../integration/webhooks/destinations.ts";
 import { JetStreamWebhooks } from "../integration/webhooks/jetstream.ts";
 import type { ComposeOptions, Composition } from "./composition.ts";
 
-export async function composeGateway(natsUrl: string, { env, integrationConfig, logger }: ComposeOptions): Promise<Composition> {
+export async function composeGateway(natsUrl: string, { env, integrationConfig, logger, outputs }: ComposeOptions): Promise<Composition> {
   const client = await FaceClient.connect({ servers: natsUrl, name: `facegate-gateway-${process.pid}`, env });
   try {
     const nats = loadNatsConfig(env);
@@ -40,6 +40,7 @@ export async function composeGateway(natsUrl: string, { env, integrationConfig, 
       log,
       webhooks: { admin: webhooks, runner: webhooks },
       destinations,
+      outputs,
       // retention is the stream's max_age (NATS_EVENTS_MAX_AGE_S, or EVENTS_RETENTION_DAYS when set)
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),

@@ -3,7 +3,7 @@
  * retention timer, started and stopped together. main.ts builds one once the service is up
  * (embedded: SQLite beside the gallery; NATS: the JetStream events stream).
  */
-import type { EventLog, WebhookOutbox } from "../../lib/core/mod.ts";
+import type { EventLog, EventRecord, WebhookOutbox } from "../../lib/core/mod.ts";
 import type { WebhookAdmin, WebhookRunner } from "./webhooks/types.ts";
 import type { MetricFamily } from "../observe/metrics.ts";
 import { WebhookDeliverer } from "./webhooks/deliverer.ts";
@@ -12,6 +12,13 @@ import { DEFAULT_INTEGRATION_CONFIG, type IntegrationConfig } from "./config.ts"
 import { EventRecorder } from "./events/recorder.ts";
 
 type Log = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
+
+/** Something recorded events also go to as they are recorded (MQTT). */
+export interface IntegrationOutput {
+  event(record: EventRecord): void;
+  metrics(): MetricFamily[];
+  close(): Promise<void>;
+}
 
 export interface IntegrationOptions {
   log: EventLog;
@@ -24,6 +31,8 @@ export interface IntegrationOptions {
   destinations?: DestinationPolicy;
   defaultThreshold?: (companyId: string) => number | null;
   logger?: Log;
+  /** Where recorded events also go (the MQTT output); closed with the integration. */
+  outputs?: IntegrationOutput[];
   /** Start delivering at once (default true). */
   start?: boolean;
 }
@@ -42,8 +51,10 @@ export class Integration {
   private readonly closing_ = new AbortController();
   private retentionTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
+  private readonly outputs: IntegrationOutput[];
 
   constructor(opts: IntegrationOptions) {
+    this.outputs = opts.outputs ?? [];
     this.config = { ...DEFAULT_INTEGRATION_CONFIG, ...opts.config };
     this.log = opts.log;
     this.destinations = opts.destinations ?? destinationPolicyFor(this.config);
@@ -57,7 +68,16 @@ export class Integration {
     this.recorder = new EventRecorder({
       log: opts.log,
       defaultThreshold: opts.defaultThreshold,
-      onRecorded: () => this.deliverer?.kick(),
+      onRecorded: (record) => {
+        this.deliverer?.kick();
+        for (const o of this.outputs) {
+          try {
+            o.event(record);
+          } catch (error) {
+            opts.logger?.("warn", "events: an output failed", { error: String(error) });
+          }
+        }
+      },
     });
     if (opts.start !== false) this.start(opts.logger);
   }
@@ -84,7 +104,7 @@ export class Integration {
   }
 
   metrics(): MetricFamily[] {
-    return [...this.recorder.metrics(), ...(this.deliverer?.metrics() ?? [])];
+    return [...this.recorder.metrics(), ...(this.deliverer?.metrics() ?? []), ...this.outputs.flatMap((o) => o.metrics())];
   }
 
   /**
@@ -107,6 +127,7 @@ export class Integration {
     this.closing_.abort();
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.deliverer?.stop();
+    for (const o of this.outputs) await o.close().catch(() => {});
     await this.log.close();
   }
 }

@@ -1,5 +1,5 @@
 /** The integration a backend builds on: the event log and its recorder, webhooks and their delivery. */
-export { Integration, type IntegrationOptions } from "./integration.ts";
+export { Integration, type IntegrationOptions, type IntegrationOutput } from "./integration.ts";
 export { DEFAULT_INTEGRATION_CONFIG, loadIntegrationConfig, type IntegrationConfig } from "./config.ts";
 export { EventRecorder, fromKioskEvent } from "./events/recorder.ts";
 export { forgetDeletedCompanies } from "./events/company-deletes.ts";

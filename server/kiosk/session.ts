@@ -180,6 +180,7 @@ export class KioskSession {
     }
     if ((this._state as SessionState) === "closed") return;
     this.sendReady();
+    this.opts.onSignal?.({ type: "session", companyId: this.companyId, kioskId: this.settings.kioskId, sessionId: this.id });
   }
 
   /** Enrolled users of the company (null: the service could not tell); false when the company does not exist. */

@@ -25,6 +25,8 @@ export interface DecisionTiming {
 }
 
 export type KioskSignal =
+  /** A session started (the kiosk is there: MQTT announces it to Home Assistant). */
+  | { type: "session"; companyId: string; kioskId: string | null; sessionId: string }
   | { type: "identified"; event: IdentifiedEvent; timing: DecisionTiming }
   | { type: "unknown"; event: UnknownEvent }
   | { type: "not_live"; event: NotLiveEvent };
