@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
-import type { EventRecord, IdentifiedEvent, NewEvent } from "../../../lib/core/mod.ts";
+import type { EventRecord, IdentifiedEvent, NewEvent, UnknownEvent } from "../../../lib/core/mod.ts";
 import { NatsEventLog } from "../../../lib/nats/event-log.ts";
 import { consumeEvents, NatsEventSink } from "../../../lib/nats/events.ts";
 import { useNatsServer } from "../../helpers/nats-server.ts";
@@ -121,6 +121,46 @@ describeWithTools(["nats-server"], "NatsEventLog (JetStream events stream)", () 
     await c.stop();
     expect(got.map((e) => e.userId)).toEqual(["old", "new"]);
     expect(got[1]).toMatchObject({ companyId: "acme.inc", threshold: 0.4, frames: 3, kioskId: "door" });
+  });
+
+  test("stranger events: appended and listed by type on another gateway, streamed live; consumeEvents gives them to onUnknown, or skips them", async () => {
+    const nc1 = nats.track(await connect({ servers: nats.url }));
+    const nc2 = nats.track(await connect({ servers: nats.url }));
+    const a = await NatsEventLog.open({ nc: nc1, stream: "EV_UNK", subjectPrefix: "unk" });
+    const b = await NatsEventLog.open({ nc: nc2, stream: "EV_UNK", subjectPrefix: "unk" });
+    const live: EventRecord[] = [];
+    const stop = b.subscribe("acme.inc", (e) => live.push(e));
+    await Bun.sleep(100);
+    const known = await a.append(ev("ann"));
+    const stranger = await a.append({ ...ev("x"), type: "unknown", userId: null, confidence: 0.12, liveness: { state: "checking" } });
+    // an unknown event names nobody; an identified one somebody
+    await expect(a.append({ ...ev("x"), type: "unknown" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(a.append({ ...ev("x"), userId: null })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(stranger).toMatchObject({ type: "unknown", userId: null, confidence: 0.12 });
+    expect((await b.list({ companyId: "acme.inc", order: "asc", limit: 10 })).events).toEqual([known, stranger]);
+    expect((await b.list({ companyId: "acme.inc", order: "asc", limit: 10, type: "unknown" })).events).toEqual([stranger]);
+    expect((await b.list({ companyId: "acme.inc", order: "desc", limit: 10, type: "identified" })).events).toEqual([known]);
+    const deadline = Date.now() + 5000;
+    while (live.length < 2 && Date.now() < deadline) await Bun.sleep(10);
+    stop();
+    expect(live).toEqual([known, stranger]);
+
+    const identified: IdentifiedEvent[] = [];
+    const unknown: UnknownEvent[] = [];
+    const both = await consumeEvents({ nc: nc1, durable: "unk-both", stream: "EV_UNK", subjectPrefix: "unk", handler: (e) => void identified.push(e), onUnknown: (e) => void unknown.push(e) });
+    const legacy: IdentifiedEvent[] = [];
+    const old = await consumeEvents({ nc: nc1, durable: "unk-old", stream: "EV_UNK", subjectPrefix: "unk", handler: (e) => void legacy.push(e) });
+    const end = Date.now() + 5000;
+    while ((identified.length < 1 || unknown.length < 1 || legacy.length < 1) && Date.now() < end) await Bun.sleep(10);
+    await Bun.sleep(100);
+    await both.stop();
+    await old.stop();
+    expect(identified.map((e) => e.userId)).toEqual(["ann"]);
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toMatchObject({ type: "unknown", companyId: "acme.inc", confidence: 0.12, kioskId: "door" });
+    expect(legacy.map((e) => e.userId)).toEqual(["ann"]); // a consumer written for identifications is not stuck on a stranger
+    await a.close();
+    await b.close();
   });
 
   test("EVENTS_RETENTION_DAYS changes an existing stream's max_age", async () => {

@@ -35,6 +35,22 @@ function contract(name: string, open: () => { store: EventStore; close: () => vo
       close();
     });
 
+    test("stranger events: no user, filtered by type, queued for the webhook as type unknown", async () => {
+      const { store, close } = open();
+      await store.putWebhook("acme", HOOK);
+      const known = await store.append(ev("ann"));
+      const stranger = await store.append({ ...ev("x"), type: "unknown", userId: null, confidence: 0.1 });
+      await expect(store.append({ ...ev("x"), type: "unknown" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      expect(known.type).toBe("identified");
+      expect(stranger).toMatchObject({ type: "unknown", userId: null });
+      expect((await store.list({ companyId: "acme", order: "asc", limit: 10 })).events).toEqual([known, stranger]);
+      expect((await store.list({ companyId: "acme", order: "asc", limit: 10, type: "unknown" })).events).toEqual([stranger]);
+      expect((await store.list({ companyId: "acme", order: "asc", limit: 10, type: "identified" })).events).toEqual([known]);
+      const due = await store.due(Date.now(), 10, new Set());
+      expect(JSON.parse(due[1].payload)).toMatchObject({ type: "unknown", id: stranger.id, user_id: null });
+      close();
+    });
+
     test("retention: purge deletes what is older than the bound, nothing else", async () => {
       const { store, close } = open();
       const a = await store.append(ev("a"));

@@ -34,6 +34,24 @@ describe("DecisionEngine", () => {
     expect(later.at(-1)).toBe("unknown");
   });
 
+  test("a track that stays unknown for the window is one stranger verdict (frames, best score), never repeated", () => {
+    const d = new DecisionEngine(settings);
+    const scores = [0.1, 0.22, 0.15, 0.05, 0.12, 0.3, 0.1, 0.1];
+    const out = scores.map((c, i) => d.observe([face(null, c)], i));
+    expect(out.map((o) => o.strangers.length)).toEqual([0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(out[4].strangers[0]).toEqual({ track: out[4].faces[0].track, bbox: BOX, frames: 5, bestScore: 0.22 });
+    expect(out.flatMap((o) => o.notLive)).toHaveLength(0);
+    // two faces, two tracks: a verdict each; a recognized person is no stranger
+    const two = new DecisionEngine(settings);
+    const both = Array.from({ length: 6 }, (_, i) => two.observe([face(null, 0.1), face(i < 3 ? "ada" : null, 0.6, FAR)], i));
+    const verdicts = both.flatMap((o) => o.strangers);
+    expect(verdicts).toHaveLength(1);
+    expect(verdicts[0].bbox).toEqual(BOX);
+    // the track is forgotten (gone for a while) and comes back: a new track, a new verdict
+    for (let i = 0; i < 5; i++) d.observe([], 100 + i);
+    expect(Array.from({ length: 5 }, (_, i) => d.observe([face(null)], 200 + i)).flatMap((o) => o.strangers)).toHaveLength(1);
+  });
+
   test("one bad frame does not reject a recognized person; votes for different users do not add up", () => {
     const d = new DecisionEngine(settings);
     for (const u of ["ada", "ada", "ada"]) d.observe([face(u)], 0);
@@ -143,6 +161,11 @@ describe("DecisionEngine with liveness", () => {
     expect(out.flatMap((o) => o.identified)).toHaveLength(0);
     expect(out.flatMap((o) => o.livenessTransitions)).toEqual(["flat"]);
     expect(out.at(-1)?.faces[0].liveness).toMatchObject({ state: "flat", evidence: 0, needed: 2 });
+    // one not-live verdict for the track, with the evidence
+    const notLive = out.flatMap((o) => o.notLive);
+    expect(notLive).toHaveLength(1);
+    expect(notLive[0].liveness).toMatchObject({ mode: "passive", state: "flat" });
+    expect(out.flatMap((o) => o.strangers)).toHaveLength(0);
   });
 
   test("a talking face is identified once live, with the evidence in the identification", () => {

@@ -3,10 +3,10 @@
  * LocalFaceService. Backpressure here is deterministic (every frame arrives while the first runs).
  */
 import { beforeAll, expect, test } from "bun:test";
-import { LocalEventSink, type IdentifiedEvent } from "../../../lib/core/mod.ts";
+import { LocalEventSink, type IdentifiedEvent, type UnknownEvent } from "../../../lib/core/mod.ts";
 import { ApiKeys } from "../../../server/http/auth.ts";
 import type { LocalFaceService } from "../../../lib/service/mod.ts";
-import { KioskSession, loadKioskConfig, type ServerMessage } from "../../../server/kiosk/mod.ts";
+import { KioskSession, loadKioskConfig, StrangerBudget, type KioskSignal, type ServerMessage } from "../../../server/kiosk/mod.ts";
 import { describeDatasets } from "../../helpers/datasets.ts";
 import { PERFORMER, hamiltonFrame, sharedService } from "./harness.ts";
 
@@ -73,6 +73,46 @@ describeDatasets("KioskSession", () => {
     expect(fromSink).toEqual(fromCallback);
     expect(fromSink[0]).toMatchObject({ companyId: "ham", userId: PERFORMER, kioskId: "k1", sessionId: session.id });
     session.close();
+  }, 60_000);
+
+  test("stranger events: only where the company records them, one per track, within the kiosk's budget", async () => {
+    const run = async (overrides: Partial<ConstructorParameters<typeof KioskSession>[0]>) => {
+      const sink = new LocalEventSink();
+      const strangers: UnknownEvent[] = [];
+      sink.subscribe((e) => e.type === "unknown" && strangers.push(e));
+      const signals: KioskSignal[] = [];
+      const { session, sent } = makeSession(api, { events: sink, kioskId: "lobby", onSignal: (s) => signals.push(s), ...overrides });
+      await session.start();
+      // the audience: faces nobody enrolled at "ham"
+      for (let n = 40; n <= 50; n++) {
+        const before = sent.length;
+        session.handleBinary(hamiltonFrame(n));
+        await until(() => sent.slice(before).some((m) => m.type === "result"));
+      }
+      const tracks = new Set(sent.flatMap((m) => (m.type === "result" ? m.faces.filter((f) => f.state === "unknown").map((f) => f.track) : [])));
+      session.close();
+      await Bun.sleep(20);
+      return { strangers, tracks, stats: session.stats, signals };
+    };
+    const on = loadKioskConfig({ STRANGER_EVENTS_COMPANIES: "ham" }, { idleTimeoutMs: 60_000 });
+    const a = await run({ config: on });
+    expect(a.tracks.size).toBeGreaterThanOrEqual(1);
+    expect(a.strangers).toHaveLength(a.tracks.size);
+    expect(a.strangers[0]).toMatchObject({ type: "unknown", companyId: "ham", kioskId: "lobby" });
+    expect(a.strangers[0].frames).toBeGreaterThanOrEqual(5);
+    expect(a.signals.filter((s) => s.type === "unknown")).toHaveLength(a.tracks.size);
+    expect(a.signals[0]).toMatchObject({ type: "session", companyId: "ham", kioskId: "lobby" });
+    // off (the default): nothing recorded, nothing signalled
+    const off = await run({});
+    expect(off.strangers).toHaveLength(0);
+    expect(off.stats.strangers).toBe(0);
+    // a kiosk's budget is shared by its sessions: the second session finds it spent
+    const budget = new StrangerBudget(a.tracks.size);
+    const first = await run({ config: on, strangerBudget: budget });
+    const second = await run({ config: on, strangerBudget: budget });
+    expect(first.strangers).toHaveLength(a.tracks.size);
+    expect(second.strangers).toHaveLength(0);
+    expect(second.stats.strangersLimited).toBe(second.tracks.size);
   }, 60_000);
 
   test("a session is authenticated from the start; `auth` messages are answered, frames processed", async () => {
