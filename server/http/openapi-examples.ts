@@ -468,6 +468,20 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       "company_id": "acme",
       "events": [
         {
+          "type": "unknown",
+          "id": "01M8NYR2KX7W3D9Q0B4VZ6H1TS",
+          "company_id": "acme",
+          "user_id": null,
+          "confidence": 0.1412,
+          "threshold": 0.2827618258073926,
+          "kiosk_id": "front-door",
+          "source": "kiosk",
+          "at": "2026-11-30T10:07:02.115Z",
+          "frames": 5,
+          "session_id": "mk3v1x-2-4f9c1e2a"
+        },
+        {
+          "type": "identified",
           "id": "01M8NYQF4T65QJGN3E5G8ZFTZ6",
           "company_id": "acme",
           "user_id": "aaron",
