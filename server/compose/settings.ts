@@ -12,6 +12,7 @@ import { parseServiceConfig } from "../../lib/service/mod.ts";
 import { DEFAULT_SERVER_CONFIG, GATEWAY_MAX_INFLIGHT } from "../config/server.ts";
 import { DEFAULT_INTEGRATION_CONFIG } from "../integration/config.ts";
 import { loadKioskConfig } from "../kiosk/config.ts";
+import { loadMqttConfig } from "../integration/mqtt/mod.ts";
 
 export interface Setting {
   name: string;
@@ -37,6 +38,7 @@ export function settingsCatalog(): SettingsPart[] {
   const server = DEFAULT_SERVER_CONFIG;
   const events = DEFAULT_INTEGRATION_CONFIG;
   const kiosk = loadKioskConfig({});
+  const mqtt = loadMqttConfig({ MQTT_URL: "mqtt://localhost:1883" })!;
   const nats = parseNatsConfig({});
   const service = parseServiceConfig({});
   const engine = parseEngineConfig({});
@@ -106,6 +108,27 @@ export function settingsCatalog(): SettingsPart[] {
         s("KIOSK_CHALLENGE_ACTIONS", kiosk.challengeActions, "what challenge mode asks for: turn_left, turn_right, blink, smile"),
         s("KIOSK_CHALLENGE_TIMEOUT_MS", kiosk.challengeTimeoutMs, "time to perform a challenge"),
         s("KIOSK_CHALLENGE_COMPANIES", kiosk.challengeCompanies, "companies whose kiosks always run challenge mode, comma-separated"),
+      ],
+    },
+    {
+      title: "Site: stranger events, MQTT, the door (docs/integration.md)",
+      readBy: "bun run start",
+      settings: [
+        s("STRANGER_EVENTS", kiosk.strangerEvents ? "on" : "off", "on: a face that stays unknown for the decision window records one `unknown` event per track, every company"),
+        s("STRANGER_EVENTS_COMPANIES", kiosk.strangerCompanies, "or only these companies, comma-separated"),
+        s("STRANGER_EVENTS_PER_MINUTE", kiosk.strangerPerMinute, "at most this many unknown events per kiosk in any minute"),
+        s("MQTT_URL", "", "mqtt://host:1883 or mqtts://host:8883: publish identified / unknown / not_live per company and kiosk, Home Assistant discovery"),
+        s("MQTT_USERNAME", "", "broker user"),
+        s("MQTT_PASSWORD", "", "broker password"),
+        s("MQTT_CA_FILE", "", "PEM of the CA that signed the broker's certificate (mqtts://)"),
+        s("MQTT_TLS_INSECURE", "off", "on: do not verify the broker's certificate (tests only)"),
+        s("MQTT_TOPIC_PREFIX", mqtt.topicPrefix, "first topic level: <prefix>/<company>/<kiosk>/<type>"),
+        s("MQTT_CLIENT_ID", "", "the persistent session's id, one per server; default facegate-<hostname>"),
+        s("MQTT_DISCOVERY", mqtt.discovery ? "on" : "off", "Home Assistant MQTT discovery: each kiosk a device (Last person sensor, Door lock)"),
+        s("MQTT_DISCOVERY_PREFIX", mqtt.discoveryPrefix, "Home Assistant's discovery prefix"),
+        s("MQTT_MAX_QUEUE", mqtt.maxQueue, "messages held while the broker is away; beyond, new ones are dropped (counted)"),
+        s("DOORS", "", 'JSON list of door rules: [{"company": "acme", "kiosk": "front", "http": {"url": "...", "secret": "whsec_..."}}] or {"mqtt": {"topic": "..."}}'),
+        s("DOORS_FILE", "", "a file holding the DOORS JSON (use one of the two)"),
       ],
     },
     {

@@ -18,7 +18,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../../config/server.ts";
 
-const onOff = z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]).transform((v) => ["on", "true", "1", "yes"].includes(v));
+const boolSetting = z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]).transform((v) => ["on", "true", "1", "yes"].includes(v));
 /** A topic level: no wildcards, no separator, no control characters. */
 const Level = z.string().trim().min(1).max(64).regex(/^[^/+#\u0000-\u001f]+$/, "one topic level: no / + # or control characters");
 
@@ -36,11 +36,11 @@ const EnvSchema = z.object({
   MQTT_USERNAME: z.string().max(256).optional(),
   MQTT_PASSWORD: z.string().max(1024).optional(),
   MQTT_CA_FILE: z.string().min(1).optional(),
-  MQTT_TLS_INSECURE: onOff.optional(),
-  MQTT_TOPIC_PREFIX: Level.optional(),
+  MQTT_TLS_INSECURE: boolSetting.optional(),
+  MQTT_TOPIC_PREFIX: z.string().pipe(Level).optional(),
   MQTT_CLIENT_ID: z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, "printable ASCII, no spaces").optional(),
-  MQTT_DISCOVERY: onOff.optional(),
-  MQTT_DISCOVERY_PREFIX: Level.optional(),
+  MQTT_DISCOVERY: boolSetting.optional(),
+  MQTT_DISCOVERY_PREFIX: z.string().pipe(Level).optional(),
   MQTT_MAX_QUEUE: z.coerce.number().int().min(1).max(1_000_000).optional(),
 });
 
