@@ -3,3 +3,5 @@ export { Integration, type IntegrationOptions, type IntegrationOutput } from "./
 export { DEFAULT_INTEGRATION_CONFIG, loadIntegrationConfig, type IntegrationConfig } from "./config.ts";
 export { EventRecorder, fromKioskEvent } from "./events/recorder.ts";
 export { forgetDeletedCompanies } from "./events/company-deletes.ts";
+export type { DecisionTiming, KioskSignal, NotLiveEvent } from "./signals.ts";
+export { loadSiteConfig, SiteOutputs, type SiteConfig } from "./site.ts";

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from "../config/server.ts";
 import type { IntegrationOutput } from "./integration.ts";
-import type { KioskSignal } from "../kiosk/signals.ts";
+import type { KioskSignal } from "./signals.ts";
 import { DoorController, loadDoorRules, type DoorOutcome, type DoorRule } from "./door/mod.ts";
 import { loadMqttConfig, MqttOutput, type MqttConfig } from "./mqtt/mod.ts";
 

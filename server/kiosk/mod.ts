@@ -45,7 +45,7 @@ export { DecisionEngine, type DecisionSettings, type FrameDecision, type Identif
 export { AddressCounter, authenticateKiosk, kioskKey, KEY_SUBPROTOCOL_PREFIX, KIOSK_SUBPROTOCOL } from "./auth.ts";
 export { checkFrame, sniffImage, type FrameProblem } from "./frame-check.ts";
 export { LatestSlot } from "./latest-slot.ts";
-export type { DecisionTiming, KioskSignal, NotLiveEvent } from "./signals.ts";
+export type { DecisionTiming, KioskSignal, NotLiveEvent } from "../integration/mod.ts";
 export { StrangerBudget } from "./stranger-limit.ts";
 export {
   KioskSession,

@@ -33,7 +33,7 @@ import { loadKioskConfig, type KioskConfig } from "./config.ts";
 import { eventSinkFromEnv } from "./events.ts";
 import { CLOSE_CODES, type ServerMessage } from "./protocol.ts";
 import { KioskSession } from "./session.ts";
-import type { KioskSignal } from "./signals.ts";
+import type { KioskSignal } from "../integration/mod.ts";
 import { StrangerBudget } from "./stranger-limit.ts";
 
 export interface KioskPluginOptions {

@@ -21,7 +21,7 @@ import {
 import { checkThreshold, type Principal } from "../http/auth.ts";
 import { defaultSettings, livenessFloor, strangerEventsFor, type KioskConfig } from "./config.ts";
 import { DecisionEngine, type AggregateDecision, type Identification, type TrackVerdict } from "./decision.ts";
-import type { DecisionTiming, KioskSignal } from "./signals.ts";
+import type { DecisionTiming, KioskSignal } from "../integration/mod.ts";
 import { StrangerBudget } from "./stranger-limit.ts";
 import { checkFrame } from "./frame-check.ts";
 import { LatestSlot } from "./latest-slot.ts";

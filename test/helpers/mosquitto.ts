@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../lib/nats/server-process.ts";
+import { freePort } from "../../lib/nats/mod.ts";
 import { toolPath } from "./tools.ts";
 
 export interface Mosquitto {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IdentifiedEvent } from "../../../lib/core/mod.ts";
-import type { DecisionTiming } from "../../kiosk/signals.ts";
+import type { DecisionTiming } from "../signals.ts";
 import type { MetricFamily } from "../../observe/metrics.ts";
 import type { DoorCommand, MqttOutput } from "../mqtt/mod.ts";
 import { ruleFor, type DoorRule } from "./config.ts";

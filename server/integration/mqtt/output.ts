@@ -21,7 +21,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { EventRecord } from "../../../lib/core/mod.ts";
 import { eventToWire } from "../../../lib/core/mod.ts";
 import type { MetricFamily } from "../../observe/metrics.ts";
-import type { NotLiveEvent } from "../../kiosk/signals.ts";
+import type { NotLiveEvent } from "../signals.ts";
 import type { MqttConfig } from "./config.ts";
 import { discoveryMessages, LOCK } from "./discovery.ts";
 import { Topics } from "./topics.ts";
