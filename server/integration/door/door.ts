@@ -57,14 +57,13 @@ export class DoorController {
   identified(event: IdentifiedEvent, timing: DecisionTiming): Promise<DoorOutcome> | null {
     const rule = ruleFor(this.opts.rules, event.companyId, event.kioskId);
     if (!rule) return null;
-    const name = (event as { name?: unknown }).name;
     const body = {
       type: "door.open",
       reason: "identified",
       company_id: event.companyId,
       kiosk_id: event.kioskId ?? null,
       user_id: event.userId,
-      ...(typeof name === "string" ? { name } : {}),
+      ...(event.name !== undefined ? { name: event.name } : {}),
       confidence: event.confidence,
       at: event.at,
       session_id: event.sessionId,

@@ -162,7 +162,7 @@ export class MqttOutput {
     const body = eventToWire(record);
     void this.send(this.topics.message(record.type, record.companyId, record.kioskId), JSON.stringify(body));
     if (record.type === "identified" && record.kioskId) {
-      const person = { user_id: record.userId, ...("name" in body && body.name ? { name: body.name } : {}), at: record.at, confidence: record.confidence, event_id: record.id };
+      const person = { user_id: record.userId, ...(record.name !== undefined ? { name: record.name } : {}), at: record.at, confidence: record.confidence, event_id: record.id };
       void this.send(this.topics.lastPerson(record.companyId, record.kioskId), JSON.stringify(person), true);
     }
   }

@@ -81,7 +81,7 @@ describeWithTools(
       const portrait = b64(new Uint8Array(readFileSync(dataset("labelled/face_recognition/lin_manuel_miranda/lin-manuel-miranda.png"))));
       const other = b64(new Uint8Array(readFileSync(dataset("labelled/face_recognition/obama", listDataset("labelled/face_recognition/obama").find((f) => /\.(jpe?g|png)$/i.test(f))!))));
       for (const company of ["ham", "lobby"]) expect((await call(server.url, "POST", "/v1/companies", { key: ADMIN, json: { company_id: company } })).status).toBe(201);
-      expect((await call(server.url, "POST", "/v1/companies/ham/users", { key: ADMIN, json: { user_id: "lin", face_id: "p", image: portrait } })).status).toBe(201);
+      expect((await call(server.url, "POST", "/v1/companies/ham/users", { key: ADMIN, json: { user_id: "lin", name: "Lin-Manuel Miranda", face_id: "p", image: portrait } })).status).toBe(201);
       // the lobby knows someone else: the performer is a stranger there
       expect((await call(server.url, "POST", "/v1/companies/lobby/users", { key: ADMIN, json: { user_id: "obama", face_id: "p", image: other } })).status).toBe(201);
       expect((await call(server.url, "PUT", "/v1/companies/lobby/webhook", { key: ADMIN, json: { url: hook.url, secret: HOOK_SECRET } })).status).toBe(200);
@@ -166,7 +166,7 @@ describeWithTools(
       expect(relay.got).toHaveLength(1);
       const call1 = relay.got[0];
       const body = new Webhook(DOOR_SECRET).verify(call1.body, call1.headers) as Record<string, unknown>;
-      expect(body).toMatchObject({ type: "door.open", reason: "identified", company_id: "ham", kiosk_id: "stage-door", user_id: "lin" });
+      expect(body).toMatchObject({ type: "door.open", reason: "identified", company_id: "ham", kiosk_id: "stage-door", user_id: "lin", name: "Lin-Manuel Miranda" });
       await until(() => messages.some((m) => m.topic === "fg/ham/stage-door/door/state" && m.text === "UNLOCKED"), 10_000, "door state");
       const identified = messages.filter((m) => m.topic === "fg/ham/stage-door/identified").map((m) => JSON.parse(m.text));
       expect(identified).toHaveLength(1);

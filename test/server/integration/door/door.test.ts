@@ -31,7 +31,7 @@ function relay(answer: (n: number) => number | "hang") {
   return { url: `http://127.0.0.1:${server.port}/open`, got, stop: () => server.stop(true) };
 }
 
-const identified = (kioskId = "front"): IdentifiedEvent => ({ type: "identified", companyId: "acme", userId: "ada", confidence: 0.8, bbox: [1, 2, 3, 4], at: new Date().toISOString(), sessionId: "s1", kioskId });
+const identified = (kioskId = "front"): IdentifiedEvent => ({ type: "identified", companyId: "acme", userId: "ada", name: "Ada Lovelace", confidence: 0.8, bbox: [1, 2, 3, 4], at: new Date().toISOString(), sessionId: "s1", kioskId });
 const timing = () => ({ frameAt: performance.now() - 40, decidedAt: performance.now() });
 
 describe("door rules", () => {
@@ -64,7 +64,7 @@ describe("door: HTTP relay", () => {
     expect(r.got[0].headers["webhook-id"]).toBe(r.got[1].headers["webhook-id"]);
     expect(r.got[1].headers["facegate-delivery-attempt"]).toBe("2");
     const body = new Webhook(SECRET).verify(r.got[1].body, r.got[1].headers) as Record<string, unknown>;
-    expect(body).toMatchObject({ type: "door.open", company_id: "acme", kiosk_id: "front", user_id: "ada" });
+    expect(body).toMatchObject({ type: "door.open", company_id: "acme", kiosk_id: "front", user_id: "ada", name: "Ada Lovelace" });
     expect(outcomes).toHaveLength(1);
     expect(door.metrics()[0].values.find((v) => v.labels?.via === "http" && v.labels?.outcome === "sent")!.value).toBe(1);
     // a kiosk of another company has no door

@@ -84,7 +84,7 @@ describeWithTools(["mosquitto"], "MQTT output (real mosquitto)", () => {
     clients.push(sub.client);
     const o = output({ MQTT_TOPIC_PREFIX: "site", MQTT_DISCOVERY: "off" });
     await until(() => o.connected, 10_000, "connected");
-    const id = record({ name: "Ada Lovelace" } as Partial<EventRecord>);
+    const id = record({ name: "Ada Lovelace" });
     o.event(id);
     o.event(record({ type: "unknown", userId: null, confidence: 0.12, kioskId: "front door" }));
     o.event(record({ kioskId: null, source: "api", userId: "bob" }));
@@ -98,7 +98,8 @@ describeWithTools(["mosquitto"], "MQTT output (real mosquitto)", () => {
     expect(JSON.parse(byTopic("site/acme/front%20door/unknown")[0].text)).toMatchObject({ type: "unknown", user_id: null, confidence: 0.12 });
     expect(JSON.parse(byTopic("site/acme/_/identified")[0].text)).toMatchObject({ user_id: "bob", kiosk_id: null, source: "api" });
     expect(JSON.parse(byTopic("site/acme/front%20door/not_live")[0].text)).toMatchObject({ type: "not_live", kiosk_id: "front door", frames: 8, liveness: { state: "flat" } });
-    expect(JSON.parse(byTopic("site/acme/front%20door/last_person")[0].text)).toMatchObject({ user_id: "ada", event_id: id.id });
+    expect(JSON.parse(byTopic("site/acme/front%20door/last_person")[0].text)).toMatchObject({ user_id: "ada", name: "Ada Lovelace", event_id: id.id });
+    expect(identified.name).toBe("Ada Lovelace");
     expect(byTopic("site/acme/front%20door/door/state")[0].text).toBe("UNLOCKED");
     // a subscriber that comes later gets the retained ones at once (and nothing else)
     const late = await subscriber(broker.url, "site/#");
