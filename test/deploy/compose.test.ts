@@ -60,7 +60,7 @@ describeWithTools(
       await service?.stop();
     }, MINUTES);
 
-    test("the image: non-root, a HEALTHCHECK, SIGTERM as stop signal, models verified", async () => {
+    test("the image: non-root, a HEALTHCHECK, SIGTERM as stop signal, models verified, the CLI role", async () => {
       const config = JSON.parse((await run(["podman", "image", "inspect", APP_IMAGE])).stdout)[0] as {
         Config: { User: string; StopSignal?: string; Entrypoint: string[] };
         StopSignal?: string;
@@ -74,6 +74,8 @@ describeWithTools(
       expect(check.stdout).toContain("ok       fr_feature");
       const id = await run(["podman", "run", "--rm", "--network", "none", APP_IMAGE, "id", "-u"]);
       expect(Number(id.stdout.trim())).toBeGreaterThan(0);
+      const cli = await run(["podman", "run", "--rm", "--network", "none", APP_IMAGE, "facegate", "--help"]);
+      expect(cli.stdout).toContain("usage: bun run facegate <command>");
       // a role that cannot work says so and exits 2 (a bad setting), not a crash
       const gateway = await run(["podman", "run", "--rm", "--network", "none", APP_IMAGE, "gateway"], { allowFail: true });
       expect(gateway.code).toBe(2);

@@ -56,8 +56,17 @@ function caSecret(): string[] {
 export async function buildImages(): Promise<void> {
   await run(["bash", join(ROOT, "deploy/test/make-base.sh")]);
   const common = ["podman", "build", "--format", "docker", "--network", "host", "--build-arg", `BASE=${BASE_IMAGE}`];
+  const before = await imageId(APP_IMAGE);
   await run([...common, ...caSecret(), "-t", APP_IMAGE, "-f", "Containerfile", "."]);
+  // the previous build's image, now untagged, goes (its layers are this run's sources: CI runs add up)
+  const after = await imageId(APP_IMAGE);
+  if (before && before !== after) await run(["podman", "rmi", before], { allowFail: true });
   await run([...common, "-t", NATS_IMAGE, "-f", "deploy/test/nats.Containerfile", "deploy/test"]);
+}
+
+async function imageId(tag: string): Promise<string | undefined> {
+  const r = await run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], { allowFail: true });
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
 export interface PodmanService {
