@@ -259,9 +259,13 @@ describeWithTools(
 
       test("down -v removes every container and volume", async () => {
         expect((await project.volumes()).length).toBe(3);
+        // the image's VOLUME gives each facegate container an anonymous volume too: those go as well
+        const anonymous = await project.anonymousVolumes();
+        expect(anonymous.length).toBeGreaterThanOrEqual(4);
         await project.compose("down", "-v", "--timeout", "20");
         expect(await project.containers()).toEqual([]);
         expect(await project.volumes()).toEqual([]);
+        for (const v of anonymous) expect((await run(["podman", "volume", "exists", v], { allowFail: true })).code).toBe(1);
       }, 2 * MINUTES);
     });
   },

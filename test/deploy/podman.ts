@@ -170,6 +170,17 @@ export class ComposeProject {
     return ls.stdout.split("\n").filter(Boolean);
   }
 
+  /** The unnamed volumes mounted in the project's containers (from the image's VOLUME). */
+  async anonymousVolumes(): Promise<string[]> {
+    const named = new Set(await this.volumes());
+    const out: string[] = [];
+    for (const c of await this.containers()) {
+      const r = await run(["podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", c.id]);
+      for (const v of r.stdout.split(/\s+/).filter(Boolean)) if (!named.has(v)) out.push(v);
+    }
+    return out;
+  }
+
   /** down -v: containers, network and volumes; then removes whatever is left (a failed test's debris). */
   async destroy(): Promise<void> {
     await this.compose("down", "-v", "--timeout", "20").catch(() => undefined);
