@@ -12,6 +12,19 @@
  */
 export { FaceClient, type FaceClientOptions, type FaceClientConnectOptions, type WorkerSummary } from "./client.ts";
 export { FaceWorker, type FaceWorkerOptions } from "./worker.ts";
+export { ShardedFaceClient, connectFaceApi, isNoResponders, type ShardedFaceClientConnectOptions } from "./sharded-client.ts";
+export { ShardMap, PlacementSchema, type Placement, type ShardMapOptions } from "./shard-map.ts";
+export { ShardGuard, MOVE_RETRY_AFTER_SECONDS } from "./shard-guard.ts";
+export { moveCompany, type MoveCompanyOptions, type MoveReport } from "./shard-move.ts";
+export {
+  DEFAULT_SHARD,
+  hashShard,
+  loadShardConfig,
+  shardBucket,
+  shardMapBucket,
+  shardPrefix,
+  type ShardConfig,
+} from "./shards.ts";
 export { KvGalleryStore, type KvGalleryStoreOptions } from "./kv-store.ts";
 export { KvIdempotencyStore, DEFAULT_IDEMPOTENCY_BUCKET, DEFAULT_IDEMPOTENCY_TTL_MS, type KvIdempotencyStoreOptions } from "./idempotency.ts";
 export { NatsEventLog, fromStreamEvent, toStreamEvent, type NatsEventLogOptions } from "./event-log.ts";

@@ -50,6 +50,7 @@ import { HttpFaceClient } from "../http/client.ts";
 import { toWire } from "../http/wire.ts";
 import { formatMigrateReport, Journal, runMigration } from "./migrate.ts";
 import { planMigration } from "./migrate-plan.ts";
+import { SHARDS_HELP } from "./shards-help.ts";
 
 const USAGE = `usage: bun run facegate <command> [options]     (bun run facegate <command> --help: its own help)
 
@@ -62,6 +63,7 @@ commands:
   import <file>                      load initial-data JSON into the gallery (merges)
   migrate <initial_db.json> <photos>  re-enroll the old system's people from their original photos
                                      (old ids, names and fields kept; resumable; --map, --journal, --report)
+  shards <list|where|move>           the shard map of a sharded NATS install (move <company> <shard>)
   calibrate [folder | pairs-file]    FAR/FRR/EER table, suggested threshold, plot; a labelled folder
                                      (default: LFW dev) also gives the open-set calibration file (--out)
   tls init --name N [--ip A]         a local CA and a server certificate for HTTPS kiosks on the LAN
@@ -90,6 +92,7 @@ options:
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
   tls: TLS_HELP,
   models: `${MODELS_USAGE}\n`,
+  shards: SHARDS_HELP,
   enroll: `usage: bun run facegate enroll <company> <folder> [--url URL] [--key KEY]
 
 Enrolls every person of <folder>: one sub-folder per person, named by the user id, holding their
@@ -259,6 +262,10 @@ async function main(argv: string[]): Promise<number> {
         if (error instanceof TlsInitError) throw new UsageError(error.message);
         throw error;
       }
+    }
+    case "shards": {
+      const { runShards } = await import("./shards.ts");
+      return runShards(args);
     }
     case "enroll": {
       need(2, "<company> <folder>");

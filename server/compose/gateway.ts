@@ -1,9 +1,10 @@
 /**
- * Gateway mode (NATS_URL set): every operation goes to NATS workers through FaceClient; the event
+ * Gateway mode (NATS_URL set): every operation goes to NATS workers through FaceClient (with
+ * FACEGATE_SHARDS: ShardedFaceClient, one client per shard, routed by company); the event
  * log is the JetStream events stream, webhooks are durable consumers on it shared by every gateway.
  * NATS_USER/NATS_PASS/NATS_TOKEN, NATS_REQUEST_TIMEOUT_MS etc. come from the env.
  */
-import { FaceClient, loadNatsConfig, NatsEventLog } from "../../lib/nats/mod.ts";
+import { connectFaceApi, loadNatsConfig, NatsEventLog, shardBucket, ShardedFaceClient } from "../../lib/nats/mod.ts";
 import { DEFAULT_INTEGRATION_CONFIG, Integration } from "../integration/mod.ts";
 import { forgetDeletedCompaniesNats } from "../integration/events/company-deletes-nats.ts";
 import { destinationPolicyFor } from "../integration/webhooks/destinations.ts";
@@ -11,7 +12,7 @@ import { JetStreamWebhooks } from "../integration/webhooks/jetstream.ts";
 import type { ComposeOptions, Composition } from "./composition.ts";
 
 export async function composeGateway(natsUrl: string, { env, integrationConfig, logger, outputs }: ComposeOptions): Promise<Composition> {
-  const client = await FaceClient.connect({ servers: natsUrl, name: `facegate-gateway-${process.pid}`, env });
+  const client = await connectFaceApi({ servers: natsUrl, name: `facegate-gateway-${process.pid}`, env });
   try {
     const nats = loadNatsConfig(env);
     const days = env.EVENTS_RETENTION_DAYS ? integrationConfig?.retentionDays : undefined;
@@ -45,7 +46,16 @@ export async function composeGateway(natsUrl: string, { env, integrationConfig, 
       config: { ...integrationConfig, retentionDays: 0 },
       logger: (level, msg, fields) => logger[level](msg, fields),
     });
-    await forgetDeletedCompaniesNats(client.nc, nats.bucket, integration, (msg, fields) => logger.warn(msg, fields));
+    const warnDelete = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields);
+    if (client instanceof ShardedFaceClient) {
+      // a bucket per shard; a move's cleanup of the old shard is not a company delete
+      for (const shard of client.shards) {
+        const movedAway = async (companyId: string) => (await client.map.fresh(companyId)).shard !== shard;
+        await forgetDeletedCompaniesNats(client.nc, shardBucket(shard, nats.bucket), integration, warnDelete, movedAway);
+      }
+    } else {
+      await forgetDeletedCompaniesNats(client.nc, nats.bucket, integration, warnDelete);
+    }
     return { api: client, integration };
   } catch (error) {
     await client.close().catch(() => undefined);

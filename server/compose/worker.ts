@@ -21,6 +21,11 @@ import {
   parseNatsConfig,
   type NatsConfig,
   type NatsConfigInput,
+  loadShardConfig,
+  ShardGuard,
+  ShardMap,
+  shardBucket,
+  shardPrefix,
 } from "../../lib/nats/mod.ts";
 import { LocalFaceService, withIdempotency, type ServiceConfigInput } from "../../lib/service/mod.ts";
 
@@ -35,6 +40,8 @@ export interface StartFaceWorkerOptions {
   nc?: NatsConnection;
   env?: Record<string, string | undefined>;
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** Serve this named shard (its bucket and subjects), guarded by the shard map (see startShardWorkers). */
+  shard?: { name: string; map: ShardMap };
 }
 
 export interface RunningWorker {
@@ -43,6 +50,8 @@ export interface RunningWorker {
   store: KvGalleryStore;
   nc: NatsConnection;
   config: NatsConfig;
+  /** The named shard served (undefined: the unsharded layout). */
+  shard?: string;
   /** Drain, then close the service, store and (own) connection. */
   close(): Promise<void>;
 }
@@ -60,9 +69,10 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
   let store: KvGalleryStore | undefined;
   let service: LocalFaceService | undefined;
   try {
+    const shard = opts.shard;
     store = await KvGalleryStore.open({
       nc,
-      bucket: config.bucket,
+      bucket: shard ? shardBucket(shard.name, config.bucket) : config.bucket,
       replicas: config.replicas,
       markerRetentionMs: config.markerRetentionMs,
       onWarning: (m, cause) => log("warn", `[kv-store] ${m}${cause ? `: ${String(cause)}` : ""}`),
@@ -76,18 +86,24 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
       replicas: config.replicas,
       subjectPrefix: config.subjectPrefix,
     });
+    const guard = shard ? new ShardGuard(shard.name, shard.map) : undefined;
+    const subjectPrefix = shard ? shardPrefix(shard.name, config.subjectPrefix) : config.subjectPrefix;
+    const svc = service;
+    const idempotent = withIdempotency(service, keys, service.gallery, { owner: service.config.workerId });
     const worker = await FaceWorker.start({
       nc,
-      api: withIdempotency(service, keys, service.gallery, { owner: service.config.workerId }),
+      // the shard guard first: a request for another shard's company is refused before anything runs
+      api: guard ? guard.wrap(idempotent) : idempotent,
       workerId: service.config.workerId,
       concurrency: config.concurrency,
       timeoutMs: config.workerTimeoutMs,
       drainTimeoutMs: config.drainTimeoutMs,
-      subjectPrefix: config.subjectPrefix,
+      subjectPrefix,
+      revision: () => svc.gallery.revision,
       log,
     });
+    guard?.listen(nc, subjectPrefix, worker.workerId);
     const s = store;
-    const svc = service;
     let closing: Promise<void> | undefined;
     return {
       worker,
@@ -95,9 +111,11 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
       store: s,
       nc,
       config,
+      ...(shard ? { shard: shard.name } : {}),
       close: () =>
         (closing ??= (async () => {
           await worker.drain();
+          guard?.stop();
           await svc.close();
           s.close();
           if (ownsNc) await nc.drain().catch(() => nc.close());
@@ -111,13 +129,77 @@ export async function startFaceWorker(opts: StartFaceWorkerOptions = {}): Promis
   }
 }
 
+/**
+ * The worker process over shards: one FaceWorker stack (bucket, gallery, subjects) per shard in
+ * WORKER_SHARDS (default: every shard of FACEGATE_SHARDS), sharing one NATS connection, one engine
+ * and one watched shard map. Without FACEGATE_SHARDS it is exactly `startFaceWorker()`.
+ */
+export interface RunningShardWorkers {
+  /** One per served shard (one, unnamed, when unsharded). */
+  workers: RunningWorker[];
+  /** The watched shard map (sharded only). */
+  map?: ShardMap;
+  close(): Promise<void>;
+}
+
+export async function startShardWorkers(opts: StartFaceWorkerOptions = {}): Promise<RunningShardWorkers> {
+  const env: Record<string, string | undefined> = { FACE_ENGINE_WORKERS: "1", ...(opts.env ?? process.env) };
+  const shards = loadShardConfig(env);
+  if (!shards.sharded) {
+    const w = await startFaceWorker(opts);
+    return { workers: [w], close: () => w.close() };
+  }
+  const config = parseNatsConfig({ ...loadNatsConfig(env), ...opts.nats });
+  const log = opts.log ?? ((level, m) => (level === "info" ? console.log : console.warn)(m));
+  const ownsNc = !opts.nc;
+  const nc = opts.nc ?? (await connect({ ...connectionOptions(config, `facegate-worker-${process.pid}`), waitOnFirstConnect: true }));
+  let engine: FaceEngine | undefined = opts.engine;
+  const ownsEngine = !engine && shards.workerShards.length > 1;
+  const workers: RunningWorker[] = [];
+  let map: ShardMap | undefined;
+  const close = async () => {
+    await Promise.allSettled(workers.map((w) => w.close()));
+    map?.close();
+    if (ownsEngine) await engine?.dispose();
+    if (ownsNc) await nc.drain().catch(() => nc.close());
+  };
+  try {
+    map = await ShardMap.open({ nc, shards: shards.shards, bucket: config.bucket, replicas: config.replicas, onWarning: (m) => log("warn", `[shard-map] ${m}`) });
+    // several shards in one process share one engine (models loaded once)
+    if (ownsEngine) {
+      const { createEngine, loadEngineConfig } = await import("../../lib/engine/mod.ts");
+      engine = await createEngine(loadEngineConfig(env));
+    }
+    const baseId = opts.service?.workerId ?? env.WORKER_ID;
+    for (const name of shards.workerShards) {
+      const workerId = baseId ? (shards.workerShards.length > 1 ? `${baseId}.${name}` : baseId) : undefined;
+      workers.push(
+        await startFaceWorker({
+          ...opts,
+          env,
+          nc,
+          ...(engine ? { engine } : {}),
+          service: { ...opts.service, ...(workerId ? { workerId } : {}) },
+          shard: { name, map },
+        }),
+      );
+    }
+    return { workers, map, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
-  const running = await startFaceWorker();
-  const { worker, service, config } = running;
-  console.log(
-    `[worker ${worker.workerId}] ready: NATS ${config.servers.join(",")}, bucket ${config.bucket}, ` +
-      `revision ${service.gallery.revision}, concurrency ${worker.concurrency}`,
-  );
+  const running = await startShardWorkers();
+  const worker = running.workers[0]!.worker;
+  for (const { worker: w, service, config, store } of running.workers) {
+    console.log(
+      `[worker ${w.workerId}] ready: NATS ${config.servers.join(",")}, bucket ${store.bucket}, ` +
+        `revision ${service.gallery.revision}, concurrency ${w.concurrency}`,
+    );
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

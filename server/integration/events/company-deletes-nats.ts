@@ -16,7 +16,14 @@ type Warn = (msg: string, fields?: Record<string, unknown>) => void;
  * start before any worker has created the bucket (or while JetStream elects a leader): the watch is
  * then opened in the background, retried with backoff, instead of failing the gateway's start.
  */
-export async function forgetDeletedCompaniesNats(nc: NatsConnection, bucket: string, integration: Integration, warn?: Warn): Promise<() => void> {
+export async function forgetDeletedCompaniesNats(
+  nc: NatsConnection,
+  bucket: string,
+  integration: Integration,
+  warn?: Warn,
+  /** Sharded installs: true when the company still lives elsewhere (the delete was a move's cleanup). */
+  movedAway?: (companyId: string) => Promise<boolean>,
+): Promise<() => void> {
   let stopped = false;
   let stopWatch: (() => void) | undefined;
   const open = async () => {
@@ -33,6 +40,7 @@ export async function forgetDeletedCompaniesNats(nc: NatsConnection, bucket: str
         } catch {
           continue;
         }
+        if (movedAway && (await movedAway(companyId))) continue;
         forget(integration, companyId, warn);
       }
     })().catch((error: unknown) => warn?.("events: company delete watch ended", { error: String(error) }));
