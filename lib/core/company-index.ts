@@ -6,7 +6,8 @@
  * With `templates`, each user also has a template, the normalised mean of their faces, kept in a
  * nested index (one row per user) that the search kernel scans: decisions are on the user, and the
  * best-matching face of each returned user is found exactly among that user's own rows. The mean is
- * maintained incrementally (a float64 sum per user with 2+ faces; one face: the face itself). On LFW,
+ * recomputed from the user's rows when their faces change (one face: the face itself; no float64
+ * sum is kept per user: it cost 4 KiB per multi-face user, twice a row). On LFW,
  * two enrolled photos per person: FNIR at FPIR 1 % 2.4 % with the mean, 2.9 % with the best face
  * (README, "Accuracy and operating points").
  */
@@ -23,13 +24,12 @@ export interface SearchHit {
   /** Cosine similarity in [-1, 1]. */
   score: number;
 }
+import { FaceRows } from "./face-rows.ts";
 
 interface UserEntry {
   slot: number;
   /** faceId → row */
-  faces: Map<string, number>;
-  /** Sum of the user's face rows while they have 2+ faces (templates only). */
-  sum: Float64Array | null;
+  faces: FaceRows;
   /** Name and metadata (user-profile.ts), when there are any. */
   profile?: UserProfile;
 }
@@ -82,7 +82,7 @@ export class CompanyIndex implements KernelRows {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotIds.length;
     if (slot === this.slotIds.length) this.slotIds.push(userId);
     else this.slotIds[slot] = userId;
-    user = { slot, faces: new Map(), sum: null };
+    user = { slot, faces: new FaceRows() };
     this.users.set(userId, user);
     return user;
   }
@@ -130,17 +130,14 @@ export class CompanyIndex implements KernelRows {
     user.faces.set(faceId, row);
     this.kernel.set(row, this.data.subarray(row * this.dim, (row + 1) * this.dim), this);
     if (user.faces.size === 2) this.multiFaceUsers++;
-    if (this.templates) {
-      if (user.faces.size === 2) user.sum = this.sumOf(user);
-      else if (user.sum) addTo(user.sum, this.data, row * this.dim, 1);
-      this.updateTemplate(userId, user);
-    }
+    if (this.templates) this.updateTemplate(userId, user);
     return true;
   }
 
-  /** Float64 sum of a user's rows (from scratch). */
+  /** Float64 sum of a user's rows, in a scratch buffer shared by every index (valid until the next call). */
   private sumOf(user: UserEntry): Float64Array {
-    const sum = new Float64Array(this.dim);
+    if (sumScratch.length !== this.dim) sumScratch = new Float64Array(this.dim);
+    const sum = sumScratch.fill(0);
     for (const row of user.faces.values()) addTo(sum, this.data, row * this.dim, 1);
     return sum;
   }
@@ -158,7 +155,7 @@ export class CompanyIndex implements KernelRows {
       const row = user.faces.values().next().value as number;
       vector = this.data.subarray(row * this.dim, (row + 1) * this.dim);
     } else {
-      vector = normalize(user.sum!);
+      vector = normalize(this.sumOf(user));
     }
     t.setRow(userId, TEMPLATE_ROW, vector, this.model!);
   }
@@ -178,10 +175,8 @@ export class CompanyIndex implements KernelRows {
     const user = this.users.get(userId);
     const row = user?.faces.get(faceId);
     if (!user || row === undefined) return false;
-    if (user.sum) addTo(user.sum, this.data, row * this.dim, -1);
     user.faces.delete(faceId);
     if (user.faces.size === 1) this.multiFaceUsers--;
-    if (user.faces.size < 2) user.sum = null;
     const last = this.count - 1;
     if (row !== last) {
       // swap-with-last keeps rows dense
@@ -198,6 +193,20 @@ export class CompanyIndex implements KernelRows {
     if (this.templates) this.updateTemplate(userId, user);
     if (this.count === 0) this.model = null;
     return true;
+  }
+
+  /**
+   * Releases the capacity beyond the rows held (doubling leaves up to half unused: 28 % at 100
+   * users). Run once the replay is done; the next add grows again. Only while the kernel holds no
+   * copy of its own (small companies), whose layout depends on the capacity.
+   */
+  trim(): void {
+    this.templates?.trim();
+    if (this.capacity <= this.count || this.kernel.bytes() > 0) return;
+    const capacity = this.count;
+    this.data = this.data.slice(0, capacity * this.dim);
+    this.rowUser = this.rowUser.slice(0, capacity);
+    this.capacity = capacity;
   }
 
   private grow(): void {
@@ -289,6 +298,8 @@ export class CompanyIndex implements KernelRows {
     return hits;
   }
 }
+
+let sumScratch = new Float64Array(0);
 
 /** sum += sign × data[off .. off + sum.length) */
 function addTo(sum: Float64Array, data: Float32Array, off: number, sign: 1 | -1): void {

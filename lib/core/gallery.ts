@@ -183,6 +183,11 @@ export class Gallery {
     }
   }
 
+  /** Releases the rows' unused capacity in every company (after the replay: see CompanyIndex.trim). */
+  trim(): void {
+    for (const c of this.companies.values()) c.trim();
+  }
+
   private company(companyId: string, create: boolean): CompanyIndex | undefined {
     let c = this.companies.get(companyId);
     if (!c && create) {

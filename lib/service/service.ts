@@ -235,6 +235,8 @@ export class LocalFaceService implements FaceApi {
     if (this.initialData.revision !== undefined) {
       await this.gallery.waitForRevision(this.initialData.revision, Math.max(this.config.minRevisionWaitMs, 60_000));
     }
+    // the replay grew each company's rows by doubling: give back what it does not use
+    this.gallery.trim();
     const s = this.gallery.stats();
     this.log(
       "info",
