@@ -213,6 +213,8 @@ export function settingsCatalog(): SettingsPart[] {
         s("WORKER_CONCURRENCY", nats.concurrency, "requests a worker processes at once"),
         s("WORKER_TIMEOUT_MS", nats.workerTimeoutMs, "a request running longer on a worker is answered TIMEOUT"),
         s("WORKER_DRAIN_TIMEOUT_MS", nats.drainTimeoutMs, "how long a stopping worker waits for its requests"),
+        s("FACEGATE_SHARDS", "", "shard list (s1,s2), the same for every process; unset: one shard, the unsharded layout (docs/nats.md \"Shards\")"),
+        s("WORKER_SHARDS", "", "the shards a worker serves (default: every shard of FACEGATE_SHARDS)"),
       ],
     },
     {
