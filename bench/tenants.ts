@@ -32,6 +32,7 @@ import { FaceClient } from "../lib/nats/client.ts";
 import { KvGalleryStore } from "../lib/nats/kv-store.ts";
 import { startNatsCluster, type NatsCluster } from "../lib/nats/nats-cluster.ts";
 import { ShardedFaceClient } from "../lib/nats/sharded-client.ts";
+import { ShardMap } from "../lib/nats/shard-map.ts";
 import { hashShard, shardBucket } from "../lib/nats/shards.ts";
 import { quantile } from "./lfw-metrics.ts";
 
@@ -108,7 +109,8 @@ function spawnWorker(id: string, url: string, env: Record<string, string>, bucke
   const readyMs = new Promise<number>((resolveReady, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (/\] ready:/.test(out)) {
+      // the worker's own line (after it installed its signal handlers), not the service's
+      if (/\[worker [^\]]+\] ready:/.test(out)) {
         proc.stdout!.off("data", onData);
         resolveReady(performance.now() - spawnedAt);
       }
@@ -134,7 +136,7 @@ async function stopWorkers(ws: Worker[]): Promise<void> {
     ws.map(
       (w) =>
         new Promise<void>((r) => {
-          if (w.proc.exitCode !== null) return r();
+          if (w.proc.exitCode !== null || w.proc.signalCode !== null) return r();
           w.proc.once("exit", () => r());
           w.proc.kill("SIGTERM");
         }),
@@ -250,8 +252,10 @@ async function main() {
     await idle.readyMs;
     log("idle worker ready");
     const idleRss = await settledRss(idle);
+    log(`idle worker: ${idleRss.toFixed(0)} MB`);
     const probe = await FaceClient.connect({ servers: cluster.urls, subjectPrefix: "idle.v1", env: {} });
-    MODEL = (await probe.healthCheck()).engine.modelId;
+    MODEL = (await probe.healthCheck({ timeoutMs: 30_000 })).engine.modelId;
+    log(`model ${MODEL}`);
     await probe.close();
     await stopWorkers([idle]);
     results.idleWorkerRssMb = idleRss;
@@ -263,6 +267,9 @@ async function main() {
       s2: await bulkLoad(nc, shardBucket("s2"), ids.filter((c) => hashShard(companyId(c), SHARDS) === "s2")),
     };
     results.bulkLoad = load;
+    // the shard map bucket, as an operator's first `facegate shards list` would make it (so the
+    // workers' start-to-ready does not include a new stream's leader election)
+    (await ShardMap.open({ nc, shards: SHARDS, replicas: 3 })).close();
     log(`bulk load: ${JSON.stringify(load)}`);
 
     const configs = [

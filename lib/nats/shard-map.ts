@@ -69,16 +69,22 @@ export class ShardMap {
   static async open(opts: ShardMapOptions): Promise<ShardMap> {
     const timeout = opts.timeoutMs ?? 10_000;
     const name = shardMapBucket(opts.bucket);
-    let kv: KV;
-    try {
-      kv = await new Kvm(jetstream(opts.nc, { timeout })).create(name, { history: 1, replicas: opts.replicas ?? 1, timeout });
-    } catch (err) {
-      throw storeError(`open bucket ${name}`, err);
+    // several processes starting together on a fresh cluster create the bucket at once: its stream
+    // has no leader for a moment (requests time out), so opening is retried for a while
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const kv = await new Kvm(jetstream(opts.nc, { timeout })).create(name, { history: 1, replicas: opts.replicas ?? 1, timeout });
+        const map = new ShardMap(kv, opts.shards, opts.onWarning ?? ((m) => console.warn(`[shard-map] ${m}`)));
+        await map.checkShardList();
+        await map.watch();
+        return map;
+      } catch (err) {
+        if (err instanceof FaceError && err.code === "INVALID_ARGUMENT") throw err;
+        if (Date.now() - started > 4 * timeout) throw storeError(`open bucket ${name}`, err);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
     }
-    const map = new ShardMap(kv, opts.shards, opts.onWarning ?? ((m) => console.warn(`[shard-map] ${m}`)));
-    await map.checkShardList();
-    await map.watch();
-    return map;
   }
 
   /** The map's version this copy has applied (the bucket revision of its last change). */
