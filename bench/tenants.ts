@@ -7,7 +7,7 @@
  * - Data: synthetic L2-normalised 512-d embeddings, one face per user, bulk-loaded as initial data
  *   (KvGalleryStore.bulkLoad, the store's create-if-absent path) into the unsharded bucket and into
  *   the two shard buckets (companies split by the shard map's hashing), not through the engine.
- * - Workers are `bun server/worker.ts` processes (the real worker, engine included, one engine
+ * - Workers are `bun server/compose/worker.ts` processes (the real worker, engine included, one engine
  *   thread each). Per worker: resident memory after a full GC (and above an idle worker on an empty
  *   bucket: the gallery's share), time from spawn to ready, replay volume (its bucket's bytes).
  * - Load: recognize-by-embedding (searchEmbedding of a stored user's vector plus noise) through the
@@ -126,7 +126,7 @@ function spawnWorker(id: string, url: string, env: Record<string, string>, bucke
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
 async function settledRss(w: Worker): Promise<number> {
-  w.proc.kill("SIGUSR2"); // the worker runs a full GC (server/worker.ts)
+  w.proc.kill("SIGUSR2"); // the worker runs a full GC (server/compose/worker.ts)
   await Bun.sleep(1500);
   return rssMb(w.proc.pid!);
 }
