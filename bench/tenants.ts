@@ -26,14 +26,8 @@ import { dirname, resolve } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { FaceApi } from "../lib/core/api.ts";
-import { normalize } from "../lib/core/vectors.ts";
-import { FaceClient } from "../lib/nats/client.ts";
-import { KvGalleryStore } from "../lib/nats/kv-store.ts";
-import { startNatsCluster, type NatsCluster } from "../lib/nats/nats-cluster.ts";
-import { ShardedFaceClient } from "../lib/nats/sharded-client.ts";
-import { ShardMap } from "../lib/nats/shard-map.ts";
-import { hashShard, shardBucket } from "../lib/nats/shards.ts";
+import { normalize, type FaceApi } from "../lib/core/mod.ts";
+import { FaceClient, hashShard, KvGalleryStore, ShardedFaceClient, shardBucket, ShardMap, startNatsCluster, type NatsCluster } from "../lib/nats/mod.ts";
 import { quantile } from "./lfw-metrics.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

@@ -13,8 +13,8 @@
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import { OPERATIONS, type FaceApi, type OperationName } from "../core/api.ts";
-import { FaceError, UnavailableError } from "../core/errors.ts";
+import { OPERATIONS, type FaceApi, type OperationName } from "../core/internal.ts";
+import { FaceError, UnavailableError } from "../core/internal.ts";
 import { apiMethod, OPERATION_SPECS } from "./protocol.ts";
 import type { Placement, ShardMap } from "./shard-map.ts";
 import { shardLabel } from "./shards.ts";

@@ -17,7 +17,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 import { decodeId, encodeId } from "./keys.ts";
 import { isWrongLastSequence, storeError } from "./kv-writes.ts";
 import { hashShard, shardMapBucket, ShardNameSchema } from "./shards.ts";

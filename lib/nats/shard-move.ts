@@ -18,7 +18,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { FaceError, UnavailableError } from "../core/errors.ts";
+import { FaceError, UnavailableError } from "../core/internal.ts";
 import { companyKey, facesOfCompany, settingsKey, usersOfCompany } from "./keys.ts";
 import { KvGalleryStore } from "./kv-store.ts";
 import { storeError } from "./kv-writes.ts";

@@ -14,10 +14,10 @@
  *   listCompanies merges the shards' pages; health and cache statistics combine the shards'.
  */
 import { connect, errors as natsErrors } from "@nats-io/transport-node";
-import type { FaceApi, OperationName } from "../core/api.ts";
-import { FaceError, UnavailableError } from "../core/errors.ts";
-import type { ListCompaniesRequest, ListCompaniesResult } from "../core/listing.ts";
-import type { CacheStats, CallOptions, Health } from "../core/schemas.ts";
+import type { FaceApi, OperationName } from "../core/internal.ts";
+import { FaceError, UnavailableError } from "../core/internal.ts";
+import type { ListCompaniesRequest, ListCompaniesResult } from "../core/internal.ts";
+import type { CacheStats, CallOptions, Health } from "../core/internal.ts";
 import { FaceClient, type FaceClientConnectOptions } from "./client.ts";
 import { connectionOptions, loadNatsConfig, parseNatsConfig } from "./config.ts";
 import { apiMethod, OPERATION_SPECS } from "./protocol.ts";

@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { FaceError } from "../core/errors.ts";
+import { FaceError } from "../core/internal.ts";
 import { SUBJECT_PREFIX } from "./protocol.ts";
 
 /** Names a shard cannot take: they are subject tokens of their own under the prefix. */

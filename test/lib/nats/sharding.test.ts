@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError } from "../../../lib/core/mod.ts";
 import { createEngine, type FaceEngine } from "../../../lib/engine/mod.ts";
 import { KvGalleryStore } from "../../../lib/nats/kv-store.ts";
 import { ShardMap } from "../../../lib/nats/shard-map.ts";

@@ -4,7 +4,7 @@
  * subject tokens the protocol uses.
  */
 import { expect, test } from "bun:test";
-import { FaceError } from "../../../lib/core/errors.ts";
+import { FaceError } from "../../../lib/core/mod.ts";
 import { DEFAULT_SHARD, hashShard, loadShardConfig, shardBucket, shardMapBucket, shardPrefix } from "../../../lib/nats/shards.ts";
 
 const fails = (env: Record<string, string>) => {
