@@ -111,6 +111,8 @@ export class ShardedFaceClient implements FaceApi {
   deleteUser = this.byCompany("deleteUser");
   deleteFace = this.byCompany("deleteFace");
   getUserFaces = this.byCompany("getUserFaces");
+  getUser = this.byCompany("getUser");
+  updateUser = this.byCompany("updateUser");
   recognizeFace = this.byCompany("recognizeFace");
   recognizeFaces = this.byCompany("recognizeFaces");
   searchEmbedding = this.byCompany("searchEmbedding");
