@@ -21,9 +21,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { FaceError } from "../lib/core/errors.ts";
-import { KvGalleryStore } from "../lib/nats/kv-store.ts";
-import { startNatsCluster, type NatsCluster } from "../lib/nats/nats-cluster.ts";
+import { FaceError } from "../lib/core/internal.ts";
+import { KvGalleryStore } from "../lib/nats/mod.ts";
+import { startNatsCluster, type NatsCluster } from "../lib/nats/mod.ts";
 import { HttpFaceClient } from "../server/http/client.ts";
 
 export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");

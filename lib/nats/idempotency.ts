@@ -13,7 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { IdempotencyRecordSchema, type IdempotencyRecord, type IdempotencyStore, type VersionedRecord } from "../core/idempotency.ts";
+import { IdempotencyRecordSchema, type IdempotencyRecord, type IdempotencyStore, type VersionedRecord } from "../core/internal.ts";
 import { directPrefix, PING_OPERATION, SUBJECT_PREFIX } from "./protocol.ts";
 import { isWrongLastSequence, retryWhileNoLeader, storeError } from "./kv-writes.ts";
 

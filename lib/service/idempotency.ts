@@ -17,10 +17,10 @@
  *   caller's, so that takes two callers writing the same ids at once.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { FaceApi } from "../core/api.ts";
-import { FaceError, TimeoutError, UnavailableError, isErrorCode, type ErrorCode } from "../core/errors.ts";
-import { MemoryIdempotencyStore, type IdempotencyRecord, type IdempotencyStore, type StoredAnswer } from "../core/idempotency.ts";
-import type { CallOptions, EnrollRequest, EnrollResult } from "../core/schemas.ts";
+import type { FaceApi } from "../core/internal.ts";
+import { FaceError, TimeoutError, UnavailableError, isErrorCode, type ErrorCode } from "../core/internal.ts";
+import { MemoryIdempotencyStore, type IdempotencyRecord, type IdempotencyStore, type StoredAnswer } from "../core/internal.ts";
+import type { CallOptions, EnrollRequest, EnrollResult } from "../core/internal.ts";
 
 /** The writes that take a key. */
 export const IDEMPOTENT_WRITES = ["createCompany", "deleteCompany", "createUser", "addFace", "deleteUser", "deleteFace", "setOperatingPoint"] as const;

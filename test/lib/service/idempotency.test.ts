@@ -5,9 +5,9 @@
  * test/server/idempotency.test.ts and test/lib/nats/idempotency.test.ts).
  */
 import { describe, expect, test } from "bun:test";
-import type { FaceApi } from "../../../lib/core/api.ts";
-import { FaceError, UnavailableError } from "../../../lib/core/errors.ts";
-import { MemoryIdempotencyStore } from "../../../lib/core/idempotency.ts";
+import type { FaceApi } from "../../../lib/core/internal.ts";
+import { FaceError, UnavailableError } from "../../../lib/core/internal.ts";
+import { MemoryIdempotencyStore } from "../../../lib/core/internal.ts";
 import { recordKey, requestHash, withIdempotency, type GalleryProbe } from "../../../lib/service/idempotency.ts";
 import { codeOf } from "../../helpers/errors.ts";
 
