@@ -117,9 +117,21 @@ export async function runNodeLoss(opts: NodeLossOptions): Promise<NodeLossResult
   try {
     cluster = await startNatsCluster({ nodes: 3, ...(opts.natsServerBin ? { bin: opts.natsServerBin } : {}) });
     // The bucket first (3 replicas), to know the stream leader: its node is the one killed.
+    // Right after start JetStream may not know every peer yet ("no suitable peers for placement").
     const nc = await connect({ servers: cluster.urls[0]! });
-    (await KvGalleryStore.open({ nc, replicas: 3 })).close();
-    await nc.close();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          (await KvGalleryStore.open({ nc, replicas: 3 })).close();
+          break;
+        } catch (e) {
+          if (attempt >= 60 || !/no suitable peers/.test(String((e as Error).message))) throw e;
+          await Bun.sleep(500);
+        }
+      }
+    } finally {
+      await nc.close();
+    }
     const victim = cluster.names.indexOf(await leaderOf(cluster.urls[0]!));
     const common = { NATS_KV_REPLICAS: "3", FACE_ENGINE_WORKERS: "1", ORT_THREADS: "1", LOG_LEVEL: "info" };
     const workers = cluster.urls.map((url, i) =>
