@@ -79,7 +79,7 @@ function body(image: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}
 async function operationTotals(url: string): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (suffix: string) => {
-    const m = new RegExp(`^facegate_operation_duration_seconds_${suffix}\\{operation="recognize_face",outcome="ok"\\} (\\S+)$`, "m").exec(text);
+    const m = new RegExp(`^facegate_operation_duration_seconds_${suffix}\\{operation="recognize_face",outcome="ok",way="http"\\} (\\S+)$`, "m").exec(text);
     return m ? Number(m[1]) : 0;
   };
   return { sum: read("sum"), count: read("count") };

@@ -87,8 +87,9 @@ const recordIdentified = {
 const plugins: Plugin[] = [];
 // The kiosk WebSocket (/v1/kiosk/ws) and page (/kiosk); KIOSK_* settings, exits 2 when invalid.
 // Identifications go to the event log (embedded: SQLite; NATS: the JetStream events stream).
+// Its sessions call the desk's kiosk FaceApi (createApp's plugin context): the same admission
+// limiter as HTTP, on the kiosk share, the deadline and the metrics.
 const kiosk = createKioskOrExit({
-  api: facade,
   keys,
   upgradeWebSocket,
   logger,

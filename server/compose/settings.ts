@@ -69,6 +69,7 @@ export function settingsCatalog(): SettingsPart[] {
         s("MAX_BATCH_PAIRS", server.maxBatchPairs, "pairs in one POST /v1/verify/batch"),
         s("MAX_INFLIGHT", "", `engine-bound requests running at once; default one per core (gateway mode: ${GATEWAY_MAX_INFLIGHT}); 0: no admission control`),
         s("MAX_QUEUE", server.maxQueue, "engine-bound requests waiting for a slot; beyond it 503 with Retry-After"),
+        s("KIOSK_SHARE", server.kioskShare, "kiosk frames start only while fewer than this part of MAX_INFLIGHT (at least 1) is in flight and no request waits; else they are shed, never queued"),
         s("NATS_URL", "", "NATS server URL(s), comma-separated: set, the server is a gateway to NATS workers (and workers connect here)"),
       ],
     },

@@ -88,6 +88,11 @@ export const ServerConfigSchema = z.object({
    * count, or the proxies' addresses / CIDR ranges, comma-separated (server/http/client-address.ts).
    */
   trustProxy: z.string(),
+  /**
+   * KIOSK_SHARE: kiosk frames start only while fewer than this part of MAX_INFLIGHT (at least one
+   * slot) is in flight and no request waits; otherwise they are shed (server/desk).
+   */
+  kioskShare: z.number().min(0).max(1),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
@@ -134,6 +139,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxInflight: defaultMaxInflight(),
   maxQueue: 32,
   trustProxy: "",
+  kioskShare: 0.5,
 };
 
 /** Every bad variable, one message each. */
@@ -262,6 +268,14 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     else thresholdFloor = value;
   }
 
+  const shareRaw = get("KIOSK_SHARE");
+  let kioskShare = DEFAULT_SERVER_CONFIG.kioskShare;
+  if (shareRaw !== undefined) {
+    const value = Number(shareRaw);
+    if (!Number.isFinite(value) || value < 0 || value > 1) problems.push(`KIOSK_SHARE=${JSON.stringify(shareRaw)}: expected a number from 0 to 1 (the part of MAX_INFLIGHT kiosk frames may fill)`);
+    else kioskShare = value;
+  }
+
   const natsUrl = get("NATS_URL");
   if (natsUrl !== undefined) {
     for (const server of natsUrl.split(",")) {
@@ -307,6 +321,7 @@ export function loadServerConfig(env: Env, options: LoadConfigOptions = {}): Ser
     maxQueue: int("MAX_QUEUE", DEFAULT_SERVER_CONFIG.maxQueue, 0, 100_000),
     ...(tlsCertFile !== undefined && tlsKeyFile !== undefined ? { tlsCertFile, tlsKeyFile } : {}),
     trustProxy,
+    kioskShare,
   };
   if (config.maxInflight === 0 && get("MAX_QUEUE") !== undefined && get("MAX_INFLIGHT") !== undefined) {
     problems.push("MAX_QUEUE is set but MAX_INFLIGHT=0 turns admission control off: unset one of them");

@@ -95,8 +95,14 @@ export interface AdmissionSnapshot {
   queued: number;
   /** Requests that got a slot (at once or after waiting). */
   admitted: number;
-  /** Refusals by reason: queue full, deadline expired while queued, client gone while queued. */
-  rejected: { queueFull: number; timeout: number; clientGone: number };
+  /**
+   * Refusals by reason: queue full, deadline expired while queued, client gone while queued, and
+   * kiosk frames shed (no kiosk slot free: they never queue).
+   */
+  rejected: { queueFull: number; timeout: number; clientGone: number; kioskShed: number };
+  /** Slots kiosk frames may use (KIOSK_SHARE of MAX_INFLIGHT, at least 1), and kiosk frames running. */
+  kioskSlots: number;
+  kioskInFlight: number;
 }
 
 interface Waiter {
@@ -111,20 +117,33 @@ interface Waiter {
  * running. A slot is held until the work itself ends, not until the response: inference cannot
  * be interrupted, so a timed-out request still occupies the engine and must keep its slot.
  * `maxInFlight` 0 disables the limiter.
+ *
+ * Kiosk frames share the slots (one limiter for both ways in) on their own terms, `tryAcquireKiosk`:
+ * a frame runs only while fewer than `kioskSlots` calls of either way are in flight and no request
+ * waits, else it is shed at once (counted), never queued. A kiosk streams frames and keeps only its
+ * newest (the next one is a fraction of a second away), so a burst of 40 kiosks fills the idle
+ * slots and no more: HTTP requests find a slot free, or wait only behind each other.
  */
 export class AdmissionLimiter {
   private active = 0;
+  private kioskActive = 0;
   private readonly waiting: Waiter[] = [];
   private admitted = 0;
-  private readonly rejected = { queueFull: 0, timeout: 0, clientGone: 0 };
+  private readonly rejected = { queueFull: 0, timeout: 0, clientGone: 0, kioskShed: 0 };
   /** Moving average of how long a slot is held (ms): the basis of Retry-After. */
   private meanHoldMs = 0;
+  /** How many calls (of either way) may be in flight for a kiosk frame to start. */
+  readonly kioskSlots: number;
 
   constructor(
     readonly maxInFlight: number,
     readonly maxQueue: number,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    /** KIOSK_SHARE: the part of `maxInFlight` kiosk frames may fill (0..1; at least one slot). */
+    readonly kioskShare = 0.5,
+  ) {
+    this.kioskSlots = maxInFlight > 0 ? Math.max(1, Math.floor(maxInFlight * kioskShare)) : 0;
+  }
 
   get enabled(): boolean {
     return this.maxInFlight > 0;
@@ -164,6 +183,29 @@ export class AdmissionLimiter {
       queued: this.waiting.length,
       admitted: this.admitted,
       rejected: { ...this.rejected },
+      kioskSlots: this.kioskSlots,
+      kioskInFlight: this.kioskActive,
+    };
+  }
+
+  /**
+   * A slot for a kiosk frame, or null: shed (counted in `rejected.kioskShed`) when `kioskSlots`
+   * calls are in flight already or a request waits for a slot.
+   */
+  tryAcquireKiosk(): Release | null {
+    if (!this.enabled) return () => {};
+    if (this.active >= this.kioskSlots || this.waiting.length > 0) {
+      this.rejected.kioskShed++;
+      return null;
+    }
+    this.kioskActive++;
+    const release = this.grant();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.kioskActive--;
+      release();
     };
   }
 

@@ -1,33 +1,12 @@
 /**
- * The app's own /metrics families: FaceApi calls timed by operation and outcome, gallery gauges,
- * the security counters (failed keys, body budget) and the admission limiter's state.
+ * The app's own /metrics families: gallery gauges, the security counters (failed keys, body
+ * budget) and the admission limiter's state. (FaceApi calls are timed by the desk: server/desk.)
  */
-import { FaceError, OPERATIONS, type FaceApi, type OperationName } from "../../lib/core/mod.ts";
+import type { FaceApi } from "../../lib/core/mod.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import type { AdmissionSnapshot } from "../desk/limits.ts";
 import { byLabel, type MetricFamily, type ServerMetrics } from "../observe/metrics.ts";
 import type { BodyBudgetSnapshot } from "./middleware/body-budget.ts";
-
-/** Wraps every FaceApi method to time it by operation and outcome (engine and gallery work). */
-export function instrument(api: FaceApi, metrics: ServerMetrics): FaceApi {
-  const wrapped = {} as Record<OperationName, unknown>;
-  for (const name of Object.keys(OPERATIONS) as OperationName[]) {
-    wrapped[name] = async (...args: unknown[]) => {
-      const started = performance.now();
-      let outcome = "ok";
-      try {
-        // looked up per call: proxies (main.ts's startup facade) and late-bound methods work
-        return await (api[name] as (...a: unknown[]) => Promise<unknown>).apply(api, args);
-      } catch (error) {
-        outcome = FaceError.is(error) ? error.code : "INTERNAL";
-        throw error;
-      } finally {
-        metrics.operation(OPERATIONS[name], outcome, (performance.now() - started) / 1000);
-      }
-    };
-  }
-  return wrapped as unknown as FaceApi;
-}
 
 export function galleryGauges(stats: Awaited<ReturnType<FaceApi["getCacheStats"]>>): MetricFamily[] {
   const companies = Object.entries(stats.companies).slice(0, 1000); // bounded label cardinality
@@ -71,17 +50,18 @@ export function admissionFamilies(a: AdmissionSnapshot): MetricFamily[] {
     { name: "facegate_admission_queued", help: "Engine-bound requests waiting for a slot.", values: [{ value: a.queued }] },
     byLabel(
       "facegate_admission_limit",
-      "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off) and MAX_QUEUE (kind=queue).",
+      "Admission limits: MAX_INFLIGHT (kind=in_flight; 0 = off), MAX_QUEUE (kind=queue), and the calls in flight below which a kiosk frame may start (kind=kiosk_slots, KIOSK_SHARE of MAX_INFLIGHT).",
       "kind",
-      { in_flight: a.maxInFlight, queue: a.maxQueue },
+      { in_flight: a.maxInFlight, queue: a.maxQueue, kiosk_slots: a.kioskSlots },
       "gauge",
     ),
-    { name: "facegate_admission_admitted_total", help: "Engine-bound requests that got a slot.", type: "counter", values: [{ value: a.admitted }] },
+    { name: "facegate_admission_kiosk_in_flight", help: "Kiosk frames running (admitted, work not finished).", values: [{ value: a.kioskInFlight }] },
+    { name: "facegate_admission_admitted_total", help: "Engine-bound requests and kiosk frames that got a slot.", type: "counter", values: [{ value: a.admitted }] },
     byLabel(
       "facegate_admission_rejected_total",
-      "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone.",
+      "Engine-bound requests refused without running: queue_full (503 UNAVAILABLE), timeout (deadline expired while queued, 503 TIMEOUT), client_gone; kiosk_shed: kiosk frames dropped because no kiosk slot was free (they never queue).",
       "reason",
-      { queue_full: a.rejected.queueFull, timeout: a.rejected.timeout, client_gone: a.rejected.clientGone },
+      { queue_full: a.rejected.queueFull, timeout: a.rejected.timeout, client_gone: a.rejected.clientGone, kiosk_shed: a.rejected.kioskShed },
     ),
   ];
 }

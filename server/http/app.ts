@@ -23,7 +23,8 @@ import type { AppEnv } from "./env.ts";
 import { AuthThrottle } from "./auth-throttle.ts";
 import { parseBody } from "./body.ts";
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from "../config/server.ts";
-import { AdmissionLimiter, RateLimiter, withDeadline, type Release } from "../desk/limits.ts";
+import { Desk } from "../desk/desk.ts";
+import { RateLimiter, withDeadline, type Release } from "../desk/limits.ts";
 import { silentLogger, type Logger } from "../observe/logger.ts";
 import { ServerMetrics, type MetricFamily } from "../observe/metrics.ts";
 import { buildOpenApi, DOCS_HTML } from "./openapi.ts";
@@ -35,7 +36,7 @@ import { originCheck } from "./middleware/origin.ts";
 import { scopeMiddleware, type RequireScope } from "./middleware/scope.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { idempotencyKey } from "./middleware/idempotency-key.ts";
-import { admissionFamilies, galleryGauges, instrument, securityFamilies } from "./app-metrics.ts";
+import { admissionFamilies, galleryGauges, securityFamilies } from "./app-metrics.ts";
 import { integrationRoutes, type IntegrationSource } from "./integration-routes.ts";
 import { COMPAT_PREFIX, compatError, compatRoutes } from "./compat/routes.ts";
 
@@ -45,6 +46,8 @@ export type FacegateApp = Hono<AppEnv>;
 /** What a plugin (e.g. the kiosk WebSocket) gets besides the app. */
 export interface PluginContext {
   api: FaceApi;
+  /** The application layer: the kiosk's FaceApi (`desk.kiosk`) and the one admission limiter. */
+  desk: Desk;
   config: ServerConfig;
   keys: ApiKeys;
   logger: Logger;
@@ -61,6 +64,8 @@ export type Plugin = (app: FacegateApp, ctx: PluginContext) => void;
 
 export interface CreateAppOptions {
   api: FaceApi;
+  /** The desk over `api` (server/desk); default: built here from `config` and `metrics`. */
+  desk?: Desk;
   config?: Partial<ServerConfig>;
   /** Default: ApiKeys.fromConfig(config). */
   keys?: ApiKeys;
@@ -82,14 +87,21 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   const keys = options.keys ?? ApiKeys.fromConfig(config);
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics ?? new ServerMetrics();
-  const api = instrument(options.api, metrics);
+  const desk =
+    options.desk ??
+    new Desk({
+      api: options.api,
+      metrics,
+      limits: { maxInflight: config.maxInflight, maxQueue: config.maxQueue, kioskShare: config.kioskShare, requestTimeoutMs: config.requestTimeoutMs },
+    });
+  const api = desk.http;
   const limiter = new RateLimiter(config.rateLimitPerMinute, config.rateLimitBurst);
   const authThrottle = new AuthThrottle({ limit: config.authFailLimit });
   const budget = new BodyBudget(config.bodyBudgetBytes, config.maxBodyBytes);
   const clientIp = (c: Context<AppEnv>): string | undefined => options.clientIp?.(c);
   const requireScope = scopeMiddleware({ keys, limiter, throttle: authThrottle, clientIp, onRateLimited: () => metrics.rateLimited.inc() });
   metrics.addSource(() => securityFamilies(authThrottle, budget.snapshot()));
-  const admission = new AdmissionLimiter(config.maxInflight, config.maxQueue);
+  const admission = desk.admission;
   metrics.addSource(() => admissionFamilies(admission.snapshot()));
   const isReady = options.isReady ?? (() => true);
   const routes = [...buildRoutes(config), ...enrollBatchRoutes(), ...integrationRoutes(options.integration), ...compatRoutes()];
@@ -118,7 +130,7 @@ export function createApp(options: CreateAppOptions): FacegateApp {
   if (keys.open || config.allowedHosts.length > 0) app.use("*", hostCheck({ allowedHosts: config.allowedHosts, open: keys.open }));
   if (keys.open) app.use("*", originCheck({ corsOrigins: config.corsOrigins }));
 
-  for (const plugin of options.plugins ?? []) plugin(app, { api, config, keys, logger, metrics, requireScope, authThrottle, clientIp });
+  for (const plugin of options.plugins ?? []) plugin(app, { api, desk, config, keys, logger, metrics, requireScope, authThrottle, clientIp });
 
   /** Names the route for logs and metrics before anything can refuse the request. */
   const named = (route: string) => async (c: Context<AppEnv>, next: () => Promise<void>) => {

@@ -37,7 +37,10 @@ import type { KioskSignal } from "../integration/mod.ts";
 import { StrangerBudget } from "./stranger-limit.ts";
 
 export interface KioskPluginOptions {
-  /** Default: the app's (the plugin context of createApp). */
+  /**
+   * Only for a host app without a desk: mounted by createApp, sessions always call the desk's kiosk
+   * FaceApi (admission on the kiosk share, deadline, metrics), never a raw service.
+   */
   api?: FaceApi;
   /** Default: the app's. */
   keys?: ApiKeys;
@@ -60,6 +63,8 @@ export interface KioskTotals {
   framesRejected: number;
   /** Frames whose recognition failed (timeout, unavailable, internal): each got an `error`. */
   frameErrors: number;
+  /** Frames shed by the admission limiter (the kiosk share was in use): each got an `error`. */
+  framesShed: number;
   identified: number;
   strangers: number;
   strangersLimited: number;
@@ -78,6 +83,8 @@ type LogSink = { info(msg: string, fields?: Record<string, unknown>): void; warn
 /** What createApp passes to plugins; the kiosk takes api, keys and logger from it when not given. */
 export interface KioskMountContext {
   api?: FaceApi;
+  /** The server's desk (createApp's plugin context): the kiosk's FaceApi is `desk.kiosk`. */
+  desk?: { kiosk: FaceApi };
   keys?: ApiKeys;
   logger?: LogSink;
   /** The server's registry: the kiosk adds its gauges and counters to /metrics. */
@@ -132,6 +139,7 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     framesDropped: 0,
     framesRejected: 0,
     frameErrors: 0,
+    framesShed: 0,
     identified: 0,
     strangers: 0,
     strangersLimited: 0,
@@ -150,6 +158,7 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
     into.framesDropped += st.dropped;
     into.framesRejected += st.rejected;
     into.frameErrors += st.errors;
+    into.framesShed += st.shed;
     into.identified += st.identified;
     into.strangers += st.strangers;
     into.strangersLimited += st.strangersLimited;
@@ -203,7 +212,7 @@ export function kioskPlugin(options: KioskPluginOptions): KioskPlugin {
   };
 
   const mount = <E extends Env>(app: Hono<E>, ctx: KioskMountContext = {}): void => {
-    const api = options.api ?? ctx.api;
+    const api = ctx.desk?.kiosk ?? options.api ?? ctx.api;
     const keys = options.keys ?? ctx.keys;
     logger ??= ctx.logger;
     if (!api || !keys) throw new Error("kioskPlugin needs `api` and `keys` (given or from createApp's plugin context)");
@@ -382,6 +391,7 @@ function kioskMetrics(t: KioskTotals, open: number, maxSessions: number): Metric
     counter("facegate_kiosk_frames_dropped_total", "Frames replaced by a newer one while the session was busy (backpressure).", t.framesDropped),
     counter("facegate_kiosk_frames_rejected_total", "Frames refused before recognition (not an image, truncated, too large).", t.framesRejected),
     counter("facegate_kiosk_frame_errors_total", "Frames whose recognition failed (timeout, unavailable, invalid image, internal).", t.frameErrors),
+    counter("facegate_kiosk_frames_shed_total", "Frames shed by the admission limiter: no kiosk slot was free (KIOSK_SHARE of MAX_INFLIGHT), so the frame was answered busy, never queued.", t.framesShed),
     counter("facegate_kiosk_identified_total", "Identifications (a person confirmed over K of N frames).", t.identified),
     byLabel("facegate_kiosk_strangers_total", "Tracked faces that stayed unknown for the decision window: recorded as events, or over the kiosk's STRANGER_EVENTS_PER_MINUTE.", "outcome", {
       recorded: t.strangers,

@@ -18,6 +18,7 @@ import {
   type Recognition,
   type UnknownEvent,
 } from "../../lib/core/mod.ts";
+import { isShed } from "../desk/desk.ts";
 import { checkThreshold, type Principal } from "../http/auth.ts";
 import { defaultSettings, livenessFloor, strangerEventsFor, type KioskConfig } from "./config.ts";
 import { DecisionEngine, type AggregateDecision, type Identification, type TrackVerdict } from "./decision.ts";
@@ -75,6 +76,8 @@ export interface SessionStats {
   dropped: number;
   rejected: number;
   errors: number;
+  /** Frames the desk shed (no kiosk slot free); not counted in `errors`. */
+  shed: number;
   identified: number;
   /** Stranger events recorded, and those over the kiosk's budget (not recorded). */
   strangers: number;
@@ -116,6 +119,7 @@ export class KioskSession {
     dropped: 0,
     rejected: 0,
     errors: 0,
+    shed: 0,
     identified: 0,
     strangers: 0,
     strangersLimited: 0,
@@ -375,8 +379,10 @@ export class KioskSession {
       for (const v of decision.notLive) this.notLive(v, now);
     } catch (error) {
       if (this._state !== "ready") return;
-      this.stats_.errors++;
       const err = FaceError.from(error);
+      // Shed: the server is busy with other work; the frame is answered (the page sends its next one).
+      if (isShed(err)) this.stats_.shed++;
+      else this.stats_.errors++;
       if (err.code === "INTERNAL") this.opts.log?.("kiosk frame failed", { sessionId: this.id, error: String(error) });
       this.sendError(err.code, err.code === "INTERNAL" ? "internal error" : err.message, frame.seq);
     } finally {

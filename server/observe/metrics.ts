@@ -115,7 +115,7 @@ export class ServerMetrics implements MetricsRegistry {
   );
   readonly operations = new Histogram(
     "facegate_operation_duration_seconds",
-    "FaceApi operation time in seconds (engine and gallery work behind each route) by operation and outcome.",
+    "FaceApi operation time in seconds (engine and gallery work behind each route or kiosk frame) by operation, outcome and way in (http, kiosk).",
   );
   readonly errors = new Counter("facegate_errors_total", "Error responses by code.");
   readonly rateLimited = new Counter("facegate_rate_limited_total", "Requests refused by the rate limiter.");
@@ -138,8 +138,8 @@ export class ServerMetrics implements MetricsRegistry {
     this.latency.observe(labels, seconds);
   }
 
-  operation(operation: string, outcome: string, seconds: number): void {
-    this.operations.observe({ operation, outcome }, seconds);
+  operation(operation: string, outcome: string, seconds: number, way = "http"): void {
+    this.operations.observe({ operation, outcome, way }, seconds);
   }
 
   render(extra: MetricFamily[] = []): string {

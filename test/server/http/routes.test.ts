@@ -335,7 +335,7 @@ describe("operations routes", () => {
     expect(r.headers.get("content-type")).toContain("text/plain");
     expect(r.text).toContain('facegate_http_requests_total{method="POST",route="/v1/companies/:company/users",status="201"}');
     expect(r.text).toContain('facegate_http_request_duration_seconds_bucket{method="POST",route="/v1/detect",status="200",le="+Inf"}');
-    expect(r.text).toMatch(/facegate_operation_duration_seconds_count\{operation="recognize_face",outcome="ok"\} \d+/);
+    expect(r.text).toMatch(/facegate_operation_duration_seconds_count\{operation="recognize_face",outcome="ok",way="http"\} \d+/);
     expect(r.text).toMatch(/facegate_gallery_faces \d+/);
     expect(r.text).toContain('facegate_gallery_company_faces{company="acme"} 3');
   });
