@@ -214,6 +214,27 @@ async function kiosks(server: Server, frames: Uint8Array<ArrayBuffer>[], stop: P
   return tally;
 }
 
+/**
+ * The kiosks run in their own process (this file with --drive URL): their 40 sockets must not delay
+ * the HTTP client's event loop, or its latencies would measure the bench instead of the server.
+ * Streams until SIGTERM, then prints its tally as one JSON line.
+ */
+function driveKiosks(server: Server): { stop(): Promise<KioskTally> } {
+  const proc = Bun.spawn(["bun", join(ROOT, "bench/kiosk-load.ts"), "--drive", server.url, "--kiosks", String(kioskCount), "--fps", String(fps)], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  return {
+    async stop() {
+      proc.kill("SIGTERM");
+      const out = await new Response(proc.stdout).text();
+      await proc.exited;
+      return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as KioskTally;
+    },
+  };
+}
+
 async function metrics(server: Server): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const line of (await (await fetch(`${server.url}/metrics`)).text()).split("\n")) {
@@ -226,13 +247,10 @@ async function metrics(server: Server): Promise<Map<string, number>> {
 async function phase(server: Server, gallery: Person[], rate: number, frames: Uint8Array<ArrayBuffer>[] | null) {
   const before = await metrics(server);
   const loadBefore = load();
-  let release = () => {};
-  const stop = new Promise<void>((r) => (release = r));
-  const streaming = frames ? kiosks(server, frames, stop) : null;
-  if (streaming) await Bun.sleep(1000); // the sessions open and start streaming first
+  const driver = frames ? driveKiosks(server) : null;
+  if (driver) await Bun.sleep(2000); // the sessions open and start streaming first
   const http = await openLoop(server, gallery, rate, seconds * 1000);
-  release();
-  const kiosk = streaming ? await streaming : null;
+  const kiosk = driver ? await driver.stop() : null;
   const after = await metrics(server);
   const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
   return {
@@ -251,7 +269,7 @@ async function phase(server: Server, gallery: Person[], rate: number, frames: Ui
 
 async function main(): Promise<void> {
   const gallery = people(50);
-  const frames = await kioskFrames();
+  const frames = await kioskFrames(); // checked here, encoded again by each driver
   const servers = [await startServer(0.5), await startServer(1)];
   try {
     for (const s of servers) await enroll(s, gallery);
@@ -303,4 +321,13 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const drive = opt("drive", "");
+if (drive) {
+  let release = () => {};
+  const stop = new Promise<void>((r) => (release = r));
+  process.on("SIGTERM", () => release());
+  const tally = await kiosks({ url: drive, share: 0, proc: undefined as never }, await kioskFrames(), stop);
+  console.log(JSON.stringify(tally));
+} else {
+  await main();
+}
