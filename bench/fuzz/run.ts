@@ -73,7 +73,7 @@ export interface FuzzResult {
   internal: number;
   memory: Record<"server" | "worker", { baselineMb: number; afterMb: number; peakMb: number; backToBaseline: boolean }>;
   gallery: { untouched: boolean; detail: string };
-  kioskFrames: { received: number; processed: number; dropped: number; rejected: number; errors: number; accounted: boolean };
+  kioskFrames: { received: number; processed: number; dropped: number; rejected: number; errors: number; shed: number; accounted: boolean };
   health: number;
   passed: boolean;
 }
@@ -314,11 +314,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const faces = serverAlive ? ((await (await admin("GET", "/v1/companies/keep/users/kept/faces")).json()) as { face_ids: string[] }).face_ids : [];
     const [aServer, aWorker] = await Promise.all([settledRss(server.proc.pid, settleMs + 2000), settledRss(worker.pid, settleMs + 2000)]);
     const after = { server: aServer, worker: aWorker };
-    // Every kiosk frame accounted for (docs/kiosk.md): received = processed + dropped + rejected + errors.
+    // Every kiosk frame accounted for (docs/kiosk.md): received = processed + dropped + rejected + errors + shed.
     const metrics = serverAlive ? await (await fetch(`${url}/metrics`, { headers: { "X-API-Key": KEYS.admin } })).text() : "";
     const counter = (name: string) => Number(new RegExp(`^facegate_kiosk_${name}_total (\\d+)`, "m").exec(metrics)?.[1] ?? Number.NaN);
-    const frames = { received: counter("frames_received"), processed: counter("frames_processed"), dropped: counter("frames_dropped"), rejected: counter("frames_rejected"), errors: counter("frame_errors") };
-    const framesAccounted = frames.received === frames.processed + frames.dropped + frames.rejected + frames.errors;
+    const frames = { received: counter("frames_received"), processed: counter("frames_processed"), dropped: counter("frames_dropped"), rejected: counter("frames_rejected"), errors: counter("frame_errors"), shed: counter("frames_shed") };
+    const framesAccounted = frames.received === frames.processed + frames.dropped + frames.rejected + frames.errors + frames.shed;
     // "Back to its baseline": within 10 % or 48 MB of the post-warm-up figure (the allocator keeps some pages).
     const back = (b: number, a: number) => a <= b + Math.max(48, b * 0.1);
 
