@@ -16,6 +16,7 @@ export * from "./events.ts";
 export * from "./gallery.ts";
 export * from "./initial-data-common.ts";
 export * from "./initial-data-old.ts";
+export * from "./idempotency.ts";
 export * from "./initial-data.ts";
 export * from "./initial-data-model.ts";
 export * from "./int8-kernel.ts";
