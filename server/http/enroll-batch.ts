@@ -6,8 +6,9 @@
  * stop (the server busy or closing, the deadline): partial success is the normal answer, and every
  * item's outcome is what happened to it. The console's bulk enrollment sends its zip through it.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import { FaceError, IdSchema, UserMetadataSchema, UserNameSchema } from "../../lib/core/mod.ts";
+import { type CallOptions, FaceError, IDEMPOTENCY_KEY_MAX, IdSchema, UserMetadataSchema, UserNameSchema } from "../../lib/core/mod.ts";
 import { enrollOne, type EnrollOutcome } from "../desk/enroll-one.ts";
 import type { AnyRoute, RouteDef } from "./routes.ts";
 import { WireImageSchema } from "./wire.ts";
@@ -83,7 +84,7 @@ export function enrollBatchRoutes(): AnyRoute[] {
           }
           try {
             const profile = item.name !== undefined || item.metadata !== undefined ? { name: item.name, metadata: item.metadata } : undefined;
-            const r = await enrollOne(api, { companyId, userId: item.user_id, faceId: item.face_id, image: item.image, profile }, undefined, opts);
+            const r = await enrollOne(api, { companyId, userId: item.user_id, faceId: item.face_id, image: item.image, profile }, undefined, itemOptions(opts, index));
             counts[r.outcome]++;
             results.push({
               ...base,
@@ -102,4 +103,17 @@ export function enrollBatchRoutes(): AnyRoute[] {
       },
     }),
   ];
+}
+
+/**
+ * Each item is its own write: the batch's Idempotency-Key names the batch, so every item gets a key
+ * derived from it and its index (one key for all of them would be refused as reused for another
+ * request; a retried batch repeats each item's first answer).
+ */
+export function itemOptions(opts: CallOptions, index: number): CallOptions {
+  const key = opts.idempotencyKey;
+  if (key === undefined) return opts;
+  const suffix = `.item-${index}`;
+  const base = key.length + suffix.length <= IDEMPOTENCY_KEY_MAX ? key : createHash("sha256").update(key).digest("hex");
+  return { ...opts, idempotencyKey: base + suffix };
 }

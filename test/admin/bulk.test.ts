@@ -34,7 +34,7 @@ describeWithTools(["chromium"], "bulk enrollment in the console", () => {
     const pageErrors: string[] = [];
 
     const faces = async (): Promise<number> => {
-      const res = await fetch(`${server.url}/v1/stats`, { headers: { "X-API-Key": ADMIN_KEY } });
+      const res = await fetch(`${server.url}/v1/stats?company=${COMPANY}`, { headers: { "X-API-Key": ADMIN_KEY } });
       return ((await res.json()) as { companies: Record<string, { faces: number }> }).companies[COMPANY]?.faces ?? 0;
     };
     /** The page's count for an outcome (0 when it shows none). */
