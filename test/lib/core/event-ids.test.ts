@@ -1,7 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { z } from "zod";
 import { FaceError } from "../../../lib/core/errors.ts";
-import { decodeCursor, encodeCursor, eventIdTime, IdCursorSchema, newEventId } from "../../../lib/core/event-ids.ts";
+import { decodeCursor, encodeCursor, eventIdTime, IdCursorSchema, newEventId, resetEventIdClock } from "../../../lib/core/event-ids.ts";
+
+// The ids below are made 10 years ahead: later test files in this process must not inherit that clock.
+afterAll(resetEventIdClock);
 
 describe("event ids and cursors", () => {
   test("ids are 26-character ULIDs that sort by time, strictly increasing within one millisecond, and carry their time", () => {
