@@ -12,7 +12,12 @@ import { recordSkip } from "../../../helpers/skips.ts";
 setDefaultTimeout(60_000);
 
 /** shared/reference-embeddings beside the checkout: 24 aligned LFW crops with the TFLite interpreter's outputs. */
-const REFERENCE = resolve(ROOT, process.env.FACEGATE_REFERENCE_EMBEDDINGS ?? "../shared/reference-embeddings");
+// Else beside the datasets' folder (shared/ holds both), else beside the checkout.
+const REFERENCE = resolve(
+  ROOT,
+  process.env.FACEGATE_REFERENCE_EMBEDDINGS ??
+    (process.env.FACEGATE_DATASETS ? join(process.env.FACEGATE_DATASETS, "../reference-embeddings") : "../shared/reference-embeddings"),
+);
 const HAVE_REFERENCE = existsSync(join(REFERENCE, "mobilefacenet-tflite.json"));
 if (!HAVE_REFERENCE && process.env.CI === "true") throw new Error(`CI=true but the reference embeddings are not at ${REFERENCE}`);
 const ReferenceSchema = z.object({
